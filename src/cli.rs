@@ -1,0 +1,285 @@
+//! Command-line definitions (clap derive) and nothing else.
+//!
+//! This file imports nothing from the crate, so the man page and completion generator
+//! (tests/generated.rs) can include it on its own. Parsed arguments are turned into a
+//! validated query in `query.rs`; nothing here is runtime configuration.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const LIST_EXAMPLES: &str = "\
+Examples:
+  portscope                      what is listening (TCP listeners, bound UDP), with owners
+  portscope list -a -p 5432      every socket on port 5432, connections included
+  portscope list --json | jq -r '.sockets[] | \"\\(.local.port) \\(.processes[0].name)\"'";
+
+const WHO_EXAMPLES: &str = "\
+Examples:
+  portscope who 8080             who holds port 8080 (exit 0 found, 1 nobody, 3 hidden)
+  kill $(portscope who -q 8080)  end whoever holds 8080
+  portscope who --remote 5432    who is connected to a PostgreSQL server";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  portscope verify               prove portscope's answers right on this host
+  portscope verify --json        the same checks, for a script or a CI job";
+
+const LISTEN_EXAMPLES: &str = "\
+Examples:
+  portscope listen 8080 9000/udp     hold 127.0.0.1:8080/tcp and 127.0.0.1:9000/udp
+  portscope listen '[::1]:0' --for 30s   any free port on ::1, for 30 seconds";
+
+const EXIT_STATUS: &str = "\
+Exit status: 0 success (for `who`: something matched), 1 nothing matched (`who`) or a check
+failed (`verify`), 2 bad input or an error, 3 `who` matched a socket whose owner is hidden.";
+
+/// What is listening, who owns this port, and can I trust the answer?
+#[derive(Debug, Parser)]
+#[command(
+    name = "portscope",
+    version,
+    about = "What is listening, who owns this port, and can I trust the answer?",
+    long_about = "portscope reads the kernel's TCP and UDP socket tables (IPv4 and IPv6), joins \
+every socket to all the processes that hold it, classifies each port and prints a table for \
+people or JSON for scripts. An owner that cannot be seen is shown as '-' with the reason, never \
+left silently blank.\n\nWith no subcommand, portscope runs `portscope list`.",
+    after_help = EXIT_STATUS,
+    args_conflicts_with_subcommands = true,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// With no subcommand: the options of `portscope list`.
+    #[command(flatten)]
+    pub list: ListArgs,
+
+    /// When to colour the table.
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List sockets with their owning processes (the default command).
+    #[command(visible_alias = "ls", after_help = LIST_EXAMPLES)]
+    List(ListArgs),
+    /// Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden.
+    #[command(after_help = WHO_EXAMPLES)]
+    Who(WhoArgs),
+    /// Open known test sockets and prove that portscope reports them exactly.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
+    /// Hold test listeners open until Ctrl-C, --for, or stdin closes.
+    #[command(after_help = LISTEN_EXAMPLES)]
+    Listen(ListenArgs),
+}
+
+/// Protocol and family selection, shared by every command that reads sockets.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ProtoArgs {
+    /// TCP sockets only.
+    #[arg(short = 't', long = "tcp", help_heading = "Selection")]
+    pub tcp: bool,
+    /// UDP sockets only.
+    #[arg(short = 'u', long = "udp", help_heading = "Selection")]
+    pub udp: bool,
+    /// IPv4 sockets only.
+    #[arg(short = '4', long = "ipv4", help_heading = "Selection")]
+    pub ipv4: bool,
+    /// IPv6 sockets only (dual-stack listeners included).
+    #[arg(short = '6', long = "ipv6", help_heading = "Selection")]
+    pub ipv6: bool,
+}
+
+/// Output options shared by `list` and `who`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct OutputArgs {
+    /// Print one versioned JSON document instead of a table.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+    /// Numeric ports: no service names.
+    #[arg(short = 'n', long, help_heading = "Output")]
+    pub numeric: bool,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub proto: ProtoArgs,
+
+    /// Listening sockets only: TCP listen, UDP unconnected (the default view).
+    #[arg(short = 'l', long, help_heading = "Selection")]
+    pub listening: bool,
+    /// Every state (established, time_wait, ...), with the remote end.
+    #[arg(short = 'a', long, help_heading = "Selection")]
+    pub all: bool,
+    /// Only these states (comma list); implies every state is considered.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "STATE",
+        help_heading = "Selection"
+    )]
+    pub state: Vec<StateArg>,
+    /// Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp.
+    #[arg(
+        short = 'p',
+        long,
+        value_name = "SPEC",
+        allow_negative_numbers = true,
+        help_heading = "Selection"
+    )]
+    pub port: Vec<String>,
+    /// Sockets held by this process ID (comma list).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "PID",
+        help_heading = "Selection"
+    )]
+    pub pid: Vec<String>,
+    /// Sockets held by a process whose name contains NAME (case-insensitive).
+    #[arg(long, value_name = "NAME", help_heading = "Selection")]
+    pub process: Vec<String>,
+    /// Sockets of this user (name or UID): the socket's owner or a holding process.
+    #[arg(long, value_name = "USER", help_heading = "Selection")]
+    pub user: Vec<String>,
+    /// Only ports of this RFC 6335 class (comma list).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "CLASS",
+        help_heading = "Selection"
+    )]
+    pub class: Vec<ClassArg>,
+
+    /// Sort rows by this key (then port, protocol, address).
+    #[arg(long, value_enum, default_value_t = SortKey::Port, help_heading = "Output")]
+    pub sort: SortKey,
+    /// Reverse the sort order.
+    #[arg(short = 'r', long, help_heading = "Output")]
+    pub reverse: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WhoArgs {
+    /// Port SPEC: 8080, :8080, 8080/tcp, 127.0.0.1:8080, [::1]:8080, *:8080, 8000-8100,
+    /// 80,443, http, ssh/tcp.
+    #[arg(required = true, value_name = "SPEC", allow_negative_numbers = true)]
+    pub specs: Vec<String>,
+    /// Match the remote port instead of the local one (who is connected to PORT elsewhere).
+    #[arg(long, help_heading = "Selection")]
+    pub remote: bool,
+    /// Only these states (comma list); by default every state matches.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "STATE",
+        help_heading = "Selection"
+    )]
+    pub state: Vec<StateArg>,
+    #[command(flatten)]
+    pub proto: ProtoArgs,
+    /// Print only the owning PIDs, one per line, deduplicated (like `lsof -t`).
+    #[arg(short = 'q', long, conflicts_with = "json", help_heading = "Output")]
+    pub quiet: bool,
+    /// Stop at the first owner found. Faster, but a socket shared by several processes
+    /// (forked workers, passed descriptors) may then list only one of them.
+    #[arg(long, help_heading = "Selection")]
+    pub first: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Use this port for the test listeners instead of ports the OS picks.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Also hold the test sockets in a child process under another user (needs root).
+    #[arg(long)]
+    pub children: bool,
+    /// Print the checks as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListenArgs {
+    /// What to open, in the `who` grammar: 8080, 9000/udp, [::1]:7000, 0 (any free port).
+    /// Binds to 127.0.0.1 unless an address is given.
+    #[arg(value_name = "SPEC", default_value = "0")]
+    pub specs: Vec<String>,
+    /// Close everything after this long (e.g. 500ms, 30s, 5m).
+    #[arg(long = "for", value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Print each opened socket as a JSON line as soon as it is open.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Socket states accepted by --state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum StateArg {
+    Listen,
+    SynSent,
+    #[value(alias = "syn_recv")]
+    SynReceived,
+    #[value(alias = "estab")]
+    Established,
+    #[value(name = "fin_wait_1", alias = "fin_wait1")]
+    FinWait1,
+    #[value(name = "fin_wait_2", alias = "fin_wait2")]
+    FinWait2,
+    CloseWait,
+    Closing,
+    LastAck,
+    TimeWait,
+    Closed,
+    /// UDP: bound, no peer.
+    Unconnected,
+    /// UDP: connect()ed to a peer.
+    Connected,
+}
+
+/// RFC 6335 port classes accepted by --class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClassArg {
+    /// 0-1023
+    WellKnown,
+    /// 1024-49151
+    Registered,
+    /// 49152-65535
+    Dynamic,
+    /// Inside this host's ephemeral range (ip_local_port_range)
+    Ephemeral,
+}
+
+/// Sort keys accepted by --sort.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum SortKey {
+    #[default]
+    Port,
+    Proto,
+    Pid,
+    Process,
+    State,
+    User,
+}
+
+/// --color values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}

@@ -1,0 +1,16 @@
+//! One file per subcommand: build a query, run the pipeline, render.
+
+pub mod list;
+pub mod listen;
+pub mod verify;
+pub mod who;
+
+use std::io::{self, Write};
+
+/// Notes for stderr, one line each, after the output.
+pub fn print_notes(notes: &[String]) {
+    let mut err = io::stderr().lock();
+    for n in notes {
+        let _ = writeln!(err, "portscope: note: {n}");
+    }
+}

@@ -1,0 +1,247 @@
+//! `portscope who SPEC...`: who holds these ports. Exit 0 found, 1 nobody, 2 bad input,
+//! 3 matched but an owner is hidden, so "free" and "cannot tell" never look alike.
+
+use crate::cli::{ColorChoice, WhoArgs};
+use crate::collect::{ProcessTable, TableQuery};
+use crate::join::REASON_NOT_SEARCHED;
+use crate::model::{Family, Owner, Process, SockState, Socket};
+use crate::pipeline;
+use crate::query::{self, Query};
+use crate::render::json;
+use crate::render::sanitize::{sanitize, sanitize_cmdline};
+use crate::services::Services;
+use crate::spec::PortSpec;
+use crate::{filter, join};
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+
+pub const EXIT_FOUND: i32 = 0;
+pub const EXIT_NOBODY: i32 = 1;
+pub const EXIT_HIDDEN: i32 = 3;
+
+pub fn build_query(a: &WhoArgs) -> anyhow::Result<Query> {
+    let (protocols, families) = query::protocols_and_families(&a.proto);
+    let states = if a.state.is_empty() {
+        None
+    } else {
+        Some(a.state.iter().map(|&s| query::state_of(s)).collect())
+    };
+    let mut q = Query::new(TableQuery {
+        protocols,
+        families,
+        states,
+    });
+    q.ports = query::parse_ports(&a.specs, &Services::system())?;
+    q.remote = a.remote;
+    q.first = a.first;
+    q.numeric = a.output.numeric;
+    Ok(q)
+}
+
+/// Whether an owner is hidden in a way that makes the answer partial.
+fn truly_hidden(s: &Socket) -> bool {
+    s.owner == Owner::Hidden && s.owner_reason.as_deref() != Some(REASON_NOT_SEARCHED)
+}
+
+pub fn exit_status(sockets: &[Socket]) -> i32 {
+    if sockets.is_empty() {
+        EXIT_NOBODY
+    } else if sockets.iter().any(truly_hidden) {
+        EXIT_HIDDEN
+    } else {
+        EXIT_FOUND
+    }
+}
+
+pub fn run(a: &WhoArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let q = build_query(a)?;
+    let people = !a.quiet && !a.output.json;
+    let mut outcome = pipeline::run(&q, people)?;
+    filter::sort(&mut outcome.sockets, crate::cli::SortKey::Port, false);
+    let code = exit_status(&outcome.sockets);
+    let mut notes = outcome.warnings;
+    if a.output.json {
+        notes.extend(join::hidden_summary(&outcome.sockets));
+        let pretty = std::io::stdout().is_terminal();
+        json::write_document(out, &outcome.sockets, &notes, pretty)?;
+    } else if a.quiet {
+        notes.extend(join::hidden_summary(&outcome.sockets));
+        let mut pids: Vec<u32> = outcome
+            .sockets
+            .iter()
+            .flat_map(|s| s.processes.iter().map(|p| p.pid))
+            .collect();
+        pids.sort_unstable();
+        pids.dedup();
+        for p in pids {
+            writeln!(out, "{p}")?;
+        }
+    } else {
+        out.write_all(blocks(&outcome.sockets, &q.ports, a.remote, &outcome.parents).as_bytes())?;
+    }
+    out.flush()?;
+    super::print_notes(&notes);
+    Ok(code)
+}
+
+/// Who a block is about: one process, or the reason nobody can be shown.
+#[derive(PartialEq, Eq, Clone)]
+enum Holder {
+    Pid(u32),
+    Nobody(Owner, String, u32),
+}
+
+struct Block<'a> {
+    port: u16,
+    proto: &'static str,
+    holder: Holder,
+    process: Option<&'a Process>,
+    sockets: Vec<&'a Socket>,
+}
+
+fn family_note(s: &Socket) -> &'static str {
+    match s.family {
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 if s.is_dual_stack() => "IPv6, dual-stack: IPv4 too",
+        Family::Ipv6 if s.v6only == Some(true) => "IPv6 only",
+        Family::Ipv6 => "IPv6",
+    }
+}
+
+/// The text for people: one block per owning process and port.
+pub fn blocks(
+    sockets: &[Socket],
+    specs: &[PortSpec],
+    remote: bool,
+    parents: &ProcessTable,
+) -> String {
+    let mut blocks: Vec<Block> = Vec::new();
+    for s in sockets {
+        let port = if remote {
+            s.remote.map_or(0, |r| r.port)
+        } else {
+            s.local.port
+        };
+        let holders: Vec<(Holder, Option<&Process>)> = if s.processes.is_empty() {
+            let reason = s.owner_reason.clone().unwrap_or_default();
+            vec![(Holder::Nobody(s.owner, reason, s.uid), None)]
+        } else {
+            s.processes
+                .iter()
+                .map(|p| (Holder::Pid(p.pid), Some(p)))
+                .collect()
+        };
+        for (holder, process) in holders {
+            let proto = s.protocol.as_str();
+            match blocks
+                .iter_mut()
+                .find(|b| b.port == port && b.proto == proto && b.holder == holder)
+            {
+                Some(b) => b.sockets.push(s),
+                None => blocks.push(Block {
+                    port,
+                    proto,
+                    holder,
+                    process,
+                    sockets: vec![s],
+                }),
+            }
+        }
+    }
+    let mut text = String::new();
+    for b in &blocks {
+        write_block(&mut text, b, parents);
+    }
+    for spec in specs {
+        let used = sockets.iter().any(|s| {
+            let end = if remote {
+                s.remote.as_ref()
+            } else {
+                Some(&s.local)
+            };
+            end.is_some_and(|e| spec.matches(s.protocol, e))
+        });
+        if !used {
+            let what = if remote { "connects to" } else { "uses" };
+            let _ = writeln!(text, "{}: free: no socket {what} this port", spec.text);
+        }
+    }
+    text
+}
+
+fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
+    let head = format!("{}/{}", b.port, b.proto);
+    match (&b.holder, b.process) {
+        (Holder::Pid(pid), Some(p)) => {
+            let user = p
+                .user
+                .clone()
+                .or_else(|| p.uid.map(|u| u.to_string()))
+                .unwrap_or_else(|| "?".into());
+            let _ = writeln!(
+                text,
+                "{head}  {} (pid {pid}, user {})",
+                sanitize(&p.name),
+                sanitize(&user)
+            );
+            let _ = writeln!(text, "  {:<12} {}", "command", sanitize_cmdline(&p.cmdline));
+            if let Some(pp) = p.ppid.filter(|&pp| pp != 0) {
+                let name = parents
+                    .get(&pp)
+                    .map_or("?".into(), |q| sanitize(&q.name).into_owned());
+                let _ = writeln!(text, "  {:<12} {name} (pid {pp})", "parent");
+            }
+        }
+        (Holder::Nobody(Owner::Hidden, reason, uid), _) => {
+            let user = b.sockets[0]
+                .user
+                .as_deref()
+                .map(|u| format!(", {}", sanitize(u)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "{head}  held by a process portscope cannot see (socket uid {uid}{user})"
+            );
+            let _ = writeln!(text, "  {:<12} {reason}", "why");
+        }
+        (Holder::Nobody(_, reason, _), _) => {
+            let _ = writeln!(text, "{head}  no process holds it");
+            let _ = writeln!(text, "  {:<12} {reason}", "why");
+        }
+        (Holder::Pid(_), None) => {}
+    }
+    for s in &b.sockets {
+        let label = match s.state {
+            SockState::Listen => "listening",
+            SockState::Unconnected => "bound",
+            _ => continue,
+        };
+        let _ = writeln!(text, "  {label:<12} {} ({})", s.local, family_note(s));
+    }
+    let conns: Vec<&&Socket> = b
+        .sockets
+        .iter()
+        .filter(|s| !s.state.is_listening())
+        .collect();
+    if conns.is_empty() {
+        return;
+    }
+    let mut counts: Vec<(SockState, usize)> = Vec::new();
+    for s in &conns {
+        match counts.iter_mut().find(|(st, _)| *st == s.state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s.state, 1)),
+        }
+    }
+    counts.sort();
+    let summary: Vec<String> = counts.iter().map(|(st, n)| format!("{n} {st}")).collect();
+    let _ = writeln!(text, "  {:<12} {}", "connections", summary.join(", "));
+    const SHOWN: usize = 10;
+    for s in conns.iter().take(SHOWN) {
+        let peer = s.remote.map_or_else(|| "*".into(), |r| r.to_string());
+        let _ = writeln!(text, "  {:<12} {} -> {peer} ({})", "", s.local, s.state);
+    }
+    if conns.len() > SHOWN {
+        let _ = writeln!(text, "  {:<12} ... and {} more", "", conns.len() - SHOWN);
+    }
+}

@@ -1,0 +1,54 @@
+//! portscope: what is listening, who owns this port, and can I trust the answer?
+//!
+//! The pipeline, one module per stage: collect → join → classify → filter → render.
+
+pub mod classify;
+pub mod cli;
+pub mod cmd;
+pub mod collect;
+pub mod error;
+pub mod filter;
+pub mod join;
+pub mod model;
+pub mod pipeline;
+pub mod query;
+pub mod render;
+pub mod services;
+pub mod spec;
+
+use cli::{Cli, Command};
+use std::io::Write;
+
+/// Runs a parsed command line, writing to `out`; returns the exit status.
+pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
+    match cli.command {
+        None => cmd::list::run(&cli.list, cli.color, out),
+        Some(Command::List(a)) => cmd::list::run(&a, cli.color, out),
+        Some(Command::Who(a)) => cmd::who::run(&a, cli.color, out),
+        Some(Command::Verify(a)) => cmd::verify::run(&a, cli.color, out),
+        Some(Command::Listen(a)) => cmd::listen::run(&a, out),
+    }
+}
+
+/// True when the error is a closed pipe: `portscope list | head -1` is a success.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(|j| j.io_error_kind())
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `portscope: <what> '<value>': <why>`, one line, the causes joined by ": ".
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for c in e.chain() {
+        let s = c.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+    }
+    format!("portscope: {}", parts.join(": ").replace('\n', " "))
+}

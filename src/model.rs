@@ -1,0 +1,345 @@
+//! Plain data shared by every pipeline stage: collect → join → classify → filter → render.
+//!
+//! Raw kernel records are [`SocketHarvest`]; the joined, classified row every renderer sees
+//! is [`Socket`]. Names here are the JSON contract (see README "JSON contract").
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// Transport protocol of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub const ALL: [Protocol; 2] = [Protocol::Tcp, Protocol::Udp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Protocol {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.to_ascii_lowercase().as_str() {
+            "tcp" => Ok(Protocol::Tcp),
+            "udp" => Ok(Protocol::Udp),
+            _ => Err(()),
+        }
+    }
+}
+
+/// Address family of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::Ipv4, Family::Ipv6];
+}
+
+/// Socket state. TCP sockets use the kernel's TCP states; UDP sockets are either
+/// `unconnected` (bound, receiving from anyone) or `connected` (a peer was set with connect()).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum SockState {
+    #[serde(rename = "listen")]
+    Listen,
+    #[serde(rename = "syn_sent")]
+    SynSent,
+    #[serde(rename = "syn_received")]
+    SynReceived,
+    #[serde(rename = "established")]
+    Established,
+    #[serde(rename = "fin_wait_1")]
+    FinWait1,
+    #[serde(rename = "fin_wait_2")]
+    FinWait2,
+    #[serde(rename = "close_wait")]
+    CloseWait,
+    #[serde(rename = "closing")]
+    Closing,
+    #[serde(rename = "last_ack")]
+    LastAck,
+    #[serde(rename = "time_wait")]
+    TimeWait,
+    #[serde(rename = "closed")]
+    Closed,
+    #[serde(rename = "unconnected")]
+    Unconnected,
+    #[serde(rename = "connected")]
+    Connected,
+}
+
+impl SockState {
+    pub const ALL: [SockState; 13] = [
+        SockState::Listen,
+        SockState::SynSent,
+        SockState::SynReceived,
+        SockState::Established,
+        SockState::FinWait1,
+        SockState::FinWait2,
+        SockState::CloseWait,
+        SockState::Closing,
+        SockState::LastAck,
+        SockState::TimeWait,
+        SockState::Closed,
+        SockState::Unconnected,
+        SockState::Connected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SockState::Listen => "listen",
+            SockState::SynSent => "syn_sent",
+            SockState::SynReceived => "syn_received",
+            SockState::Established => "established",
+            SockState::FinWait1 => "fin_wait_1",
+            SockState::FinWait2 => "fin_wait_2",
+            SockState::CloseWait => "close_wait",
+            SockState::Closing => "closing",
+            SockState::LastAck => "last_ack",
+            SockState::TimeWait => "time_wait",
+            SockState::Closed => "closed",
+            SockState::Unconnected => "unconnected",
+            SockState::Connected => "connected",
+        }
+    }
+
+    /// The state as the kernel names it in `linux/tcp_states.h`, for TCP sockets.
+    pub fn from_tcp_kernel(code: u8) -> Option<SockState> {
+        Some(match code {
+            1 => SockState::Established,
+            2 => SockState::SynSent,
+            3 => SockState::SynReceived,
+            4 => SockState::FinWait1,
+            5 => SockState::FinWait2,
+            6 => SockState::TimeWait,
+            7 => SockState::Closed,
+            8 => SockState::CloseWait,
+            9 => SockState::LastAck,
+            10 => SockState::Listen,
+            11 => SockState::Closing,
+            12 => SockState::SynReceived, // TCP_NEW_SYN_RECV: a request socket
+            _ => return None,
+        })
+    }
+
+    /// UDP sockets reuse the TCP state numbers: ESTABLISHED once connect()ed, CLOSE otherwise.
+    pub fn from_udp_kernel(code: u8) -> SockState {
+        if code == 1 {
+            SockState::Connected
+        } else {
+            SockState::Unconnected
+        }
+    }
+
+    /// Which protocol can be in this state.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            SockState::Unconnected | SockState::Connected => Protocol::Udp,
+            _ => Protocol::Tcp,
+        }
+    }
+
+    /// The "listening" view: what `ss -l` shows.
+    pub fn is_listening(self) -> bool {
+        matches!(self, SockState::Listen | SockState::Unconnected)
+    }
+}
+
+impl fmt::Display for SockState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SockState {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let norm = s.trim().to_ascii_lowercase().replace('-', "_");
+        let alias = match norm.as_str() {
+            "syn_recv" => "syn_received",
+            "fin_wait1" => "fin_wait_1",
+            "fin_wait2" => "fin_wait_2",
+            "close" => "closed",
+            "unconn" => "unconnected",
+            "estab" => "established",
+            other => other,
+        };
+        SockState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == alias)
+            .ok_or(())
+    }
+}
+
+/// One end of a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.address {
+            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
+            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
+        }
+    }
+}
+
+/// RFC 6335 port ranges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PortClass {
+    #[serde(rename = "well-known")]
+    WellKnown,
+    #[serde(rename = "registered")]
+    Registered,
+    #[serde(rename = "dynamic")]
+    Dynamic,
+}
+
+impl PortClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortClass::WellKnown => "well-known",
+            PortClass::Registered => "registered",
+            PortClass::Dynamic => "dynamic",
+        }
+    }
+}
+
+/// Whether the processes holding a socket could be seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    /// At least one holder was found and read.
+    Visible,
+    /// A process holds it, but portscope could not see which (permissions, another PID
+    /// namespace).
+    Hidden,
+    /// No process holds it (kernel-held, such as time_wait), or it closed during the scan.
+    None,
+}
+
+/// A raw socket record as the kernel reports it, before joining and classification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketHarvest {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub local: Endpoint,
+    pub remote: Option<Endpoint>,
+    pub state: SockState,
+    /// Only IPv6 sockets, and only where the kernel reports it.
+    pub v6only: Option<bool>,
+    pub recv_queue: u32,
+    pub send_queue: u32,
+    /// 0 for sockets no process holds (time_wait, request and orphaned sockets).
+    pub inode: u64,
+    pub uid: u32,
+}
+
+/// A process that holds a socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Process {
+    pub pid: u32,
+    pub name: String,
+    pub cmdline: Vec<String>,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    /// Parent PID; not part of the JSON contract, used by `who`.
+    #[serde(skip)]
+    pub ppid: Option<u32>,
+}
+
+/// The joined, classified row that every renderer sees.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Socket {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub v6only: Option<bool>,
+    pub local: Endpoint,
+    pub remote: Option<Endpoint>,
+    pub state: SockState,
+    pub port_class: PortClass,
+    pub ephemeral: bool,
+    pub service: Option<String>,
+    pub recv_queue: u32,
+    pub send_queue: u32,
+    pub inode: u64,
+    pub uid: u32,
+    /// User name of `uid`; added field (schema_version 1 allows additions).
+    pub user: Option<String>,
+    pub owner: Owner,
+    pub owner_reason: Option<String>,
+    pub processes: Vec<Process>,
+}
+
+impl Socket {
+    /// An IPv6 wildcard socket without IPV6_V6ONLY also accepts IPv4.
+    pub fn is_dual_stack(&self) -> bool {
+        self.family == Family::Ipv6
+            && self.v6only == Some(false)
+            && self.local.address.is_unspecified()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_round_trip_through_fromstr_and_serde() {
+        for st in SockState::ALL {
+            assert_eq!(st.as_str().parse::<SockState>(), Ok(st));
+            let json = serde_json::to_string(&st).unwrap();
+            assert_eq!(json, format!("\"{}\"", st.as_str()));
+        }
+        assert_eq!("SYN-RECV".parse::<SockState>(), Ok(SockState::SynReceived));
+        assert_eq!("bogus".parse::<SockState>(), Err(()));
+    }
+
+    #[test]
+    fn kernel_state_codes_map_to_names() {
+        assert_eq!(SockState::from_tcp_kernel(10), Some(SockState::Listen));
+        assert_eq!(SockState::from_tcp_kernel(6), Some(SockState::TimeWait));
+        assert_eq!(SockState::from_tcp_kernel(99), None);
+        assert_eq!(SockState::from_udp_kernel(1), SockState::Connected);
+        assert_eq!(SockState::from_udp_kernel(7), SockState::Unconnected);
+    }
+
+    #[test]
+    fn endpoint_display_brackets_ipv6() {
+        let e = Endpoint {
+            address: "::1".parse().unwrap(),
+            port: 80,
+        };
+        assert_eq!(e.to_string(), "[::1]:80");
+        let e = Endpoint {
+            address: "10.0.0.1".parse().unwrap(),
+            port: 8,
+        };
+        assert_eq!(e.to_string(), "10.0.0.1:8");
+    }
+}

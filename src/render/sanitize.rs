@@ -1,0 +1,79 @@
+//! Render helper: untrusted text (process names, command lines) made safe for a terminal.
+//! Control characters, escape sequences and bidi overrides become visible escapes, so a
+//! process cannot spoof or break the table (as fd's sanitize does). JSON needs none of this:
+//! serde escapes control characters itself.
+
+use std::borrow::Cow;
+
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || c == '\\'
+        || matches!(c,
+            '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            | '\u{2028}' | '\u{2029}' | '\u{FEFF}')
+}
+
+/// Escapes control, bidi and line-separator characters as `\n`, `\t`, `\x1b`, `\u{202e}`;
+/// a backslash is doubled so the escaping is unambiguous.
+pub fn sanitize(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(needs_escape) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if needs_escape(c) && (c as u32) < 0x100 => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if needs_escape(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A command line for display: arguments joined by spaces, each sanitized.
+pub fn sanitize_cmdline(args: &[String]) -> String {
+    let mut out = String::new();
+    for (i, a) in args.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&sanitize(a));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed_untouched() {
+        assert!(matches!(
+            sanitize("nginx: worker"),
+            Cow::Borrowed("nginx: worker")
+        ));
+        assert_eq!(sanitize("naïve-ü"), "naïve-ü");
+    }
+
+    #[test]
+    fn controls_escapes_and_bidi_become_visible() {
+        assert_eq!(sanitize("a\nb\tc\rd"), "a\\nb\\tc\\rd");
+        assert_eq!(sanitize("\x1b[31mred\x1b[0m"), "\\x1b[31mred\\x1b[0m");
+        assert_eq!(sanitize("evil\u{202e}txt"), "evil\\u{202e}txt");
+        assert_eq!(sanitize("\u{7f}\u{9b}"), "\\x7f\\x9b");
+        assert_eq!(sanitize("back\\slash"), "back\\\\slash");
+        assert_eq!(sanitize("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+    }
+
+    #[test]
+    fn cmdline_joins_sanitized_args() {
+        let v = vec!["python3".to_string(), "-c".into(), "print(1)\n".into()];
+        assert_eq!(sanitize_cmdline(&v), "python3 -c print(1)\\n");
+    }
+}

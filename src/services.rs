@@ -1,0 +1,181 @@
+//! Classification data: service names for ports, from the system's services database
+//! (/etc/services) with a built-in table of common assignments where that is missing.
+
+use crate::model::Protocol;
+use std::collections::HashMap;
+
+/// Common IANA assignments, used only when /etc/services cannot be read.
+const BUILTIN: &[(&str, u16, &[Protocol])] = {
+    use Protocol::{Tcp as T, Udp as U};
+    &[
+        ("ftp-data", 20, &[T]),
+        ("ftp", 21, &[T]),
+        ("ssh", 22, &[T]),
+        ("telnet", 23, &[T]),
+        ("smtp", 25, &[T]),
+        ("domain", 53, &[T, U]),
+        ("bootps", 67, &[U]),
+        ("bootpc", 68, &[U]),
+        ("tftp", 69, &[U]),
+        ("http", 80, &[T]),
+        ("kerberos", 88, &[T, U]),
+        ("pop3", 110, &[T]),
+        ("sunrpc", 111, &[T, U]),
+        ("ntp", 123, &[U]),
+        ("netbios-ns", 137, &[U]),
+        ("netbios-dgm", 138, &[U]),
+        ("netbios-ssn", 139, &[T]),
+        ("imap2", 143, &[T]),
+        ("snmp", 161, &[T, U]),
+        ("ldap", 389, &[T]),
+        ("https", 443, &[T, U]),
+        ("microsoft-ds", 445, &[T]),
+        ("submissions", 465, &[T]),
+        ("syslog", 514, &[U]),
+        ("submission", 587, &[T]),
+        ("ipp", 631, &[T]),
+        ("ldaps", 636, &[T]),
+        ("domain-s", 853, &[T, U]),
+        ("rsync", 873, &[T]),
+        ("imaps", 993, &[T]),
+        ("pop3s", 995, &[T]),
+        ("socks", 1080, &[T]),
+        ("openvpn", 1194, &[T, U]),
+        ("ms-sql-s", 1433, &[T]),
+        ("mqtt", 1883, &[T]),
+        ("nfs", 2049, &[T, U]),
+        ("mysql", 3306, &[T]),
+        ("ms-wbt-server", 3389, &[T]),
+        ("sip", 5060, &[T, U]),
+        ("amqp", 5672, &[T]),
+        ("postgresql", 5432, &[T]),
+        ("mdns", 5353, &[U]),
+        ("x11", 6000, &[T]),
+        ("redis", 6379, &[T]),
+        ("http-alt", 8080, &[T]),
+        ("memcache", 11211, &[T, U]),
+        ("mongodb", 27017, &[T]),
+    ]
+};
+
+/// Port ↔ name lookups for one services database.
+#[derive(Debug, Default, Clone)]
+pub struct Services {
+    by_port: HashMap<(Protocol, u16), String>,
+    by_name: HashMap<String, Vec<(Protocol, u16)>>,
+}
+
+impl Services {
+    /// The system database, or the built-in table when it is missing or empty.
+    pub fn system() -> Services {
+        match std::fs::read_to_string("/etc/services") {
+            Ok(text) => {
+                let s = Services::parse(&text);
+                if s.by_port.is_empty() {
+                    Services::builtin()
+                } else {
+                    s
+                }
+            }
+            Err(_) => Services::builtin(),
+        }
+    }
+
+    pub fn builtin() -> Services {
+        let mut s = Services::default();
+        for (name, port, protos) in BUILTIN {
+            for p in *protos {
+                s.add(name, &[], *p, *port);
+            }
+        }
+        s
+    }
+
+    /// Parses services(5) text: `name port/proto [aliases...] [# comment]`.
+    pub fn parse(text: &str) -> Services {
+        let mut s = Services::default();
+        for line in text.lines() {
+            let line = line.split('#').next().unwrap_or("");
+            let mut words = line.split_whitespace();
+            let (Some(name), Some(pp)) = (words.next(), words.next()) else {
+                continue;
+            };
+            let Some((port, proto)) = pp.split_once('/') else {
+                continue;
+            };
+            let (Ok(port), Ok(proto)) = (port.parse::<u16>(), proto.parse::<Protocol>()) else {
+                continue;
+            };
+            let aliases: Vec<&str> = words.collect();
+            s.add(name, &aliases, proto, port);
+        }
+        s
+    }
+
+    fn add(&mut self, name: &str, aliases: &[&str], proto: Protocol, port: u16) {
+        // The first name listed for a port is its canonical one.
+        self.by_port
+            .entry((proto, port))
+            .or_insert_with(|| name.to_string());
+        for n in std::iter::once(&name).chain(aliases) {
+            let v = self.by_name.entry(n.to_ascii_lowercase()).or_default();
+            if !v.contains(&(proto, port)) {
+                v.push((proto, port));
+            }
+        }
+    }
+
+    pub fn name_of(&self, proto: Protocol, port: u16) -> Option<&str> {
+        self.by_port.get(&(proto, port)).map(String::as_str)
+    }
+
+    /// Every (protocol, port) a service name (or alias) stands for, case-insensitive.
+    pub fn lookup(&self, name: &str) -> &[(Protocol, u16)] {
+        self.by_name
+            .get(&name.to_ascii_lowercase())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+# comment line
+ssh\t\t22/tcp\t\t\t\t# SSH Remote Login Protocol
+domain\t\t53/tcp
+domain\t\t53/udp
+http\t\t80/tcp\t\twww\t\t# WorldWideWeb HTTP
+www-alt\t\t80/tcp
+broken line
+bad\t\t99999/tcp
+odd\t\t7/sctp
+";
+
+    #[test]
+    fn parses_names_aliases_and_protocols() {
+        let s = Services::parse(SAMPLE);
+        assert_eq!(s.name_of(Protocol::Tcp, 22), Some("ssh"));
+        assert_eq!(s.name_of(Protocol::Udp, 22), None);
+        assert_eq!(s.name_of(Protocol::Udp, 53), Some("domain"));
+        // first name for a port wins
+        assert_eq!(s.name_of(Protocol::Tcp, 80), Some("http"));
+        assert_eq!(s.lookup("WWW"), &[(Protocol::Tcp, 80)]);
+        assert_eq!(
+            s.lookup("domain"),
+            &[(Protocol::Tcp, 53), (Protocol::Udp, 53)]
+        );
+        assert!(s.lookup("bad").is_empty());
+        assert!(s.lookup("odd").is_empty());
+    }
+
+    #[test]
+    fn builtin_table_has_common_services() {
+        let s = Services::builtin();
+        assert_eq!(s.name_of(Protocol::Tcp, 443), Some("https"));
+        assert_eq!(s.lookup("postgresql"), &[(Protocol::Tcp, 5432)]);
+        assert_eq!(s.name_of(Protocol::Tcp, 8080), Some("http-alt"));
+    }
+}
