@@ -209,6 +209,9 @@ pub struct VerifyArgs {
     /// Print the checks as JSON.
     #[arg(long)]
     pub json: bool,
+    /// List every check, not one line per socket that passed.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -11,6 +11,7 @@ pub mod filter;
 pub mod join;
 pub mod model;
 pub mod pipeline;
+pub mod probe;
 pub mod query;
 pub mod render;
 pub mod services;

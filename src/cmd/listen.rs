@@ -1,6 +1,308 @@
-//! `portscope listen`: hold test listeners open.
+//! `portscope listen SPEC...`: holds test sockets open for checking by hand or by tests,
+//! until Ctrl-C, `--for`, or stdin closing. Binds 127.0.0.1 unless an address is given:
+//! a test listener must never be reachable from the network by accident.
+
 use crate::cli::ListenArgs;
+use crate::collect::TableQuery;
+use crate::error::Error;
+use crate::model::{Family, Protocol};
+use crate::pipeline;
+use crate::probe::{self, Probe};
+use crate::query::Query;
+use crate::services::Services;
+use crate::spec::PortSpec;
+use serde::Serialize;
 use std::io::Write;
-pub fn run(_a: &ListenArgs, _out: &mut dyn Write) -> anyhow::Result<i32> {
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// One opened socket, as `--json` prints it (one JSON object per line).
+#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Opened {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub address: IpAddr,
+    pub port: u16,
+    pub v6only: Option<bool>,
+    pub pid: u32,
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, or bare seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, Error> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let bad = || {
+        Error::invalid(
+            "duration",
+            s,
+            "expected a number with ms, s, m or h (e.g. 30s)",
+        )
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// What to open for one SPEC: (protocol, address).
+fn targets(text: &str, services: &Services) -> Result<Vec<(Protocol, SocketAddr)>, Error> {
+    let spec = PortSpec::parse(text, services)?;
+    let ip = spec.addr.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    let mut out = Vec::new();
+    for r in &spec.ranges {
+        if r.low != r.high {
+            return Err(Error::invalid(
+                "listen spec",
+                text,
+                "a range cannot be opened; name single ports (0 for any free port)",
+            ));
+        }
+        let proto = r.proto.or(spec.proto).unwrap_or(Protocol::Tcp);
+        out.push((proto, SocketAddr::new(ip, r.low)));
+    }
+    Ok(out)
+}
+
+/// Names whoever holds a port we could not bind, through the `who` pipeline.
+fn holder_of(proto: Protocol, addr: SocketAddr) -> String {
+    let Ok(spec) = PortSpec::parse(&addr.port().to_string(), &Services::default()) else {
+        return String::new();
+    };
+    let mut q = Query::new(TableQuery {
+        protocols: vec![proto],
+        families: Family::ALL.to_vec(),
+        states: Some(vec![
+            crate::model::SockState::Listen,
+            crate::model::SockState::Unconnected,
+        ]),
+    });
+    q.ports = vec![spec];
+    q.numeric = true;
+    let Ok(outcome) = pipeline::run(&q, false) else {
+        return String::new();
+    };
+    let owners: Vec<String> = outcome
+        .sockets
+        .iter()
+        .flat_map(|s| {
+            s.processes.iter().map(|p| {
+                format!(
+                    "{} (pid {})",
+                    crate::render::sanitize::sanitize(&p.name),
+                    p.pid
+                )
+            })
+        })
+        .collect();
+    match (owners.is_empty(), outcome.sockets.is_empty()) {
+        (false, _) => format!(", held by {}", owners.join(", ")),
+        (true, false) => ", held by a process portscope cannot see".to_string(),
+        (true, true) => String::new(),
+    }
+}
+
+pub fn run(a: &ListenArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let deadline = a.duration.as_deref().map(parse_duration).transpose()?;
+    let services = Services::system();
+    let mut wanted = Vec::new();
+    for s in &a.specs {
+        wanted.extend(targets(s, &services)?);
+    }
+    let pid = std::process::id();
+    let mut held: Vec<Probe> = Vec::new();
+    for (proto, addr) in wanted {
+        // An explicit IPv6 address is v6-only; [::] keeps the system default (dual-stack).
+        let v6only = (addr.is_ipv6() && !addr.ip().is_unspecified()).then_some(true);
+        let p = probe::open(proto, addr, v6only).map_err(|e| {
+            let who = if e.kind() == std::io::ErrorKind::AddrInUse {
+                holder_of(proto, addr)
+            } else {
+                String::new()
+            };
+            anyhow::anyhow!("cannot listen on '{addr}/{proto}': {e}{who}")
+        })?;
+        let opened = Opened {
+            protocol: proto,
+            family: if p.local.is_ipv4() {
+                Family::Ipv4
+            } else {
+                Family::Ipv6
+            },
+            address: p.local.ip(),
+            port: p.local.port(),
+            v6only: p.v6only,
+            pid,
+        };
+        if a.json {
+            serde_json::to_writer(&mut *out, &opened)?;
+            writeln!(out)?;
+        } else {
+            let what = if proto == Protocol::Tcp {
+                "listening"
+            } else {
+                "bound"
+            };
+            writeln!(
+                out,
+                "{what} {} {}/{} pid {pid}",
+                p.local,
+                p.local.port(),
+                proto
+            )?;
+        }
+        // Readiness: each line is out as soon as its socket is open.
+        out.flush()?;
+        held.push(p);
+    }
+    wait::until_done(deadline);
+    drop(held);
     Ok(0)
+}
+
+#[cfg(target_os = "linux")]
+mod wait {
+    use std::time::{Duration, Instant};
+
+    /// Whether stdin is /dev/null (a background job's): then it cannot signal anything.
+    fn stdin_is_devnull() -> bool {
+        // SAFETY: fstat/stat into zeroed structs; both checked.
+        let mut a: libc::stat = unsafe { std::mem::zeroed() };
+        let mut b: libc::stat = unsafe { std::mem::zeroed() };
+        unsafe {
+            libc::fstat(0, &mut a) == 0
+                && libc::stat(c"/dev/null".as_ptr(), &mut b) == 0
+                && a.st_rdev == b.st_rdev
+                && (a.st_mode & libc::S_IFMT) == libc::S_IFCHR
+        }
+    }
+
+    /// Blocks until SIGINT/SIGTERM/SIGHUP, stdin EOF, or the deadline.
+    pub fn until_done(deadline: Option<Duration>) {
+        let end = deadline.map(|d| Instant::now() + d);
+        // SAFETY: signal mask and signalfd set-up on this (the only) thread; checked.
+        let sfd = unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGINT);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::sigaddset(&mut set, libc::SIGHUP);
+            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+            libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+        };
+        let watch_stdin = !stdin_is_devnull();
+        let mut buf = [0u8; 512];
+        loop {
+            let timeout = match end {
+                Some(e) => {
+                    let left = e.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return;
+                    }
+                    left.as_millis().min(i32::MAX as u128) as i32
+                }
+                None => -1,
+            };
+            let mut fds = [
+                libc::pollfd {
+                    fd: sfd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: if watch_stdin { 0 } else { -1 },
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            // SAFETY: fds is a valid array of two pollfd.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
+            if n < 0 {
+                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return;
+            }
+            if fds[0].revents != 0 {
+                return; // a signal: exit normally so everything is closed
+            }
+            if fds[1].revents != 0 {
+                // SAFETY: reading into a local buffer.
+                let r = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
+                if r <= 0 {
+                    return; // stdin closed
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod wait {
+    use std::io::Read;
+    use std::time::Duration;
+
+    pub fn until_done(deadline: Option<Duration>) {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            while matches!(std::io::stdin().read(&mut buf), Ok(n) if n > 0) {}
+            let _ = tx.send(());
+        });
+        match deadline {
+            Some(d) => {
+                let _ = rx.recv_timeout(d);
+            }
+            None => {
+                let _ = rx.recv();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("2").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        for bad in ["", "x", "10y", "-1s", "1e99s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn listen_targets_default_to_loopback_tcp() {
+        let s = Services::builtin();
+        assert_eq!(
+            targets("8080", &s).unwrap(),
+            vec![(Protocol::Tcp, "127.0.0.1:8080".parse().unwrap())]
+        );
+        assert_eq!(
+            targets("9000/udp", &s).unwrap(),
+            vec![(Protocol::Udp, "127.0.0.1:9000".parse().unwrap())]
+        );
+        assert_eq!(
+            targets("[::1]:7000", &s).unwrap(),
+            vec![(Protocol::Tcp, "[::1]:7000".parse().unwrap())]
+        );
+        assert!(targets("8000-8100", &s).is_err());
+        assert_eq!(targets("domain", &s).unwrap().len(), 2);
+    }
 }

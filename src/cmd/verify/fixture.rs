@@ -1,0 +1,356 @@
+//! The sockets `verify` opens and what each must look like; closed on drop, also on error
+//! (and the forked holder dies with us through PR_SET_PDEATHSIG on Ctrl-C).
+
+use super::{must_open, Checks, Expect};
+use crate::cmd::listen::Opened;
+use crate::model::{Protocol, SockState};
+use crate::probe::{self, Probe};
+use socket2::{Domain, Socket, Type};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::process::{Child, Command, Stdio};
+
+pub struct Fixture {
+    pub expect: Vec<Expect>,
+    _probes: Vec<Probe>,
+    _sockets: Vec<Socket>,
+    forked: Option<(libc::pid_t, RawFd)>,
+    child: Option<Child>,
+}
+
+fn addr_unavailable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            matches!(
+                io.raw_os_error(),
+                Some(libc::EADDRNOTAVAIL) | Some(libc::EAFNOSUPPORT) | Some(libc::EPROTONOSUPPORT)
+            )
+        })
+    }) || e.to_string().contains("os error 99")
+        || e.to_string().contains("os error 97")
+}
+
+impl Fixture {
+    pub fn open(
+        port: Option<u16>,
+        children: bool,
+        comm: &str,
+        checks: &mut Checks,
+    ) -> anyhow::Result<Fixture> {
+        let me = std::process::id();
+        let my_uid = crate::collect::effective_uid();
+        let fixed = port.unwrap_or(0);
+        let os_picked = port.is_none();
+        let mut fx = Fixture {
+            expect: Vec::new(),
+            _probes: Vec::new(),
+            _sockets: Vec::new(),
+            forked: None,
+            child: None,
+        };
+        let expect = |fx: &mut Fixture, label: String, p: &Probe, state, os_picked| {
+            fx.expect.push(Expect {
+                label,
+                protocol: p.protocol,
+                local: p.local,
+                remote: None,
+                state,
+                v6only: p.v6only,
+                inode: probe::inode_of(&p.socket),
+                pids: vec![me],
+                name: comm.to_string(),
+                uid: my_uid,
+                os_picked,
+            });
+        };
+
+        // TCP listeners: IPv4, IPv6-only, dual-stack.
+        let tcp4 = must_open(
+            Protocol::Tcp,
+            SocketAddr::from(([127, 0, 0, 1], fixed)),
+            None,
+        )?;
+        expect(
+            &mut fx,
+            format!("tcp listener {}", tcp4.local),
+            &tcp4,
+            SockState::Listen,
+            os_picked,
+        );
+        let v6_addr: SocketAddr = format!("[::1]:{fixed}").parse()?;
+        let mut have_v6 = true;
+        match must_open(Protocol::Tcp, v6_addr, Some(true)) {
+            Ok(p) => {
+                expect(
+                    &mut fx,
+                    format!("tcp v6-only listener {}", p.local),
+                    &p,
+                    SockState::Listen,
+                    os_picked,
+                );
+                fx._probes.push(p);
+            }
+            Err(e) if addr_unavailable(&e) => {
+                have_v6 = false;
+                checks.skip(
+                    "tcp v6-only listener [::1]",
+                    "no IPv6 loopback on this host",
+                );
+            }
+            Err(e) => return Err(e),
+        }
+        // The dual-stack one takes a port the OS picks: a fixed one is taken by 127.0.0.1.
+        // It is a wildcard, so nothing is ever sent to it; it lives for this run only.
+        match must_open(Protocol::Tcp, "[::]:0".parse()?, Some(false)) {
+            Ok(p) => {
+                expect(
+                    &mut fx,
+                    format!("tcp dual-stack listener {}", p.local),
+                    &p,
+                    SockState::Listen,
+                    true,
+                );
+                fx._probes.push(p);
+            }
+            Err(e) => checks.skip(
+                "tcp dual-stack listener [::]",
+                format!("host refused it: {e}"),
+            ),
+        }
+
+        // An established pair over IPv4: the client end gets an ephemeral port.
+        let client = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+        client.connect(&tcp4.local.into()).map_err(|e| {
+            anyhow::anyhow!("cannot connect to test listener '{}': {e}", tcp4.local)
+        })?;
+        let (server, _) = tcp4.socket.accept()?;
+        let caddr = client
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| anyhow::anyhow!("client address"))?;
+        let saddr = server
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| anyhow::anyhow!("server address"))?;
+        let pair = |label: String, local, remote, s: &Socket, os_picked| Expect {
+            label,
+            protocol: Protocol::Tcp,
+            local,
+            remote: Some(remote),
+            state: SockState::Established,
+            v6only: None,
+            inode: probe::inode_of(s),
+            pids: vec![me],
+            name: comm.to_string(),
+            uid: my_uid,
+            os_picked,
+        };
+        fx.expect.push(pair(
+            format!("tcp client {caddr}"),
+            caddr,
+            saddr,
+            &client,
+            true,
+        ));
+        fx.expect.push(pair(
+            format!("tcp accepted {saddr}"),
+            saddr,
+            caddr,
+            &server,
+            os_picked,
+        ));
+        fx._sockets.push(client);
+        fx._sockets.push(server);
+        fx._probes.push(tcp4);
+
+        // UDP: bound on each family, and one connected.
+        let udp4 = must_open(Protocol::Udp, "127.0.0.1:0".parse()?, None)?;
+        expect(
+            &mut fx,
+            format!("udp bound {}", udp4.local),
+            &udp4,
+            SockState::Unconnected,
+            true,
+        );
+        if have_v6 {
+            let udp6 = must_open(Protocol::Udp, "[::1]:0".parse()?, Some(true))?;
+            expect(
+                &mut fx,
+                format!("udp v6-only bound {}", udp6.local),
+                &udp6,
+                SockState::Unconnected,
+                true,
+            );
+            fx._probes.push(udp6);
+        } else {
+            checks.skip("udp bound [::1]", "no IPv6 loopback on this host");
+        }
+        let udpc = must_open(Protocol::Udp, "127.0.0.1:0".parse()?, None)?;
+        udpc.socket.connect(&udp4.local.into())?;
+        fx.expect.push(Expect {
+            label: format!("udp connected {}", udpc.local),
+            protocol: Protocol::Udp,
+            local: udpc.local,
+            remote: Some(udp4.local),
+            state: SockState::Connected,
+            v6only: None,
+            inode: probe::inode_of(&udpc.socket),
+            pids: vec![me],
+            name: comm.to_string(),
+            uid: my_uid,
+            os_picked: true,
+        });
+        fx._probes.push(udp4);
+        fx._probes.push(udpc);
+
+        // A listener shared with a forked child: one socket, two owners.
+        let shared = must_open(Protocol::Tcp, "127.0.0.1:0".parse()?, None)?;
+        let others: Vec<RawFd> = fx
+            ._probes
+            .iter()
+            .map(|p| p.socket.as_raw_fd())
+            .chain(fx._sockets.iter().map(|s| s.as_raw_fd()))
+            .collect();
+        let (pid, hold) = fork_holder(&others)?;
+        fx.forked = Some((pid, hold));
+        fx.expect.push(Expect {
+            label: format!("tcp listener shared with a forked child {}", shared.local),
+            protocol: Protocol::Tcp,
+            local: shared.local,
+            remote: None,
+            state: SockState::Listen,
+            v6only: None,
+            inode: probe::inode_of(&shared.socket),
+            pids: vec![me, pid as u32],
+            name: comm.to_string(),
+            uid: my_uid,
+            os_picked: true,
+        });
+        fx._probes.push(shared);
+
+        if children {
+            fx.open_child(checks)?;
+        }
+        Ok(fx)
+    }
+
+    /// The same kind of socket held by a separate process under another user (root only).
+    fn open_child(&mut self, checks: &mut Checks) -> anyhow::Result<()> {
+        const NOBODY: u32 = 65534;
+        if crate::collect::effective_uid() != 0 {
+            checks.skip("listener of another user", "needs root (--children)");
+            return Ok(());
+        }
+        let exe = std::env::current_exe()?;
+        let mut cmd = Command::new(exe);
+        cmd.args(["listen", "--json", "127.0.0.1:0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(NOBODY).gid(NOBODY);
+        }
+        let mut child = cmd.spawn()?;
+        let line = child
+            .stdout
+            .take()
+            .map(|o| {
+                let mut l = String::new();
+                let _ = BufReader::new(o).read_line(&mut l);
+                l
+            })
+            .unwrap_or_default();
+        let pid = child.id();
+        self.child = Some(child);
+        let opened: Opened = match serde_json::from_str(line.trim()) {
+            Ok(o) => o,
+            Err(_) => {
+                checks.skip(
+                    "listener of another user",
+                    "the child could not open its listener (is the binary readable by nobody?)",
+                );
+                return Ok(());
+            }
+        };
+        self.expect.push(Expect {
+            label: format!(
+                "tcp listener of uid {NOBODY} {}:{}",
+                opened.address, opened.port
+            ),
+            protocol: Protocol::Tcp,
+            local: SocketAddr::new(opened.address, opened.port),
+            remote: None,
+            state: SockState::Listen,
+            v6only: None,
+            inode: None,
+            pids: vec![pid],
+            name: "portscope".into(),
+            uid: NOBODY,
+            os_picked: true,
+        });
+        Ok(())
+    }
+}
+
+/// Forks a child that keeps only the last-opened listener (closing `others`) until the
+/// returned pipe end is closed. Returns once the child has closed the others.
+fn fork_holder(others: &[RawFd]) -> anyhow::Result<(libc::pid_t, RawFd)> {
+    let mut hold = [0 as RawFd; 2];
+    let mut ready = [0 as RawFd; 2];
+    // SAFETY: pipe2 into local arrays; checked.
+    if unsafe { libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) } != 0
+        || unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0
+    {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    // SAFETY: the child only makes async-signal-safe calls (prctl, close, write, read,
+    // _exit) before it exits; no allocation, no locks.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    if pid == 0 {
+        unsafe {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            for &fd in others {
+                libc::close(fd);
+            }
+            libc::close(hold[1]);
+            libc::close(ready[0]);
+            let b = [1u8];
+            libc::write(ready[1], b.as_ptr().cast(), 1);
+            let mut buf = [0u8; 1];
+            libc::read(hold[0], buf.as_mut_ptr().cast(), 1);
+            libc::_exit(0);
+        }
+    }
+    // SAFETY: closing our copies of the child's ends; reading one byte of readiness.
+    unsafe {
+        libc::close(hold[0]);
+        libc::close(ready[1]);
+        let mut buf = [0u8; 1];
+        libc::read(ready[0], buf.as_mut_ptr().cast(), 1);
+        libc::close(ready[0]);
+    }
+    Ok((pid, hold[1]))
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        if let Some((pid, hold)) = self.forked.take() {
+            // SAFETY: closing our pipe end lets the child exit; then we reap it, by PID.
+            unsafe {
+                libc::close(hold);
+                let mut st = 0;
+                libc::waitpid(pid, &mut st, 0);
+            }
+        }
+        if let Some(mut c) = self.child.take() {
+            drop(c.stdin.take()); // `listen` exits when stdin closes
+            let _ = c.wait();
+        }
+    }
+}

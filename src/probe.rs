@@ -1,0 +1,86 @@
+//! Known sockets for `listen` and `verify`: opened here so their truth is known before the
+//! pipeline reads them back.
+
+use crate::model::Protocol;
+use socket2::{Domain, Socket, Type};
+use std::io;
+use std::net::SocketAddr;
+
+/// A socket portscope opened itself, with what it should look like.
+pub struct Probe {
+    pub protocol: Protocol,
+    pub local: SocketAddr,
+    /// For IPv6: the IPV6_V6ONLY flag as set (None: the system default was kept).
+    pub v6only: Option<bool>,
+    pub socket: Socket,
+}
+
+/// Opens a TCP listener or a bound UDP socket on `addr` (port 0: the OS picks one).
+/// `v6only` sets IPV6_V6ONLY on IPv6 sockets; None keeps the system default.
+pub fn open(protocol: Protocol, addr: SocketAddr, v6only: Option<bool>) -> io::Result<Probe> {
+    let (ty, proto) = match protocol {
+        Protocol::Tcp => (Type::STREAM, socket2::Protocol::TCP),
+        Protocol::Udp => (Type::DGRAM, socket2::Protocol::UDP),
+    };
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        if let Some(v) = v6only {
+            socket.set_only_v6(v)?;
+        }
+    }
+    if protocol == Protocol::Tcp {
+        // A fixed --port must be reusable right after a previous run's time_wait.
+        socket.set_reuse_address(true)?;
+    }
+    socket.bind(&addr.into())?;
+    if protocol == Protocol::Tcp {
+        socket.listen(128)?;
+    }
+    let local = socket
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("not an inet socket"))?;
+    let v6only = if local.is_ipv6() {
+        Some(socket.only_v6()?)
+    } else {
+        None
+    };
+    Ok(Probe {
+        protocol,
+        local,
+        v6only,
+        socket,
+    })
+}
+
+/// The kernel's inode number for a socket we hold (Linux: what sock_diag reports).
+#[cfg(unix)]
+pub fn inode_of(s: &Socket) -> Option<u64> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fstat on a descriptor we own into a zeroed struct.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::fstat(s.as_raw_fd(), &mut st) };
+    (rc == 0).then_some(st.st_ino)
+}
+
+#[cfg(not(unix))]
+pub fn inode_of(_s: &Socket) -> Option<u64> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_loopback_listeners_with_known_flags() {
+        let p = open(Protocol::Tcp, "127.0.0.1:0".parse().unwrap(), None).unwrap();
+        assert_eq!(p.local.ip().to_string(), "127.0.0.1");
+        assert_ne!(p.local.port(), 0);
+        assert_eq!(p.v6only, None);
+        assert!(inode_of(&p.socket).unwrap() > 0);
+        if let Ok(p6) = open(Protocol::Udp, "[::1]:0".parse().unwrap(), Some(true)) {
+            assert_eq!(p6.v6only, Some(true));
+        }
+    }
+}
