@@ -226,6 +226,10 @@ pub struct ListenArgs {
     /// Print each opened socket as a JSON line as soon as it is open.
     #[arg(long)]
     pub json: bool,
+    /// Also hold every socket in a forked child process, so each has two owners (as a
+    /// server's forked workers do).
+    #[arg(long)]
+    pub fork: bool,
 }
 
 /// Socket states accepted by --state.

@@ -25,6 +25,9 @@ const REGENERATE_ENV: &str = "PORTSCOPE_REGENERATE";
 const REGENERATE_CMD: &str = "PORTSCOPE_REGENERATE=1 cargo test --test generated";
 
 const BIN: &str = "portscope";
+/// The date in every page's title line (YYYY-MM-DD). A constant, so the pages are
+/// reproducible: move it forward when the pages change in substance.
+const MAN_DATE: &str = "2026-11-22";
 /// Directories that hold only generated files (anything else in them is stale).
 const MAN_DIR: &str = "man";
 const COMPLETIONS_DIR: &str = "completions";
@@ -305,9 +308,11 @@ fn render_extra_sections(page: &str, extra: &Extra, subpages: &[String]) -> Stri
     }
 
     r.push_str(".SH EXAMPLES\n");
-    for (what, command) in extra.examples {
+    for (i, (what, command)) in extra.examples.iter().enumerate() {
+        // A paragraph break between examples, none right after the heading.
+        let pp = if i == 0 { "" } else { ".PP\n" };
         r.push_str(&format!(
-            ".PP\n{}\n.RS 4\n.EX\n{}\n.EE\n.RE\n",
+            "{pp}{}\n.RS 4\n.EX\n{}\n.EE\n.RE\n",
             prose(what),
             roff_literal(command)
         ));
@@ -337,7 +342,7 @@ fn render_extra_sections(page: &str, extra: &Extra, subpages: &[String]) -> Stri
 // Generation.
 
 /// Renders one page: clap_mangen's sections (its preamble once), then ours.
-fn render_page(cmd: clap::Command, subpages: &[String]) -> String {
+fn render_page(cmd: clap::Command, version: &str, subpages: &[String]) -> String {
     let page = cmd
         .get_display_name()
         .unwrap_or_else(|| cmd.get_name())
@@ -354,6 +359,8 @@ fn render_page(cmd: clap::Command, subpages: &[String]) -> String {
     let man = Man::new(cmd)
         .title(page.to_uppercase())
         .section("1")
+        .date(MAN_DATE)
+        .source(format!("{BIN} {version}"))
         .manual("User Commands");
 
     let mut sections: Vec<Vec<u8>> = Vec::new();
@@ -380,7 +387,7 @@ fn render_page(cmd: clap::Command, subpages: &[String]) -> String {
     for bytes in sections {
         let text = String::from_utf8(bytes).expect("utf-8 roff");
         let body = strip_preamble(&text, &mut preamble);
-        out.push_str(&body);
+        out.push_str(&tidy_possible_values(&body));
     }
 
     if let (false, Some(parent)) = (aliases.is_empty(), parent_bin) {
@@ -404,6 +411,13 @@ fn render_page(cmd: clap::Command, subpages: &[String]) -> String {
     }
 
     format!("{}{out}", preamble.unwrap_or_default())
+}
+
+/// clap_mangen separates an option's help from its "Possible values:" list with
+/// `.br`, an empty line, `.br`: a blank line in roff is an implicit `.sp`, so mandoc warns
+/// twice ("br before sp", "br after sp"). One `.sp` renders the same.
+fn tidy_possible_values(roff: &str) -> String {
+    roff.replace("\n.br\n\n.br\n", "\n.sp\n")
 }
 
 /// Splits roff's preamble (the lines before the first .TH/.SH/text line that start with
@@ -439,15 +453,19 @@ fn generate() -> Vec<(PathBuf, String)> {
         .iter()
         .map(|s| s.get_display_name().expect("built").to_owned())
         .collect();
+    let version = root
+        .get_version()
+        .expect("portscope has a version")
+        .to_owned();
     files.push((
         Path::new(MAN_DIR).join(format!("{BIN}.1")),
-        render_page(root.clone(), &subpages),
+        render_page(root.clone(), &version, &subpages),
     ));
     for sub in subs {
         let name = sub.get_display_name().expect("built").to_owned();
         files.push((
             Path::new(MAN_DIR).join(format!("{name}.1")),
-            render_page(sub, &subpages),
+            render_page(sub, &version, &subpages),
         ));
     }
 
@@ -598,11 +616,12 @@ fn man_pages_pass_mandoc_lint() {
 fn closed_value_sets_are_offered_by_zsh_and_fish() {
     let files = generate();
     let text = |name: &str| {
-        &files
+        files
             .iter()
             .find(|(p, _)| p == &Path::new(COMPLETIONS_DIR).join(name))
             .unwrap_or_else(|| panic!("{name} is not generated"))
             .1
+            .clone()
     };
     let (zsh, fish) = (text("_portscope"), text("portscope.fish"));
 
@@ -618,44 +637,84 @@ fn closed_value_sets_are_offered_by_zsh_and_fish() {
             "--{option} has too few values: {values:?}"
         );
 
-        // zsh: `--state=[...]:STATE:((listen\:"..." syn_sent ...))` or `:(a b c)`.
-        let zsh_line = zsh
-            .lines()
-            .find(|l| l.contains(&format!("'--{option}=[")))
-            .unwrap_or_else(|| panic!("zsh completion has no --{option}"));
-        for v in values {
-            assert!(
-                zsh_line.contains(&format!("(({v}\\:"))
-                    || zsh_line.contains(&format!(" {v}\\:"))
-                    || zsh_line.contains(&format!("({v} "))
-                    || zsh_line.contains(&format!(" {v} "))
-                    || zsh_line.contains(&format!(" {v})")),
-                "zsh completion of --{option} does not offer {v}: {zsh_line}"
-            );
+        let offered = zsh_value_sets(&zsh, option);
+        assert!(!offered.is_empty(), "the zsh completion has no --{option}");
+        for set in &offered {
+            assert_eq!(set, values, "zsh completion of --{option}");
         }
 
-        // fish: `complete -c portscope ... -l state ... -r -f -a "listen\t'' ..."`.
-        let fish_line = fish
-            .lines()
-            .find(|l| l.contains(&format!(" -l {option} ")))
-            .unwrap_or_else(|| panic!("fish completion has no --{option}"));
-        assert!(
-            fish_line.contains(" -f "),
-            "fish completion of --{option} also offers files: {fish_line}"
-        );
-        for v in values {
-            assert!(
-                fish_line.contains(&format!("\"{v}\t"))
-                    || fish_line.contains(&format!("\n{v}\t"))
-                    || fish_line.contains(&format!("{{{v}\t"))
-                    || fish_line.contains(&format!(",{v}\t"))
-                    || fish_line.contains(&format!("\"{v} "))
-                    || fish_line.contains(&format!(" {v} "))
-                    || fish_line.contains(&format!(" {v}\"")),
-                "fish completion of --{option} does not offer {v}: {fish_line}"
-            );
+        let offered = fish_value_sets(&fish, option);
+        assert!(!offered.is_empty(), "the fish completion has no --{option}");
+        for set in &offered {
+            assert_eq!(set, values, "fish completion of --{option}");
         }
     }
+}
+
+/// The values zsh offers after each `--OPTION=`: `'--sort=[help]:SORT:(port proto ...)'` or
+/// `'*--state=[help]:STATE:((listen\:"help"` one value per line `...))'`.
+fn zsh_value_sets(script: &str, option: &str) -> Vec<Vec<String>> {
+    let needle = format!("--{option}=[");
+    let mut sets = Vec::new();
+    let mut rest = script;
+    while let Some(at) = rest.find(&needle) {
+        rest = &rest[at + needle.len()..];
+        // The help ends at the first unescaped `]`; then `:VALUE_NAME:` and the action.
+        let close = rest
+            .char_indices()
+            .find(|&(i, c)| c == ']' && !rest[..i].ends_with('\\'))
+            .map(|(i, _)| i)
+            .expect("end of the zsh help");
+        let after = &rest[close + 1..];
+        let action = after
+            .strip_prefix(':')
+            .and_then(|a| a.split_once(':'))
+            .map(|(_, action)| action)
+            .expect("zsh value name");
+        let values = if let Some(list) = action.strip_prefix("((") {
+            let list = &list[..list.find("))'").expect("end of the zsh value list")];
+            list.split('\n')
+                .map(|v| v.split("\\:").next().unwrap().to_owned())
+                .collect()
+        } else if let Some(list) = action.strip_prefix('(') {
+            let list = &list[..list.find(")'").expect("end of the zsh value list")];
+            list.split(' ').map(str::to_owned).collect()
+        } else {
+            panic!(
+                "zsh offers no closed set after --{option}: {}",
+                &action[..action.len().min(60)]
+            );
+        };
+        sets.push(values);
+    }
+    sets
+}
+
+/// The values fish offers for each `complete ... -l OPTION ... -r -f -a "v\t'help'` one value
+/// per line `..."`.
+fn fish_value_sets(script: &str, option: &str) -> Vec<Vec<String>> {
+    let needle = format!(" -l {option} ");
+    let mut sets = Vec::new();
+    let mut rest = script;
+    while let Some(at) = rest.find(&needle) {
+        let line_start = rest[..at].rfind('\n').map_or(0, |i| i + 1);
+        let line = &rest[line_start..];
+        let line_end = line.find('\n').unwrap_or(line.len());
+        assert!(
+            line[..line_end].contains(" -r -f -a \""),
+            "fish offers files, or no closed set, after --{option}: {}",
+            &line[..line_end]
+        );
+        let list = &line[line.find(" -a \"").unwrap() + 5..];
+        let list = &list[..list.find('"').expect("end of the fish value list")];
+        sets.push(
+            list.split('\n')
+                .map(|v| v.split("\\t").next().unwrap().to_owned())
+                .collect(),
+        );
+        rest = &rest[at + needle.len()..];
+    }
+    sets
 }
 
 /// The visible names of a closed set, as clap offers them.

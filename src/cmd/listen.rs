@@ -25,7 +25,10 @@ pub struct Opened {
     pub address: IpAddr,
     pub port: u16,
     pub v6only: Option<bool>,
+    /// The `listen` process itself.
     pub pid: u32,
+    /// Every process holding the socket: `pid`, and with --fork its child.
+    pub pids: Vec<u32>,
 }
 
 /// `500ms`, `30s`, `5m`, `1h`, or bare seconds.
@@ -122,6 +125,7 @@ pub fn run(a: &ListenArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
     let pid = std::process::id();
     let mut held: Vec<Probe> = Vec::new();
+    let mut opened_all = Vec::new();
     for (proto, addr) in wanted {
         // An explicit IPv6 address is v6-only; [::] keeps the system default (dual-stack).
         let v6only = (addr.is_ipv6() && !addr.ip().is_unspecified()).then_some(true);
@@ -144,31 +148,119 @@ pub fn run(a: &ListenArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
             port: p.local.port(),
             v6only: p.v6only,
             pid,
+            pids: vec![pid],
         };
-        if a.json {
-            serde_json::to_writer(&mut *out, &opened)?;
-            writeln!(out)?;
-        } else {
-            let what = if proto == Protocol::Tcp {
-                "listening"
-            } else {
-                "bound"
-            };
-            writeln!(
-                out,
-                "{what} {} {}/{} pid {pid}",
-                p.local,
-                p.local.port(),
-                proto
-            )?;
-        }
-        // Readiness: each line is out as soon as its socket is open.
-        out.flush()?;
         held.push(p);
+        if a.fork {
+            // Announced once the child holds them all.
+            opened_all.push(opened);
+        } else {
+            announce(out, &opened, a.json)?;
+        }
     }
+    let _child = if a.fork {
+        let child = fork::Holder::spawn()?;
+        for mut o in opened_all {
+            o.pids.push(child.pid);
+            announce(out, &o, a.json)?;
+        }
+        Some(child)
+    } else {
+        None
+    };
     wait::until_done(deadline);
     drop(held);
     Ok(0)
+}
+
+fn announce(out: &mut dyn Write, o: &Opened, json: bool) -> anyhow::Result<()> {
+    if json {
+        serde_json::to_writer(&mut *out, o)?;
+        writeln!(out)?;
+    } else {
+        let what = if o.protocol == Protocol::Tcp {
+            "listening"
+        } else {
+            "bound"
+        };
+        let addr = SocketAddr::new(o.address, o.port);
+        let pids: Vec<String> = o.pids.iter().map(u32::to_string).collect();
+        writeln!(out, "{what} {addr}/{} pid {}", o.protocol, pids.join(","))?;
+    }
+    // Readiness: each line is out as soon as its socket is open.
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(unix)]
+mod fork {
+    /// A forked child that holds every descriptor we had at fork time until we exit.
+    pub struct Holder {
+        pub pid: u32,
+        hold: libc::c_int,
+    }
+
+    impl Holder {
+        pub fn spawn() -> anyhow::Result<Holder> {
+            let mut hold = [0; 2];
+            let mut ready = [0; 2];
+            // SAFETY: pipes into local arrays, checked; the child makes only
+            // async-signal-safe calls (prctl, close, write, read, _exit).
+            unsafe {
+                if libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) != 0
+                    || libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) != 0
+                {
+                    return Err(std::io::Error::last_os_error().into());
+                }
+                let pid = libc::fork();
+                if pid < 0 {
+                    return Err(std::io::Error::last_os_error().into());
+                }
+                if pid == 0 {
+                    #[cfg(target_os = "linux")]
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    libc::close(hold[1]);
+                    libc::close(ready[0]);
+                    libc::write(ready[1], [1u8].as_ptr().cast(), 1);
+                    let mut b = [0u8; 1];
+                    libc::read(hold[0], b.as_mut_ptr().cast(), 1);
+                    libc::_exit(0);
+                }
+                libc::close(hold[0]);
+                libc::close(ready[1]);
+                let mut b = [0u8; 1];
+                libc::read(ready[0], b.as_mut_ptr().cast(), 1);
+                libc::close(ready[0]);
+                Ok(Holder {
+                    pid: pid as u32,
+                    hold: hold[1],
+                })
+            }
+        }
+    }
+
+    impl Drop for Holder {
+        fn drop(&mut self) {
+            // SAFETY: closing our end releases the child; then reap it, by PID.
+            unsafe {
+                libc::close(self.hold);
+                let mut st = 0;
+                libc::waitpid(self.pid as libc::pid_t, &mut st, 0);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod fork {
+    pub struct Holder {
+        pub pid: u32,
+    }
+    impl Holder {
+        pub fn spawn() -> anyhow::Result<Holder> {
+            Err(crate::error::Error::Unsupported("listen --fork").into())
+        }
+    }
 }
 
 #[cfg(target_os = "linux")]

@@ -1,0 +1,203 @@
+
+using namespace System.Management.Automation
+using namespace System.Management.Automation.Language
+
+Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
+    param($wordToComplete, $commandAst, $cursorPosition)
+
+    $commandElements = $commandAst.CommandElements
+    $command = @(
+        'portscope'
+        for ($i = 1; $i -lt $commandElements.Count; $i++) {
+            $element = $commandElements[$i]
+            if ($element -isnot [StringConstantExpressionAst] -or
+                $element.StringConstantType -ne [StringConstantType]::BareWord -or
+                $element.Value.StartsWith('-') -or
+                $element.Value -eq $wordToComplete) {
+                break
+        }
+        $element.Value
+    }) -join ';'
+
+    $completions = @(switch ($command) {
+        'portscope' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); implies every state is considered')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Sockets held by this process ID (comma list)')
+            [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Sockets held by a process whose name contains NAME (case-insensitive)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
+            [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
+            [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort rows by this key (then port, protocol, address)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Listening sockets only: TCP listen, UDP unconnected (the default view)')
+            [CompletionResult]::new('--listening', '--listening', [CompletionResultType]::ParameterName, 'Listening sockets only: TCP listen, UDP unconnected (the default view)')
+            [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
+            [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Reverse the sort order')
+            [CompletionResult]::new('--reverse', '--reverse', [CompletionResultType]::ParameterName, 'Reverse the sort order')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one versioned JSON document instead of a table')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('--numeric', '--numeric', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
+            [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
+            [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Open known test sockets and prove that portscope reports them exactly')
+            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'portscope;list' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); implies every state is considered')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Sockets held by this process ID (comma list)')
+            [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Sockets held by a process whose name contains NAME (case-insensitive)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
+            [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
+            [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort rows by this key (then port, protocol, address)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Listening sockets only: TCP listen, UDP unconnected (the default view)')
+            [CompletionResult]::new('--listening', '--listening', [CompletionResultType]::ParameterName, 'Listening sockets only: TCP listen, UDP unconnected (the default view)')
+            [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
+            [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Reverse the sort order')
+            [CompletionResult]::new('--reverse', '--reverse', [CompletionResultType]::ParameterName, 'Reverse the sort order')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one versioned JSON document instead of a table')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('--numeric', '--numeric', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'portscope;ls' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); implies every state is considered')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Sockets held by this process ID (comma list)')
+            [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Sockets held by a process whose name contains NAME (case-insensitive)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
+            [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
+            [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort rows by this key (then port, protocol, address)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Listening sockets only: TCP listen, UDP unconnected (the default view)')
+            [CompletionResult]::new('--listening', '--listening', [CompletionResultType]::ParameterName, 'Listening sockets only: TCP listen, UDP unconnected (the default view)')
+            [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
+            [CompletionResult]::new('-r', '-r', [CompletionResultType]::ParameterName, 'Reverse the sort order')
+            [CompletionResult]::new('--reverse', '--reverse', [CompletionResultType]::ParameterName, 'Reverse the sort order')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one versioned JSON document instead of a table')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('--numeric', '--numeric', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'portscope;who' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); by default every state matches')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Match the remote port instead of the local one (who is connected to PORT elsewhere)')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Print only the owning PIDs, one per line, deduplicated (like `lsof -t`)')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Print only the owning PIDs, one per line, deduplicated (like `lsof -t`)')
+            [CompletionResult]::new('--first', '--first', [CompletionResultType]::ParameterName, 'Stop at the first owner found. Faster, but a socket shared by several processes (forked workers, passed descriptors) may then list only one of them')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one versioned JSON document instead of a table')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('--numeric', '--numeric', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'portscope;verify' {
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Use this port for the test listeners instead of ports the OS picks')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('--children', '--children', [CompletionResultType]::ParameterName, 'Also hold the test sockets in a child process under another user (needs root)')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the checks as JSON')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'List every check, not one line per socket that passed')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'List every check, not one line per socket that passed')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'portscope;listen' {
+            [CompletionResult]::new('--for', '--for', [CompletionResultType]::ParameterName, 'Close everything after this long (e.g. 500ms, 30s, 5m)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print each opened socket as a JSON line as soon as it is open')
+            [CompletionResult]::new('--fork', '--fork', [CompletionResultType]::ParameterName, 'Also hold every socket in a forked child process, so each has two owners (as a server''s forked workers do)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'portscope;help' {
+            [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
+            [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden')
+            [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Open known test sockets and prove that portscope reports them exactly')
+            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
+            [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
+            break
+        }
+        'portscope;help;list' {
+            break
+        }
+        'portscope;help;who' {
+            break
+        }
+        'portscope;help;verify' {
+            break
+        }
+        'portscope;help;listen' {
+            break
+        }
+        'portscope;help;help' {
+            break
+        }
+    })
+
+    $completions.Where{ $_.CompletionText -like "$wordToComplete*" } |
+        Sort-Object -Property ListItemText
+}

@@ -1,0 +1,204 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_portscope_global_optspecs
+    string join \n t/tcp u/udp 4/ipv4 6/ipv6 l/listening a/all state= p/port= pid= process= user= class= sort= r/reverse json n/numeric color= h/help V/version
+end
+
+function __fish_portscope_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_portscope_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_portscope_using_subcommand
+    set -l cmd (__fish_portscope_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c portscope -n "__fish_portscope_needs_command" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
+syn_sent\t''
+syn_received\t''
+established\t''
+fin_wait_1\t''
+fin_wait_2\t''
+close_wait\t''
+closing\t''
+last_ack\t''
+time_wait\t''
+closed\t''
+unconnected\t'UDP: bound, no peer'
+connected\t'UDP: connect()ed to a peer'"
+complete -c portscope -n "__fish_portscope_needs_command" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r
+complete -c portscope -n "__fish_portscope_needs_command" -l pid -d 'Sockets held by this process ID (comma list)' -r
+complete -c portscope -n "__fish_portscope_needs_command" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r
+complete -c portscope -n "__fish_portscope_needs_command" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r
+complete -c portscope -n "__fish_portscope_needs_command" -l class -d 'Only ports of this RFC 6335 class (comma list)' -r -f -a "well-known\t'0-1023'
+registered\t'1024-49151'
+dynamic\t'49152-65535'
+ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
+complete -c portscope -n "__fish_portscope_needs_command" -l sort -d 'Sort rows by this key (then port, protocol, address)' -r -f -a "port\t''
+proto\t''
+pid\t''
+process\t''
+state\t''
+user\t''"
+complete -c portscope -n "__fish_portscope_needs_command" -l color -d 'When to colour the table' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_needs_command" -s t -l tcp -d 'TCP sockets only'
+complete -c portscope -n "__fish_portscope_needs_command" -s u -l udp -d 'UDP sockets only'
+complete -c portscope -n "__fish_portscope_needs_command" -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portscope -n "__fish_portscope_needs_command" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
+complete -c portscope -n "__fish_portscope_needs_command" -s l -l listening -d 'Listening sockets only: TCP listen, UDP unconnected (the default view)'
+complete -c portscope -n "__fish_portscope_needs_command" -s a -l all -d 'Every state (established, time_wait, ...), with the remote end'
+complete -c portscope -n "__fish_portscope_needs_command" -s r -l reverse -d 'Reverse the sort order'
+complete -c portscope -n "__fish_portscope_needs_command" -l json -d 'Print one versioned JSON document instead of a table'
+complete -c portscope -n "__fish_portscope_needs_command" -s n -l numeric -d 'Numeric ports: no service names'
+complete -c portscope -n "__fish_portscope_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_needs_command" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "list" -d 'List sockets with their owning processes (the default command)'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "ls" -d 'List sockets with their owning processes (the default command)'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "who" -d 'Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
+syn_sent\t''
+syn_received\t''
+established\t''
+fin_wait_1\t''
+fin_wait_2\t''
+close_wait\t''
+closing\t''
+last_ack\t''
+time_wait\t''
+closed\t''
+unconnected\t'UDP: bound, no peer'
+connected\t'UDP: connect()ed to a peer'"
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l pid -d 'Sockets held by this process ID (comma list)' -r
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l class -d 'Only ports of this RFC 6335 class (comma list)' -r -f -a "well-known\t'0-1023'
+registered\t'1024-49151'
+dynamic\t'49152-65535'
+ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l sort -d 'Sort rows by this key (then port, protocol, address)' -r -f -a "port\t''
+proto\t''
+pid\t''
+process\t''
+state\t''
+user\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l color -d 'When to colour the table' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s t -l tcp -d 'TCP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s u -l udp -d 'UDP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s l -l listening -d 'Listening sockets only: TCP listen, UDP unconnected (the default view)'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s a -l all -d 'Every state (established, time_wait, ...), with the remote end'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s r -l reverse -d 'Reverse the sort order'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l json -d 'Print one versioned JSON document instead of a table'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s n -l numeric -d 'Numeric ports: no service names'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
+syn_sent\t''
+syn_received\t''
+established\t''
+fin_wait_1\t''
+fin_wait_2\t''
+close_wait\t''
+closing\t''
+last_ack\t''
+time_wait\t''
+closed\t''
+unconnected\t'UDP: bound, no peer'
+connected\t'UDP: connect()ed to a peer'"
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l pid -d 'Sockets held by this process ID (comma list)' -r
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l class -d 'Only ports of this RFC 6335 class (comma list)' -r -f -a "well-known\t'0-1023'
+registered\t'1024-49151'
+dynamic\t'49152-65535'
+ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l sort -d 'Sort rows by this key (then port, protocol, address)' -r -f -a "port\t''
+proto\t''
+pid\t''
+process\t''
+state\t''
+user\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l color -d 'When to colour the table' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s t -l tcp -d 'TCP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s u -l udp -d 'UDP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s l -l listening -d 'Listening sockets only: TCP listen, UDP unconnected (the default view)'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s a -l all -d 'Every state (established, time_wait, ...), with the remote end'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s r -l reverse -d 'Reverse the sort order'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l json -d 'Print one versioned JSON document instead of a table'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s n -l numeric -d 'Numeric ports: no service names'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l state -d 'Only these states (comma list); by default every state matches' -r -f -a "listen\t''
+syn_sent\t''
+syn_received\t''
+established\t''
+fin_wait_1\t''
+fin_wait_2\t''
+close_wait\t''
+closing\t''
+last_ack\t''
+time_wait\t''
+closed\t''
+unconnected\t'UDP: bound, no peer'
+connected\t'UDP: connect()ed to a peer'"
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l color -d 'When to colour the table' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l remote -d 'Match the remote port instead of the local one (who is connected to PORT elsewhere)'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -s t -l tcp -d 'TCP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -s u -l udp -d 'UDP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -s q -l quiet -d 'Print only the owning PIDs, one per line, deduplicated (like `lsof -t`)'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l first -d 'Stop at the first owner found. Faster, but a socket shared by several processes (forked workers, passed descriptors) may then list only one of them'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l json -d 'Print one versioned JSON document instead of a table'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -s n -l numeric -d 'Numeric ports: no service names'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l port -d 'Use this port for the test listeners instead of ports the OS picks' -r
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l color -d 'When to colour the table' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l children -d 'Also hold the test sockets in a child process under another user (needs root)'
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l json -d 'Print the checks as JSON'
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -s v -l verbose -d 'List every check, not one line per socket that passed'
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l for -d 'Close everything after this long (e.g. 500ms, 30s, 5m)' -r
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l color -d 'When to colour the table' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l json -d 'Print each opened socket as a JSON line as soon as it is open'
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l fork -d 'Also hold every socket in a forked child process, so each has two owners (as a server\'s forked workers do)'
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -s h -l help -d 'Print help'
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "list" -d 'List sockets with their owning processes (the default command)'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "who" -d 'Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
