@@ -29,7 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
             [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
             [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort rows by this key (then port, protocol, address)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
@@ -53,7 +53,7 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
             [CompletionResult]::new('ls', 'ls', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
-            [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden')
+            [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Show which processes hold a port')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Open known test sockets and prove that portscope reports them exactly')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
@@ -68,7 +68,7 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
             [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
             [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort rows by this key (then port, protocol, address)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
@@ -101,7 +101,7 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
             [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
             [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort rows by this key (then port, protocol, address)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
@@ -127,7 +127,7 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
         }
         'portscope;who' {
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); by default every state matches')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Match the remote port instead of the local one (who is connected to PORT elsewhere)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
@@ -151,31 +151,31 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
         }
         'portscope;verify' {
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Use this port for the test listeners instead of ports the OS picks')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('--children', '--children', [CompletionResultType]::ParameterName, 'Also hold the test sockets in a child process under another user (needs root)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the checks as JSON')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'List every check, not one line per socket that passed')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'List every check, not one line per socket that passed')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'portscope;listen' {
             [CompletionResult]::new('--for', '--for', [CompletionResultType]::ParameterName, 'Close everything after this long (e.g. 500ms, 30s, 5m)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print each opened socket as a JSON line as soon as it is open')
             [CompletionResult]::new('--fork', '--fork', [CompletionResultType]::ParameterName, 'Also hold every socket in a forked child process, so each has two owners (as a server''s forked workers do)')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
         'portscope;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
-            [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden')
+            [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Show which processes hold a port')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Open known test sockets and prove that portscope reports them exactly')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')

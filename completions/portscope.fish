@@ -37,10 +37,10 @@ time_wait\t''
 closed\t''
 unconnected\t'UDP: bound, no peer'
 connected\t'UDP: connect()ed to a peer'"
-complete -c portscope -n "__fish_portscope_needs_command" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r
+complete -c portscope -n "__fish_portscope_needs_command" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r -f
 complete -c portscope -n "__fish_portscope_needs_command" -l pid -d 'Sockets held by this process ID (comma list)' -r
-complete -c portscope -n "__fish_portscope_needs_command" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r
-complete -c portscope -n "__fish_portscope_needs_command" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r
+complete -c portscope -n "__fish_portscope_needs_command" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r -f
+complete -c portscope -n "__fish_portscope_needs_command" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r -f -a "(__fish_complete_users)"
 complete -c portscope -n "__fish_portscope_needs_command" -l class -d 'Only ports of this RFC 6335 class (comma list)' -r -f -a "well-known\t'0-1023'
 registered\t'1024-49151'
 dynamic\t'49152-65535'
@@ -51,7 +51,7 @@ pid\t''
 process\t''
 state\t''
 user\t''"
-complete -c portscope -n "__fish_portscope_needs_command" -l color -d 'When to colour the table' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_needs_command" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c portscope -n "__fish_portscope_needs_command" -s t -l tcp -d 'TCP sockets only'
@@ -67,7 +67,7 @@ complete -c portscope -n "__fish_portscope_needs_command" -s h -l help -d 'Print
 complete -c portscope -n "__fish_portscope_needs_command" -s V -l version -d 'Print version'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "list" -d 'List sockets with their owning processes (the default command)'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "ls" -d 'List sockets with their owning processes (the default command)'
-complete -c portscope -n "__fish_portscope_needs_command" -f -a "who" -d 'Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "who" -d 'Show which processes hold a port'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -84,10 +84,10 @@ time_wait\t''
 closed\t''
 unconnected\t'UDP: bound, no peer'
 connected\t'UDP: connect()ed to a peer'"
-complete -c portscope -n "__fish_portscope_using_subcommand list" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r
+complete -c portscope -n "__fish_portscope_using_subcommand list" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l pid -d 'Sockets held by this process ID (comma list)' -r
-complete -c portscope -n "__fish_portscope_using_subcommand list" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r
-complete -c portscope -n "__fish_portscope_using_subcommand list" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r -f -a "(__fish_complete_users)"
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l class -d 'Only ports of this RFC 6335 class (comma list)' -r -f -a "well-known\t'0-1023'
 registered\t'1024-49151'
 dynamic\t'49152-65535'
@@ -98,7 +98,7 @@ pid\t''
 process\t''
 state\t''
 user\t''"
-complete -c portscope -n "__fish_portscope_using_subcommand list" -l color -d 'When to colour the table' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c portscope -n "__fish_portscope_using_subcommand list" -s t -l tcp -d 'TCP sockets only'
@@ -125,10 +125,10 @@ time_wait\t''
 closed\t''
 unconnected\t'UDP: bound, no peer'
 connected\t'UDP: connect()ed to a peer'"
-complete -c portscope -n "__fish_portscope_using_subcommand ls" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -l pid -d 'Sockets held by this process ID (comma list)' -r
-complete -c portscope -n "__fish_portscope_using_subcommand ls" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r
-complete -c portscope -n "__fish_portscope_using_subcommand ls" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r -f -a "(__fish_complete_users)"
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -l class -d 'Only ports of this RFC 6335 class (comma list)' -r -f -a "well-known\t'0-1023'
 registered\t'1024-49151'
 dynamic\t'49152-65535'
@@ -139,7 +139,7 @@ pid\t''
 process\t''
 state\t''
 user\t''"
-complete -c portscope -n "__fish_portscope_using_subcommand ls" -l color -d 'When to colour the table' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -s t -l tcp -d 'TCP sockets only'
@@ -166,7 +166,7 @@ time_wait\t''
 closed\t''
 unconnected\t'UDP: bound, no peer'
 connected\t'UDP: connect()ed to a peer'"
-complete -c portscope -n "__fish_portscope_using_subcommand who" -l color -d 'When to colour the table' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c portscope -n "__fish_portscope_using_subcommand who" -l remote -d 'Match the remote port instead of the local one (who is connected to PORT elsewhere)'
@@ -180,25 +180,25 @@ complete -c portscope -n "__fish_portscope_using_subcommand who" -l json -d 'Pri
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s n -l numeric -d 'Numeric ports: no service names'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s V -l version -d 'Print version'
-complete -c portscope -n "__fish_portscope_using_subcommand verify" -l port -d 'Use this port for the test listeners instead of ports the OS picks' -r
-complete -c portscope -n "__fish_portscope_using_subcommand verify" -l color -d 'When to colour the table' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l port -d 'Use this port for the test listeners instead of ports the OS picks' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l children -d 'Also hold the test sockets in a child process under another user (needs root)'
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l json -d 'Print the checks as JSON'
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -s v -l verbose -d 'List every check, not one line per socket that passed'
-complete -c portscope -n "__fish_portscope_using_subcommand verify" -s h -l help -d 'Print help'
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -s V -l version -d 'Print version'
-complete -c portscope -n "__fish_portscope_using_subcommand listen" -l for -d 'Close everything after this long (e.g. 500ms, 30s, 5m)' -r
-complete -c portscope -n "__fish_portscope_using_subcommand listen" -l color -d 'When to colour the table' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l for -d 'Close everything after this long (e.g. 500ms, 30s, 5m)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l json -d 'Print each opened socket as a JSON line as soon as it is open'
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l fork -d 'Also hold every socket in a forked child process, so each has two owners (as a server\'s forked workers do)'
-complete -c portscope -n "__fish_portscope_using_subcommand listen" -s h -l help -d 'Print help'
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -s V -l version -d 'Print version'
 complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "list" -d 'List sockets with their owning processes (the default command)'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "who" -d 'Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "who" -d 'Show which processes hold a port'
 complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
 complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
 complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -4,7 +4,7 @@
 //! (tests/generated.rs) can include it on its own. Parsed arguments are turned into a
 //! validated query in `query.rs`; nothing here is runtime configuration.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 const LIST_EXAMPLES: &str = "\
 Examples:
@@ -41,7 +41,7 @@ failed (`verify`), 2 bad input or an error, 3 `who` matched a socket whose owner
     long_about = "portscope reads the kernel's TCP and UDP socket tables (IPv4 and IPv6), joins \
 every socket to all the processes that hold it, classifies each port and prints a table for \
 people or JSON for scripts. An owner that cannot be seen is shown as '-' with the reason, never \
-left silently blank.\n\nWith no subcommand, portscope runs `portscope list`.",
+left silently blank.\n\nWith no subcommand, portscope runs portscope list.",
     after_help = EXIT_STATUS,
     args_conflicts_with_subcommands = true,
     propagate_version = true,
@@ -55,23 +55,41 @@ pub struct Cli {
     #[command(flatten)]
     pub list: ListArgs,
 
-    /// When to colour the table.
+    /// When to colour the table (used by list).
     #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// List sockets with their owning processes (the default command).
+    /// List sockets with their owning processes (the default command)
+    ///
+    /// Shows listening TCP sockets and bound UDP sockets by default (what ss -tulpn shows),
+    /// every state with --all. Each socket lists every process that holds it; an owner that
+    /// cannot be seen shows '-' and a note on stderr says why.
     #[command(visible_alias = "ls", after_help = LIST_EXAMPLES)]
     List(ListArgs),
-    /// Who holds this port? Exit 0 found, 1 nobody, 2 bad input, 3 owner hidden.
+    /// Show which processes hold a port
+    ///
+    /// Prints one block per owning process with its command line, parent, and every socket
+    /// it holds on the port. Exit status: 0 found, 1 nobody uses the port(s), 2 bad input,
+    /// 3 a socket matched but its owner could not be seen (so "free" and "cannot tell"
+    /// never look alike).
     #[command(after_help = WHO_EXAMPLES)]
     Who(WhoArgs),
-    /// Open known test sockets and prove that portscope reports them exactly.
+    /// Open known test sockets and prove that portscope reports them exactly
+    ///
+    /// Opens loopback TCP listeners (IPv4, IPv6-only, dual-stack), an established pair, UDP
+    /// sockets bound and connected, and a listener shared with a forked child, reads them
+    /// back through the same pipeline as list and who, and checks every field. Exit 0 all
+    /// passed, 1 a check failed, 2 the test sockets could not be opened.
     #[command(after_help = VERIFY_EXAMPLES)]
     Verify(VerifyArgs),
-    /// Hold test listeners open until Ctrl-C, --for, or stdin closes.
+    /// Hold test listeners open until Ctrl-C, --for, or stdin closes
+    ///
+    /// Prints one line per socket with its address, port and PID as soon as it is open
+    /// (JSON lines with --json). Binds 127.0.0.1 unless an address is given, never a
+    /// wildcard by default. A port in use fails with its owner named, exit 2.
     #[command(after_help = LISTEN_EXAMPLES)]
     Listen(ListenArgs),
 }
@@ -130,6 +148,7 @@ pub struct ListArgs {
         long,
         value_name = "SPEC",
         allow_negative_numbers = true,
+        value_hint = ValueHint::Other,
         help_heading = "Selection"
     )]
     pub port: Vec<String>,
@@ -142,10 +161,15 @@ pub struct ListArgs {
     )]
     pub pid: Vec<String>,
     /// Sockets held by a process whose name contains NAME (case-insensitive).
-    #[arg(long, value_name = "NAME", help_heading = "Selection")]
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Other, help_heading = "Selection")]
     pub process: Vec<String>,
     /// Sockets of this user (name or UID): the socket's owner or a holding process.
-    #[arg(long, value_name = "USER", help_heading = "Selection")]
+    #[arg(
+        long,
+        value_name = "USER",
+        value_hint = ValueHint::Username,
+        help_heading = "Selection"
+    )]
     pub user: Vec<String>,
     /// Only ports of this RFC 6335 class (comma list).
     #[arg(
@@ -171,7 +195,12 @@ pub struct ListArgs {
 pub struct WhoArgs {
     /// Port SPEC: 8080, :8080, 8080/tcp, 127.0.0.1:8080, [::1]:8080, *:8080, 8000-8100,
     /// 80,443, http, ssh/tcp.
-    #[arg(required = true, value_name = "SPEC", allow_negative_numbers = true)]
+    #[arg(
+        required = true,
+        value_name = "SPEC",
+        allow_negative_numbers = true,
+        value_hint = ValueHint::Other
+    )]
     pub specs: Vec<String>,
     /// Match the remote port instead of the local one (who is connected to PORT elsewhere).
     #[arg(long, help_heading = "Selection")]
@@ -201,7 +230,7 @@ pub struct WhoArgs {
 #[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
     /// Use this port for the test listeners instead of ports the OS picks.
-    #[arg(long, value_name = "PORT")]
+    #[arg(long, value_name = "PORT", value_hint = ValueHint::Other)]
     pub port: Option<u16>,
     /// Also hold the test sockets in a child process under another user (needs root).
     #[arg(long)]
@@ -216,12 +245,12 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ListenArgs {
-    /// What to open, in the `who` grammar: 8080, 9000/udp, [::1]:7000, 0 (any free port).
-    /// Binds to 127.0.0.1 unless an address is given.
-    #[arg(value_name = "SPEC", default_value = "0")]
+    /// What to open, in the same grammar as portscope who: 8080, 9000/udp, [::1]:7000,
+    /// 0 (any free port). Binds to 127.0.0.1 unless an address is given.
+    #[arg(value_name = "SPEC", default_value = "0", value_hint = ValueHint::Other)]
     pub specs: Vec<String>,
     /// Close everything after this long (e.g. 500ms, 30s, 5m).
-    #[arg(long = "for", value_name = "DURATION")]
+    #[arg(long = "for", value_name = "DURATION", value_hint = ValueHint::Other)]
     pub duration: Option<String>,
     /// Print each opened socket as a JSON line as soon as it is open.
     #[arg(long)]

@@ -385,6 +385,15 @@ fn render_page(cmd: clap::Command, version: &str, subpages: &[String]) -> String
     push(&|w| man.render_name_section(w));
     push(&|w| man.render_synopsis_section(w));
     push(&|w| man.render_description_section(w));
+    // Visible aliases, which clap_mangen leaves out: a last DESCRIPTION paragraph.
+    if let (false, Some(parent)) = (aliases.is_empty(), &parent_bin) {
+        let names: Vec<String> = aliases
+            .iter()
+            .map(|a| format!(r"\fB{}\fR", roff_literal(&format!("{parent} {a}"))))
+            .collect();
+        let paragraph = format!(".PP\nAlso available as {}.\n", names.join(", "));
+        push(&|w| w.write_all(paragraph.as_bytes()));
+    }
     if has_options {
         push(&|w| man.render_options_section(w));
     }
@@ -400,14 +409,6 @@ fn render_page(cmd: clap::Command, version: &str, subpages: &[String]) -> String
         let text = String::from_utf8(bytes).expect("utf-8 roff");
         let body = strip_preamble(&text, &mut preamble);
         out.push_str(&tidy_possible_values(&body));
-    }
-
-    if let (false, Some(parent)) = (aliases.is_empty(), parent_bin) {
-        let names: Vec<String> = aliases
-            .iter()
-            .map(|a| format!(r"\fB{}\fR", roff_literal(&format!("{parent} {a}"))))
-            .collect();
-        out.push_str(&format!(".PP\nAlso available as {}.\n", names.join(", ")));
     }
 
     out.push_str(&render_extra_sections(&page, extra, subpages));

@@ -7,7 +7,7 @@ use common::*;
 use portscope::model::{Family, Owner, PortClass, Protocol, SockState, Socket};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 
-fn find<'a>(doc: &'a [Socket], proto: Protocol, port: u16, state: SockState) -> &'a Socket {
+fn find(doc: &[Socket], proto: Protocol, port: u16, state: SockState) -> &Socket {
     doc.iter()
         .find(|s| s.protocol == proto && s.local.port == port && s.state == state)
         .unwrap_or_else(|| panic!("no {proto} {state} socket on port {port} in {doc:#?}"))

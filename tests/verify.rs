@@ -1,0 +1,182 @@
+//! `portscope verify`: passes where the pipeline is right, fails (exit 1, the check named)
+//! when it is fed a wrong answer, and reports what it cannot check as skipped.
+
+mod common;
+use common::*;
+use portscope::cmd::verify::{Report, Status};
+
+fn report(stdout: &[u8]) -> Report {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "invalid verify JSON ({e}): {}",
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+#[test]
+fn verify_passes_with_every_socket_kind() {
+    let children = is_root();
+    let mut args = vec!["verify", "--json"];
+    if children {
+        args.push("--children");
+    }
+    let out = portscope().args(&args).output().unwrap();
+    let r = report(&out.stdout);
+    let failed: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(r.ok);
+    assert_eq!(r.schema_version, 1);
+    assert_eq!(r.failed, 0);
+    assert_eq!(r.passed, r.checks.iter().filter(|c| c.ok).count());
+    for kind in [
+        "tcp listener 127.0.0.1:",
+        "tcp client 127.0.0.1:",
+        "tcp accepted 127.0.0.1:",
+        "udp bound 127.0.0.1:",
+        "udp connected 127.0.0.1:",
+        "tcp listener shared with a forked child",
+    ] {
+        assert!(
+            r.checks.iter().any(|c| c.name.starts_with(kind) && c.ok),
+            "{kind}"
+        );
+    }
+    let shared = r
+        .checks
+        .iter()
+        .find(|c| c.name.starts_with("tcp listener shared") && c.name.ends_with(": pids"))
+        .unwrap();
+    assert_eq!(
+        shared.seen.matches(',').count(),
+        1,
+        "two owners: {}",
+        shared.seen
+    );
+    if children {
+        assert!(r
+            .checks
+            .iter()
+            .any(|c| c.name.starts_with("tcp listener of uid 65534")
+                && c.name.ends_with("process uid")
+                && c.ok));
+    }
+    // The table form ends in a plain verdict line.
+    let out = portscope().arg("verify").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap();
+    assert!(
+        last.starts_with("verify OK: ") && last.contains(" 0 failed"),
+        "{last}"
+    );
+}
+
+#[test]
+fn verify_fails_when_the_pipeline_drops_a_socket() {
+    if !quiet_netns() {
+        return;
+    }
+    let port = "45123";
+    let out = portscope()
+        .args(["verify", "--json", "--port", port])
+        .env("PORTSCOPE_FAULT_DROP_PORT", port)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let r = report(&out.stdout);
+    assert!(!r.ok);
+    let failed: Vec<&str> = r
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        failed.contains(&"tcp listener 127.0.0.1:45123: present"),
+        "{failed:?}"
+    );
+    // The table names the failing check.
+    let out = portscope()
+        .args(["verify", "--port", port])
+        .env("PORTSCOPE_FAULT_DROP_PORT", port)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL  tcp listener 127.0.0.1:45123: present: expected yes, seen missing"),
+        "{text}"
+    );
+    assert!(
+        text.lines().last().unwrap().starts_with("verify FAILED: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn verify_fixed_port_in_use_is_exit_2_naming_it() {
+    let l = Listener::start(&["0"]);
+    let port = l.port(0).to_string();
+    let out = portscope()
+        .args(["verify", "--port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "portscope: cannot open test socket '127.0.0.1:{port}/tcp': "
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn verify_as_an_unprivileged_user_passes_and_skips_children() {
+    if !is_root() {
+        skip("not root: cannot switch to nobody");
+        return;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            bin_path(),
+            "verify",
+            "--json",
+            "--children",
+        ])
+        .output();
+    let Ok(out) = out else {
+        skip("setpriv is not installed");
+        return;
+    };
+    if out.stdout.is_empty() {
+        skip(&format!(
+            "cannot run the binary as nobody: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        return;
+    }
+    let r = report(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:#?}",
+        r.checks.iter().filter(|c| !c.ok).collect::<Vec<_>>()
+    );
+    let skipped: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Skip)
+        .collect();
+    assert_eq!(skipped.len(), 1, "{skipped:#?}");
+    assert!(!skipped[0].ok, "a skip is never a pass");
+    assert!(skipped[0].seen.contains("needs root"), "{:?}", skipped[0]);
+}
