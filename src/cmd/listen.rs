@@ -192,7 +192,7 @@ fn announce(out: &mut dyn Write, o: &Opened, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-#[cfg(unix)]
+#[cfg(target_os = "linux")]
 mod fork {
     /// A forked child that holds every descriptor we had at fork time until we exit.
     pub struct Holder {
@@ -217,7 +217,6 @@ mod fork {
                     return Err(std::io::Error::last_os_error().into());
                 }
                 if pid == 0 {
-                    #[cfg(target_os = "linux")]
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
                     libc::close(hold[1]);
                     libc::close(ready[0]);
@@ -251,7 +250,7 @@ mod fork {
     }
 }
 
-#[cfg(not(unix))]
+#[cfg(not(target_os = "linux"))]
 mod fork {
     pub struct Holder {
         pub pid: u32,

@@ -14,8 +14,23 @@ use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::net::SocketAddr;
 
+#[cfg(target_os = "linux")]
 mod fixture;
+#[cfg(target_os = "linux")]
 use fixture::Fixture;
+
+/// verify forks a holder with Linux-only calls (pipe2, PR_SET_PDEATHSIG).
+#[cfg(not(target_os = "linux"))]
+struct Fixture {
+    expect: Vec<Expect>,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Fixture {
+    fn open(_: Option<u16>, _: bool, _: &str, _: &mut Checks) -> anyhow::Result<Fixture> {
+        Err(crate::error::Error::Unsupported("verify").into())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
