@@ -316,7 +316,8 @@ fn empty_result_is_an_empty_document_and_exit_0() {
 fn no_subcommand_runs_list() {
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
-    let (code, out, _) = run(&["--json", "-p", &port]);
+    // The host's table may hold a UDP socket on the same number: ask for TCP.
+    let (code, out, _) = run(&["--json", "-t", "-p", &port]);
     assert_eq!(code, 0);
     let d = doc(out.as_bytes());
     assert_eq!(d.sockets.len(), 1);
