@@ -79,56 +79,18 @@ pub fn effective_uid() -> u32 {
     0
 }
 
+/// Runs one getpw*_r call with a growing buffer and reads the entry it found.
 #[cfg(unix)]
-fn lookup_uid(uid: u32) -> Option<String> {
+fn with_passwd<T>(
+    call: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
+    read: impl FnOnce(&libc::passwd) -> Option<T>,
+) -> Option<T> {
     let mut buf = vec![0u8; 1024];
     loop {
-        // SAFETY: passwd is plain data filled in by getpwuid_r; buf outlives its use.
+        // SAFETY: passwd is plain data the call fills in; buf outlives its use.
         let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
         let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getpwuid_r(
-                uid,
-                &mut pw,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() || pw.pw_name.is_null() {
-            return None;
-        }
-        // SAFETY: pw_name points into buf, NUL-terminated by getpwuid_r.
-        return Some(
-            unsafe { CStr::from_ptr(pw.pw_name) }
-                .to_string_lossy()
-                .into_owned(),
-        );
-    }
-}
-
-/// Resolves a user name to its UID through the system user database.
-#[cfg(unix)]
-pub fn lookup_user(name: &str) -> Option<u32> {
-    let cname = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 1024];
-    loop {
-        // SAFETY: as in lookup_uid.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = unsafe {
-            libc::getpwnam_r(
-                cname.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
+        let rc = call(&mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result);
         if rc == libc::ERANGE && buf.len() < 1 << 20 {
             buf.resize(buf.len() * 4, 0);
             continue;
@@ -136,8 +98,35 @@ pub fn lookup_user(name: &str) -> Option<u32> {
         if rc != 0 || result.is_null() {
             return None;
         }
-        return Some(pw.pw_uid);
+        return read(&pw);
     }
+}
+
+#[cfg(unix)]
+fn lookup_uid(uid: u32) -> Option<String> {
+    with_passwd(
+        // SAFETY: arguments are valid for the duration of the call.
+        |pw, buf, len, res| unsafe { libc::getpwuid_r(uid, pw, buf, len, res) },
+        |pw| {
+            // SAFETY: pw_name points into the buffer, NUL-terminated by getpwuid_r.
+            (!pw.pw_name.is_null()).then(|| {
+                unsafe { CStr::from_ptr(pw.pw_name) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        },
+    )
+}
+
+/// Resolves a user name to its UID through the system user database.
+#[cfg(unix)]
+pub fn lookup_user(name: &str) -> Option<u32> {
+    let cname = CString::new(name).ok()?;
+    with_passwd(
+        // SAFETY: arguments are valid for the duration of the call.
+        |pw, buf, len, res| unsafe { libc::getpwnam_r(cname.as_ptr(), pw, buf, len, res) },
+        |pw| Some(pw.pw_uid),
+    )
 }
 
 /// Our effective UID.
