@@ -13,6 +13,11 @@
 #   RSS_RUNS    /usr/bin/time -v runs per peak-RSS command (default 5)
 #   LIFETIME    workload hard cap in seconds, per workload (default 540, max 600)
 #   BENCH_OUT   keep the raw results (hyperfine JSON, time -v output, report) here
+#   QUIET_MAX   before each group, wait until the host's CPU use (everything, over 1 s)
+#               is at most this many percent (default 10) ...
+#   QUIET_WAIT  ... but at most this many seconds in all per workload (default 150, so
+#               that the measurements fit in LIFETIME); the figure measured last is
+#               recorded next to each group in the report
 #
 # Needs root for the owner columns of ss/netstat/lsof/fuser and for the large workload's
 # RLIMIT_NOFILE; installs hyperfine, time, lsof, psmisc, net-tools and iproute2 with
@@ -31,6 +36,9 @@ WARMUP=${WARMUP:-3}
 RUNS=${RUNS:-20}
 RSS_RUNS=${RSS_RUNS:-5}
 LIFETIME=${LIFETIME:-540}
+QUIET_MAX=${QUIET_MAX:-10}
+QUIET_WAIT=${QUIET_WAIT:-150}
+QUIET_LEFT=$QUIET_WAIT
 PY=python3
 
 say() { printf 'run.sh: %s\n' "$*" >&2; }
@@ -75,13 +83,19 @@ build_portscope() {
 }
 
 # ---------------------------------------------------------------- workload
-WL_PID=
+WORKLOAD_PID=
+WL_IN=
+WL_OUT=
 WL_PIDS=
 READY=
 start_workload() { # size
     say "starting the $1 workload (lifetime ${LIFETIME}s)"
+    QUIET_LEFT=$QUIET_WAIT
     coproc WL { exec "$PY" "$HERE/workload.py" --size "$1" --lifetime "$LIFETIME"; }
-    WL_PID=$WL_PID
+    # bash unsets WL and WL_PID once the coprocess is reaped: keep copies.
+    WORKLOAD_PID=$WL_PID
+    WL_IN=${WL[1]}
+    WL_OUT=${WL[0]}
     # The workload's readiness signal: one JSON line once everything is open.
     if ! IFS= read -r -t 300 READY <&"${WL[0]}" || [ -z "$READY" ]; then
         die "the workload did not report ready"
@@ -97,17 +111,29 @@ start_workload() { # size
         "early :$EARLY (pid $EARLY_PID), late :$LATE (pid $LATE_PID), free :$FREE"
 }
 
-workload_alive() { [ -n "$WL_PID" ] && kill -0 "$WL_PID" 2>/dev/null; }
+workload_alive() { [ -n "$WORKLOAD_PID" ] && kill -0 "$WORKLOAD_PID" 2>/dev/null; }
 
 stop_workload() {
-    [ -n "$WL_PID" ] || return 0
-    local pid=$WL_PID watchdog
+    [ -n "$WORKLOAD_PID" ] || return 0
+    local pid=$WORKLOAD_PID watchdog
     # Closing its stdin is the workload's stop signal; a watchdog bounds the wait.
-    if [ -n "${WL[1]:-}" ]; then exec {WL[1]}>&- || true; fi
-    (sleep 20 && kill -KILL "$pid" 2>/dev/null) &
+    if [ -n "$WL_IN" ]; then eval "exec $WL_IN>&-" || true; fi
+    if [ -n "$WL_OUT" ]; then eval "exec $WL_OUT<&-" || true; fi
+    WL_IN=
+    WL_OUT=
+    # Watchdog: SIGKILL the workload (by PID) if it has not exited 20 s from now; on
+    # TERM it ends its own sleep too, so nothing is left behind.
+    (
+        trap 'kill "$s" 2>/dev/null; exit 0' TERM
+        sleep 20 &
+        s=$!
+        wait "$s"
+        say "the workload did not stop within 20 s: SIGKILL $pid"
+        kill -KILL "$pid" 2>/dev/null
+    ) &
     watchdog=$!
     wait "$pid" 2>/dev/null || true
-    kill "$watchdog" 2>/dev/null || true
+    kill -TERM "$watchdog" 2>/dev/null || true
     wait "$watchdog" 2>/dev/null || true
     # Every child the workload reported must be gone; end survivors by PID, and only
     # if they still are the workload's forks.
@@ -118,13 +144,15 @@ stop_workload() {
             kill -KILL "$p" 2>/dev/null || true
         fi
     done
-    WL_PID=
+    WORKLOAD_PID=
     WL_PIDS=
 }
 
 WORK=$(mktemp -d /tmp/portscope-bench.XXXXXX)
+HF_PID=
 cleanup() {
     local rc=$?
+    if [ -n "$HF_PID" ]; then kill -TERM "$HF_PID" 2>/dev/null || true; wait "$HF_PID" 2>/dev/null || true; fi
     stop_workload || true
     if [ -n "${BENCH_OUT:-}" ] && [ -d "$WORK" ]; then
         mkdir -p "$BENCH_OUT" && cp -r "$WORK"/. "$BENCH_OUT"/ || true
@@ -137,6 +165,36 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 # ---------------------------------------------------------------- measuring
+# Percent of all CPUs busy over one second, whoever uses them (/proc/stat).
+cpu_busy() {
+    "$PY" - <<'PYEOF'
+import time
+def sample():
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + (v[4] if len(v) > 4 else 0)
+    return sum(v[:8]), idle
+t0, i0 = sample()
+time.sleep(1.0)
+t1, i1 = sample()
+print(round(100.0 * (1 - (i1 - i0) / max(1, t1 - t0))))
+PYEOF
+}
+
+# Waits (bounded by QUIET_WAIT) for other work on the host to calm down, so that the
+# numbers are not someone else's compile; records what it saw.
+wait_quiet() { # group
+    local busy
+    busy=$(cpu_busy)
+    while [ "$busy" -gt "$QUIET_MAX" ] && [ "$QUIET_LEFT" -gt 0 ]; do
+        say "host busy (${busy}% CPU), waiting before $1 (${QUIET_LEFT}s of waiting left)"
+        busy=$(cpu_busy)
+        QUIET_LEFT=$((QUIET_LEFT - 1))
+    done
+    [ "$busy" -le "$QUIET_MAX" ] || say "warning: host still ${busy}% busy: $1 measured anyway"
+    printf '%s\t%s\n' "$1" "$busy" >>"$WORK/quiet.tsv"
+}
+
 # hf GROUP NAME CMD [NAME CMD]...: one hyperfine run, commands run without a shell,
 # output to /dev/null, exit codes ignored (who/lsof/fuser exit 1 on a free port).
 hf() {
@@ -148,9 +206,15 @@ hf() {
         shift 2
     done
     workload_alive || die "the workload ended early (raise LIFETIME?)"
+    wait_quiet "$group"
     say "hyperfine: $group"
+    # In the background and waited for, so that a signal to this script is handled at
+    # once (bash defers traps while a foreground command runs).
     hyperfine -N -i --output=null --style basic --warmup "$WARMUP" --min-runs "$RUNS" \
-        --export-json "$WORK/hf-$group.json" "${args[@]}" >&2
+        --export-json "$WORK/hf-$group.json" "${args[@]}" >&2 &
+    HF_PID=$!
+    wait "$HF_PID" || die "hyperfine failed in $group"
+    HF_PID=
     workload_alive || die "the workload ended during $group: results would be wrong"
 }
 
@@ -231,6 +295,7 @@ bench_large() {
             "lsof -nP -i :PORT" "lsof -nP -i :$port" \
             "fuser PORT/tcp" "fuser $port/tcp"
     done
+    wait_quiet rss
     say "peak RSS (${RSS_RUNS} runs each)"
     rss "portscope list --all --json" "$P" list --all --json
     rss "portscope list --all (table)" "$P" list --all
@@ -261,7 +326,8 @@ write_meta() {
     {
         printf 'date\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
         printf 'nproc\t%s\n' "$(nproc)"
-        printf 'cpu\t%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+        printf 'cpu\t%s\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')$(
+            lscpu 2>/dev/null | awk -F: '/^(CPU MHz|BogoMIPS|Hypervisor vendor|Virtualization type)/ {gsub(/^ +/, "", $2); printf ", %s %s", $1, $2}')"
         printf 'memory\t%s\n' "$(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
         printf 'kernel\t%s\n' "$(uname -srm)"
         printf 'os\t%s\n' "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"

@@ -18,6 +18,9 @@ What it does
 Fork order: socket process #0 (holds early_port), then every file process, then socket
 processes #1..N-1 (the last holds late_port). A /proc scan in PID order therefore meets
 early_port's holder before the file processes and late_port's holder after all of them.
+If the PID counter would wrap around pid_max meanwhile, PIDs are burnt first (fork and
+exit) until it has wrapped, so that fork order stays PID order ("pids_increasing").
+free_port is below the ephemeral range and unused by any TCP/UDP socket, v4 or v6.
 
 Bounds
   * --lifetime is capped at 600 s. Children die with the parent (PR_SET_PDEATHSIG), when
@@ -263,6 +266,33 @@ def pick_free_port(families):
     return None
 
 
+def avoid_pid_wrap(n):
+    """Fork order is meant to be PID order (a /proc scan meets early_port's holder first
+    and late_port's last). If the PID counter would wrap around pid_max while the n
+    children are forked, burn PIDs first (fork + immediate exit) until it has wrapped.
+    Returns how many PIDs were burnt."""
+    try:
+        with open("/proc/sys/kernel/pid_max") as f:
+            pid_max = int(f.read())
+        with open("/proc/sys/kernel/ns_last_pid") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        return 0
+    if last + n + 200 < pid_max:
+        return 0
+    burnt, prev = 0, last
+    while burnt <= pid_max:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        os.waitpid(pid, 0)
+        burnt += 1
+        if pid < prev:
+            break
+        prev = pid
+    return burnt
+
+
 def raise_nofile(per_child):
     need = per_child + 64
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -360,6 +390,7 @@ def main(argv=None):
 
     status = 0
     try:
+        burnt = avoid_pid_wrap(len(plan))
         for kind, index, count in plan:
             r, w = os.pipe()
             remaining = max(1, int(deadline - time.monotonic()) + 2)
@@ -419,6 +450,7 @@ def main(argv=None):
             "sockets": sum(m["sockets"] for m in reports.values()),
             "fds": sum(m["fds"] for m in reports.values()),
             "pids_increasing": children == sorted(children),
+            "pids_burnt": burnt,
             "families": ["ipv4" if f == socket.AF_INET else "ipv6" for f in families],
             "ephemeral_range": [lo, hi],
             "lifetime_s": a.lifetime,

@@ -3,6 +3,7 @@
 
 use crate::model::{PortClass, Socket};
 use crate::services::Services;
+use std::sync::Arc;
 
 /// RFC 6335 §6: 0-1023 system (well-known), 1024-49151 user (registered),
 /// 49152-65535 dynamic/private.
@@ -37,7 +38,7 @@ impl Classifier {
                 .services
                 .as_ref()
                 .and_then(|db| db.name_of(s.protocol, s.local.port))
-                .map(str::to_string);
+                .map(Arc::from);
         }
     }
 }

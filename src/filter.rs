@@ -103,7 +103,7 @@ pub fn sort(sockets: &mut [Socket], key: crate::cli::SortKey, reverse: bool) {
         s.processes
             .first()
             .and_then(|p| p.user.clone())
-            .or_else(|| s.user.clone())
+            .or_else(|| s.user.as_deref().map(str::to_string))
     }
     sockets.sort_by(|a, b| {
         let primary = match key {
@@ -160,6 +160,7 @@ mod tests {
             protocols: Protocol::ALL.to_vec(),
             families: Family::ALL.to_vec(),
             states: None,
+            ports: None,
         })
     }
 
@@ -230,14 +231,14 @@ mod tests {
             user: None,
             owner: Owner::Visible,
             owner_reason: None,
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid,
                 name: name.into(),
                 cmdline: vec![argv0.into()],
                 user: None,
                 uid: Some(uid),
                 ppid: None,
-            }],
+            })],
         }
     }
 

@@ -4,7 +4,9 @@
 use crate::collect::fast_hash::InodeSet;
 use crate::collect::ProcessTable;
 use crate::model::{Owner, PortClass, SockState, Socket, SocketHarvest};
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub const REASON_DENIED: &str =
     "permission denied: held by a process portscope cannot inspect; run as root";
@@ -41,7 +43,7 @@ pub struct ScanFacts<'a> {
     /// Inodes still in the kernel's tables after the scan; None when not re-checked.
     pub still_present: Option<&'a InodeSet>,
     /// User names for socket UIDs.
-    pub user_names: &'a HashMap<u32, Option<String>>,
+    pub user_names: &'a HashMap<u32, Option<Arc<str>>>,
 }
 
 pub fn join(harvest: Vec<SocketHarvest>, facts: ScanFacts<'_>) -> Vec<Socket> {
@@ -90,7 +92,7 @@ pub fn join(harvest: Vec<SocketHarvest>, facts: ScanFacts<'_>) -> Vec<Socket> {
                 uid: h.uid,
                 user: facts.user_names.get(&h.uid).cloned().flatten(),
                 owner,
-                owner_reason: reason.map(str::to_string),
+                owner_reason: reason.map(Cow::Borrowed),
                 processes,
             }
         })
@@ -160,10 +162,11 @@ mod tests {
         let mut holders = vec![(10, 200), (10, 100), (10, 100), (11, 300), (12, 999)];
         let procs: ProcessTable = [(100, proc_(100)), (200, proc_(200)), (300, proc_(300))]
             .into_iter()
+            .map(|(k, v)| (k, Arc::new(v)))
             .collect();
         let mut still = InodeSet::default();
         still.insert(13);
-        let names: HashMap<u32, Option<String>> = [(0, Some("root".to_string()))].into();
+        let names: HashMap<u32, Option<Arc<str>>> = [(0, Some("root".into()))].into();
         let out = join(
             vec![
                 h(10, SockState::Listen),

@@ -4,9 +4,11 @@
 //! is [`Socket`]. Names here are the JSON contract (see README "JSON contract").
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -284,16 +286,17 @@ pub struct Socket {
     pub state: SockState,
     pub port_class: PortClass,
     pub ephemeral: bool,
-    pub service: Option<String>,
+    pub service: Option<Arc<str>>,
     pub recv_queue: u32,
     pub send_queue: u32,
     pub inode: u64,
     pub uid: u32,
     /// User name of `uid`; added field (schema_version 1 allows additions).
-    pub user: Option<String>,
+    pub user: Option<Arc<str>>,
     pub owner: Owner,
-    pub owner_reason: Option<String>,
-    pub processes: Vec<Process>,
+    pub owner_reason: Option<Cow<'static, str>>,
+    /// Shared: a process holding 10,000 sockets is stored once, not per socket.
+    pub processes: Vec<Arc<Process>>,
 }
 
 impl Socket {

@@ -1,14 +1,15 @@
 //! The pipeline every command shares: collect → join → classify → filter, ready to render.
 
 use crate::classify::Classifier;
-use crate::collect::{self, fast_hash::InodeSet, OwnerScan, UserNames};
+use crate::collect::{self, fast_hash::InodeSet, OwnerScan, PortFilter, TableQuery, UserNames};
 use crate::error::Error;
 use crate::filter;
 use crate::join::{self, ScanFacts};
-use crate::model::Socket;
+use crate::model::{Socket, SocketHarvest};
 use crate::query::Query;
 use crate::services::Services;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Test hook for `verify`'s own tests: drop sockets on this local port after collection,
 /// so a deliberately wrong answer can be shown to fail verification.
@@ -31,9 +32,63 @@ pub fn classifier(numeric: bool) -> Classifier {
     }
 }
 
+/// The port ranges of the query, for the kernel to filter on.
+fn port_filter(q: &Query) -> Option<PortFilter> {
+    if q.ports.is_empty() {
+        return None;
+    }
+    let ranges = q
+        .ports
+        .iter()
+        .flat_map(|spec| {
+            spec.ranges
+                .iter()
+                .map(|r| (r.low, r.high, r.proto.or(spec.proto)))
+        })
+        .collect();
+    Some(PortFilter {
+        ranges,
+        remote: q.remote,
+    })
+}
+
+/// A query for just the tables, states and ports of `sockets`, to ask again cheaply
+/// whether they still exist.
+fn recheck_query(base: &TableQuery, sockets: &[&SocketHarvest]) -> TableQuery {
+    fn uniq<T: PartialEq + Copy>(it: impl Iterator<Item = T>) -> Vec<T> {
+        let mut v: Vec<T> = Vec::new();
+        for x in it {
+            if !v.contains(&x) {
+                v.push(x);
+            }
+        }
+        v
+    }
+    let ports = uniq(
+        sockets
+            .iter()
+            .map(|s| (s.local.port, s.local.port, Some(s.protocol))),
+    );
+    TableQuery {
+        protocols: uniq(sockets.iter().map(|s| s.protocol)),
+        families: uniq(sockets.iter().map(|s| s.family)),
+        states: Some(uniq(sockets.iter().map(|s| s.state))),
+        ports: if ports.len() <= 64 {
+            Some(PortFilter {
+                ranges: ports,
+                remote: false,
+            })
+        } else {
+            base.ports.clone()
+        },
+    }
+}
+
 pub fn run(q: &Query, want_parents: bool) -> Result<Outcome, Error> {
     let classifier = classifier(q.numeric);
-    let mut harvest = collect::harvest(&q.table)?;
+    let mut table = q.table.clone();
+    table.ports = port_filter(q);
+    let mut harvest = collect::harvest(&table)?;
     let mut warnings = std::mem::take(&mut harvest.warnings);
     let mut sockets = harvest.sockets;
     if let Some(port) = std::env::var(FAULT_DROP_PORT_ENV)
@@ -64,12 +119,16 @@ pub fn run(q: &Query, want_parents: bool) -> Result<Outcome, Error> {
         }
     };
 
-    // Sockets nobody was found holding: still there (hidden), or closed meanwhile?
+    // Sockets nobody was found holding: still there (hidden), or closed meanwhile? Ask the
+    // kernel again, about just those.
     let mut found = InodeSet::default();
     found.extend(scan.holders.iter().map(|&(i, _)| i));
-    let unresolved = wanted.iter().any(|i| !found.contains(i));
-    let still_present: Option<InodeSet> = if unresolved && !scan.stopped_early {
-        collect::harvest(&q.table)
+    let unresolved: Vec<&SocketHarvest> = sockets
+        .iter()
+        .filter(|s| s.inode != 0 && !found.contains(&s.inode))
+        .collect();
+    let still_present: Option<InodeSet> = if !unresolved.is_empty() && !scan.stopped_early {
+        collect::harvest(&recheck_query(&table, &unresolved))
             .ok()
             .map(|h| h.sockets.iter().map(|s| s.inode).collect())
     } else {
@@ -90,12 +149,12 @@ pub fn run(q: &Query, want_parents: bool) -> Result<Outcome, Error> {
     } else {
         collect::ProcessTable::new()
     };
-    let user_names: HashMap<u32, Option<String>> = sockets
+    let user_names: HashMap<u32, Option<Arc<str>>> = sockets
         .iter()
         .map(|s| s.uid)
         .collect::<std::collections::HashSet<_>>()
         .into_iter()
-        .map(|u| (u, users.name(u)))
+        .map(|u| (u, users.name(u).map(Arc::from)))
         .collect();
 
     let mut joined = join::join(

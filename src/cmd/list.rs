@@ -16,6 +16,7 @@ pub fn build_query(a: &ListArgs) -> anyhow::Result<Query> {
         protocols,
         families,
         states: query::states(&a.state, a.all, a.listening),
+        ports: None,
     });
     if !a.port.is_empty() {
         q.ports = query::parse_ports(&a.port, &Services::system())?;

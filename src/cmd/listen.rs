@@ -90,6 +90,7 @@ fn holder_of(proto: Protocol, addr: SocketAddr) -> String {
             crate::model::SockState::Listen,
             crate::model::SockState::Unconnected,
         ]),
+        ports: None,
     });
     q.ports = vec![spec];
     q.numeric = true;

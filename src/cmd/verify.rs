@@ -227,6 +227,7 @@ pub fn run(a: &VerifyArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::
         protocols: Protocol::ALL.to_vec(),
         families: Family::ALL.to_vec(),
         states: None,
+        ports: None,
     });
     let outcome = pipeline::run(&q, false)?;
     let eph = collect::ephemeral_range();
@@ -259,6 +260,7 @@ pub fn run(a: &VerifyArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::
             protocols: vec![Protocol::Tcp],
             families: Family::ALL.to_vec(),
             states: None,
+            ports: None,
         });
         wq.ports = vec![PortSpec::parse(
             &shared.local.to_string(),

@@ -30,6 +30,7 @@ pub fn build_query(a: &WhoArgs) -> anyhow::Result<Query> {
         protocols,
         families,
         states,
+        ports: None,
     });
     q.ports = query::parse_ports(&a.specs, &Services::system())?;
     q.remote = a.remote;
@@ -123,12 +124,12 @@ pub fn blocks(
             s.local.port
         };
         let holders: Vec<(Holder, Option<&Process>)> = if s.processes.is_empty() {
-            let reason = s.owner_reason.clone().unwrap_or_default();
+            let reason = s.owner_reason.as_deref().unwrap_or_default().to_string();
             vec![(Holder::Nobody(s.owner, reason, s.uid), None)]
         } else {
             s.processes
                 .iter()
-                .map(|p| (Holder::Pid(p.pid), Some(p)))
+                .map(|p| (Holder::Pid(p.pid), Some(&**p)))
                 .collect()
         };
         for (holder, process) in holders {

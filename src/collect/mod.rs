@@ -4,6 +4,7 @@
 
 use crate::model::{Family, Process, Protocol, SockState, SocketHarvest};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -27,6 +28,30 @@ pub struct TableQuery {
     pub families: Vec<Family>,
     /// None: every state.
     pub states: Option<Vec<SockState>>,
+    /// Port ranges to let the kernel filter on (a superset of what the caller keeps);
+    /// None: every port.
+    pub ports: Option<PortFilter>,
+}
+
+/// Port ranges pushed down to the kernel (sock_diag bytecode), so that `who` on a free port
+/// costs a filtered dump, not a full one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortFilter {
+    /// Inclusive ranges, each for one protocol or (None) both.
+    pub ranges: Vec<(u16, u16, Option<Protocol>)>,
+    /// Match the remote port instead of the local one.
+    pub remote: bool,
+}
+
+impl PortFilter {
+    /// The ranges that apply to `proto`.
+    pub fn for_protocol(&self, proto: Protocol) -> Vec<(u16, u16)> {
+        self.ranges
+            .iter()
+            .filter(|r| r.2.is_none_or(|p| p == proto))
+            .map(|r| (r.0, r.1))
+            .collect()
+    }
 }
 
 impl TableQuery {
@@ -61,4 +86,4 @@ pub struct OwnerScan {
 
 /// Process details for the holders, keyed by PID. Processes that exited before their details
 /// could be read are absent.
-pub type ProcessTable = HashMap<u32, Process>;
+pub type ProcessTable = HashMap<u32, Arc<Process>>;

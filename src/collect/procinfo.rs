@@ -8,6 +8,7 @@ use crate::model::Process;
 use std::collections::HashMap;
 #[cfg(unix)]
 use std::ffi::{CStr, CString};
+use std::sync::Arc;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 /// Reads name, command line, UID and parent of each PID. PIDs that exited are left out.
@@ -32,7 +33,7 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
         let uid = p.user_id().map(|u| **u);
         out.insert(
             pid.as_u32(),
-            Process {
+            Arc::new(Process {
                 pid: pid.as_u32(),
                 name: p.name().to_string_lossy().into_owned(),
                 cmdline: p
@@ -43,7 +44,7 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
                 user: uid.and_then(|u| users.name(u)),
                 uid,
                 ppid: p.parent().map(|pp| pp.as_u32()),
-            },
+            }),
         );
     }
     out

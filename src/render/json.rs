@@ -80,14 +80,14 @@ mod tests {
             user: Some("root".into()),
             owner: Owner::Visible,
             owner_reason: None,
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid: 1,
                 name: "a\nb\x1b[31m\u{202e}".into(),
                 cmdline: vec!["x\ty".into(), "\u{fffd}".into()],
                 user: Some("root".into()),
                 uid: Some(0),
                 ppid: None,
-            }],
+            })],
         };
         let mut out = Vec::new();
         write_document(&mut out, std::slice::from_ref(&s), &["w".into()], true).unwrap();

@@ -133,7 +133,7 @@ pub fn row(s: &Socket, show_remote: bool) -> Vec<(String, Tone)> {
         _ => Tone::Dim,
     };
     r.extend([
-        (s.service.clone().unwrap_or_else(|| "-".into()), Tone::Plain),
+        (s.service.as_deref().unwrap_or("-").to_string(), Tone::Plain),
         (class, Tone::Plain),
         (s.state.as_str().to_string(), state_tone),
         (s.recv_queue.to_string(), Tone::Plain),
@@ -338,14 +338,14 @@ mod tests {
             user: Some("alice".into()),
             owner: Owner::Visible,
             owner_reason: None,
-            processes: vec![Process {
+            processes: vec![std::sync::Arc::new(Process {
                 pid,
                 name: name.into(),
                 cmdline: vec![],
                 user: Some("alice".into()),
                 uid: Some(1000),
                 ppid: None,
-            }],
+            })],
         };
         let mut hidden = mk("::", 8080, Some(false), "x", 1);
         hidden.processes.clear();

@@ -16,6 +16,14 @@ const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const INET_DIAG_SKV6ONLY: u16 = 11;
+const INET_DIAG_REQ_BYTECODE: u16 = 1;
+const BC_JMP: u8 = 1;
+const BC_S_GE: u8 = 2;
+const BC_S_LE: u8 = 3;
+const BC_D_GE: u8 = 4;
+const BC_D_LE: u8 = 5;
+/// More ranges than this are filtered in user space only (the bytecode grows linearly).
+const MAX_BC_RANGES: usize = 64;
 
 const NLMSG_HDRLEN: usize = 16;
 const DIAG_MSG_LEN: usize = 72;
@@ -66,8 +74,41 @@ impl Diag {
         query: &TableQuery,
         out: &mut Vec<SocketHarvest>,
     ) -> Result<(), DiagError> {
+        let states = state_mask(proto, query);
+        if states == 0 {
+            return Ok(()); // no state of this protocol is wanted
+        }
+        let bytecode = match &query.ports {
+            Some(pf) => {
+                let ranges = pf.for_protocol(proto);
+                if ranges.is_empty() {
+                    return Ok(()); // no port of this protocol is wanted
+                }
+                (ranges.len() <= MAX_BC_RANGES).then(|| compile_ports(&ranges, pf.remote))
+            }
+            None => None,
+        };
+        match self.dump_with(proto, family, states, bytecode.as_deref(), out) {
+            // A kernel that refuses the filter still answers without it.
+            Err(DiagError::Io(e))
+                if bytecode.is_some() && e.raw_os_error() == Some(libc::EINVAL) =>
+            {
+                self.dump_with(proto, family, states, None, out)
+            }
+            r => r,
+        }
+    }
+
+    fn dump_with(
+        &mut self,
+        proto: Protocol,
+        family: Family,
+        states: u32,
+        bytecode: Option<&[u8]>,
+        out: &mut Vec<SocketHarvest>,
+    ) -> Result<(), DiagError> {
         self.seq = self.seq.wrapping_add(1);
-        let req = build_request(proto, family, state_mask(proto, query), self.seq);
+        let req = build_request(proto, family, states, self.seq, bytecode);
         // SAFETY: sockaddr_nl is plain data; zeroed is its "kernel" address.
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
@@ -145,9 +186,50 @@ fn state_mask(proto: Protocol, query: &TableQuery) -> u32 {
     mask
 }
 
-fn build_request(proto: Protocol, family: Family, states: u32, seq: u32) -> [u8; REQ_LEN] {
-    let mut r = [0u8; REQ_LEN];
-    r[0..4].copy_from_slice(&(REQ_LEN as u32).to_ne_bytes());
+/// sock_diag bytecode that accepts a socket whose source (or, `remote`, destination) port
+/// lies in any of `ranges`. Built as iproute2's ss builds it: each range is `GE lo AND LE
+/// hi`, ranges are joined by OR through a JMP; every op's "yes" goes to the next op (the
+/// kernel's audit walks that chain) and a failed test jumps past its clause.
+pub fn compile_ports(ranges: &[(u16, u16)], remote: bool) -> Vec<u8> {
+    let (ge, le) = if remote {
+        (BC_D_GE, BC_D_LE)
+    } else {
+        (BC_S_GE, BC_S_LE)
+    };
+    // One clause: [GE yes=8 no=20][port lo][LE yes=8 no=12][port hi]: 16 bytes, whose
+    // failures land 4 bytes past its end, where the next clause (after a JMP) starts.
+    let clause = |lo: u16, hi: u16| -> Vec<u8> {
+        let mut c = Vec::with_capacity(16);
+        for (code, port, no) in [(ge, lo, 20u16), (le, hi, 12u16)] {
+            c.extend_from_slice(&[code, 8]);
+            c.extend_from_slice(&no.to_ne_bytes());
+            c.extend_from_slice(&[0, 0]);
+            c.extend_from_slice(&port.to_ne_bytes());
+        }
+        c
+    };
+    let mut bc = clause(ranges[0].0, ranges[0].1);
+    for &(lo, hi) in &ranges[1..] {
+        // A OR B: [A][JMP yes=4 no=len(B)+4][B]; A's failures land on B.
+        let b = clause(lo, hi);
+        bc.extend_from_slice(&[BC_JMP, 4]);
+        bc.extend_from_slice(&((b.len() + 4) as u16).to_ne_bytes());
+        bc.extend_from_slice(&b);
+    }
+    bc
+}
+
+fn build_request(
+    proto: Protocol,
+    family: Family,
+    states: u32,
+    seq: u32,
+    bytecode: Option<&[u8]>,
+) -> Vec<u8> {
+    let bc_len = bytecode.map_or(0, |b| 4 + b.len());
+    let total = REQ_LEN + bc_len;
+    let mut r = vec![0u8; total];
+    r[0..4].copy_from_slice(&(total as u32).to_ne_bytes());
     r[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
     r[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
     r[8..12].copy_from_slice(&seq.to_ne_bytes());
@@ -161,6 +243,11 @@ fn build_request(proto: Protocol, family: Family, states: u32, seq: u32) -> [u8;
         Protocol::Udp => libc::IPPROTO_UDP as u8,
     };
     r[20..24].copy_from_slice(&states.to_ne_bytes());
+    if let Some(bc) = bytecode {
+        r[REQ_LEN..REQ_LEN + 2].copy_from_slice(&(bc_len as u16).to_ne_bytes());
+        r[REQ_LEN + 2..REQ_LEN + 4].copy_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
+        r[REQ_LEN + 4..].copy_from_slice(bc);
+    }
     r
 }
 
@@ -349,12 +436,114 @@ mod tests {
         assert_eq!(s.v6only, None);
     }
 
+    /// The kernel's inet_diag_bc_audit and inet_diag_bc_run (net/ipv4/inet_diag.c),
+    /// transcribed for port ops only, so the bytecode is checked as the kernel checks it.
+    fn op(bc: &[u8], at: usize) -> (u8, usize, usize) {
+        (bc[at], bc[at + 1] as usize, u16_ne(bc, at + 2) as usize)
+    }
+
+    fn valid_cc(bc: &[u8], cc: isize) -> bool {
+        let (mut at, mut len) = (0usize, bc.len() as isize);
+        while len >= 0 {
+            if cc > len {
+                return false;
+            }
+            if cc == len {
+                return true;
+            }
+            let (_, yes, _) = op(bc, at);
+            if yes < 4 || yes & 3 != 0 {
+                return false;
+            }
+            len -= yes as isize;
+            at += yes;
+        }
+        false
+    }
+
+    fn audit(bc: &[u8]) -> bool {
+        let (mut at, mut len) = (0usize, bc.len() as isize);
+        while len > 0 {
+            let (code, yes, no) = op(bc, at);
+            let min_len = match code {
+                BC_S_GE | BC_S_LE | BC_D_GE | BC_D_LE => {
+                    if len < 8 {
+                        return false;
+                    }
+                    8
+                }
+                BC_JMP => 4,
+                _ => return false,
+            };
+            if no < min_len || no as isize > len + 4 || no & 3 != 0 {
+                return false;
+            }
+            if (no as isize) < len && !valid_cc(bc, len - no as isize) {
+                return false;
+            }
+            if yes < min_len || yes as isize > len + 4 || yes & 3 != 0 {
+                return false;
+            }
+            at += yes;
+            len -= yes as isize;
+        }
+        len == 0
+    }
+
+    fn run(bc: &[u8], sport: u16, dport: u16) -> bool {
+        let (mut at, mut len) = (0usize, bc.len() as isize);
+        while len > 0 {
+            let (code, yes, no) = op(bc, at);
+            let port = || u16_ne(bc, at + 6);
+            let ok = match code {
+                BC_JMP => false,
+                BC_S_GE => sport >= port(),
+                BC_S_LE => sport <= port(),
+                BC_D_GE => dport >= port(),
+                BC_D_LE => dport <= port(),
+                _ => unreachable!(),
+            };
+            let step = if ok { yes } else { no };
+            len -= step as isize;
+            at += step;
+        }
+        len == 0
+    }
+
+    #[test]
+    fn port_bytecode_passes_the_kernel_audit_and_matches_exactly() {
+        let sets: &[&[(u16, u16)]] = &[
+            &[(8080, 8080)],
+            &[(80, 80), (443, 443)],
+            &[(0, 0), (8000, 8100), (65535, 65535), (22, 22)],
+        ];
+        for ranges in sets {
+            for remote in [false, false, true] {
+                let bc = compile_ports(ranges, remote);
+                assert!(audit(&bc), "{ranges:?}");
+                for port in [
+                    0u16, 1, 21, 22, 23, 79, 80, 81, 443, 7999, 8000, 8050, 8080, 8100, 8101,
+                    65534, 65535,
+                ] {
+                    let want = ranges.iter().any(|&(lo, hi)| lo <= port && port <= hi);
+                    let (s, d) = if remote { (1234, port) } else { (port, 1234) };
+                    assert_eq!(
+                        run(&bc, s, d),
+                        want,
+                        "{ranges:?} port {port} remote {remote}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn state_mask_pushes_listening_down() {
         let q = TableQuery {
             protocols: vec![Protocol::Tcp, Protocol::Udp],
             families: vec![Family::Ipv4],
             states: Some(vec![SockState::Listen, SockState::Unconnected]),
+            ports: None,
         };
         assert_eq!(state_mask(Protocol::Tcp, &q), 1 << 10);
         assert_eq!(state_mask(Protocol::Udp, &q), 1 << 7);

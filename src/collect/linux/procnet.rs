@@ -114,6 +114,7 @@ mod tests {
             protocols: vec![],
             families: vec![],
             states: None,
+            ports: None,
         }
     }
 
