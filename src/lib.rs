@@ -51,5 +51,9 @@ pub fn error_line(e: &anyhow::Error) -> String {
             parts.push(s);
         }
     }
-    format!("portscope: {}", parts.join(": ").replace('\n', " "))
+    // Arguments echoed in a message are untrusted too: escape them for the terminal.
+    format!(
+        "portscope: {}",
+        render::sanitize::sanitize(&parts.join(": "))
+    )
 }

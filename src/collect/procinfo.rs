@@ -30,7 +30,11 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
     );
     let mut out = ProcessTable::with_capacity(pids.len());
     for (pid, p) in sys.processes() {
-        let uid = p.user_id().map(|u| **u);
+        // sysinfo gives up on /proc/PID/status when the process name in it is not UTF-8.
+        let uid = p
+            .user_id()
+            .map(|u| **u)
+            .or_else(|| status_uid(pid.as_u32()));
         out.insert(
             pid.as_u32(),
             Arc::new(Process {
@@ -48,6 +52,22 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
         );
     }
     out
+}
+
+/// The real UID from /proc/PID/status, read as bytes (the name line may be any bytes).
+#[cfg(target_os = "linux")]
+fn status_uid(pid: u32) -> Option<u32> {
+    let raw = std::fs::read(format!("/proc/{pid}/status")).ok()?;
+    let line = raw
+        .split(|&b| b == b'\n')
+        .find(|l| l.starts_with(b"Uid:"))?;
+    let text = std::str::from_utf8(&line[4..]).ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn status_uid(_pid: u32) -> Option<u32> {
+    None
 }
 
 /// A cache over getpwuid_r / getpwnam_r.

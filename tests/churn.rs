@@ -1,0 +1,169 @@
+//! `list --all --json` while sockets open and close and processes come and go as fast as
+//! they can, in a private network namespace: every run succeeds, every document parses
+//! strictly, and no socket is ever attributed to a process that never held its port.
+//!
+//! Replay a workload with `PORTSCOPE_SEED=<seed> cargo test --test churn`.
+
+mod common;
+#[path = "common/workload.rs"]
+mod workload;
+
+use common::{doc, portscope, quiet_netns, skip, Listener};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use workload::{Helper, Rng};
+
+const RUNS: usize = 200;
+/// Hard cap for the whole test, workload included.
+const CAP: Duration = Duration::from_secs(60);
+
+type Owners = BTreeMap<(String, u16), BTreeSet<u32>>;
+
+#[test]
+#[ignore = "helper process for the other tests, started by them"]
+fn helper() {
+    workload::helper_main()
+}
+
+/// Spawns and reaps `portscope listen` children until `stop`, recording who held what.
+fn spawner(seed: u64, stop: Arc<AtomicBool>, owners: Arc<Mutex<Owners>>, n: Arc<AtomicUsize>) {
+    const SPECS: [&str; 5] = ["0", "0/udp", "[::1]:0", "[::1]:0/udp", "[::]:0"];
+    let mut rng = Rng::new(seed);
+    let end = Instant::now() + CAP;
+    while !stop.load(Ordering::Relaxed) && Instant::now() < end {
+        let mut args: Vec<&str> = (0..rng.range(1, 3)).map(|_| *rng.pick(&SPECS)).collect();
+        if rng.one_in(3) {
+            args.push("--fork");
+        }
+        let l = Listener::start(&args);
+        {
+            let mut o = owners.lock().unwrap();
+            for s in &l.opened {
+                o.entry((s.protocol.as_str().to_string(), s.port))
+                    .or_default()
+                    .extend(s.pids.iter().copied());
+            }
+        }
+        n.fetch_add(1, Ordering::Relaxed);
+        drop(l); // closes stdin; `listen` exits and is reaped
+    }
+}
+
+#[test]
+fn list_stays_exact_while_sockets_and_processes_churn() {
+    if !quiet_netns() {
+        return;
+    }
+    if !workload::ipv6_loopback() {
+        skip("no IPv6 loopback in a new network namespace");
+        return;
+    }
+    let seed = std::env::var("PORTSCOPE_SEED")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or_else(workload::clock_seed);
+    let ctx = format!("seed {seed} (replay: PORTSCOPE_SEED={seed} cargo test --test churn)");
+    let start = Instant::now();
+
+    // Socket churn in helper processes that never spawn anything (so no half-spawned
+    // child ever holds a copy of their sockets); process churn from this process, which
+    // holds no sockets of this namespace.
+    let helpers: Vec<Helper> = (0..2)
+        .map(|i| Helper::start(&format!("churn:1:{}", seed.wrapping_add(i))))
+        .collect();
+    let helper_pids: Vec<u32> = helpers.iter().map(Helper::pid).collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let owners = Arc::new(Mutex::new(Owners::new()));
+    let spawned = Arc::new(AtomicUsize::new(0));
+    let spawner = {
+        let (stop, owners, spawned) = (stop.clone(), owners.clone(), spawned.clone());
+        std::thread::spawn(move || spawner(seed ^ 0x5eed, stop, owners, spawned))
+    };
+
+    // (protocol, local port, pid, run) for every owner reported.
+    let mut seen: Vec<(String, u16, u32, usize)> = Vec::new();
+    let mut sockets_seen = 0usize;
+    let mut hidden = 0usize;
+    let mut runs = 0usize;
+    let mut slowest = (Duration::ZERO, 0usize);
+    while runs < RUNS && start.elapsed() < CAP {
+        let t = Instant::now();
+        let out = portscope()
+            .args(["list", "--all", "--json"])
+            .timeout(Duration::from_secs(20))
+            .output()
+            .expect("run portscope");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "run {runs}: list --all --json failed, {ctx}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        slowest = slowest.max((t.elapsed(), runs));
+        let d = doc(&out.stdout);
+        for s in &d.sockets {
+            sockets_seen += 1;
+            hidden += usize::from(s.owner == portscope::model::Owner::Hidden);
+            for p in &s.processes {
+                seen.push((s.protocol.as_str().to_string(), s.local.port, p.pid, runs));
+            }
+        }
+        runs += 1;
+    }
+    let elapsed = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    spawner.join().expect("spawner thread");
+    let mut owners = std::mem::take(&mut *owners.lock().unwrap());
+    let mut iterations = 0u64;
+    for h in helpers {
+        let pid = h.pid();
+        for line in h.finish() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            match f.as_slice() {
+                ["own", proto, port] => {
+                    owners
+                        .entry((proto.to_string(), port.parse().expect("port")))
+                        .or_default()
+                        .insert(pid);
+                }
+                ["done", n] => iterations += n.parse::<u64>().expect("count"),
+                _ => panic!("unexpected helper line '{line}'"),
+            }
+        }
+    }
+    let spawned = spawned.load(Ordering::Relaxed);
+    eprintln!(
+        "{ctx}: {runs} runs in {elapsed:?} (slowest: run {} in {:?}), {sockets_seen} sockets and {} owners seen \
+         ({hidden} hidden), {spawned} listen processes spawned, {iterations} socket \
+         iterations by helpers {helper_pids:?}",
+        slowest.1,
+        slowest.0,
+        seen.len()
+    );
+
+    assert_eq!(runs, RUNS, "only {runs} runs within {CAP:?}, {ctx}");
+    assert!(spawned > 0 && iterations > 0, "the workload ran, {ctx}");
+    assert!(!seen.is_empty(), "owners were reported, {ctx}");
+    let wrong: Vec<String> = seen
+        .iter()
+        .filter(|(proto, port, pid, _)| {
+            !owners
+                .get(&(proto.clone(), *port))
+                .is_some_and(|o| o.contains(pid))
+        })
+        .take(20)
+        .map(|(proto, port, pid, run)| {
+            format!(
+                "run {run}: {port}/{proto} reported held by pid {pid}; its owners were {:?}",
+                owners.get(&(proto.clone(), *port))
+            )
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "owners that never held the port, {ctx}:\n{}",
+        wrong.join("\n")
+    );
+}
