@@ -1,0 +1,215 @@
+//! The man pages' text that clap does not know, per page: EXIT STATUS, EXAMPLES, FILES,
+//! ENVIRONMENT and SEE ALSO. Included by tests/generated.rs, which renders it as roff.
+
+pub struct Extra {
+    /// (status, meaning) rows of EXIT STATUS; meanings use the `code` markup of `prose`.
+    pub exit_status: &'static [(&'static str, &'static str)],
+    /// (description, command line) rows of EXAMPLES.
+    pub examples: &'static [(&'static str, &'static str)],
+    /// Whether the page reads the socket tables (FILES and ENVIRONMENT apply).
+    pub reads_sockets: bool,
+}
+
+pub const EXIT_OK_OR_ERROR: &[(&str, &str)] = &[
+    ("0", "Success."),
+    (
+        "2",
+        "Bad input (a usage error or an invalid SPEC), or an error.",
+    ),
+];
+
+/// Example command lines may span lines; they are shown verbatim (no filling), so each
+/// line stays under 80 columns once indented.
+pub const JQ_EXAMPLE: &str = r#"portscope list --json |
+    jq -r '.sockets[] | "\(.local.port) \(.processes[0].name // "-")"'"#;
+
+pub const ROOT: Extra = Extra {
+    exit_status: &[
+        ("0", "Success; for `who`, something matched."),
+        (
+            "1",
+            "`who`: nothing uses the port(s). `verify`: a check failed.",
+        ),
+        (
+            "2",
+            "Bad input (a usage error or an invalid SPEC), or an error, such as socket tables \
+             that cannot be read by any means.",
+        ),
+        (
+            "3",
+            "`who` matched, but the owner of a matching socket is hidden (for example a \
+             process of another user, when not run as root): the answer is partial.",
+        ),
+    ],
+    examples: &[
+        (
+            "What is listening (TCP listeners and bound UDP sockets), with their owners:",
+            "portscope",
+        ),
+        ("Who has port 8080:", "portscope who 8080"),
+        (
+            "What is connected to a PostgreSQL server elsewhere, by remote port:",
+            "portscope who --remote 5432",
+        ),
+        (
+            "Every socket on the local PostgreSQL port, connections included:",
+            "portscope list -a -p postgresql",
+        ),
+        (
+            "The JSON document, through jq: local port and first owner of each socket:",
+            JQ_EXAMPLE,
+        ),
+        (
+            "Kill whoever holds port 8080:",
+            "kill $(portscope who -q 8080)",
+        ),
+    ],
+    reads_sockets: true,
+};
+
+pub const LIST: Extra = Extra {
+    exit_status: EXIT_OK_OR_ERROR,
+    examples: &[
+        (
+            "What is listening (TCP listeners and bound UDP sockets), with their owners:",
+            "portscope list",
+        ),
+        (
+            "Every socket on the local PostgreSQL port, connections included:",
+            "portscope list -a -p postgresql",
+        ),
+        (
+            "Established TCP connections, busiest process names first:",
+            "portscope list -t --state established --sort process",
+        ),
+        (
+            "The JSON document, through jq: local port and first owner of each socket:",
+            JQ_EXAMPLE,
+        ),
+    ],
+    reads_sockets: true,
+};
+
+pub const WHO: Extra = Extra {
+    exit_status: &[
+        ("0", "Something matched, and every owner is known."),
+        ("1", "Nothing uses the port(s)."),
+        (
+            "2",
+            "Bad input (a usage error or an invalid SPEC), or an error.",
+        ),
+        (
+            "3",
+            "Something matched, but the owner of a matching socket is hidden (for example a \
+             process of another user, when not run as root): the answer is partial.",
+        ),
+    ],
+    examples: &[
+        ("Who has port 8080:", "portscope who 8080"),
+        (
+            "Kill whoever holds port 8080:",
+            "kill $(portscope who -q 8080)",
+        ),
+        (
+            "What is connected to a PostgreSQL server elsewhere, by remote port:",
+            "portscope who --remote 5432",
+        ),
+        (
+            "Use the exit status in a script (3 means in use, by a hidden owner):",
+            "portscope who 8080 >/dev/null
+case $? in
+    0|3) echo 'port 8080 is in use' ;;
+    1) echo 'port 8080 is free' ;;
+esac",
+        ),
+    ],
+    reads_sockets: true,
+};
+
+pub const VERIFY: Extra = Extra {
+    exit_status: &[
+        ("0", "Every check passed."),
+        ("1", "A check failed."),
+        ("2", "Bad input (a usage error), or an error."),
+    ],
+    examples: &[
+        (
+            "Prove portscope's answers right on this host:",
+            "portscope verify",
+        ),
+        (
+            "The same checks against the /proc/net fallback:",
+            "PORTSCOPE_FORCE_PROCFS=1 portscope verify",
+        ),
+        (
+            "The checks as JSON, for a script or a CI job:",
+            "portscope verify --json",
+        ),
+    ],
+    reads_sockets: true,
+};
+
+pub const LISTEN: Extra = Extra {
+    exit_status: EXIT_OK_OR_ERROR,
+    examples: &[
+        (
+            "Hold 127.0.0.1:8080/tcp and 127.0.0.1:9000/udp until Ctrl-C:",
+            "portscope listen 8080 9000/udp",
+        ),
+        (
+            "Any free port on ::1, for 30 seconds:",
+            "portscope listen '[::1]:0' --for 30s",
+        ),
+    ],
+    reads_sockets: false,
+};
+
+pub fn extra_for(page: &str) -> &'static Extra {
+    match page {
+        "portscope" => &ROOT,
+        "portscope-list" => &LIST,
+        "portscope-who" => &WHO,
+        "portscope-verify" => &VERIFY,
+        "portscope-listen" => &LISTEN,
+        other => panic!(
+            "no EXIT STATUS/EXAMPLES for the man page {other}: add them in tests/generated.rs"
+        ),
+    }
+}
+
+pub const FILES: &[(&str, &str)] = &[
+    (
+        "/proc/net/*",
+        "The socket tables (tcp, tcp6, udp, udp6), read when netlink sock_diag is unavailable \
+         or PORTSCOPE_FORCE_PROCFS is set.",
+    ),
+    (
+        "/proc/*/fd",
+        "Each process's open descriptors, scanned to find every process that holds a socket. \
+         A process whose descriptors cannot be read leaves its sockets with a hidden owner.",
+    ),
+    (
+        "/etc/services",
+        "Service names for ports (a built-in table of common assignments is used when it \
+         cannot be read; `--numeric` turns names off).",
+    ),
+    (
+        "/proc/sys/net/ipv4/ip_local_port_range",
+        "This host's ephemeral port range, for the `ephemeral` port class.",
+    ),
+];
+
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "NO_COLOR",
+        "When set to a non-empty value, tables are not coloured unless `--color always` is given.",
+    ),
+    (
+        "PORTSCOPE_FORCE_PROCFS",
+        "When set to 1 (any non-empty value other than 0), read the socket tables from /proc/net \
+         instead of netlink sock_diag. IPv6 v6-only flags are then unknown.",
+    ),
+];
+
+pub const SEE_ALSO_EXTERNAL: &[(&str, &str)] =
+    &[("ss", "8"), ("lsof", "8"), ("netstat", "8"), ("fuser", "1")];
