@@ -246,7 +246,8 @@ pub struct VerifyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ListenArgs {
     /// What to open, in the same grammar as portscope who: 8080, 9000/udp, [::1]:7000,
-    /// 0 (any free port). Binds to 127.0.0.1 unless an address is given.
+    /// 0 (any free port). Binds to 127.0.0.1 unless an address is given (*:PORT for the
+    /// IPv4 wildcard).
     #[arg(value_name = "SPEC", default_value = "0", value_hint = ValueHint::Other)]
     pub specs: Vec<String>,
     /// Close everything after this long (e.g. 500ms, 30s, 5m).

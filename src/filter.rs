@@ -14,15 +14,16 @@ pub fn socket_matches(q: &Query, s: &SocketHarvest, c: &Classifier) -> bool {
         return false;
     }
     if !q.ports.is_empty() {
-        let end = if q.remote {
+        // The v6-only flag belongs to the local end; a remote end is one address.
+        let (end, v6only) = if q.remote {
             match &s.remote {
-                Some(r) => r,
+                Some(r) => (r, None),
                 None => return false,
             }
         } else {
-            &s.local
+            (&s.local, s.v6only)
         };
-        if !q.ports.iter().any(|p| p.matches(s.protocol, end)) {
+        if !q.ports.iter().any(|p| p.matches(s.protocol, end, v6only)) {
             return false;
         }
     }
@@ -66,14 +67,16 @@ pub fn owner_matches(q: &Query, s: &Socket) -> bool {
             return false;
         }
     }
-    if !q.uids.is_empty()
-        && !q.uids.contains(&s.uid)
-        && !s
+    if !q.uids.is_empty() {
+        // Sockets no process holds (time_wait...) carry uid 0 from the kernel: no owner.
+        let socket_uid = s.inode != 0 && q.uids.contains(&s.uid);
+        let holder_uid = s
             .processes
             .iter()
-            .any(|p| p.uid.is_some_and(|u| q.uids.contains(&u)))
-    {
-        return false;
+            .any(|p| p.uid.is_some_and(|u| q.uids.contains(&u)));
+        if !socket_uid && !holder_uid {
+            return false;
+        }
     }
     true
 }

@@ -90,7 +90,12 @@ pub fn join(harvest: Vec<SocketHarvest>, facts: ScanFacts<'_>) -> Vec<Socket> {
                 send_queue: h.send_queue,
                 inode: h.inode,
                 uid: h.uid,
-                user: facts.user_names.get(&h.uid).cloned().flatten(),
+                // The kernel gives mini-sockets (time_wait, requests) uid 0: no user.
+                user: if h.inode == 0 {
+                    None
+                } else {
+                    facts.user_names.get(&h.uid).cloned().flatten()
+                },
                 owner,
                 owner_reason: reason.map(Cow::Borrowed),
                 processes,

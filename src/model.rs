@@ -140,6 +140,7 @@ impl SockState {
             10 => SockState::Listen,
             11 => SockState::Closing,
             12 => SockState::SynReceived, // TCP_NEW_SYN_RECV: a request socket
+            13 => SockState::Closed,      // TCP_BOUND_INACTIVE: bound, never listened
             _ => return None,
         })
     }

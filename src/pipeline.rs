@@ -23,6 +23,8 @@ pub struct Outcome {
     pub warnings: Vec<String>,
     /// Parent processes of the holders (for `who`), when asked for.
     pub parents: collect::ProcessTable,
+    /// The tables came (at least partly) from /proc/net: v6-only flags are unknown.
+    pub procfs: bool,
 }
 
 pub fn classifier(numeric: bool) -> Classifier {
@@ -90,6 +92,7 @@ pub fn run(q: &Query, want_parents: bool) -> Result<Outcome, Error> {
     table.ports = port_filter(q);
     let mut harvest = collect::harvest(&table)?;
     let mut warnings = std::mem::take(&mut harvest.warnings);
+    let procfs = harvest.procfs;
     let mut sockets = harvest.sockets;
     if let Some(port) = std::env::var(FAULT_DROP_PORT_ENV)
         .ok()
@@ -176,5 +179,6 @@ pub fn run(q: &Query, want_parents: bool) -> Result<Outcome, Error> {
         sockets: joined,
         warnings,
         parents,
+        procfs,
     })
 }

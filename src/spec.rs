@@ -71,13 +71,15 @@ impl PortSpec {
     }
 
     /// Does a socket of `proto` with this end match? An address matches sockets bound to
-    /// it and wildcard sockets of a family that receives it (they hold the port too).
-    pub fn matches(&self, proto: Protocol, end: &Endpoint) -> bool {
+    /// it and wildcard sockets that receive it (they hold the port too): `0.0.0.0` for
+    /// IPv4, `[::]` for IPv6, and `[::]` for IPv4 too unless it is v6-only (`v6only`
+    /// Some(true)).
+    pub fn matches(&self, proto: Protocol, end: &Endpoint, v6only: Option<bool>) -> bool {
         if self.proto.is_some_and(|p| p != proto) {
             return false;
         }
         if let Some(want) = self.addr {
-            if !addr_covers(end.address, want) {
+            if !addr_covers(end.address, want, v6only) {
                 return false;
             }
         }
@@ -199,16 +201,16 @@ pub fn canonical(a: IpAddr) -> IpAddr {
 }
 
 /// Does a socket bound to `bound` receive traffic for `want`?
-fn addr_covers(bound: IpAddr, want: IpAddr) -> bool {
+fn addr_covers(bound: IpAddr, want: IpAddr, v6only: Option<bool>) -> bool {
     let (bound, want) = (canonical(bound), canonical(want));
     if bound == want {
         return true;
     }
     match bound {
         IpAddr::V4(b) => b.is_unspecified() && want.is_ipv4(),
-        // A v6 wildcard may also carry IPv4 (dual-stack); the v6-only flag is checked by
-        // the caller's data, not here, so v4 addresses match it conservatively.
-        IpAddr::V6(b) => b.is_unspecified(),
+        // A v6 wildcard carries IPv4 too unless it is v6-only; where the kernel did not
+        // say, it may, so it matches.
+        IpAddr::V6(b) => b.is_unspecified() && (want.is_ipv6() || v6only != Some(true)),
     }
 }
 
@@ -295,21 +297,25 @@ mod tests {
     #[test]
     fn matching_respects_protocol_address_and_wildcards() {
         let s = p("127.0.0.1:8080");
-        assert!(s.matches(Protocol::Tcp, &ep("127.0.0.1", 8080)));
-        assert!(s.matches(Protocol::Udp, &ep("0.0.0.0", 8080)));
-        assert!(s.matches(Protocol::Tcp, &ep("::", 8080)));
-        assert!(s.matches(Protocol::Tcp, &ep("::ffff:127.0.0.1", 8080)));
-        assert!(!s.matches(Protocol::Tcp, &ep("127.0.0.2", 8080)));
-        assert!(!s.matches(Protocol::Tcp, &ep("::1", 8080)));
-        assert!(!s.matches(Protocol::Tcp, &ep("127.0.0.1", 8081)));
+        assert!(s.matches(Protocol::Tcp, &ep("127.0.0.1", 8080), None));
+        assert!(s.matches(Protocol::Udp, &ep("0.0.0.0", 8080), None));
+        assert!(s.matches(Protocol::Tcp, &ep("::", 8080), None));
+        assert!(s.matches(Protocol::Tcp, &ep("::ffff:127.0.0.1", 8080), None));
+        assert!(!s.matches(Protocol::Tcp, &ep("127.0.0.2", 8080), None));
+        assert!(!s.matches(Protocol::Tcp, &ep("::1", 8080), None));
+        assert!(!s.matches(Protocol::Tcp, &ep("127.0.0.1", 8081), None));
+        // A v6-only wildcard cannot receive IPv4; a dual-stack one can.
+        assert!(!s.matches(Protocol::Tcp, &ep("::", 8080), Some(true)));
+        assert!(s.matches(Protocol::Tcp, &ep("::", 8080), Some(false)));
+        assert!(p("[::1]:8080").matches(Protocol::Tcp, &ep("::", 8080), Some(true)));
         let s = p("[::1]:53/udp");
-        assert!(s.matches(Protocol::Udp, &ep("::1", 53)));
-        assert!(!s.matches(Protocol::Udp, &ep("0.0.0.0", 53)));
-        assert!(!s.matches(Protocol::Tcp, &ep("::1", 53)));
+        assert!(s.matches(Protocol::Udp, &ep("::1", 53), None));
+        assert!(!s.matches(Protocol::Udp, &ep("0.0.0.0", 53), None));
+        assert!(!s.matches(Protocol::Tcp, &ep("::1", 53), None));
         let s = p("domain");
-        assert!(s.matches(Protocol::Udp, &ep("0.0.0.0", 53)));
-        assert!(s.matches(Protocol::Tcp, &ep("0.0.0.0", 53)));
+        assert!(s.matches(Protocol::Udp, &ep("0.0.0.0", 53), None));
+        assert!(s.matches(Protocol::Tcp, &ep("0.0.0.0", 53), None));
         let s = p("http");
-        assert!(!s.matches(Protocol::Udp, &ep("0.0.0.0", 80)));
+        assert!(!s.matches(Protocol::Udp, &ep("0.0.0.0", 80), None));
     }
 }

@@ -27,6 +27,7 @@ fn ephemeral() -> (u16, u16) {
 
 #[test]
 fn json_reports_every_field_of_known_sockets_exactly() {
+    let _serial = serial();
     if !quiet_netns() {
         return;
     }
@@ -163,6 +164,7 @@ fn json_reports_every_field_of_known_sockets_exactly() {
 
 #[test]
 fn default_view_is_listening_sockets_and_table_shows_the_columns() {
+    let _serial = serial();
     if !quiet_netns() {
         return;
     }
@@ -213,6 +215,7 @@ fn default_view_is_listening_sockets_and_table_shows_the_columns() {
 
 #[test]
 fn filters_combine() {
+    let _serial = serial();
     if !quiet_netns() {
         return;
     }
@@ -301,6 +304,7 @@ fn filters_combine() {
 
 #[test]
 fn empty_result_is_an_empty_document_and_exit_0() {
+    let _serial = serial();
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
     drop(l);
@@ -314,6 +318,7 @@ fn empty_result_is_an_empty_document_and_exit_0() {
 
 #[test]
 fn no_subcommand_runs_list() {
+    let _serial = serial();
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
     // The host's table may hold a UDP socket on the same number: ask for TCP.
@@ -326,6 +331,7 @@ fn no_subcommand_runs_list() {
 
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
+    let _serial = serial();
     let cases: &[(&[&str], &str)] = &[
         (
             &["list", "-p", "70000"],
@@ -363,6 +369,7 @@ fn bad_input_is_one_line_and_exit_2() {
 
 #[test]
 fn closed_pipe_is_success_and_silent() {
+    let _serial = serial();
     // A pipe whose reader is already gone: the first write fails with EPIPE.
     let mut fds = [0; 2];
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
@@ -398,6 +405,7 @@ fn closed_pipe_is_success_and_silent() {
 
 #[test]
 fn full_disk_is_an_error_not_a_panic() {
+    let _serial = serial();
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
@@ -420,6 +428,7 @@ fn full_disk_is_an_error_not_a_panic() {
 
 #[test]
 fn no_colour_when_not_a_terminal_or_no_color() {
+    let _serial = serial();
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
     let (_, out, _) = run(&["list", "-p", &port]);
@@ -439,6 +448,7 @@ fn no_colour_when_not_a_terminal_or_no_color() {
 
 #[test]
 fn time_wait_sockets_have_no_owner_and_say_why() {
+    let _serial = serial();
     if !quiet_netns() {
         return;
     }
@@ -458,6 +468,13 @@ fn time_wait_sockets_have_no_owner_and_say_why() {
     assert_eq!(tw.owner_reason.as_deref(), Some("kernel-held (time_wait)"));
     assert!(tw.processes.is_empty());
     assert_eq!(tw.inode, 0);
+    // The kernel says uid 0 for time_wait mini-sockets: that is nobody's, not root's.
+    assert_eq!(tw.user, None);
+    let by_root = portscope()
+        .args(["list", "--json", "--state", "time_wait", "--user", "root"])
+        .output()
+        .unwrap();
+    assert!(doc(&by_root.stdout).sockets.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("1 kernel-held (time_wait)"), "{err}");
@@ -472,4 +489,43 @@ fn time_wait_sockets_have_no_owner_and_say_why() {
         d.sockets[0].port_class
     );
     let _ = PortClass::Dynamic;
+}
+
+#[test]
+fn bound_only_tcp_socket_is_closed_everywhere() {
+    let _serial = serial();
+    if !quiet_netns() {
+        return;
+    }
+    // Bound, never listened: it holds the port (another bind fails) though ss 6.1 and
+    // /proc/net do not show it; Linux 6.6+ reports it through sock_diag.
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port();
+    let all = doc(&portscope()
+        .args(["list", "--all", "--json"])
+        .output()
+        .unwrap()
+        .stdout);
+    if all.sockets.is_empty() {
+        eprintln!("SKIP: this kernel (< 6.6) does not report bound-only TCP sockets");
+        return;
+    }
+    let b = find(&all.sockets, Protocol::Tcp, port, SockState::Closed);
+    assert_eq!(pids(b), vec![std::process::id()]);
+    // The same socket through --state closed and through who.
+    let closed = doc(&portscope()
+        .args(["list", "--json", "--state", "closed"])
+        .output()
+        .unwrap()
+        .stdout);
+    assert_eq!(closed.sockets.len(), 1);
+    let (code, _, _) = run(&["who", &port.to_string()]);
+    assert_eq!(code, 0);
 }

@@ -180,3 +180,87 @@ fn verify_as_an_unprivileged_user_passes_and_skips_children() {
     assert!(!skipped[0].ok, "a skip is never a pass");
     assert!(skipped[0].seen.contains("needs root"), "{:?}", skipped[0]);
 }
+
+#[test]
+fn verify_through_a_symlink_and_from_proc_net() {
+    // comm is the name the binary was run as: a symlink's, not the file's.
+    let dir = std::env::temp_dir().join(format!("portscope-verify-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("pscope");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(bin_path(), &link).unwrap();
+    let out = std::process::Command::new(&link)
+        .args(["verify", "--json"])
+        .output()
+        .unwrap();
+    let r = report(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:#?}",
+        r.checks.iter().filter(|c| !c.ok).collect::<Vec<_>>()
+    );
+    let name = r
+        .checks
+        .iter()
+        .find(|c| c.name.ends_with(": process name"))
+        .unwrap();
+    assert_eq!(name.seen, "pscope");
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // /proc/net has no v6-only flag: those checks are skipped, never failed or passed.
+    let out = portscope()
+        .args(["verify", "--json"])
+        .env("PORTSCOPE_FORCE_PROCFS", "1")
+        .output()
+        .unwrap();
+    let r = report(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{:#?}",
+        r.checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .collect::<Vec<_>>()
+    );
+    let v6: Vec<_> = r
+        .checks
+        .iter()
+        .filter(|c| c.name.ends_with(": v6only"))
+        .collect();
+    assert!(!v6.is_empty());
+    assert!(
+        v6.iter().all(|c| c.status == Status::Skip && !c.ok),
+        "{v6:#?}"
+    );
+}
+
+#[test]
+fn verify_children_skips_when_nobody_cannot_run_the_binary() {
+    if !is_root() {
+        skip("not root: --children needs root");
+        return;
+    }
+    // A copy in a root-only directory, as after `cargo install` into /root/.cargo/bin.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("portscope-private-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let copy = dir.join("portscope");
+    std::fs::copy(bin_path(), &copy).unwrap();
+    let out = std::process::Command::new(&copy)
+        .args(["verify", "--json", "--children"])
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let r = report(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    let skip = r
+        .checks
+        .iter()
+        .find(|c| c.name == "listener of another user")
+        .unwrap();
+    assert_eq!(skip.status, Status::Skip);
+    assert!(skip.seen.contains("cannot run"), "{}", skip.seen);
+}

@@ -21,6 +21,7 @@ fn quiet_pids(args: &[&str]) -> Vec<u32> {
 
 #[test]
 fn every_spec_form_finds_its_sockets() {
+    let _serial = serial();
     if !quiet_netns() {
         return;
     }
@@ -59,6 +60,7 @@ fn every_spec_form_finds_its_sockets() {
 
 #[test]
 fn people_output_has_a_block_per_owner() {
+    let _serial = serial();
     if !quiet_netns() {
         return;
     }
@@ -73,9 +75,14 @@ fn people_output_has_a_block_per_owner() {
     let blocks: Vec<&str> = out.split("\n8080/tcp").collect();
     // One block per holder, and one for the connection waiting in the accept queue.
     assert_eq!(blocks.len(), 3, "{out}");
-    assert!(out.starts_with(&head(parent)), "{out}");
+    assert!(out.contains(&head(parent)[8..]), "{out}");
     assert!(out.contains(&head(child)[8..]), "{out}");
-    let first = blocks[0];
+    // Blocks follow PID order, which need not be fork order once PIDs wrap.
+    let block_of = |pid: u32| -> &str {
+        let tag = format!("portscope (pid {pid}, user root)");
+        blocks.iter().find(|b| b.contains(&tag)).copied().unwrap()
+    };
+    let first = block_of(parent);
     assert!(
         first.contains(&format!(
             "  command      {} listen --json 127.0.0.1:8080 [::1]:8080 --fork",
@@ -107,15 +114,16 @@ fn people_output_has_a_block_per_owner() {
     );
     let _ = (c1, me);
     // The child's parent is the listen process.
+    let second = block_of(child);
     assert!(
-        blocks[1].contains(&format!("portscope (pid {parent})")),
-        "{}",
-        blocks[1]
+        second.contains(&format!("portscope (pid {parent})")),
+        "{second}"
     );
 }
 
 #[test]
 fn free_port_is_exit_1_with_one_line() {
+    let _serial = serial();
     if !quiet_netns() {
         return;
     }
@@ -132,6 +140,7 @@ fn free_port_is_exit_1_with_one_line() {
 
 #[test]
 fn bad_input_names_the_token_and_the_forms() {
+    let _serial = serial();
     for bad in [
         "70000", "abc", "-1", "90-80", ":", "1.2.3.4:", "[::1]", "80/sctp", "::1:80",
     ] {
@@ -155,6 +164,7 @@ fn bad_input_names_the_token_and_the_forms() {
 
 #[test]
 fn forked_pair_udp_only_and_v6_only() {
+    let _serial = serial();
     if !quiet_netns() {
         return;
     }
@@ -190,6 +200,7 @@ fn forked_pair_udp_only_and_v6_only() {
 
 #[test]
 fn remote_matches_the_peer_port() {
+    let _serial = serial();
     if !quiet_netns() {
         return;
     }
@@ -217,6 +228,7 @@ fn remote_matches_the_peer_port() {
 
 #[test]
 fn owner_hidden_from_an_unprivileged_user_is_exit_3() {
+    let _serial = serial();
     if !is_root() {
         skip("not root: cannot run portscope as another user");
         return;
@@ -269,4 +281,49 @@ fn owner_hidden_from_an_unprivileged_user_is_exit_3() {
     drop(l);
     let out = as_nobody(&[&port]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn filters_say_no_match_rather_than_free_and_echo_is_escaped() {
+    let _serial = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let l = Listener::start(&["127.0.0.1:8080"]);
+    let (code, out, _) = who(&["-u", "8080"]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "8080: no matching socket uses this port\n");
+    let (code, out, _) = who(&["--state", "established", "8080"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (1, "8080: no matching socket uses this port\n")
+    );
+    // What the user typed is echoed escaped.
+    let (code, out, _) = who(&["\x0c8081\x0b"]);
+    assert_eq!(code, 1);
+    assert_eq!(out, "\\x0c8081\\x0b: free: no socket uses this port\n");
+    drop(l);
+}
+
+#[test]
+fn ipv4_spec_does_not_match_a_v6_only_wildcard() {
+    let _serial = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let s = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None).unwrap();
+    s.set_only_v6(true).unwrap();
+    s.bind(&"[::]:0".parse::<std::net::SocketAddr>().unwrap().into())
+        .unwrap();
+    s.listen(8).unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port();
+    assert_eq!(
+        quiet_pids(&[&format!("127.0.0.1:{port}")]),
+        Vec::<u32>::new()
+    );
+    assert_eq!(
+        quiet_pids(&[&format!("[::1]:{port}")]),
+        vec![std::process::id()]
+    );
+    assert_eq!(quiet_pids(&[&port.to_string()]), vec![std::process::id()]);
 }

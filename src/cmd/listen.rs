@@ -62,7 +62,13 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
 /// What to open for one SPEC: (protocol, address).
 fn targets(text: &str, services: &Services) -> Result<Vec<(Protocol, SocketAddr)>, Error> {
     let spec = PortSpec::parse(text, services)?;
-    let ip = spec.addr.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    // Loopback unless asked: `*:PORT` is an explicit request for the IPv4 wildcard.
+    let default = if text.trim_start().starts_with("*:") {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    };
+    let ip = spec.addr.unwrap_or(default);
     let mut out = Vec::new();
     for r in &spec.ranges {
         if r.low != r.high {
@@ -86,9 +92,11 @@ fn holder_of(proto: Protocol, addr: SocketAddr) -> String {
     let mut q = Query::new(TableQuery {
         protocols: vec![proto],
         families: Family::ALL.to_vec(),
+        // A socket only bound (closed) holds the port as firmly as a listener.
         states: Some(vec![
             crate::model::SockState::Listen,
             crate::model::SockState::Unconnected,
+            crate::model::SockState::Closed,
         ]),
         ports: None,
     });
@@ -208,14 +216,22 @@ mod fork {
             // SAFETY: pipes into local arrays, checked; the child makes only
             // async-signal-safe calls (prctl, close, write, read, _exit).
             unsafe {
-                if libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) != 0
-                    || libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) != 0
-                {
+                if libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
                     return Err(std::io::Error::last_os_error().into());
+                }
+                if libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+                    let e = std::io::Error::last_os_error();
+                    libc::close(hold[0]);
+                    libc::close(hold[1]);
+                    return Err(e.into());
                 }
                 let pid = libc::fork();
                 if pid < 0 {
-                    return Err(std::io::Error::last_os_error().into());
+                    let e = std::io::Error::last_os_error();
+                    for fd in hold.into_iter().chain(ready) {
+                        libc::close(fd);
+                    }
+                    return Err(e.into());
                 }
                 if pid == 0 {
                     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -395,6 +411,10 @@ mod tests {
             vec![(Protocol::Tcp, "[::1]:7000".parse().unwrap())]
         );
         assert!(targets("8000-8100", &s).is_err());
+        assert_eq!(
+            targets("*:8080", &s).unwrap(),
+            vec![(Protocol::Tcp, "0.0.0.0:8080".parse().unwrap())]
+        );
         assert_eq!(targets("domain", &s).unwrap().len(), 2);
     }
 }

@@ -9,6 +9,7 @@ use crate::model::{Family, Protocol, SockState, Socket};
 use crate::pipeline;
 use crate::probe::{self, Probe};
 use crate::query::Query;
+use crate::render::sanitize::sanitize;
 use crate::spec::PortSpec;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -122,7 +123,13 @@ fn pid_set(mut v: Vec<u32>) -> String {
 }
 
 /// Checks one expected socket against what the pipeline reported.
-fn check_socket(c: &mut Checks, e: &Expect, seen: &[Socket], eph: Option<(u16, u16)>) {
+fn check_socket(
+    c: &mut Checks,
+    e: &Expect,
+    seen: &[Socket],
+    eph: Option<(u16, u16)>,
+    procfs: bool,
+) {
     let found = seen.iter().find(|s| match e.inode {
         Some(i) => s.inode == i,
         None => {
@@ -153,7 +160,12 @@ fn check_socket(c: &mut Checks, e: &Expect, seen: &[Socket], eph: Option<(u16, u
         opt(e.remote.map(|r| r.to_string())),
         opt(s.remote.map(|r| r.to_string())),
     );
-    if e.local.is_ipv6() {
+    if e.local.is_ipv6() && procfs {
+        c.skip(
+            name("v6only"),
+            "/proc/net, read instead of netlink, has no v6-only flag",
+        );
+    } else if e.local.is_ipv6() {
         c.add(name("v6only"), opt(e.v6only), opt(s.v6only));
     }
     c.add(
@@ -204,19 +216,13 @@ fn check_socket(c: &mut Checks, e: &Expect, seen: &[Socket], eph: Option<(u16, u
     );
 }
 
-/// The name the kernel gives this executable (comm: the file name, at most 15 bytes).
+/// The name the kernel gives this process (comm: the name it was executed as, a symlink's
+/// included, at most 15 bytes), read as the pipeline reads it.
 fn own_comm() -> String {
-    let exe = std::env::current_exe().ok();
-    let base = exe
-        .as_ref()
-        .and_then(|p| p.file_name())
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut end = base.len().min(15);
-    while !base.is_char_boundary(end) {
-        end -= 1;
+    match std::fs::read("/proc/self/comm") {
+        Ok(b) => String::from_utf8_lossy(b.strip_suffix(b"\n").unwrap_or(&b)).into_owned(),
+        Err(_) => "portscope".into(),
     }
-    base[..end].to_string()
 }
 
 pub fn run(a: &VerifyArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::Result<i32> {
@@ -232,7 +238,7 @@ pub fn run(a: &VerifyArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::
     let outcome = pipeline::run(&q, false)?;
     let eph = collect::ephemeral_range();
     for e in &fx.expect {
-        check_socket(&mut checks, e, &outcome.sockets, eph);
+        check_socket(&mut checks, e, &outcome.sockets, eph, outcome.procfs);
     }
 
     // Nothing extra: every socket our own process holds is one we opened.
@@ -325,7 +331,7 @@ fn write_table(out: &mut dyn Write, r: &Report, verbose: bool) -> std::io::Resul
         if all_pass && !verbose {
             let n = checks.len();
             let noun = if n == 1 { "check" } else { "checks" };
-            writeln!(out, "pass  {subject} ({n} {noun})")?;
+            writeln!(out, "pass  {} ({n} {noun})", sanitize(subject))?;
             continue;
         }
         for c in checks {

@@ -78,7 +78,18 @@ pub fn run(a: &WhoArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::Res
             writeln!(out, "{p}")?;
         }
     } else {
-        out.write_all(blocks(&outcome.sockets, &q.ports, a.remote, &outcome.parents).as_bytes())?;
+        let narrowed = a.proto.tcp || a.proto.udp || a.proto.ipv4 || a.proto.ipv6;
+        let narrowed = narrowed || !a.state.is_empty();
+        out.write_all(
+            blocks(
+                &outcome.sockets,
+                &q.ports,
+                a.remote,
+                narrowed,
+                &outcome.parents,
+            )
+            .as_bytes(),
+        )?;
     }
     out.flush()?;
     super::print_notes(&notes);
@@ -110,10 +121,13 @@ fn family_note(s: &Socket) -> &'static str {
 }
 
 /// The text for people: one block per owning process and port.
+/// `narrowed`: protocol, family or state filters were given, so a port with no match may
+/// still be in use.
 pub fn blocks(
     sockets: &[Socket],
     specs: &[PortSpec],
     remote: bool,
+    narrowed: bool,
     parents: &ProcessTable,
 ) -> String {
     let mut blocks: Vec<Block> = Vec::new();
@@ -155,16 +169,22 @@ pub fn blocks(
     }
     for spec in specs {
         let used = sockets.iter().any(|s| {
-            let end = if remote {
-                s.remote.as_ref()
+            let (end, v6only) = if remote {
+                (s.remote.as_ref(), None)
             } else {
-                Some(&s.local)
+                (Some(&s.local), s.v6only)
             };
-            end.is_some_and(|e| spec.matches(s.protocol, e))
+            end.is_some_and(|e| spec.matches(s.protocol, e, v6only))
         });
         if !used {
             let what = if remote { "connects to" } else { "uses" };
-            let _ = writeln!(text, "{}: free: no socket {what} this port", spec.text);
+            let spec_text = sanitize(&spec.text);
+            if narrowed {
+                // Only what the filters let through was looked at: not a claim of "free".
+                let _ = writeln!(text, "{spec_text}: no matching socket {what} this port");
+            } else {
+                let _ = writeln!(text, "{spec_text}: free: no socket {what} this port");
+            }
         }
     }
     text

@@ -66,6 +66,8 @@ pub struct Harvest {
     pub sockets: Vec<SocketHarvest>,
     /// One line each, for stderr and the JSON `warnings` array.
     pub warnings: Vec<String>,
+    /// Some table came from /proc/net (no v6-only flags there).
+    pub procfs: bool,
 }
 
 /// Where each wanted socket inode was found, and what the scan could not see.

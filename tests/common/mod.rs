@@ -7,6 +7,15 @@ use portscope::render::json::Document;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
+/// Tests of one binary that look at their own process's sockets run one at a time: a
+/// process another test thread spawns holds copies of this process's sockets between
+/// fork and exec, and portscope would (rightly) report it as one more owner.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Set (to anything but "0") in CI: every skip becomes a failure.
 pub const NO_SKIP_ENV: &str = "PORTSCOPE_NO_SKIP";
 

@@ -79,7 +79,7 @@ pub const LIST: Extra = Extra {
             "portscope list -a -p postgresql",
         ),
         (
-            "Established TCP connections, busiest process names first:",
+            "Established TCP connections, sorted by process name:",
             "portscope list -t --state established --sort process",
         ),
         (

@@ -243,7 +243,7 @@ impl Fixture {
             return Ok(());
         }
         let exe = std::env::current_exe()?;
-        let mut cmd = Command::new(exe);
+        let mut cmd = Command::new(&exe);
         cmd.args(["listen", "--json", "127.0.0.1:0"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -253,7 +253,16 @@ impl Fixture {
             use std::os::unix::process::CommandExt;
             cmd.uid(NOBODY).gid(NOBODY);
         }
-        let mut child = cmd.spawn()?;
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                checks.skip(
+                    "listener of another user",
+                    format!("cannot run {} as uid {NOBODY}: {e}", exe.display()),
+                );
+                return Ok(());
+            }
+        };
         let line = child
             .stdout
             .take()
@@ -287,7 +296,14 @@ impl Fixture {
             v6only: None,
             inode: None,
             pids: vec![pid],
-            name: "portscope".into(),
+            // The child was executed by its resolved path: comm is that file name.
+            name: exe
+                .file_name()
+                .map(|n| {
+                    let b = n.as_encoded_bytes();
+                    String::from_utf8_lossy(&b[..b.len().min(15)]).into_owned()
+                })
+                .unwrap_or_default(),
             uid: NOBODY,
             os_picked: true,
         });
@@ -300,17 +316,25 @@ impl Fixture {
 fn fork_holder(others: &[RawFd]) -> anyhow::Result<(libc::pid_t, RawFd)> {
     let mut hold = [0 as RawFd; 2];
     let mut ready = [0 as RawFd; 2];
-    // SAFETY: pipe2 into local arrays; checked.
-    if unsafe { libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) } != 0
-        || unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0
-    {
+    // SAFETY: pipe2 into local arrays; checked, and closed again on any failure.
+    if unsafe { libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(std::io::Error::last_os_error().into());
+    }
+    if unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        let e = std::io::Error::last_os_error();
+        unsafe { close_all(&hold) };
+        return Err(e.into());
     }
     // SAFETY: the child only makes async-signal-safe calls (prctl, close, write, read,
     // _exit) before it exits; no allocation, no locks.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(std::io::Error::last_os_error().into());
+        let e = std::io::Error::last_os_error();
+        unsafe {
+            close_all(&hold);
+            close_all(&ready);
+        }
+        return Err(e.into());
     }
     if pid == 0 {
         unsafe {
@@ -336,6 +360,14 @@ fn fork_holder(others: &[RawFd]) -> anyhow::Result<(libc::pid_t, RawFd)> {
         libc::close(ready[0]);
     }
     Ok((pid, hold[1]))
+}
+
+/// # Safety
+/// The descriptors must be ours and open.
+unsafe fn close_all(fds: &[RawFd]) {
+    for &fd in fds {
+        unsafe { libc::close(fd) };
+    }
 }
 
 impl Drop for Fixture {

@@ -53,6 +53,7 @@ pub fn harvest(query: &TableQuery) -> Result<Harvest, Error> {
                     )),
                 }
             }
+            h.procfs = true;
             if let Err(e) = procnet::read_table(proto, family, query, &mut h.sockets) {
                 // A kernel without IPv6 has no tcp6/udp6: that is an empty table, not an error.
                 if e.kind() == std::io::ErrorKind::NotFound {

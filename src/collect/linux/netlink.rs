@@ -170,7 +170,9 @@ fn state_mask(proto: Protocol, query: &TableQuery) -> u32 {
             (Protocol::Tcp, SockState::FinWait1) => &[4],
             (Protocol::Tcp, SockState::FinWait2) => &[5],
             (Protocol::Tcp, SockState::TimeWait) => &[6],
-            (Protocol::Tcp, SockState::Closed) => &[7],
+            // 13: TCP_BOUND_INACTIVE, a socket bound to a port but neither listening nor
+            // connected (reported since Linux 6.6): it holds the port, shown as closed.
+            (Protocol::Tcp, SockState::Closed) => &[7, 13],
             (Protocol::Tcp, SockState::CloseWait) => &[8],
             (Protocol::Tcp, SockState::LastAck) => &[9],
             (Protocol::Tcp, SockState::Listen) => &[10],
