@@ -231,7 +231,37 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
         scan.scanned += p.scanned;
     }
     scan.stopped_early = first && stop.load(Ordering::Relaxed);
+    // With hidepid=invisible other users' processes are not even listed, so no open is
+    // refused: count that as a denial, or their sockets would look held by nobody here.
+    // SAFETY: geteuid cannot fail.
+    if scan.denied == 0 && unsafe { libc::geteuid() } != 0 {
+        let hides = std::fs::read_to_string("/proc/self/mountinfo")
+            .map(|m| proc_hides_pids(&m))
+            .unwrap_or(false);
+        if hides {
+            scan.denied = 1;
+        }
+    }
     Ok(scan)
+}
+
+/// Whether /proc is mounted with hidepid=2 / hidepid=invisible (mountinfo's super options).
+fn proc_hides_pids(mountinfo: &str) -> bool {
+    mountinfo.lines().any(|l| {
+        let mut halves = l.splitn(2, " - ");
+        let (Some(left), Some(right)) = (halves.next(), halves.next()) else {
+            return false;
+        };
+        let mount_point = left.split(' ').nth(4);
+        let mut r = right.split(' ');
+        let fstype = r.next();
+        let opts = r.nth(1).unwrap_or("");
+        mount_point == Some("/proc")
+            && fstype == Some("proc")
+            && opts
+                .split(',')
+                .any(|o| o == "hidepid=2" || o == "hidepid=invisible")
+    })
 }
 
 #[cfg(test)]
@@ -246,6 +276,24 @@ mod tests {
         assert_eq!(socket_inode(b"socket:[12x]"), None);
         assert_eq!(socket_inode(b"/dev/null"), None);
         assert_eq!(socket_inode(b"socket:[99999999999999999999999]"), None);
+    }
+
+    #[test]
+    fn detects_hidepid_invisible() {
+        let plain = "22 27 0:21 / /proc rw,relatime - proc proc rw\n";
+        assert!(!proc_hides_pids(plain));
+        assert!(proc_hides_pids(
+            "22 27 0:21 / /proc rw - proc proc rw,hidepid=2\n"
+        ));
+        assert!(proc_hides_pids(
+            "1 2 0:5 / /proc rw - proc proc rw,hidepid=invisible\n"
+        ));
+        assert!(!proc_hides_pids(
+            "1 2 0:5 / /proc rw - proc proc rw,hidepid=noaccess\n"
+        ));
+        assert!(!proc_hides_pids(
+            "1 2 0:5 / /mnt/proc rw - proc proc rw,hidepid=2\n"
+        ));
     }
 
     #[test]
