@@ -15,6 +15,7 @@ pub const REASON_NAMESPACE: &str =
 pub const REASON_CLOSED: &str = "closed during the scan";
 pub const REASON_EXITED: &str = "process exited during the scan";
 pub const REASON_NOT_SEARCHED: &str = "not searched: --first stopped at the first owner";
+pub const REASON_NO_PROC: &str = "/proc could not be read: owner unknown";
 
 /// Why a socket with no inode has no process: the kernel holds it alone.
 pub fn kernel_reason(state: SockState) -> &'static str {
@@ -38,6 +39,8 @@ pub struct ScanFacts<'a> {
     pub processes: &'a ProcessTable,
     /// Some descriptor tables could not be read.
     pub denied: bool,
+    /// /proc could not be read at all.
+    pub proc_unavailable: bool,
     /// The scan stopped at the first holder.
     pub stopped_early: bool,
     /// Inodes still in the kernel's tables after the scan; None when not re-checked.
@@ -69,6 +72,8 @@ pub fn join(harvest: Vec<SocketHarvest>, facts: ScanFacts<'_>) -> Vec<Socket> {
                 (Owner::None, Some(REASON_EXITED))
             } else if facts.still_present.is_some_and(|s| !s.contains(&h.inode)) {
                 (Owner::None, Some(REASON_CLOSED))
+            } else if facts.proc_unavailable {
+                (Owner::Hidden, Some(REASON_NO_PROC))
             } else if facts.stopped_early {
                 (Owner::Hidden, Some(REASON_NOT_SEARCHED))
             } else if facts.denied {
@@ -185,6 +190,7 @@ mod tests {
                 holders: &mut holders,
                 processes: &procs,
                 denied: true,
+                proc_unavailable: false,
                 stopped_early: false,
                 still_present: Some(&still),
                 user_names: &names,
@@ -225,6 +231,7 @@ mod tests {
                 holders: &mut holders,
                 processes: &ProcessTable::new(),
                 denied: false,
+                proc_unavailable: false,
                 stopped_early: false,
                 still_present: None,
                 user_names: &names,

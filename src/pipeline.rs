@@ -115,7 +115,7 @@ pub fn run(q: &Query, want_parents: bool) -> Result<Outcome, Error> {
             Err(e) => {
                 warnings.push(format!("cannot read /proc ({e}): owners are not shown"));
                 OwnerScan {
-                    denied: 1,
+                    unavailable: true,
                     ..OwnerScan::default()
                 }
             }
@@ -166,6 +166,7 @@ pub fn run(q: &Query, want_parents: bool) -> Result<Outcome, Error> {
             holders: &mut scan.holders,
             processes: &processes,
             denied: scan.denied > 0,
+            proc_unavailable: scan.unavailable,
             stopped_early: scan.stopped_early,
             still_present: still_present.as_ref(),
             user_names: &user_names,

@@ -529,3 +529,57 @@ fn bound_only_tcp_socket_is_closed_everywhere() {
     let (code, _, _) = run(&["who", &port.to_string()]);
     assert_eq!(code, 0);
 }
+
+#[test]
+fn unreadable_proc_degrades_or_fails_cleanly() {
+    let _serial = serial();
+    if !is_root() {
+        skip("not root: cannot mount over /proc in a private mount namespace");
+        return;
+    }
+    // A tmpfs over /proc, in a mount namespace of its own: no process, no /proc/net.
+    let l = Listener::start(&["0"]);
+    let port = l.port(0).to_string();
+    let sh = |env: &str, args: &str| {
+        std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c"])
+            .arg(format!(
+                "mount -t tmpfs none /proc && {env} '{}' {args}",
+                bin_path()
+            ))
+            .output()
+            .unwrap()
+    };
+    // Netlink still gives the table: the socket is listed, its owner unknown, and why.
+    let out = sh("", &format!("list --json -t -p {port}"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = doc(&out.stdout);
+    assert_eq!(d.sockets.len(), 1);
+    assert_eq!(d.sockets[0].owner, Owner::Hidden);
+    assert_eq!(
+        d.sockets[0].owner_reason.as_deref(),
+        Some("/proc could not be read: owner unknown")
+    );
+    assert!(
+        d.warnings
+            .iter()
+            .any(|w| w.starts_with("cannot read /proc")),
+        "{:?}",
+        d.warnings
+    );
+    // Without netlink there is no table at all: one clear error, exit 2.
+    let out = sh("PORTSCOPE_FORCE_PROCFS=1", "list");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.lines().last().unwrap();
+    assert_eq!(
+        last,
+        "portscope: cannot read the socket tables: /proc/net/tcp: No such file or directory (os error 2)"
+    );
+    drop(l);
+}

@@ -84,6 +84,8 @@ pub struct OwnerScan {
     pub scanned: usize,
     /// True when the scan stopped at the first holder (`who --first`).
     pub stopped_early: bool,
+    /// /proc could not be read at all: no owner is known.
+    pub unavailable: bool,
 }
 
 /// Process details for the holders, keyed by PID. Processes that exited before their details

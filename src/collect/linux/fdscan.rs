@@ -201,6 +201,13 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
     let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc")?;
     let pfd = proc_dir.as_raw_fd();
     let pids = list_pids(pfd)?;
+    // Our own process is always there on a real procfs: an empty listing means /proc is
+    // something else (a tmpfs over it, a broken mount), and nothing found there is true.
+    if !pids.contains(&std::process::id()) {
+        return Err(io::Error::other(
+            "/proc lists no processes (not a procfs mount?)",
+        ));
+    }
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)

@@ -55,11 +55,13 @@ pub fn harvest(query: &TableQuery) -> Result<Harvest, Error> {
             }
             h.procfs = true;
             if let Err(e) = procnet::read_table(proto, family, query, &mut h.sockets) {
-                // A kernel without IPv6 has no tcp6/udp6: that is an empty table, not an error.
-                if e.kind() == std::io::ErrorKind::NotFound {
+                // A kernel without IPv6 has no tcp6/udp6: that is an empty table, not an
+                // error. A missing IPv4 table means /proc is not what it should be.
+                if e.kind() == std::io::ErrorKind::NotFound && family == crate::model::Family::Ipv6
+                {
                     continue;
                 }
-                return Err(Error::Tables(format!("{proto} {family:?}: {e}")));
+                return Err(Error::Tables(e.to_string()));
             }
         }
     }

@@ -19,7 +19,8 @@ pub fn read_table(
         (Protocol::Udp, Family::Ipv4) => "/proc/net/udp",
         (Protocol::Udp, Family::Ipv6) => "/proc/net/udp6",
     };
-    let text = std::fs::read_to_string(path)?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
     parse_table(&text, proto, family, query, out);
     Ok(())
 }
