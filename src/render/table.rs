@@ -176,14 +176,14 @@ pub fn row(s: &Socket, show_remote: bool) -> Vec<(String, Tone)> {
 /// Writes the table: comfy-table when fitting a terminal, aligned lines otherwise.
 pub fn write_table(out: &mut dyn Write, sockets: &[Socket], style: TableStyle) -> io::Result<()> {
     let cols = columns(style.show_remote);
-    let rows: Vec<Vec<(String, Tone)>> =
-        sockets.iter().map(|s| row(s, style.show_remote)).collect();
     match style.width {
-        Some(w) if rows.len() <= COMFY_MAX_ROWS => {
+        Some(w) if sockets.len() <= COMFY_MAX_ROWS => {
+            let rows: Vec<Vec<(String, Tone)>> =
+                sockets.iter().map(|s| row(s, style.show_remote)).collect();
             out.write_all(comfy(&cols, &rows, w, style.color).as_bytes())?;
             out.write_all(b"\n")
         }
-        _ => write_aligned(out, &cols, &rows, style.color),
+        _ => write_aligned(out, &cols, sockets, style),
     }
 }
 
@@ -261,51 +261,66 @@ fn comfy(cols: &[Column], rows: &[Vec<(String, Tone)>], width: u16, color: bool)
         .join("\n")
 }
 
+/// Two passes over the sockets, one for the column widths and one to write, so memory
+/// stays that of one row however many sockets there are.
 fn write_aligned(
     out: &mut dyn Write,
     cols: &[Column],
-    rows: &[Vec<(String, Tone)>],
-    color: bool,
+    sockets: &[Socket],
+    style: TableStyle,
 ) -> io::Result<()> {
     let mut widths: Vec<usize> = cols.iter().map(|c| c.name.len()).collect();
-    for r in rows {
-        for (w, (text, _)) in widths.iter_mut().zip(r) {
+    for s in sockets {
+        for (w, (text, _)) in widths.iter_mut().zip(row(s, style.show_remote)) {
             *w = (*w).max(text.chars().count());
         }
     }
-    let last = cols.len() - 1;
     let mut line = String::with_capacity(256);
     let header: Vec<(String, Tone)> = cols
         .iter()
         .map(|c| (c.name.to_string(), Tone::Plain))
         .collect();
-    for (ri, r) in std::iter::once(&header).chain(rows.iter()).enumerate() {
-        line.clear();
-        for (i, ((text, tone), col)) in r.iter().zip(cols).enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            let pad = widths[i].saturating_sub(text.chars().count());
-            let (start, end) = match (color, ri == 0, tone.ansi()) {
-                (true, true, _) => ("\x1b[1m", "\x1b[0m"),
-                (true, false, Some(a)) => (a, "\x1b[0m"),
-                _ => ("", ""),
-            };
-            if col.right {
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-            line.push_str(start);
-            line.push_str(text);
-            line.push_str(end);
-            if !col.right && i != last {
-                line.extend(std::iter::repeat_n(' ', pad));
-            }
-        }
-        let trimmed = line.trim_end();
-        out.write_all(trimmed.as_bytes())?;
-        out.write_all(b"\n")?;
+    write_line(out, &mut line, cols, &widths, &header, style.color, true)?;
+    for s in sockets {
+        let r = row(s, style.show_remote);
+        write_line(out, &mut line, cols, &widths, &r, style.color, false)?;
     }
     Ok(())
+}
+
+fn write_line(
+    out: &mut dyn Write,
+    line: &mut String,
+    cols: &[Column],
+    widths: &[usize],
+    cells: &[(String, Tone)],
+    color: bool,
+    header: bool,
+) -> io::Result<()> {
+    let last = cols.len() - 1;
+    line.clear();
+    for (i, ((text, tone), col)) in cells.iter().zip(cols).enumerate() {
+        if i > 0 {
+            line.push_str("  ");
+        }
+        let pad = widths[i].saturating_sub(text.chars().count());
+        let (start, end) = match (color, header, tone.ansi()) {
+            (true, true, _) => ("\x1b[1m", "\x1b[0m"),
+            (true, false, Some(a)) => (a, "\x1b[0m"),
+            _ => ("", ""),
+        };
+        if col.right {
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+        line.push_str(start);
+        line.push_str(text);
+        line.push_str(end);
+        if !col.right && i != last {
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
+    out.write_all(line.trim_end().as_bytes())?;
+    out.write_all(b"\n")
 }
 
 #[cfg(test)]
