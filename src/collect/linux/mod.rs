@@ -6,6 +6,8 @@ mod netlink;
 pub mod procnet;
 
 pub use fdscan::scan_owners;
+#[doc(hidden)]
+pub use netlink::parse_sock_diag_dump;
 
 use crate::collect::{Harvest, TableQuery};
 use crate::error::Error;

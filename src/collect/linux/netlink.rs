@@ -156,6 +156,17 @@ enum Batch {
     Done,
 }
 
+/// Parses raw sock_diag reply bytes as `dump` does (for the fuzzer: kernel bytes are
+/// input too). Returns the sockets found; errors and stale replies are skipped.
+#[doc(hidden)]
+pub fn parse_sock_diag_dump(buf: &[u8], proto: Protocol) -> Vec<SocketHarvest> {
+    let mut out = Vec::new();
+    if buf.len() >= 12 {
+        let _ = parse_batch(buf, u32_ne(buf, 8), proto, &mut out);
+    }
+    out
+}
+
 /// The kernel's state bitmask for the states the query wants.
 fn state_mask(proto: Protocol, query: &TableQuery) -> u32 {
     let Some(states) = &query.states else {
@@ -285,8 +296,9 @@ fn parse_batch(
         match ty {
             NLMSG_DONE => return Ok(Batch::Done),
             NLMSG_ERROR => {
+                // A negative errno; i32::MIN must not overflow (found by the fuzzer).
                 let code = if body.len() >= 4 {
-                    -(u32_ne(body, 0) as i32)
+                    (u32_ne(body, 0) as i32).wrapping_neg()
                 } else {
                     libc::EIO
                 };
@@ -537,6 +549,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn error_message_with_i32_min_code_does_not_overflow() {
+        // tests/fuzz artifact: an NLMSG_ERROR whose error field is i32::MIN.
+        let mut m = vec![0u8; 20];
+        m[0..4].copy_from_slice(&20u32.to_ne_bytes());
+        m[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        m[16..20].copy_from_slice(&i32::MIN.to_ne_bytes());
+        assert!(parse_sock_diag_dump(&m, Protocol::Tcp).is_empty());
+        let mut out = Vec::new();
+        assert!(matches!(
+            parse_batch(&m, 0, Protocol::Tcp, &mut out),
+            Err(DiagError::Io(_))
+        ));
     }
 
     #[test]
