@@ -68,6 +68,93 @@ pub fn inode_of(_s: &Socket) -> Option<u64> {
     None
 }
 
+/// A forked child that holds our descriptors (all of them but `close_in_child`) until it
+/// is dropped: one socket, two owners, as a server and its forked workers have.
+#[cfg(target_os = "linux")]
+pub struct Holder {
+    pub pid: u32,
+    hold: libc::c_int,
+}
+
+#[cfg(target_os = "linux")]
+impl Holder {
+    /// Returns once the child has closed `close_in_child`, so what it holds is settled.
+    pub fn spawn(close_in_child: &[libc::c_int]) -> anyhow::Result<Holder> {
+        /// # Safety
+        /// The descriptors must be ours and open.
+        unsafe fn close_all(fds: &[libc::c_int]) {
+            for &fd in fds {
+                unsafe { libc::close(fd) };
+            }
+        }
+        let mut hold = [0; 2];
+        let mut ready = [0; 2];
+        // SAFETY: pipes into local arrays, checked and closed again on any failure; the
+        // child makes only async-signal-safe calls (prctl, close, write, read, _exit).
+        unsafe {
+            if libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+                return Err(io::Error::last_os_error().into());
+            }
+            if libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
+                let e = io::Error::last_os_error();
+                close_all(&hold);
+                return Err(e.into());
+            }
+            let pid = libc::fork();
+            if pid < 0 {
+                let e = io::Error::last_os_error();
+                close_all(&hold);
+                close_all(&ready);
+                return Err(e.into());
+            }
+            if pid == 0 {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                close_all(close_in_child);
+                libc::close(hold[1]);
+                libc::close(ready[0]);
+                libc::write(ready[1], [1u8].as_ptr().cast(), 1);
+                let mut b = [0u8; 1];
+                libc::read(hold[0], b.as_mut_ptr().cast(), 1);
+                libc::_exit(0);
+            }
+            libc::close(hold[0]);
+            libc::close(ready[1]);
+            let mut b = [0u8; 1];
+            libc::read(ready[0], b.as_mut_ptr().cast(), 1);
+            libc::close(ready[0]);
+            Ok(Holder {
+                pid: pid as u32,
+                hold: hold[1],
+            })
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Holder {
+    fn drop(&mut self) {
+        // SAFETY: closing our end releases the child; then reap it, by PID.
+        unsafe {
+            libc::close(self.hold);
+            let mut st = 0;
+            libc::waitpid(self.pid as libc::pid_t, &mut st, 0);
+        }
+    }
+}
+
+/// Forking a holder uses Linux-only calls (pipe2, PR_SET_PDEATHSIG).
+#[cfg(not(target_os = "linux"))]
+pub struct Holder {
+    pub pid: u32,
+}
+
+#[cfg(not(target_os = "linux"))]
+impl Holder {
+    pub fn spawn(_close_in_child: &[i32]) -> anyhow::Result<Holder> {
+        Err(crate::error::Error::Unsupported("forking a socket holder").into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -168,7 +168,7 @@ pub fn run(a: &ListenArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         }
     }
     let _child = if a.fork {
-        let child = fork::Holder::spawn()?;
+        let child = probe::Holder::spawn(&[])?;
         for mut o in opened_all {
             o.pids.push(child.pid);
             announce(out, &o, a.json)?;
@@ -199,84 +199,6 @@ fn announce(out: &mut dyn Write, o: &Opened, json: bool) -> anyhow::Result<()> {
     // Readiness: each line is out as soon as its socket is open.
     out.flush()?;
     Ok(())
-}
-
-#[cfg(target_os = "linux")]
-mod fork {
-    /// A forked child that holds every descriptor we had at fork time until we exit.
-    pub struct Holder {
-        pub pid: u32,
-        hold: libc::c_int,
-    }
-
-    impl Holder {
-        pub fn spawn() -> anyhow::Result<Holder> {
-            let mut hold = [0; 2];
-            let mut ready = [0; 2];
-            // SAFETY: pipes into local arrays, checked; the child makes only
-            // async-signal-safe calls (prctl, close, write, read, _exit).
-            unsafe {
-                if libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-                    return Err(std::io::Error::last_os_error().into());
-                }
-                if libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-                    let e = std::io::Error::last_os_error();
-                    libc::close(hold[0]);
-                    libc::close(hold[1]);
-                    return Err(e.into());
-                }
-                let pid = libc::fork();
-                if pid < 0 {
-                    let e = std::io::Error::last_os_error();
-                    for fd in hold.into_iter().chain(ready) {
-                        libc::close(fd);
-                    }
-                    return Err(e.into());
-                }
-                if pid == 0 {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    libc::close(hold[1]);
-                    libc::close(ready[0]);
-                    libc::write(ready[1], [1u8].as_ptr().cast(), 1);
-                    let mut b = [0u8; 1];
-                    libc::read(hold[0], b.as_mut_ptr().cast(), 1);
-                    libc::_exit(0);
-                }
-                libc::close(hold[0]);
-                libc::close(ready[1]);
-                let mut b = [0u8; 1];
-                libc::read(ready[0], b.as_mut_ptr().cast(), 1);
-                libc::close(ready[0]);
-                Ok(Holder {
-                    pid: pid as u32,
-                    hold: hold[1],
-                })
-            }
-        }
-    }
-
-    impl Drop for Holder {
-        fn drop(&mut self) {
-            // SAFETY: closing our end releases the child; then reap it, by PID.
-            unsafe {
-                libc::close(self.hold);
-                let mut st = 0;
-                libc::waitpid(self.pid as libc::pid_t, &mut st, 0);
-            }
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod fork {
-    pub struct Holder {
-        pub pid: u32,
-    }
-    impl Holder {
-        pub fn spawn() -> anyhow::Result<Holder> {
-            Err(crate::error::Error::Unsupported("listen --fork").into())
-        }
-    }
 }
 
 #[cfg(target_os = "linux")]

@@ -15,7 +15,7 @@ pub struct Fixture {
     pub expect: Vec<Expect>,
     _probes: Vec<Probe>,
     _sockets: Vec<Socket>,
-    forked: Option<(libc::pid_t, RawFd)>,
+    forked: Option<probe::Holder>,
     child: Option<Child>,
 }
 
@@ -212,8 +212,10 @@ impl Fixture {
             .map(|p| p.socket.as_raw_fd())
             .chain(fx._sockets.iter().map(|s| s.as_raw_fd()))
             .collect();
-        let (pid, hold) = fork_holder(&others)?;
-        fx.forked = Some((pid, hold));
+        // The child keeps only the shared listener (it closes the others).
+        let holder = probe::Holder::spawn(&others)?;
+        let pid = holder.pid;
+        fx.forked = Some(holder);
         fx.expect.push(Expect {
             label: format!("tcp listener shared with a forked child {}", shared.local),
             protocol: Protocol::Tcp,
@@ -222,7 +224,7 @@ impl Fixture {
             state: SockState::Listen,
             v6only: None,
             inode: probe::inode_of(&shared.socket),
-            pids: vec![me, pid as u32],
+            pids: vec![me, pid],
             name: comm.to_string(),
             uid: my_uid,
             os_picked: true,
@@ -311,75 +313,9 @@ impl Fixture {
     }
 }
 
-/// Forks a child that keeps only the last-opened listener (closing `others`) until the
-/// returned pipe end is closed. Returns once the child has closed the others.
-fn fork_holder(others: &[RawFd]) -> anyhow::Result<(libc::pid_t, RawFd)> {
-    let mut hold = [0 as RawFd; 2];
-    let mut ready = [0 as RawFd; 2];
-    // SAFETY: pipe2 into local arrays; checked, and closed again on any failure.
-    if unsafe { libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(std::io::Error::last_os_error().into());
-    }
-    if unsafe { libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        let e = std::io::Error::last_os_error();
-        unsafe { close_all(&hold) };
-        return Err(e.into());
-    }
-    // SAFETY: the child only makes async-signal-safe calls (prctl, close, write, read,
-    // _exit) before it exits; no allocation, no locks.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        let e = std::io::Error::last_os_error();
-        unsafe {
-            close_all(&hold);
-            close_all(&ready);
-        }
-        return Err(e.into());
-    }
-    if pid == 0 {
-        unsafe {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            for &fd in others {
-                libc::close(fd);
-            }
-            libc::close(hold[1]);
-            libc::close(ready[0]);
-            let b = [1u8];
-            libc::write(ready[1], b.as_ptr().cast(), 1);
-            let mut buf = [0u8; 1];
-            libc::read(hold[0], buf.as_mut_ptr().cast(), 1);
-            libc::_exit(0);
-        }
-    }
-    // SAFETY: closing our copies of the child's ends; reading one byte of readiness.
-    unsafe {
-        libc::close(hold[0]);
-        libc::close(ready[1]);
-        let mut buf = [0u8; 1];
-        libc::read(ready[0], buf.as_mut_ptr().cast(), 1);
-        libc::close(ready[0]);
-    }
-    Ok((pid, hold[1]))
-}
-
-/// # Safety
-/// The descriptors must be ours and open.
-unsafe fn close_all(fds: &[RawFd]) {
-    for &fd in fds {
-        unsafe { libc::close(fd) };
-    }
-}
-
 impl Drop for Fixture {
     fn drop(&mut self) {
-        if let Some((pid, hold)) = self.forked.take() {
-            // SAFETY: closing our pipe end lets the child exit; then we reap it, by PID.
-            unsafe {
-                libc::close(hold);
-                let mut st = 0;
-                libc::waitpid(pid, &mut st, 0);
-            }
-        }
+        drop(self.forked.take()); // the holder exits and is reaped
         if let Some(mut c) = self.child.take() {
             drop(c.stdin.take()); // `listen` exits when stdin closes
             let _ = c.wait();
