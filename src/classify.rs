@@ -20,7 +20,7 @@ pub struct Classifier {
     /// Inclusive; None when the host does not say.
     pub ephemeral: Option<(u16, u16)>,
     /// None with --numeric.
-    pub services: Option<Services>,
+    pub services: Option<&'static Services>,
 }
 
 impl Classifier {

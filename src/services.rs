@@ -66,8 +66,14 @@ pub struct Services {
 }
 
 impl Services {
-    /// The system database, or the built-in table when it is missing or empty.
-    pub fn system() -> Services {
+    /// The system database, or the built-in table when it is missing or empty; read once
+    /// per process, however many SPECs and sockets ask.
+    pub fn system() -> &'static Services {
+        static SYSTEM: std::sync::OnceLock<Services> = std::sync::OnceLock::new();
+        SYSTEM.get_or_init(Services::load)
+    }
+
+    fn load() -> Services {
         match std::fs::read_to_string("/etc/services") {
             Ok(text) => {
                 let s = Services::parse(&text);

@@ -136,7 +136,7 @@ fn who_turns_any_junk_into_exit_1_or_2_with_one_clean_line() {
                 s,
                 stderr
             );
-            let rejected = PortSpec::parse(&s, &system).is_err();
+            let rejected = PortSpec::parse(&s, system).is_err();
             if rejected {
                 prop_assert_eq!(code, Some(2), "{:?} rejected: {}", s, stderr);
                 let lines: Vec<&str> = stderr.lines().collect();

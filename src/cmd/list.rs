@@ -19,7 +19,7 @@ pub fn build_query(a: &ListArgs) -> anyhow::Result<Query> {
         ports: None,
     });
     if !a.port.is_empty() {
-        q.ports = query::parse_ports(&a.port, &Services::system())?;
+        q.ports = query::parse_ports(&a.port, Services::system())?;
     }
     q.pids = query::parse_pids(&a.pid)?;
     q.processes = a.process.iter().map(|p| p.to_lowercase()).collect();

@@ -130,7 +130,7 @@ pub fn run(a: &ListenArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let services = Services::system();
     let mut wanted = Vec::new();
     for s in &a.specs {
-        wanted.extend(targets(s, &services)?);
+        wanted.extend(targets(s, services)?);
     }
     let pid = std::process::id();
     let mut held: Vec<Probe> = Vec::new();

@@ -32,7 +32,7 @@ pub fn build_query(a: &WhoArgs) -> anyhow::Result<Query> {
         states,
         ports: None,
     });
-    q.ports = query::parse_ports(&a.specs, &Services::system())?;
+    q.ports = query::parse_ports(&a.specs, Services::system())?;
     q.remote = a.remote;
     q.first = a.first;
     q.numeric = a.output.numeric;
