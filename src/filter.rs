@@ -142,11 +142,7 @@ mod tests {
         let address: std::net::IpAddr = local.parse().unwrap();
         SocketHarvest {
             protocol: proto,
-            family: if address.is_ipv4() {
-                Family::Ipv4
-            } else {
-                Family::Ipv6
-            },
+            family: Family::of(&address),
             local: Endpoint { address, port },
             remote: None,
             state,

@@ -148,11 +148,7 @@ pub fn run(a: &ListenArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         })?;
         let opened = Opened {
             protocol: proto,
-            family: if p.local.is_ipv4() {
-                Family::Ipv4
-            } else {
-                Family::Ipv6
-            },
+            family: Family::of(&p.local.ip()),
             address: p.local.ip(),
             port: p.local.port(),
             v6only: p.v6only,

@@ -146,12 +146,7 @@ fn check_socket(
     };
     c.add(name("present"), "yes", "yes");
     c.add(name("protocol"), e.protocol, s.protocol);
-    let fam = if e.local.is_ipv4() { "ipv4" } else { "ipv6" };
-    let seen_fam = match s.family {
-        Family::Ipv4 => "ipv4",
-        Family::Ipv6 => "ipv6",
-    };
-    c.add(name("family"), fam, seen_fam);
+    c.add(name("family"), Family::of(&e.local.ip()), s.family);
     c.add(name("address"), e.local.ip(), s.local.address);
     c.add(name("port"), e.local.port(), s.local.port);
     c.add(name("state"), e.state, s.state);

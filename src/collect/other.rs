@@ -76,11 +76,7 @@ pub fn harvest(query: &TableQuery) -> Result<Harvest, Error> {
         holders.insert(inode, info.associated_pids.clone());
         h.sockets.push(SocketHarvest {
             protocol,
-            family: if local.address.is_ipv4() {
-                Family::Ipv4
-            } else {
-                Family::Ipv6
-            },
+            family: Family::of(&local.address),
             local,
             remote,
             state,

@@ -348,11 +348,7 @@ fn parse_diag_msg(b: &[u8], proto: Protocol) -> Option<SocketHarvest> {
     let dport = u16::from_be_bytes([b[6], b[7]]);
     let src = ip_from(fam, &b[8..24])?;
     let dst = ip_from(fam, &b[24..40])?;
-    let family = if src.is_ipv4() {
-        Family::Ipv4
-    } else {
-        Family::Ipv6
-    };
+    let family = Family::of(&src);
     let mut v6only = None;
     let mut attrs = &b[DIAG_MSG_LEN..];
     while attrs.len() >= 4 {
