@@ -21,7 +21,19 @@ fn verify_passes_with_every_socket_kind() {
     if children {
         args.push("--children");
     }
-    let out = portscope().args(&args).output().unwrap();
+    // --children runs the binary as nobody: run a copy from a directory anyone may enter,
+    // wherever the checkout is (a clone under a private 0700 directory would refuse it).
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("portscope-public-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.join("portscope");
+    std::fs::copy(bin_path(), &copy).unwrap();
+    let out = std::process::Command::new(&copy)
+        .args(&args)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
     let r = report(&out.stdout);
     let failed: Vec<_> = r
         .checks
