@@ -56,7 +56,7 @@ _portscope() {
 
     case "${cmd}" in
         portscope)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --help --version list ls who verify listen help"
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --help --version list ls who verify listen help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -105,6 +105,14 @@ _portscope() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -199,7 +207,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__list)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --help --version"
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -250,6 +258,14 @@ _portscope() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -258,7 +274,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__listen)
-            opts="-h -V --for --json --fork --color --help --version"
+            opts="-h -V --for --json --fork --color --table-source --owner-source --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -275,6 +291,14 @@ _portscope() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -283,7 +307,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__verify)
-            opts="-v -h -V --port --children --json --verbose --color --help --version"
+            opts="-v -h -V --port --children --json --verbose --color --table-source --owner-source --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -300,6 +324,14 @@ _portscope() {
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
                     ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -308,7 +340,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__who)
-            opts="-t -u -4 -6 -q -n -h -V --remote --state --tcp --udp --ipv4 --ipv6 --quiet --first --json --numeric --color --help --version"
+            opts="-t -u -4 -6 -q -n -h -V --remote --state --tcp --udp --ipv4 --ipv6 --quiet --first --json --numeric --color --table-source --owner-source --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,6 +352,14 @@ _portscope() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_portscope_global_optspecs
-    string join \n t/tcp u/udp 4/ipv4 6/ipv6 l/listening a/all state= p/port= pid= process= user= class= sort= r/reverse json n/numeric color= h/help V/version
+    string join \n t/tcp u/udp 4/ipv4 6/ipv6 l/listening a/all state= p/port= pid= process= user= class= sort= r/reverse json n/numeric color= table-source= owner-source= h/help V/version
 end
 
 function __fish_portscope_needs_command
@@ -54,6 +54,13 @@ user\t''"
 complete -c portscope -n "__fish_portscope_needs_command" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c portscope -n "__fish_portscope_needs_command" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_needs_command" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_needs_command" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_needs_command" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_needs_command" -s 4 -l ipv4 -d 'IPv4 sockets only'
@@ -101,6 +108,13 @@ user\t''"
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand list" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand list" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand list" -s 4 -l ipv4 -d 'IPv4 sockets only'
@@ -142,6 +156,13 @@ user\t''"
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -s 4 -l ipv4 -d 'IPv4 sockets only'
@@ -169,6 +190,13 @@ connected\t'UDP: connect()ed to a peer'"
 complete -c portscope -n "__fish_portscope_using_subcommand who" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand who" -l remote -d 'Match the remote port instead of the local one (who is connected to PORT elsewhere)'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s u -l udp -d 'UDP sockets only'
@@ -184,6 +212,13 @@ complete -c portscope -n "__fish_portscope_using_subcommand verify" -l port -d '
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l children -d 'Also hold the test sockets in a child process under another user (needs root)'
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l json -d 'Print the checks as JSON'
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -s v -l verbose -d 'List every check, not one line per socket that passed'
@@ -193,6 +228,13 @@ complete -c portscope -n "__fish_portscope_using_subcommand listen" -l for -d 'C
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l json -d 'Print each opened socket as a JSON line as soon as it is open'
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l fork -d 'Also hold every socket in a forked child process, so each has two owners (as a server\'s forked workers do)'
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'

@@ -1,9 +1,8 @@
 //! Classify stage: RFC 6335 port classes, this host's ephemeral range, service names.
-//! Pure functions over model types.
+//! Pure functions over model types, computed once per socket, before the filter stage.
 
-use crate::model::{PortClass, Socket};
+use crate::model::{PortClass, SocketHarvest};
 use crate::services::Services;
-use std::sync::Arc;
 
 /// RFC 6335 §6: 0-1023 system (well-known), 1024-49151 user (registered),
 /// 49152-65535 dynamic/private.
@@ -29,18 +28,23 @@ impl Classifier {
             .is_some_and(|(lo, hi)| lo <= port && port <= hi)
     }
 
-    /// Fills in port_class, ephemeral and service from the local port.
-    pub fn apply(&self, sockets: &mut [Socket]) {
-        for s in sockets {
-            s.port_class = port_class(s.local.port);
-            s.ephemeral = self.is_ephemeral(s.local.port);
-            s.service = self
-                .services
-                .as_ref()
-                .and_then(|db| db.name_of(s.protocol, s.local.port))
-                .map(Arc::from);
+    /// The class of one socket's local port.
+    pub fn classify(&self, s: &SocketHarvest) -> Classification {
+        let port = s.local.port;
+        Classification {
+            port_class: port_class(port),
+            ephemeral: self.is_ephemeral(port),
+            service: self.services.and_then(|db| db.name_of(s.protocol, port)),
         }
     }
+}
+
+/// What the classify stage says about one socket; the filter and join stages read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    pub port_class: PortClass,
+    pub ephemeral: bool,
+    pub service: Option<&'static str>,
 }
 
 #[cfg(test)]

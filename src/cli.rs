@@ -58,6 +58,60 @@ pub struct Cli {
     /// When to colour the table (used by list).
     #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
     pub color: ColorChoice,
+
+    #[command(flatten)]
+    pub sources: SourceArgs,
+}
+
+/// Which backends read the host: the JSON `sources` object says which ran.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct SourceArgs {
+    /// Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table
+    /// (Linux), netstat2 elsewhere.
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        default_value_t = TableSourceArg::Auto,
+        value_name = "SOURCE",
+        help_heading = "Sources"
+    )]
+    pub table_source: TableSourceArg,
+    /// Owner backend. auto: the /proc/*/fd scan (Linux), netstat2's PIDs elsewhere; none:
+    /// no owner join at all (like ss without -p).
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        default_value_t = OwnerSourceArg::Auto,
+        value_name = "SOURCE",
+        help_heading = "Sources"
+    )]
+    pub owner_source: OwnerSourceArg,
+}
+
+/// --table-source values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum TableSourceArg {
+    #[default]
+    Auto,
+    /// netlink sock_diag (Linux; what ss uses)
+    Netlink,
+    /// /proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)
+    Procnet,
+    /// the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)
+    Netstat2,
+}
+
+/// --owner-source values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum OwnerSourceArg {
+    #[default]
+    Auto,
+    /// a scan of /proc/*/fd (Linux)
+    Procfs,
+    /// no owner join
+    None,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,12 +1,12 @@
 //! Filter stage: pure predicates over model types. Socket-level tests run before the owner
 //! scan (so `who` on a free port never touches /proc); owner-level tests run after the join.
 
-use crate::classify::{port_class, Classifier};
+use crate::classify::Classification;
 use crate::model::{PortClass, Socket, SocketHarvest};
 use crate::query::{ClassFilter, Query};
 
-/// Everything that can be decided from the kernel's record alone.
-pub fn socket_matches(q: &Query, s: &SocketHarvest, c: &Classifier) -> bool {
+/// Everything that can be decided from the kernel's record and its classification.
+pub fn socket_matches(q: &Query, s: &SocketHarvest, c: &Classification) -> bool {
     if !q.table.protocols.contains(&s.protocol) || !q.table.families.contains(&s.family) {
         return false;
     }
@@ -28,23 +28,17 @@ pub fn socket_matches(q: &Query, s: &SocketHarvest, c: &Classifier) -> bool {
         }
     }
     if !q.classes.is_empty() {
-        let port = s.local.port;
-        let ok = q.classes.iter().any(|c2| match c2 {
-            ClassFilter::WellKnown => port_class(port) == PortClass::WellKnown,
-            ClassFilter::Registered => port_class(port) == PortClass::Registered,
-            ClassFilter::Dynamic => port_class(port) == PortClass::Dynamic,
-            ClassFilter::Ephemeral => c.is_ephemeral(port),
+        let ok = q.classes.iter().any(|want| match want {
+            ClassFilter::WellKnown => c.port_class == PortClass::WellKnown,
+            ClassFilter::Registered => c.port_class == PortClass::Registered,
+            ClassFilter::Dynamic => c.port_class == PortClass::Dynamic,
+            ClassFilter::Ephemeral => c.ephemeral,
         });
         if !ok {
             return false;
         }
     }
     true
-}
-
-/// Whether the owner filters (--pid, --process, --user) are in use at all.
-pub fn has_owner_filters(q: &Query) -> bool {
-    !q.pids.is_empty() || !q.processes.is_empty() || !q.uids.is_empty()
 }
 
 /// Everything that needs the holders: --pid, --process, --user (each, when given, must hold).
@@ -68,8 +62,8 @@ pub fn owner_matches(q: &Query, s: &Socket) -> bool {
         }
     }
     if !q.uids.is_empty() {
-        // Sockets no process holds (time_wait...) carry uid 0 from the kernel: no owner.
-        let socket_uid = s.inode != 0 && q.uids.contains(&s.uid);
+        // Sockets no process holds (time_wait...) have no uid (the kernel says 0).
+        let socket_uid = s.uid.is_some_and(|u| q.uids.contains(&u));
         let holder_uid = s
             .processes
             .iter()
@@ -81,59 +75,10 @@ pub fn owner_matches(q: &Query, s: &Socket) -> bool {
     true
 }
 
-/// Orders rows by `key`, then port, protocol, family, address, remote (stable and total).
-pub fn sort(sockets: &mut [Socket], key: crate::cli::SortKey, reverse: bool) {
-    use crate::cli::SortKey;
-    use std::cmp::Ordering;
-    fn base(a: &Socket, b: &Socket) -> Ordering {
-        a.local
-            .port
-            .cmp(&b.local.port)
-            .then(a.protocol.cmp(&b.protocol))
-            .then(a.family.cmp(&b.family))
-            .then(a.local.address.cmp(&b.local.address))
-            .then(a.remote.cmp(&b.remote))
-            .then(a.state.cmp(&b.state))
-            .then(a.inode.cmp(&b.inode))
-    }
-    fn first_pid(s: &Socket) -> u32 {
-        s.processes.first().map_or(u32::MAX, |p| p.pid)
-    }
-    fn first_name(s: &Socket) -> Option<String> {
-        s.processes.first().map(|p| p.name.to_lowercase())
-    }
-    fn user(s: &Socket) -> Option<String> {
-        s.processes
-            .first()
-            .and_then(|p| p.user.clone())
-            .or_else(|| s.user.as_deref().map(str::to_string))
-    }
-    sockets.sort_by(|a, b| {
-        let primary = match key {
-            SortKey::Port => Ordering::Equal,
-            SortKey::Proto => a.protocol.cmp(&b.protocol).then(a.family.cmp(&b.family)),
-            SortKey::Pid => first_pid(a).cmp(&first_pid(b)),
-            // Rows without an owner sort last.
-            SortKey::Process => match (first_name(a), first_name(b)) {
-                (Some(x), Some(y)) => x.cmp(&y),
-                (x, y) => y.is_none().cmp(&x.is_none()).reverse(),
-            },
-            SortKey::State => a.state.cmp(&b.state),
-            SortKey::User => user(a).cmp(&user(b)),
-        };
-        let o = primary.then_with(|| base(a, b));
-        if reverse {
-            o.reverse()
-        } else {
-            o
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collect::TableQuery;
+    use crate::classify::Classifier;
     use crate::model::*;
     use crate::services::Services;
     use crate::spec::PortSpec;
@@ -147,52 +92,49 @@ mod tests {
             remote: None,
             state,
             v6only: None,
-            recv_queue: 0,
-            send_queue: 0,
+            recv_queue: Some(0),
+            send_queue: Some(0),
             inode: 1,
-            uid: 1000,
+            uid: Some(1000),
         }
     }
 
     fn query() -> Query {
-        Query::new(TableQuery {
-            protocols: Protocol::ALL.to_vec(),
-            families: Family::ALL.to_vec(),
-            states: None,
-            ports: None,
-        })
+        Query::new(TableQuery::everything())
     }
 
-    fn cls() -> Classifier {
-        Classifier {
+    /// Matches `s` as the pipeline does: classified first, with a 32768-60999 range.
+    fn matches(q: &Query, s: &SocketHarvest) -> bool {
+        let c = Classifier {
             ephemeral: Some((32768, 60999)),
             services: None,
-        }
+        };
+        socket_matches(q, s, &c.classify(s))
     }
 
     #[test]
     fn port_protocol_family_state_and_class_filters() {
         let l = harvest(Protocol::Tcp, "127.0.0.1", 8080, SockState::Listen);
         let mut q = query();
-        assert!(socket_matches(&q, &l, &cls()));
+        assert!(matches(&q, &l));
         q.ports = vec![PortSpec::parse("8080/udp", &Services::builtin()).unwrap()];
-        assert!(!socket_matches(&q, &l, &cls()));
+        assert!(!matches(&q, &l));
         q.ports = vec![PortSpec::parse("80,8080", &Services::builtin()).unwrap()];
-        assert!(socket_matches(&q, &l, &cls()));
+        assert!(matches(&q, &l));
         q.table.families = vec![Family::Ipv6];
-        assert!(!socket_matches(&q, &l, &cls()));
+        assert!(!matches(&q, &l));
         let mut q = query();
         q.table.states = Some(vec![SockState::Established]);
-        assert!(!socket_matches(&q, &l, &cls()));
+        assert!(!matches(&q, &l));
         let mut q = query();
         q.classes = vec![ClassFilter::WellKnown, ClassFilter::Dynamic];
-        assert!(!socket_matches(&q, &l, &cls()));
+        assert!(!matches(&q, &l));
         q.classes = vec![ClassFilter::Registered];
-        assert!(socket_matches(&q, &l, &cls()));
+        assert!(matches(&q, &l));
         q.classes = vec![ClassFilter::Ephemeral];
         let e = harvest(Protocol::Udp, "::1", 40000, SockState::Unconnected);
-        assert!(socket_matches(&q, &e, &cls()));
-        assert!(!socket_matches(&q, &l, &cls()));
+        assert!(matches(&q, &e));
+        assert!(!matches(&q, &l));
     }
 
     #[test]
@@ -201,12 +143,12 @@ mod tests {
         q.remote = true;
         q.ports = vec![PortSpec::parse("5432", &Services::builtin()).unwrap()];
         let mut c = harvest(Protocol::Tcp, "127.0.0.1", 40000, SockState::Established);
-        assert!(!socket_matches(&q, &c, &cls()));
+        assert!(!matches(&q, &c));
         c.remote = Some(Endpoint {
             address: "127.0.0.1".parse().unwrap(),
             port: 5432,
         });
-        assert!(socket_matches(&q, &c, &cls()));
+        assert!(matches(&q, &c));
     }
 
     fn sock_with(name: &str, argv0: &str, pid: u32, uid: u32) -> Socket {
@@ -223,10 +165,10 @@ mod tests {
             port_class: PortClass::WellKnown,
             ephemeral: false,
             service: None,
-            recv_queue: 0,
-            send_queue: 0,
+            recv_queue: Some(0),
+            send_queue: Some(0),
             inode: 9,
-            uid: 0,
+            uid: Some(0),
             user: None,
             owner: Owner::Visible,
             owner_reason: None,

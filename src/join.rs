@@ -1,36 +1,11 @@
 //! Join stage: attaches to every socket all the processes that hold it, and says why when
-//! none can be shown. Pure: the scan results come in as data.
+//! none can be shown. Pure: the scan results and the classification come in as data.
 
-use crate::collect::fast_hash::InodeSet;
-use crate::collect::ProcessTable;
-use crate::model::{Owner, PortClass, SockState, Socket, SocketHarvest};
-use std::borrow::Cow;
+use crate::classify::Classification;
+use crate::fast_hash::InodeSet;
+use crate::model::{Owner, OwnerReason, ProcessTable, Socket, SocketHarvest};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-pub const REASON_DENIED: &str =
-    "permission denied: held by a process portscope cannot inspect; run as root";
-pub const REASON_NAMESPACE: &str =
-    "no process in this PID namespace holds it (another namespace or a kernel socket)";
-pub const REASON_CLOSED: &str = "closed during the scan";
-pub const REASON_EXITED: &str = "process exited during the scan";
-pub const REASON_NOT_SEARCHED: &str = "not searched: --first stopped at the first owner";
-pub const REASON_NO_PROC: &str = "/proc could not be read: owner unknown";
-
-/// Why a socket with no inode has no process: the kernel holds it alone.
-pub fn kernel_reason(state: SockState) -> &'static str {
-    match state {
-        SockState::TimeWait => "kernel-held (time_wait)",
-        SockState::SynReceived => "kernel-held (handshake in progress)",
-        SockState::Established | SockState::CloseWait => {
-            "kernel-held (in a listener's accept queue, not yet accepted)"
-        }
-        SockState::FinWait1 | SockState::FinWait2 | SockState::Closing | SockState::LastAck => {
-            "kernel-held (orphaned: closed by its process, the kernel finishes the close)"
-        }
-        _ => "kernel-held (no file descriptor)",
-    }
-}
 
 /// What the owner scan learnt, beyond the holders themselves.
 pub struct ScanFacts<'a> {
@@ -43,19 +18,41 @@ pub struct ScanFacts<'a> {
     pub proc_unavailable: bool,
     /// The scan stopped at the first holder.
     pub stopped_early: bool,
+    /// No owner source ran (--owner-source none).
+    pub not_looked_up: bool,
     /// Inodes still in the kernel's tables after the scan; None when not re-checked.
     pub still_present: Option<&'a InodeSet>,
     /// User names for socket UIDs.
     pub user_names: &'a HashMap<u32, Option<Arc<str>>>,
 }
 
-pub fn join(harvest: Vec<SocketHarvest>, facts: ScanFacts<'_>) -> Vec<Socket> {
+/// Why nobody is shown for a socket that has an inode, no visible holder, and `pids`
+/// found by the scan (whose details were lost: they exited).
+fn reason(h: &SocketHarvest, pids: &[(u64, u32)], facts: &ScanFacts<'_>) -> (Owner, OwnerReason) {
+    if facts.not_looked_up {
+        (Owner::Hidden, OwnerReason::NotLookedUp)
+    } else if !pids.is_empty() {
+        (Owner::None, OwnerReason::Exited)
+    } else if facts.still_present.is_some_and(|s| !s.contains(&h.inode)) {
+        (Owner::None, OwnerReason::Closed)
+    } else if facts.proc_unavailable {
+        (Owner::Hidden, OwnerReason::ProcUnreadable)
+    } else if facts.stopped_early {
+        (Owner::Hidden, OwnerReason::NotSearched)
+    } else if facts.denied {
+        (Owner::Hidden, OwnerReason::Denied)
+    } else {
+        (Owner::Hidden, OwnerReason::Namespace)
+    }
+}
+
+pub fn join(harvest: Vec<(SocketHarvest, Classification)>, facts: ScanFacts<'_>) -> Vec<Socket> {
     facts.holders.sort_unstable();
     facts.holders.dedup();
     let holders: &[(u64, u32)] = facts.holders;
     harvest
         .into_iter()
-        .map(|h| {
+        .map(|(h, class)| {
             let start = holders.partition_point(|&(i, _)| i < h.inode);
             let end = start + holders[start..].partition_point(|&(i, _)| i == h.inode);
             let pids = &holders[start..end];
@@ -65,21 +62,12 @@ pub fn join(harvest: Vec<SocketHarvest>, facts: ScanFacts<'_>) -> Vec<Socket> {
                 .collect();
             processes.sort_by_key(|p| p.pid);
             let (owner, reason) = if h.inode == 0 {
-                (Owner::None, Some(kernel_reason(h.state)))
+                (Owner::None, Some(OwnerReason::kernel_held(h.state)))
             } else if !processes.is_empty() {
                 (Owner::Visible, None)
-            } else if !pids.is_empty() {
-                (Owner::None, Some(REASON_EXITED))
-            } else if facts.still_present.is_some_and(|s| !s.contains(&h.inode)) {
-                (Owner::None, Some(REASON_CLOSED))
-            } else if facts.proc_unavailable {
-                (Owner::Hidden, Some(REASON_NO_PROC))
-            } else if facts.stopped_early {
-                (Owner::Hidden, Some(REASON_NOT_SEARCHED))
-            } else if facts.denied {
-                (Owner::Hidden, Some(REASON_DENIED))
             } else {
-                (Owner::Hidden, Some(REASON_NAMESPACE))
+                let (o, r) = reason(&h, pids, &facts);
+                (o, Some(r))
             };
             Socket {
                 protocol: h.protocol,
@@ -88,21 +76,18 @@ pub fn join(harvest: Vec<SocketHarvest>, facts: ScanFacts<'_>) -> Vec<Socket> {
                 local: h.local,
                 remote: h.remote,
                 state: h.state,
-                port_class: PortClass::WellKnown, // set by classify
-                ephemeral: false,
-                service: None,
+                port_class: class.port_class,
+                ephemeral: class.ephemeral,
+                service: class.service.map(Arc::from),
                 recv_queue: h.recv_queue,
                 send_queue: h.send_queue,
                 inode: h.inode,
                 uid: h.uid,
-                // The kernel gives mini-sockets (time_wait, requests) uid 0: no user.
-                user: if h.inode == 0 {
-                    None
-                } else {
-                    facts.user_names.get(&h.uid).cloned().flatten()
-                },
+                user: h
+                    .uid
+                    .and_then(|u| facts.user_names.get(&u).cloned().flatten()),
                 owner,
-                owner_reason: reason.map(Cow::Borrowed),
+                owner_reason: reason,
                 processes,
             }
         })
@@ -113,7 +98,7 @@ pub fn join(harvest: Vec<SocketHarvest>, facts: ScanFacts<'_>) -> Vec<Socket> {
 pub fn hidden_summary(sockets: &[Socket]) -> Option<String> {
     let mut by_reason: Vec<(&str, usize)> = Vec::new();
     for s in sockets {
-        if let Some(r) = s.owner_reason.as_deref() {
+        if let Some(r) = s.owner_reason.map(OwnerReason::as_str) {
             match by_reason.iter_mut().find(|(k, _)| *k == r) {
                 Some((_, n)) => *n += 1,
                 None => by_reason.push((r, 1)),
@@ -138,8 +123,13 @@ mod tests {
     use super::*;
     use crate::model::*;
 
-    fn h(inode: u64, state: SockState) -> SocketHarvest {
-        SocketHarvest {
+    fn h(inode: u64, state: SockState) -> (SocketHarvest, Classification) {
+        let class = Classification {
+            port_class: PortClass::Registered,
+            ephemeral: false,
+            service: Some("http-alt"),
+        };
+        let rec = SocketHarvest {
             protocol: Protocol::Tcp,
             family: Family::Ipv4,
             local: Endpoint {
@@ -149,11 +139,12 @@ mod tests {
             remote: None,
             state,
             v6only: None,
-            recv_queue: 0,
-            send_queue: 0,
+            recv_queue: Some(0),
+            send_queue: Some(0),
             inode,
-            uid: 0,
-        }
+            uid: (inode != 0).then_some(0),
+        };
+        (rec, class)
     }
 
     fn proc_(pid: u32) -> Process {
@@ -192,6 +183,7 @@ mod tests {
                 denied: true,
                 proc_unavailable: false,
                 stopped_early: false,
+                not_looked_up: false,
                 still_present: Some(&still),
                 user_names: &names,
             },
@@ -200,18 +192,18 @@ mod tests {
         assert_eq!(pids, vec![100, 200]);
         assert_eq!(out[0].owner, Owner::Visible);
         assert_eq!(out[0].user.as_deref(), Some("root"));
+        assert_eq!(out[0].service.as_deref(), Some("http-alt"));
+        assert_eq!(out[0].port_class, PortClass::Registered);
         assert_eq!(out[1].processes[0].pid, 300);
         assert_eq!(out[2].owner, Owner::None);
-        assert_eq!(out[2].owner_reason.as_deref(), Some(REASON_EXITED));
+        assert_eq!(out[2].owner_reason, Some(OwnerReason::Exited));
         assert_eq!(out[3].owner, Owner::None);
-        assert_eq!(
-            out[3].owner_reason.as_deref(),
-            Some("kernel-held (time_wait)")
-        );
+        assert_eq!(out[3].owner_reason, Some(OwnerReason::KernelTimeWait));
+        assert_eq!(out[3].user, None);
         assert_eq!(out[4].owner, Owner::Hidden);
-        assert_eq!(out[4].owner_reason.as_deref(), Some(REASON_DENIED));
+        assert_eq!(out[4].owner_reason, Some(OwnerReason::Denied));
         assert_eq!(out[5].owner, Owner::None);
-        assert_eq!(out[5].owner_reason.as_deref(), Some(REASON_CLOSED));
+        assert_eq!(out[5].owner_reason, Some(OwnerReason::Closed));
         let summary = hidden_summary(&out).unwrap();
         assert!(
             summary.starts_with("4 sockets shown without an owner ('-'): "),
@@ -219,6 +211,66 @@ mod tests {
         );
         assert!(summary.contains("1 kernel-held (time_wait)"));
         assert_eq!(hidden_summary(&out[..2]), None);
+    }
+
+    #[test]
+    fn owner_source_none_says_not_looked_up() {
+        let mut holders = vec![];
+        let names = HashMap::new();
+        let out = join(
+            vec![h(5, SockState::Listen), h(0, SockState::TimeWait)],
+            ScanFacts {
+                holders: &mut holders,
+                processes: &ProcessTable::new(),
+                denied: true,
+                proc_unavailable: false,
+                stopped_early: false,
+                not_looked_up: true,
+                still_present: None,
+                user_names: &names,
+            },
+        );
+        assert_eq!(out[0].owner, Owner::Hidden);
+        assert_eq!(out[0].owner_reason, Some(OwnerReason::NotLookedUp));
+        assert!(!OwnerReason::NotLookedUp.is_partial());
+        // The kernel's own sockets need no lookup to explain.
+        assert_eq!(out[1].owner_reason, Some(OwnerReason::KernelTimeWait));
+    }
+
+    #[test]
+    fn owner_reasons_serialise_to_the_published_strings() {
+        // The JSON contract, spelled out literally (README "Owner reasons").
+        let published = [
+            (
+                OwnerReason::Denied,
+                "permission denied: held by a process portscope cannot inspect; run as root",
+            ),
+            (
+                OwnerReason::Namespace,
+                "no process in this PID namespace holds it (another namespace or a kernel socket)",
+            ),
+            (OwnerReason::Closed, "closed during the scan"),
+            (OwnerReason::Exited, "process exited during the scan"),
+            (
+                OwnerReason::NotSearched,
+                "not searched: --first stopped at the first owner",
+            ),
+            (
+                OwnerReason::ProcUnreadable,
+                "/proc could not be read: owner unknown",
+            ),
+            (OwnerReason::KernelTimeWait, "kernel-held (time_wait)"),
+            (
+                OwnerReason::KernelAcceptQueue,
+                "kernel-held (in a listener's accept queue, not yet accepted)",
+            ),
+        ];
+        for (r, text) in published {
+            assert_eq!(serde_json::to_string(&r).unwrap(), format!("\"{text}\""));
+            let back: OwnerReason = serde_json::from_str(&format!("\"{text}\"")).unwrap();
+            assert_eq!(back, r);
+        }
+        assert!(serde_json::from_str::<OwnerReason>("\"made up\"").is_err());
     }
 
     #[test]
@@ -233,11 +285,12 @@ mod tests {
                 denied: false,
                 proc_unavailable: false,
                 stopped_early: false,
+                not_looked_up: false,
                 still_present: None,
                 user_names: &names,
             },
         );
         assert_eq!(out[0].owner, Owner::Hidden);
-        assert_eq!(out[0].owner_reason.as_deref(), Some(REASON_NAMESPACE));
+        assert_eq!(out[0].owner_reason, Some(OwnerReason::Namespace));
     }
 }

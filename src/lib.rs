@@ -1,12 +1,14 @@
 //! portscope: what is listening, who owns this port, and can I trust the answer?
 //!
-//! The pipeline, one module per stage: collect → join → classify → filter → render.
+//! The pipeline, one module per stage: collect (harvest) → classify → filter → join → sort →
+//! render. cli.rs ends at cmd/; everything below takes plain values.
 
 pub mod classify;
 pub mod cli;
 pub mod cmd;
 pub mod collect;
 pub mod error;
+pub mod fast_hash;
 pub mod filter;
 pub mod join;
 pub mod model;
@@ -15,6 +17,7 @@ pub mod probe;
 pub mod query;
 pub mod render;
 pub mod services;
+pub mod sort;
 pub mod spec;
 
 use cli::{Cli, Command};
@@ -23,11 +26,11 @@ use std::io::Write;
 /// Runs a parsed command line, writing to `out`; returns the exit status.
 pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
     match cli.command {
-        None => cmd::list::run(&cli.list, cli.color, out),
-        Some(Command::List(a)) => cmd::list::run(&a, cli.color, out),
-        Some(Command::Who(a)) => cmd::who::run(&a, cli.color, out),
-        Some(Command::Verify(a)) => cmd::verify::run(&a, cli.color, out),
-        Some(Command::Listen(a)) => cmd::listen::run(&a, out),
+        None => cmd::list::run(&cli.list, cli.color, &cli.sources, out),
+        Some(Command::List(a)) => cmd::list::run(&a, cli.color, &cli.sources, out),
+        Some(Command::Who(a)) => cmd::who::run(&a, cli.color, &cli.sources, out),
+        Some(Command::Verify(a)) => cmd::verify::run(&a, &cli.sources, out),
+        Some(Command::Listen(a)) => cmd::listen::run(&a, &cli.sources, out),
     }
 }
 

@@ -4,7 +4,7 @@
 //! is [`Socket`]. Names here are the JSON contract (see README "JSON contract").
 
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -265,6 +265,195 @@ pub enum Owner {
     None,
 }
 
+/// Why no process is shown for a socket. The strings are the JSON contract (scripts match
+/// on them) and `who`'s exit status is decided on the variant, never on the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OwnerReason {
+    Denied,
+    Namespace,
+    Closed,
+    Exited,
+    NotSearched,
+    NotLookedUp,
+    ProcUnreadable,
+    KernelTimeWait,
+    KernelHandshake,
+    KernelAcceptQueue,
+    KernelOrphaned,
+    KernelNoFd,
+}
+
+impl OwnerReason {
+    pub const ALL: [OwnerReason; 12] = [
+        OwnerReason::Denied,
+        OwnerReason::Namespace,
+        OwnerReason::Closed,
+        OwnerReason::Exited,
+        OwnerReason::NotSearched,
+        OwnerReason::NotLookedUp,
+        OwnerReason::ProcUnreadable,
+        OwnerReason::KernelTimeWait,
+        OwnerReason::KernelHandshake,
+        OwnerReason::KernelAcceptQueue,
+        OwnerReason::KernelOrphaned,
+        OwnerReason::KernelNoFd,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OwnerReason::Denied => {
+                "permission denied: held by a process portscope cannot inspect; run as root"
+            }
+            OwnerReason::Namespace => {
+                "no process in this PID namespace holds it (another namespace or a kernel socket)"
+            }
+            OwnerReason::Closed => "closed during the scan",
+            OwnerReason::Exited => "process exited during the scan",
+            OwnerReason::NotSearched => "not searched: --first stopped at the first owner",
+            OwnerReason::NotLookedUp => "not looked up: --owner-source none",
+            OwnerReason::ProcUnreadable => "/proc could not be read: owner unknown",
+            OwnerReason::KernelTimeWait => "kernel-held (time_wait)",
+            OwnerReason::KernelHandshake => "kernel-held (handshake in progress)",
+            OwnerReason::KernelAcceptQueue => {
+                "kernel-held (in a listener's accept queue, not yet accepted)"
+            }
+            OwnerReason::KernelOrphaned => {
+                "kernel-held (orphaned: closed by its process, the kernel finishes the close)"
+            }
+            OwnerReason::KernelNoFd => "kernel-held (no file descriptor)",
+        }
+    }
+
+    /// Why a socket with no inode has no process: the kernel holds it alone.
+    pub fn kernel_held(state: SockState) -> OwnerReason {
+        match state {
+            SockState::TimeWait => OwnerReason::KernelTimeWait,
+            SockState::SynReceived => OwnerReason::KernelHandshake,
+            SockState::Established | SockState::CloseWait => OwnerReason::KernelAcceptQueue,
+            SockState::FinWait1 | SockState::FinWait2 | SockState::Closing | SockState::LastAck => {
+                OwnerReason::KernelOrphaned
+            }
+            _ => OwnerReason::KernelNoFd,
+        }
+    }
+
+    /// A process holds the socket but could not be shown: the answer is partial. (--first
+    /// and --owner-source none chose not to look; that is not "cannot tell".)
+    pub fn is_partial(self) -> bool {
+        matches!(
+            self,
+            OwnerReason::Denied | OwnerReason::Namespace | OwnerReason::ProcUnreadable
+        )
+    }
+}
+
+impl fmt::Display for OwnerReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for OwnerReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for OwnerReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        OwnerReason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown owner_reason '{text}'")))
+    }
+}
+
+/// Which socket-table backend produced the rows (JSON `sources.table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableSourceKind {
+    /// Linux netlink sock_diag (what ss uses).
+    Netlink,
+    /// Linux /proc/net/{tcp,tcp6,udp,udp6}.
+    Procnet,
+    /// The netstat2 crate (every platform).
+    Netstat2,
+}
+
+/// Which owner backend joined processes to sockets (JSON `sources.owners`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerSourceKind {
+    /// A scan of /proc/*/fd.
+    Procfs,
+    /// The PIDs netstat2 reports with each socket (macOS, Windows).
+    Netstat2,
+    /// No owner join at all (--owner-source none).
+    None,
+}
+
+/// The JSON document's `sources` object: which backends actually ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sources {
+    pub table: TableSourceKind,
+    pub owners: OwnerSourceKind,
+}
+
+/// Which tables to read; pushed down to the kernel where it can filter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableQuery {
+    pub protocols: Vec<Protocol>,
+    pub families: Vec<Family>,
+    /// None: every state.
+    pub states: Option<Vec<SockState>>,
+    /// Port ranges to let the kernel filter on (a superset of what the caller keeps);
+    /// None: every port.
+    pub ports: Option<PortFilter>,
+}
+
+impl TableQuery {
+    /// Every protocol, family and state.
+    pub fn everything() -> TableQuery {
+        TableQuery {
+            protocols: Protocol::ALL.to_vec(),
+            families: Family::ALL.to_vec(),
+            states: None,
+            ports: None,
+        }
+    }
+
+    pub fn wants_state(&self, st: SockState) -> bool {
+        self.states.as_ref().is_none_or(|v| v.contains(&st))
+    }
+}
+
+/// Port ranges pushed down to the kernel (sock_diag bytecode), so that `who` on a free port
+/// costs a filtered dump, not a full one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortFilter {
+    /// Inclusive ranges, each for one protocol or (None) both.
+    pub ranges: Vec<(u16, u16, Option<Protocol>)>,
+    /// Match the remote port instead of the local one.
+    pub remote: bool,
+}
+
+impl PortFilter {
+    /// The ranges that apply to `proto`.
+    pub fn for_protocol(&self, proto: Protocol) -> Vec<(u16, u16)> {
+        self.ranges
+            .iter()
+            .filter(|r| r.2.is_none_or(|p| p == proto))
+            .map(|r| (r.0, r.1))
+            .collect()
+    }
+}
+
+/// Process details for the holders, keyed by PID. Processes that exited before their details
+/// could be read are absent.
+pub type ProcessTable = HashMap<u32, Arc<Process>>;
+
 /// A raw socket record as the kernel reports it, before joining and classification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SocketHarvest {
@@ -275,11 +464,14 @@ pub struct SocketHarvest {
     pub state: SockState,
     /// Only IPv6 sockets, and only where the kernel reports it.
     pub v6only: Option<bool>,
-    pub recv_queue: u32,
-    pub send_queue: u32,
+    /// None where the source does not report queue sizes (netstat2).
+    pub recv_queue: Option<u32>,
+    pub send_queue: Option<u32>,
     /// 0 for sockets no process holds (time_wait, request and orphaned sockets).
     pub inode: u64,
-    pub uid: u32,
+    /// None where the source does not report it (netstat2, some platforms) and for
+    /// mini-sockets (time_wait, requests), to which the kernel gives uid 0.
+    pub uid: Option<u32>,
 }
 
 /// A process that holds a socket.
@@ -309,14 +501,16 @@ pub struct Socket {
     pub port_class: PortClass,
     pub ephemeral: bool,
     pub service: Option<Arc<str>>,
-    pub recv_queue: u32,
-    pub send_queue: u32,
+    /// Null where the table source cannot know (netstat2).
+    pub recv_queue: Option<u32>,
+    pub send_queue: Option<u32>,
     pub inode: u64,
-    pub uid: u32,
+    /// The socket's owner UID as the kernel reports it; null where the source cannot know.
+    pub uid: Option<u32>,
     /// User name of `uid`; added field (schema_version 1 allows additions).
     pub user: Option<Arc<str>>,
     pub owner: Owner,
-    pub owner_reason: Option<Cow<'static, str>>,
+    pub owner_reason: Option<OwnerReason>,
     /// Shared: a process holding 10,000 sockets is stored once, not per socket.
     pub processes: Vec<Arc<Process>>,
 }

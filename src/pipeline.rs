@@ -1,35 +1,36 @@
-//! The pipeline every command shares: collect → join → classify → filter, ready to render.
+//! The pipeline every command shares: harvest → classify → filter → join, ready to sort and
+//! render. The host comes in as a [`Collector`] value, so the whole flow runs on a fake host
+//! in tests.
 
-use crate::classify::Classifier;
-use crate::collect::{self, fast_hash::InodeSet, OwnerScan, PortFilter, TableQuery, UserNames};
+use crate::classify::{Classification, Classifier};
+use crate::collect::{Collector, OwnerScan};
 use crate::error::Error;
+use crate::fast_hash::InodeSet;
 use crate::filter;
 use crate::join::{self, ScanFacts};
-use crate::model::{Socket, SocketHarvest};
+use crate::model::{
+    OwnerSourceKind, PortFilter, ProcessTable, Socket, SocketHarvest, Sources, TableQuery,
+};
 use crate::query::Query;
 use crate::services::Services;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-/// Test hook for `verify`'s own tests: drop sockets on this local port after collection,
-/// so a deliberately wrong answer can be shown to fail verification.
-pub const FAULT_DROP_PORT_ENV: &str = "PORTSCOPE_FAULT_DROP_PORT";
-
 /// What the pipeline produces for a renderer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Outcome {
     pub sockets: Vec<Socket>,
     /// One line each: fallbacks used, degraded answers.
     pub warnings: Vec<String>,
-    /// Parent processes of the holders (for `who`), when asked for.
-    pub parents: collect::ProcessTable,
-    /// The tables came (at least partly) from /proc/net: v6-only flags are unknown.
-    pub procfs: bool,
+    /// Parent processes of the holders (for `who`), when the query asks for them.
+    pub parents: ProcessTable,
+    /// Which backends produced the answer.
+    pub sources: Sources,
 }
 
-pub fn classifier(numeric: bool) -> Classifier {
+pub fn classifier(numeric: bool, ephemeral: Option<(u16, u16)>) -> Classifier {
     Classifier {
-        ephemeral: collect::ephemeral_range(),
+        ephemeral,
         services: (!numeric).then(Services::system),
     }
 }
@@ -54,132 +55,148 @@ fn port_filter(q: &Query) -> Option<PortFilter> {
     })
 }
 
-/// A query for just the tables, states and ports of `sockets`, to ask again cheaply
-/// whether they still exist.
-fn recheck_query(base: &TableQuery, sockets: &[&SocketHarvest]) -> TableQuery {
-    fn uniq<T: PartialEq + Copy>(it: impl Iterator<Item = T>) -> Vec<T> {
-        let mut v: Vec<T> = Vec::new();
-        for x in it {
-            if !v.contains(&x) {
-                v.push(x);
-            }
+/// A query for the sockets in `unresolved`, to ask again cheaply whether they still exist.
+/// It selects by port and protocol only, never by state: a socket that moved from
+/// established to fin_wait_2 during the scan still exists, and identity is the inode.
+fn recheck_query(base: &TableQuery, unresolved: &[&SocketHarvest]) -> TableQuery {
+    let mut protocols = Vec::new();
+    let mut families = Vec::new();
+    let mut ports: Vec<(u16, u16, Option<_>)> = Vec::new();
+    for s in unresolved {
+        if !protocols.contains(&s.protocol) {
+            protocols.push(s.protocol);
         }
-        v
+        if !families.contains(&s.family) {
+            families.push(s.family);
+        }
+        let r = (s.local.port, s.local.port, Some(s.protocol));
+        if !ports.contains(&r) {
+            ports.push(r);
+        }
     }
-    let ports = uniq(
-        sockets
-            .iter()
-            .map(|s| (s.local.port, s.local.port, Some(s.protocol))),
-    );
     TableQuery {
-        protocols: uniq(sockets.iter().map(|s| s.protocol)),
-        families: uniq(sockets.iter().map(|s| s.family)),
-        states: Some(uniq(sockets.iter().map(|s| s.state))),
+        protocols,
+        families,
+        states: None,
         ports: if ports.len() <= 64 {
             Some(PortFilter {
                 ranges: ports,
                 remote: false,
             })
         } else {
-            base.ports.clone()
+            // Many ports: the base port filter still covers every one of them.
+            base.ports.clone().filter(|p| !p.remote)
         },
     }
 }
 
-pub fn run(q: &Query, want_parents: bool) -> Result<Outcome, Error> {
-    let classifier = classifier(q.numeric);
-    let mut table = q.table.clone();
-    table.ports = port_filter(q);
-    let mut harvest = collect::harvest(&table)?;
-    let mut warnings = std::mem::take(&mut harvest.warnings);
-    let procfs = harvest.procfs;
-    let mut sockets = harvest.sockets;
-    if let Some(port) = std::env::var(FAULT_DROP_PORT_ENV)
-        .ok()
-        .and_then(|p| p.parse::<u16>().ok())
-    {
-        sockets.retain(|s| s.local.port != port);
-    }
-    sockets.retain(|s| filter::socket_matches(q, s, &classifier));
-
-    let wanted: InodeSet = sockets
+/// Finds the holders of the kept sockets, or says why none can be found.
+fn scan(c: &mut Collector, q: &Query, kept: &[(SocketHarvest, Classification)]) -> OwnerScan {
+    let wanted: InodeSet = kept
         .iter()
-        .map(|s| s.inode)
+        .map(|(s, _)| s.inode)
         .filter(|&i| i != 0)
         .collect();
-    let mut scan = if wanted.is_empty() {
-        OwnerScan::default()
-    } else {
-        match collect::scan_owners(&wanted, q.first) {
-            Ok(s) => s,
-            Err(e) => {
-                warnings.push(format!("cannot read /proc ({e}): owners are not shown"));
-                OwnerScan {
-                    unavailable: true,
-                    ..OwnerScan::default()
-                }
-            }
-        }
-    };
+    if wanted.is_empty() || c.owners.kind() == OwnerSourceKind::None {
+        return OwnerScan::default();
+    }
+    match c.owners.scan(&wanted, q.first) {
+        Ok(s) => s,
+        Err(e) => OwnerScan {
+            unavailable: true,
+            warnings: vec![format!("cannot read /proc ({e}): owners are not shown")],
+            ..OwnerScan::default()
+        },
+    }
+}
 
-    // Sockets nobody was found holding: still there (hidden), or closed meanwhile? Ask the
-    // kernel again, about just those.
-    let mut found = InodeSet::default();
-    found.extend(scan.holders.iter().map(|&(i, _)| i));
-    let unresolved: Vec<&SocketHarvest> = sockets
+/// Sockets nobody was found holding: still there (hidden), or closed meanwhile? Asks the
+/// table source again, about just those, and answers by identity.
+fn recheck(
+    c: &mut Collector,
+    table: &TableQuery,
+    kept: &[(SocketHarvest, Classification)],
+    scan: &OwnerScan,
+) -> Option<InodeSet> {
+    if scan.stopped_early || c.owners.kind() == OwnerSourceKind::None {
+        return None;
+    }
+    let found: InodeSet = scan.holders.iter().map(|&(i, _)| i).collect();
+    let unresolved: Vec<&SocketHarvest> = kept
         .iter()
+        .map(|(s, _)| s)
         .filter(|s| s.inode != 0 && !found.contains(&s.inode))
         .collect();
-    let still_present: Option<InodeSet> = if !unresolved.is_empty() && !scan.stopped_early {
-        collect::harvest(&recheck_query(&table, &unresolved))
-            .ok()
-            .map(|h| h.sockets.iter().map(|s| s.inode).collect())
-    } else {
-        None
-    };
+    if unresolved.is_empty() {
+        return None;
+    }
+    let again = c.tables.harvest(&recheck_query(table, &unresolved)).ok()?;
+    Some(again.sockets.iter().map(|s| s.inode).collect())
+}
 
-    let mut users = UserNames::default();
+pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
+    let classifier = classifier(q.numeric, c.ephemeral);
+    let mut table = q.table.clone();
+    table.ports = port_filter(q);
+    let harvest = c.tables.harvest(&table)?;
+    let mut warnings = harvest.warnings;
+    let sources = Sources {
+        table: harvest.source,
+        owners: c.owners.kind(),
+    };
+    let kept: Vec<(SocketHarvest, Classification)> = harvest
+        .sockets
+        .into_iter()
+        .map(|s| {
+            let class = classifier.classify(&s);
+            (s, class)
+        })
+        .filter(|(s, class)| filter::socket_matches(q, s, class))
+        .collect();
+
+    let mut scan = scan(c, q, &kept);
+    warnings.append(&mut scan.warnings);
+    let still_present = recheck(c, &table, &kept, &scan);
+
     let mut pids: Vec<u32> = scan.holders.iter().map(|&(_, p)| p).collect();
     pids.sort_unstable();
     pids.dedup();
-    let processes = collect::process_details(&pids, &mut users);
-    let parents = if want_parents {
+    let processes = c.owners.details(&pids);
+    let parents = if q.parents {
         let mut pp: Vec<u32> = processes.values().filter_map(|p| p.ppid).collect();
         pp.sort_unstable();
         pp.dedup();
         pp.retain(|p| *p != 0);
-        collect::process_details(&pp, &mut users)
+        c.owners.details(&pp)
     } else {
-        collect::ProcessTable::new()
+        ProcessTable::new()
     };
-    let user_names: HashMap<u32, Option<Arc<str>>> = sockets
-        .iter()
-        .map(|s| s.uid)
-        .collect::<std::collections::HashSet<_>>()
+    let uids: HashSet<u32> = kept.iter().filter_map(|(s, _)| s.uid).collect();
+    let user_names: HashMap<u32, Option<Arc<str>>> = uids
         .into_iter()
-        .map(|u| (u, users.name(u).map(Arc::from)))
+        .map(|u| (u, c.owners.user_name(u).map(Arc::from)))
         .collect();
 
     let mut joined = join::join(
-        sockets,
+        kept,
         ScanFacts {
             holders: &mut scan.holders,
             processes: &processes,
             denied: scan.denied > 0,
             proc_unavailable: scan.unavailable,
             stopped_early: scan.stopped_early,
+            not_looked_up: sources.owners == OwnerSourceKind::None,
             still_present: still_present.as_ref(),
             user_names: &user_names,
         },
     );
-    classifier.apply(&mut joined);
-    if filter::has_owner_filters(q) {
+    if q.has_owner_filters() {
         joined.retain(|s| filter::owner_matches(q, s));
     }
     Ok(Outcome {
         sockets: joined,
         warnings,
         parents,
-        procfs,
+        sources,
     })
 }

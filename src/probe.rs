@@ -1,10 +1,26 @@
 //! Known sockets for `listen` and `verify`: opened here so their truth is known before the
 //! pipeline reads them back.
 
-use crate::model::Protocol;
+use crate::model::{Family, Protocol};
+use serde::{Deserialize, Serialize};
 use socket2::{Domain, Socket, Type};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+/// One opened socket, as `--json` prints it (one JSON object per line).
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Opened {
+    pub protocol: Protocol,
+    pub family: Family,
+    pub address: IpAddr,
+    pub port: u16,
+    pub v6only: Option<bool>,
+    /// The `listen` process itself.
+    pub pid: u32,
+    /// Every process holding the socket: `pid`, and with --fork its child.
+    pub pids: Vec<u32>,
+}
 
 /// A socket portscope opened itself, with what it should look like.
 pub struct Probe {

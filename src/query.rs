@@ -1,10 +1,10 @@
-//! Turns parsed arguments into a validated query, once (fd's Opts → Config). Every bad
-//! value is rejected here with one message naming it, before any socket is read.
+//! Turns parsed arguments into a validated query, once (fd's Opts → Config, ripgrep's
+//! LowArgs → HiArgs): the whole runtime configuration of a command, selection, sort and
+//! output included. Every bad value is rejected here with one message naming it, before any
+//! socket is read. Nothing here knows the command-line types (cmd/ converts them).
 
-use crate::cli::{ClassArg, ProtoArgs, StateArg};
-use crate::collect::{self, TableQuery};
 use crate::error::Error;
-use crate::model::{Family, Protocol, SockState};
+use crate::model::{Family, Protocol, SockState, TableQuery};
 use crate::services::Services;
 use crate::spec::PortSpec;
 
@@ -17,7 +17,30 @@ pub enum ClassFilter {
     Ephemeral,
 }
 
-/// A validated question for the pipeline.
+/// Row order: by this key, then port, protocol, family, address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Port,
+    Proto,
+    Pid,
+    Process,
+    State,
+    User,
+}
+
+/// How the result is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Output {
+    pub json: bool,
+    /// Indent JSON (on a terminal).
+    pub pretty: bool,
+    pub color: bool,
+    /// Some(width) on a terminal: fit it. None: aligned lines, no limit.
+    pub width: Option<u16>,
+}
+
+/// A validated question for the pipeline, and how to answer it.
 #[derive(Debug, Clone)]
 pub struct Query {
     pub table: TableQuery,
@@ -33,6 +56,11 @@ pub struct Query {
     /// Stop the owner scan at the first holder.
     pub first: bool,
     pub numeric: bool,
+    /// Parent processes of the holders are wanted (who's blocks).
+    pub parents: bool,
+    pub sort: SortKey,
+    pub reverse: bool,
+    pub output: Output,
 }
 
 impl Query {
@@ -47,45 +75,40 @@ impl Query {
             classes: Vec::new(),
             first: false,
             numeric: false,
+            parents: false,
+            sort: SortKey::Port,
+            reverse: false,
+            output: Output::default(),
         }
     }
-}
 
-pub fn state_of(a: StateArg) -> SockState {
-    match a {
-        StateArg::Listen => SockState::Listen,
-        StateArg::SynSent => SockState::SynSent,
-        StateArg::SynReceived => SockState::SynReceived,
-        StateArg::Established => SockState::Established,
-        StateArg::FinWait1 => SockState::FinWait1,
-        StateArg::FinWait2 => SockState::FinWait2,
-        StateArg::CloseWait => SockState::CloseWait,
-        StateArg::Closing => SockState::Closing,
-        StateArg::LastAck => SockState::LastAck,
-        StateArg::TimeWait => SockState::TimeWait,
-        StateArg::Closed => SockState::Closed,
-        StateArg::Unconnected => SockState::Unconnected,
-        StateArg::Connected => SockState::Connected,
+    /// Whether the owner filters (--pid, --process, --user) are in use at all.
+    pub fn has_owner_filters(&self) -> bool {
+        !self.pids.is_empty() || !self.processes.is_empty() || !self.uids.is_empty()
     }
-}
 
-fn class_of(a: ClassArg) -> ClassFilter {
-    match a {
-        ClassArg::WellKnown => ClassFilter::WellKnown,
-        ClassArg::Registered => ClassFilter::Registered,
-        ClassArg::Dynamic => ClassFilter::Dynamic,
-        ClassArg::Ephemeral => ClassFilter::Ephemeral,
+    /// Whether only listening states are shown (no REMOTE column then).
+    pub fn listening_only(&self) -> bool {
+        self.table
+            .states
+            .as_ref()
+            .is_some_and(|s| s.iter().all(|st| st.is_listening()))
     }
 }
 
 /// -t/-u/-4/-6: naming none means both.
-pub fn protocols_and_families(p: &ProtoArgs) -> (Vec<Protocol>, Vec<Family>) {
-    let protocols = match (p.tcp, p.udp) {
+pub fn protocols_and_families(
+    tcp: bool,
+    udp: bool,
+    ipv4: bool,
+    ipv6: bool,
+) -> (Vec<Protocol>, Vec<Family>) {
+    let protocols = match (tcp, udp) {
         (true, false) => vec![Protocol::Tcp],
         (false, true) => vec![Protocol::Udp],
         _ => Protocol::ALL.to_vec(),
     };
-    let families = match (p.ipv4, p.ipv6) {
+    let families = match (ipv4, ipv6) {
         (true, false) => vec![Family::Ipv4],
         (false, true) => vec![Family::Ipv6],
         _ => Family::ALL.to_vec(),
@@ -95,11 +118,11 @@ pub fn protocols_and_families(p: &ProtoArgs) -> (Vec<Protocol>, Vec<Family>) {
 
 /// The states to read: --state, narrowed by -l; every state with -a or --state alone;
 /// otherwise the listening view (TCP listen, UDP unconnected), as `ss -l` shows.
-pub fn states(state: &[StateArg], all: bool, listening: bool) -> Option<Vec<SockState>> {
+pub fn states(state: &[SockState], all: bool, listening: bool) -> Option<Vec<SockState>> {
     let mut v: Option<Vec<SockState>> = if state.is_empty() {
         None
     } else {
-        Some(state.iter().map(|&s| state_of(s)).collect())
+        Some(state.to_vec())
     };
     if listening || (v.is_none() && !all) {
         let base = v.unwrap_or_else(|| SockState::ALL.to_vec());
@@ -124,21 +147,20 @@ pub fn parse_pids(pids: &[String]) -> Result<Vec<u32>, Error> {
         .collect()
 }
 
-pub fn parse_users(users: &[String]) -> Result<Vec<u32>, Error> {
+/// User names or UIDs; `resolve` looks a name up (the system user database, or a fake).
+pub fn parse_users(
+    users: &[String],
+    resolve: &dyn Fn(&str) -> Option<u32>,
+) -> Result<Vec<u32>, Error> {
     users
         .iter()
         .map(|u| {
             if let Ok(n) = u.trim().parse::<u32>() {
                 return Ok(n);
             }
-            collect::lookup_user(u.trim())
-                .ok_or_else(|| Error::invalid("user", u, "no such user name or UID"))
+            resolve(u.trim()).ok_or_else(|| Error::invalid("user", u, "no such user name or UID"))
         })
         .collect()
-}
-
-pub fn classes(c: &[ClassArg]) -> Vec<ClassFilter> {
-    c.iter().map(|&c| class_of(c)).collect()
 }
 
 #[cfg(test)]
@@ -152,10 +174,9 @@ mod tests {
         assert_eq!(states(&[], true, false), None);
         // -a -l: all filters hold, so listening
         assert_eq!(states(&[], true, true).unwrap().len(), 2);
-        let v = states(&[StateArg::Established, StateArg::Listen], false, false).unwrap();
-        assert_eq!(v, vec![SockState::Established, SockState::Listen]);
-        let v = states(&[StateArg::Established, StateArg::Listen], false, true).unwrap();
-        assert_eq!(v, vec![SockState::Listen]);
+        let both = [SockState::Established, SockState::Listen];
+        assert_eq!(states(&both, false, false).unwrap(), both.to_vec());
+        assert_eq!(states(&both, false, true).unwrap(), vec![SockState::Listen]);
     }
 
     #[test]
@@ -169,12 +190,13 @@ mod tests {
             "invalid pid 'x1': expected a positive process ID"
         );
         assert!(parse_pids(&["0".into()]).is_err());
+        let fake = |n: &str| (n == "root").then_some(0);
         assert_eq!(
-            parse_users(&["root".into(), "1000".into()]).unwrap(),
+            parse_users(&["root".into(), "1000".into()], &fake).unwrap(),
             vec![0, 1000]
         );
         assert_eq!(
-            parse_users(&["nosuchuser-x".into()])
+            parse_users(&["nosuchuser-x".into()], &fake)
                 .unwrap_err()
                 .to_string(),
             "invalid user 'nosuchuser-x': no such user name or UID"
@@ -183,14 +205,12 @@ mod tests {
 
     #[test]
     fn proto_flags_select() {
-        let (p, f) = protocols_and_families(&ProtoArgs {
-            tcp: true,
-            ipv6: true,
-            ..Default::default()
-        });
+        let (p, f) = protocols_and_families(true, false, false, true);
         assert_eq!(p, vec![Protocol::Tcp]);
         assert_eq!(f, vec![Family::Ipv6]);
-        let (p, f) = protocols_and_families(&ProtoArgs::default());
+        let (p, f) = protocols_and_families(false, false, false, false);
+        assert_eq!((p.len(), f.len()), (2, 2));
+        let (p, f) = protocols_and_families(true, true, true, true);
         assert_eq!((p.len(), f.len()), (2, 2));
     }
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{bin_path, doc, portscope, quiet_netns, Listener};
-use portscope::cmd::listen::Opened;
+use portscope::probe::Opened;
 use portscope::render::sanitize::{sanitize, sanitize_cmdline};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
@@ -269,8 +269,6 @@ fn no_escape_codes_when_stdout_is_not_a_terminal() {
 fn run_to(args: &[&str], stdout: Stdio) -> (Option<i32>, String) {
     let mut child = Command::new(bin_path())
         .args(args)
-        .env_remove("PORTSCOPE_FORCE_PROCFS")
-        .env_remove("PORTSCOPE_FAULT_DROP_PORT")
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(Stdio::piped())
@@ -358,4 +356,48 @@ fn error_messages_escape_hostile_arguments() {
         err.contains(&*sanitize(junk)),
         "the argument, escaped: {err:?}"
     );
+}
+
+/// No environment variable may change an answer: the two that once did (a fault-injection
+/// hook and a backend switch) and any other PORTSCOPE_* are ignored by list and who.
+#[test]
+fn portscope_environment_variables_change_no_answer() {
+    if !quiet_netns() {
+        return;
+    }
+    let l = Listener::start(&["0", "0/udp", "[::1]:0"]);
+    let port = l.port(0).to_string();
+    let planted = [
+        ("PORTSCOPE_FAULT_DROP_PORT", port.as_str()),
+        ("PORTSCOPE_FORCE_PROCFS", "1"),
+        ("PORTSCOPE_TABLE_SOURCE", "procnet"),
+        ("PORTSCOPE_OWNER_SOURCE", "none"),
+        ("PORTSCOPE_PORT", "1"),
+        ("PORTSCOPE_JSON", "1"),
+    ];
+    let runs: [&[&str]; 3] = [
+        &["list", "-a", "--json"],
+        &["who", &port, "--json"],
+        &["who", &port],
+    ];
+    for args in runs {
+        let clean = portscope().args(args).output().unwrap();
+        let mut c = portscope();
+        for (k, v) in planted {
+            c.env(k, v);
+        }
+        let dirty = c.args(args).output().unwrap();
+        assert_eq!(clean.status.code(), Some(0), "{args:?}");
+        assert_eq!(dirty.status.code(), clean.status.code(), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&dirty.stdout),
+            String::from_utf8_lossy(&clean.stdout),
+            "{args:?}"
+        );
+        assert!(
+            String::from_utf8_lossy(&clean.stdout).contains(&port),
+            "{args:?}: the held port must be in the answer"
+        );
+    }
+    drop(l);
 }

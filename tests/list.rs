@@ -4,7 +4,7 @@
 
 mod common;
 use common::*;
-use portscope::model::{Family, Owner, PortClass, Protocol, SockState, Socket};
+use portscope::model::{Family, Owner, OwnerReason, PortClass, Protocol, SockState, Socket};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 
 fn find(doc: &[Socket], proto: Protocol, port: u16, state: SockState) -> &Socket {
@@ -82,11 +82,11 @@ fn json_reports_every_field_of_known_sockets_exactly() {
     assert_eq!(t4.service, None);
     assert_eq!(
         (t4.recv_queue, t4.send_queue),
-        (0, 128),
+        (Some(0), Some(128)),
         "backlog and its limit"
     );
     assert!(t4.inode > 0);
-    assert_eq!(t4.uid, 0);
+    assert_eq!(t4.uid, Some(0));
     assert_eq!(t4.owner, Owner::Visible);
     assert_eq!(t4.owner_reason, None);
     assert_eq!(pids(t4), owners);
@@ -465,7 +465,11 @@ fn time_wait_sockets_have_no_owner_and_say_why() {
     let d = doc(&out.stdout);
     let tw = find(&d.sockets, Protocol::Tcp, port, SockState::TimeWait);
     assert_eq!(tw.owner, Owner::None);
-    assert_eq!(tw.owner_reason.as_deref(), Some("kernel-held (time_wait)"));
+    assert_eq!(tw.owner_reason, Some(OwnerReason::KernelTimeWait));
+    assert_eq!(
+        tw.uid, None,
+        "the kernel says 0 for a time_wait socket: no uid"
+    );
     assert!(tw.processes.is_empty());
     assert_eq!(tw.inode, 0);
     // The kernel says uid 0 for time_wait mini-sockets: that is nobody's, not root's.
@@ -561,10 +565,7 @@ fn unreadable_proc_degrades_or_fails_cleanly() {
     let d = doc(&out.stdout);
     assert_eq!(d.sockets.len(), 1);
     assert_eq!(d.sockets[0].owner, Owner::Hidden);
-    assert_eq!(
-        d.sockets[0].owner_reason.as_deref(),
-        Some("/proc could not be read: owner unknown")
-    );
+    assert_eq!(d.sockets[0].owner_reason, Some(OwnerReason::ProcUnreadable));
     assert!(
         d.warnings
             .iter()
@@ -573,7 +574,7 @@ fn unreadable_proc_degrades_or_fails_cleanly() {
         d.warnings
     );
     // Without netlink there is no table at all: one clear error, exit 2.
-    let out = sh("PORTSCOPE_FORCE_PROCFS=1", "list");
+    let out = sh("", "list --table-source procnet");
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     let last = err.lines().last().unwrap();

@@ -9,10 +9,12 @@ mod common;
 mod workload;
 
 use common::{doc, is_root, portscope, quiet_netns, skip, Listener};
-use portscope::join::REASON_DENIED;
-use portscope::model::{Owner, Protocol, Socket};
+use portscope::model::{Owner, OwnerReason, Protocol, Socket};
+
+const REASON_DENIED: &str =
+    "permission denied: held by a process portscope cannot inspect; run as root";
 use socket2::{Domain, Socket as Socket2, Type};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::sync::Mutex;
@@ -30,12 +32,9 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn list_all(force_procfs: bool) -> (Vec<Socket>, Vec<String>, String) {
+fn list_all() -> (Vec<Socket>, Vec<String>, String) {
     let mut c = portscope();
     c.args(["list", "--all", "--json"]).timeout(TIMEOUT);
-    if force_procfs {
-        c.env("PORTSCOPE_FORCE_PROCFS", "1");
-    }
     let out = c.output().expect("run portscope list");
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(
@@ -251,7 +250,7 @@ fn check_seed(seed: u64, lsof: bool) {
         world.plan.join("; ")
     );
 
-    let (all, _, _) = list_all(false);
+    let (all, _, _) = list_all();
     // Since Linux 6.7 sock_diag also reports TCP sockets that are bound but neither
     // listening nor connected (state closed: they hold the port). ss 6.1 does not ask for
     // them, and /proc/net (so lsof) never had them: they are checked here, then left out.
@@ -384,8 +383,6 @@ fn as_nobody(args: &[&str]) -> std::process::Output {
         .arg(common::bin_path())
         .args(args)
         .env_remove("NO_COLOR")
-        .env_remove("PORTSCOPE_FORCE_PROCFS")
-        .env_remove("PORTSCOPE_FAULT_DROP_PORT")
         .output()
         .expect("run setpriv")
 }
@@ -427,9 +424,9 @@ fn unprivileged_user_sees_the_socket_with_a_hidden_owner() {
         d.sockets
     );
     assert_eq!(s[0].owner, Owner::Hidden);
-    assert_eq!(s[0].owner_reason.as_deref(), Some(REASON_DENIED));
+    assert_eq!(s[0].owner_reason, Some(OwnerReason::Denied));
     assert!(s[0].processes.is_empty());
-    assert_eq!(s[0].uid, 0);
+    assert_eq!(s[0].uid, Some(0));
     let notes: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains(REASON_DENIED))
@@ -473,17 +470,75 @@ fn unprivileged_user_sees_the_socket_with_a_hidden_owner() {
     drop(l);
 }
 
-/// What the /proc/net fallback must agree with netlink on.
-type FallbackKey = (Key, u64);
+/// Every field of a socket as JSON, keyed by (protocol, inode) and a stand-in identity for
+/// kernel-held sockets, which have inode 0.
+fn by_identity(sockets: &[Socket]) -> BTreeMap<String, serde_json::Value> {
+    sockets
+        .iter()
+        .map(|s| {
+            let id = format!(
+                "{} {} {} {:?} {}",
+                s.protocol, s.inode, s.local, s.remote, s.state
+            );
+            (id, serde_json::to_value(s).unwrap())
+        })
+        .collect()
+}
 
-fn fallback_keys(sockets: &[Socket]) -> Vec<FallbackKey> {
-    let mut v: Vec<FallbackKey> = sockets.iter().map(|s| (key_of(s), s.inode)).collect();
-    v.sort();
-    v
+/// The fields a backend legitimately does not know: it must report them as null, and
+/// every other field must equal netlink's.
+fn unknown_fields(source: &str, s: &serde_json::Value) -> Vec<&'static str> {
+    let udp = s["protocol"] == "udp";
+    let listen = s["state"] == "listen";
+    // v4-mapped addresses imply v6only false, which /proc/net readers can tell.
+    let v6_native = s["family"] == "ipv6"
+        && s["local"]["address"]
+            .as_str()
+            .is_some_and(|a| !a.starts_with("::ffff:"));
+    let mut unknown = Vec::new();
+    match source {
+        "procnet" => {
+            // No v6-only flag, and a listener's backlog limit reads 0 there.
+            if v6_native {
+                unknown.push("v6only");
+            }
+            if listen {
+                unknown.push("send_queue");
+            }
+        }
+        "netstat2" => {
+            // No queues, no v6-only flag, no UDP peer (so no UDP connectedness either).
+            unknown.extend(["recv_queue", "send_queue", "v6only"]);
+            if udp {
+                unknown.extend(["remote", "state"]);
+            }
+        }
+        _ => {}
+    }
+    unknown
+}
+
+fn list_with(source: &str) -> (Vec<Socket>, String) {
+    let out = portscope()
+        .args(["list", "--all", "--json", "--table-source", source])
+        .timeout(TIMEOUT)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "--table-source {source}: {stderr}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sources"]["table"], source, "sources.table");
+    assert_eq!(v["sources"]["owners"], "procfs", "sources.owners");
+    let d = doc(&out.stdout);
+    (d.sockets, stderr)
 }
 
 #[test]
-fn procfs_fallback_reports_the_same_sockets() {
+fn every_table_backend_reports_the_same_sockets() {
     let _g = serial();
     if !quiet_netns() {
         return;
@@ -505,35 +560,67 @@ fn procfs_fallback_reports_the_same_sockets() {
     u1.connect(u2.local_addr().unwrap()).unwrap();
     workload::settle(Duration::from_secs(5)).unwrap();
 
-    let (netlink, nl_warnings, nl_stderr) = list_all(false);
-    let (procfs, pf_warnings, pf_stderr) = list_all(true);
-    let a_keys = fallback_keys(&netlink);
-    let b_keys = fallback_keys(&procfs);
-    assert_eq!(a_keys.len(), 11, "the workload, exactly: {a_keys:?}");
-    assert_eq!(a_keys, b_keys, "netlink vs /proc/net");
-    assert!(
-        procfs.iter().any(|s| s.state.as_str() == "time_wait"),
-        "a time_wait socket through /proc/net"
-    );
-
-    let says = |text: &str| text.lines().filter(|l| l.contains("/proc/net")).count();
-    assert_eq!(
-        says(&pf_stderr),
-        1,
-        "one note that /proc/net was used: {pf_stderr}"
-    );
-    assert!(pf_stderr
-        .lines()
-        .any(|l| l.starts_with("portscope: note: ") && l.contains("/proc/net")));
-    assert_eq!(
-        pf_warnings
-            .iter()
-            .filter(|w| w.contains("/proc/net"))
-            .count(),
-        1
-    );
-    assert_eq!(says(&nl_stderr), 0, "netlink used by default: {nl_stderr}");
-    assert!(nl_warnings.iter().all(|w| !w.contains("/proc/net")));
+    let (netlink, nl_stderr) = list_with("netlink");
+    assert_eq!(netlink.len(), 11, "the workload, exactly: {netlink:?}");
+    assert!(netlink.iter().any(|s| s.state.as_str() == "time_wait"));
+    assert!(!nl_stderr.contains("/proc/net"), "{nl_stderr}");
+    let truth = by_identity(&netlink);
+    for source in ["procnet", "netstat2"] {
+        let (other, stderr) = list_with(source);
+        let seen = by_identity(&other);
+        if source == "netstat2" {
+            // Connected UDP sockets show as bound: match them by inode alone.
+            let inodes = |m: &BTreeMap<String, serde_json::Value>| -> BTreeSet<(String, u64)> {
+                m.values()
+                    .map(|v| (v["protocol"].to_string(), v["inode"].as_u64().unwrap()))
+                    .collect()
+            };
+            assert_eq!(inodes(&seen), inodes(&truth), "{source}: the same sockets");
+        } else {
+            let ka: Vec<&String> = truth.keys().collect();
+            let kb: Vec<&String> = seen.keys().collect();
+            assert_eq!(kb, ka, "{source}: the same sockets");
+        }
+        for want in truth.values() {
+            let got = seen
+                .values()
+                .find(|v| {
+                    v["inode"] == want["inode"]
+                        && v["protocol"] == want["protocol"]
+                        && (want["inode"] != 0 || v["local"] == want["local"])
+                })
+                .unwrap_or_else(|| panic!("{source}: missing {want}"));
+            let unknown = unknown_fields(source, want);
+            for (field, value) in want.as_object().unwrap() {
+                if unknown.contains(&field.as_str()) {
+                    if field == "state" {
+                        assert_eq!(got[field], "unconnected", "{source}: UDP listed as bound");
+                    } else {
+                        assert_eq!(
+                            got[field],
+                            serde_json::Value::Null,
+                            "{source}: {field} unknown: {got}"
+                        );
+                    }
+                } else {
+                    assert_eq!(&got[field], value, "{source}: field {field} of {want}");
+                }
+            }
+        }
+        let limits = if source == "procnet" {
+            "v6-only flags are unknown"
+        } else {
+            "netstat2 backend"
+        };
+        assert_eq!(
+            stderr
+                .lines()
+                .filter(|l| l.starts_with("portscope: note: ") && l.contains(limits))
+                .count(),
+            1,
+            "{source}: one note naming what it cannot know: {stderr}"
+        );
+    }
     let pids: BTreeSet<u32> = l.opened[0].pids.iter().copied().collect();
     assert_eq!(pids.len(), 2, "--fork: two holders");
     drop((c, a, u1, u2, lis, l));

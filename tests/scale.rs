@@ -33,8 +33,6 @@ fn run_measured(args: &[&str]) -> (i32, Vec<u8>, String, u64, Duration) {
     let start = Instant::now();
     let mut child = Command::new(common::bin_path())
         .args(args)
-        .env_remove("PORTSCOPE_FORCE_PROCFS")
-        .env_remove("PORTSCOPE_FAULT_DROP_PORT")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -200,10 +198,10 @@ fn synthetic(n: usize) -> Vec<Socket> {
             port_class: PortClass::Registered,
             ephemeral: false,
             service: None,
-            recv_queue: 0,
-            send_queue: 0,
+            recv_queue: Some(0),
+            send_queue: Some(0),
             inode: i as u64 + 1,
-            uid: 0,
+            uid: Some(0),
             user: Some("root".into()),
             owner: Owner::Visible,
             owner_reason: None,

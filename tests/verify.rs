@@ -1,9 +1,13 @@
 //! `portscope verify`: passes where the pipeline is right, fails (exit 1, the check named)
 //! when it is fed a wrong answer, and reports what it cannot check as skipped.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;
-use portscope::cmd::verify::{Report, Status};
+use portscope::cli::VerifyArgs;
+use portscope::collect::{Collector, Harvest, OwnerChoice, TableChoice, TableSource};
+use portscope::model::{SockState, TableQuery, TableSourceKind};
+use portscope::render::verify::{Report, Status};
 
 fn report(stdout: &[u8]) -> Report {
     serde_json::from_slice(stdout).unwrap_or_else(|e| {
@@ -88,19 +92,65 @@ fn verify_passes_with_every_socket_kind() {
     );
 }
 
+/// A table source that loses every IPv4 TCP listener on loopback: a wrong answer that
+/// verify must catch (its negative control).
+struct DropsLoopbackListener(Box<dyn TableSource>);
+
+impl TableSource for DropsLoopbackListener {
+    fn kind(&self) -> TableSourceKind {
+        self.0.kind()
+    }
+    fn harvest(&mut self, q: &TableQuery) -> Result<Harvest, portscope::error::Error> {
+        let mut h = self.0.harvest(q)?;
+        let lo: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        h.sockets
+            .retain(|s| !(s.state == SockState::Listen && s.local.address == lo));
+        Ok(h)
+    }
+}
+
+fn verify_in_process(drop_listener: bool, json: bool) -> (i32, String) {
+    // verify's forked holder is a copy of this thread: give the thread the process's name,
+    // as a real portscope (one thread) has.
+    let comm = std::ffi::CString::new(
+        std::fs::read_to_string("/proc/self/comm")
+            .unwrap()
+            .trim_end(),
+    )
+    .unwrap();
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string that outlives the call.
+    unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
+    let mut c = Collector::system(TableChoice::Auto, OwnerChoice::Auto).unwrap();
+    if drop_listener {
+        let real = std::mem::replace(
+            &mut c.tables,
+            Box::new(portscope::collect::linux::ProcnetTables),
+        );
+        c.tables = Box::new(DropsLoopbackListener(real));
+    }
+    let args = VerifyArgs {
+        port: None,
+        children: false,
+        json,
+        verbose: false,
+    };
+    let mut out = Vec::new();
+    let code = portscope::cmd::verify::run_with(&mut c, &args, &mut out).unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
+
 #[test]
 fn verify_fails_when_the_pipeline_drops_a_socket() {
     if !quiet_netns() {
         return;
     }
-    let port = "45123";
-    let out = portscope()
-        .args(["verify", "--json", "--port", port])
-        .env("PORTSCOPE_FAULT_DROP_PORT", port)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let r = report(&out.stdout);
+    // The same harness without the fault passes: the fault is what fails it.
+    let (code, text) = verify_in_process(false, false);
+    assert_eq!(code, 0, "{text}");
+
+    let (code, json) = verify_in_process(true, true);
+    assert_eq!(code, 1, "{json}");
+    let r = report(json.as_bytes());
     assert!(!r.ok);
     let failed: Vec<&str> = r
         .checks
@@ -108,20 +158,29 @@ fn verify_fails_when_the_pipeline_drops_a_socket() {
         .filter(|c| c.status == Status::Fail)
         .map(|c| c.name.as_str())
         .collect();
+    // Exactly the two dropped listeners are missing, and the who path misses the shared
+    // one; every other socket (v6, UDP, connections) still passes.
+    assert_eq!(failed.len(), 3, "{failed:?}");
     assert!(
-        failed.contains(&"tcp listener 127.0.0.1:45123: present"),
+        failed[0].starts_with("tcp listener 127.0.0.1:") && failed[0].ends_with(": present"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[1].starts_with("tcp listener shared with a forked child 127.0.0.1:")
+            && failed[1].ends_with(": present"),
+        "{failed:?}"
+    );
+    assert!(
+        failed[2].starts_with("who 127.0.0.1:") && failed[2].ends_with(": every holder"),
         "{failed:?}"
     );
     // The table names the failing check.
-    let out = portscope()
-        .args(["verify", "--port", port])
-        .env("PORTSCOPE_FAULT_DROP_PORT", port)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, text) = verify_in_process(true, false);
+    assert_eq!(code, 1);
     assert!(
-        text.contains("FAIL  tcp listener 127.0.0.1:45123: present: expected yes, seen missing"),
+        text.lines()
+            .any(|l| l.starts_with("FAIL  tcp listener 127.0.0.1:")
+                && l.ends_with(": present: expected yes, seen missing")),
         "{text}"
     );
     assert!(
@@ -223,7 +282,7 @@ fn verify_through_a_symlink_and_from_proc_net() {
     // /proc/net has no v6-only flag: those checks are skipped, never failed or passed.
     let out = portscope()
         .args(["verify", "--json"])
-        .env("PORTSCOPE_FORCE_PROCFS", "1")
+        .args(["--table-source", "procnet"])
         .output()
         .unwrap();
     let r = report(&out.stdout);

@@ -2,34 +2,18 @@
 //! until Ctrl-C, `--for`, or stdin closing. Binds 127.0.0.1 unless an address is given:
 //! a test listener must never be reachable from the network by accident.
 
-use crate::cli::ListenArgs;
-use crate::collect::TableQuery;
+use crate::cli::{ListenArgs, SourceArgs};
+use crate::collect::Collector;
 use crate::error::Error;
-use crate::model::{Family, Protocol};
+use crate::model::{Family, Protocol, TableQuery};
 use crate::pipeline;
-use crate::probe::{self, Probe};
+use crate::probe::{self, Opened, Probe};
 use crate::query::Query;
 use crate::services::Services;
 use crate::spec::PortSpec;
-use serde::Serialize;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
-
-/// One opened socket, as `--json` prints it (one JSON object per line).
-#[derive(Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Opened {
-    pub protocol: Protocol,
-    pub family: Family,
-    pub address: IpAddr,
-    pub port: u16,
-    pub v6only: Option<bool>,
-    /// The `listen` process itself.
-    pub pid: u32,
-    /// Every process holding the socket: `pid`, and with --fork its child.
-    pub pids: Vec<u32>,
-}
 
 /// `500ms`, `30s`, `5m`, `1h`, or bare seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, Error> {
@@ -85,7 +69,7 @@ fn targets(text: &str, services: &Services) -> Result<Vec<(Protocol, SocketAddr)
 }
 
 /// Names whoever holds a port we could not bind, through the `who` pipeline.
-fn holder_of(proto: Protocol, addr: SocketAddr) -> String {
+fn holder_of(c: &mut Collector, proto: Protocol, addr: SocketAddr) -> String {
     let Ok(spec) = PortSpec::parse(&addr.port().to_string(), &Services::default()) else {
         return String::new();
     };
@@ -102,7 +86,7 @@ fn holder_of(proto: Protocol, addr: SocketAddr) -> String {
     });
     q.ports = vec![spec];
     q.numeric = true;
-    let Ok(outcome) = pipeline::run(&q, false) else {
+    let Ok(outcome) = pipeline::run(c, &q) else {
         return String::new();
     };
     let owners: Vec<String> = outcome
@@ -125,7 +109,7 @@ fn holder_of(proto: Protocol, addr: SocketAddr) -> String {
     }
 }
 
-pub fn run(a: &ListenArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+pub fn run(a: &ListenArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let deadline = a.duration.as_deref().map(parse_duration).transpose()?;
     let services = Services::system();
     let mut wanted = Vec::new();
@@ -140,7 +124,9 @@ pub fn run(a: &ListenArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
         let v6only = (addr.is_ipv6() && !addr.ip().is_unspecified()).then_some(true);
         let p = probe::open(proto, addr, v6only).map_err(|e| {
             let who = if e.kind() == std::io::ErrorKind::AddrInUse {
-                holder_of(proto, addr)
+                super::args::collector(sources)
+                    .map(|mut c| holder_of(&mut c, proto, addr))
+                    .unwrap_or_default()
             } else {
                 String::new()
             };

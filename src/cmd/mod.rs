@@ -1,5 +1,6 @@
-//! One file per subcommand: build a query, run the pipeline, render.
+//! One file per subcommand: build a query, pick the collector, run the pipeline, render.
 
+pub mod args;
 pub mod list;
 pub mod listen;
 pub mod verify;

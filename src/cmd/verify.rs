@@ -2,16 +2,17 @@
 //! pipeline `list` and `who` use, and checks them field by field. Exit 0 all passed,
 //! 1 a check failed, 2 the test sockets could not be opened.
 
-use crate::classify::port_class;
-use crate::cli::{ColorChoice, VerifyArgs};
-use crate::collect::{self, TableQuery};
-use crate::model::{Family, Protocol, SockState, Socket};
+use crate::cli::{SourceArgs, VerifyArgs};
+use crate::collect::Collector;
+use crate::model::Sources;
+use crate::model::{
+    Family, OwnerSourceKind, Protocol, SockState, Socket, TableQuery, TableSourceKind,
+};
 use crate::pipeline;
 use crate::probe::{self, Probe};
 use crate::query::Query;
-use crate::render::sanitize::sanitize;
+use crate::render::verify::{report, write_table, Check, Status};
 use crate::spec::PortSpec;
-use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::net::SocketAddr;
 
@@ -31,36 +32,6 @@ impl Fixture {
     fn open(_: Option<u16>, _: bool, _: &str, _: &mut Checks) -> anyhow::Result<Fixture> {
         Err(crate::error::Error::Unsupported("verify").into())
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pass,
-    Fail,
-    Skip,
-}
-
-/// One check; `ok` is true only for a pass (a skip is not a pass).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Check {
-    pub name: String,
-    pub ok: bool,
-    pub status: Status,
-    pub expected: String,
-    pub seen: String,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Report {
-    pub schema_version: u32,
-    pub ok: bool,
-    pub passed: usize,
-    pub failed: usize,
-    pub skipped: usize,
-    pub checks: Vec<Check>,
 }
 
 /// What one known socket must look like.
@@ -122,14 +93,61 @@ fn pid_set(mut v: Vec<u32>) -> String {
     format!("{{{}}}", s.join(","))
 }
 
+/// RFC 6335 §6, written out here rather than taken from the classify stage, so that a
+/// wrong class in the pipeline cannot agree with itself.
+fn rfc6335_class(port: u16) -> &'static str {
+    if port <= 1023 {
+        "well-known"
+    } else if port <= 49151 {
+        "registered"
+    } else {
+        "dynamic"
+    }
+}
+
+/// The ephemeral range read straight from the kernel's file, not through collect/.
+#[cfg(target_os = "linux")]
+fn kernel_ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let v: Vec<u16> = text
+        .split_ascii_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match v[..] {
+        [lo, hi] => Some((lo, hi)),
+        _ => None,
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn kernel_ephemeral_range() -> Option<(u16, u16)> {
+    None
+}
+
+/// What the backends that ran cannot know, so a check on it is a skip, not a failure.
+struct Limits {
+    sources: Sources,
+}
+
+impl Limits {
+    fn v6only(&self) -> Option<&'static str> {
+        match self.sources.table {
+            TableSourceKind::Netlink => None,
+            TableSourceKind::Procnet => Some("/proc/net has no v6-only flag"),
+            TableSourceKind::Netstat2 => Some("netstat2 does not report v6-only flags"),
+        }
+    }
+    fn udp_peer(&self, e: &Expect) -> Option<&'static str> {
+        (self.sources.table == TableSourceKind::Netstat2 && e.protocol == Protocol::Udp)
+            .then_some("netstat2 does not report UDP peers")
+    }
+    fn owners(&self) -> Option<&'static str> {
+        (self.sources.owners == OwnerSourceKind::None).then_some("--owner-source none")
+    }
+}
+
 /// Checks one expected socket against what the pipeline reported.
-fn check_socket(
-    c: &mut Checks,
-    e: &Expect,
-    seen: &[Socket],
-    eph: Option<(u16, u16)>,
-    procfs: bool,
-) {
+fn check_socket(c: &mut Checks, e: &Expect, seen: &[Socket], limits: &Limits) {
     let found = seen.iter().find(|s| match e.inode {
         Some(i) => s.inode == i,
         None => {
@@ -149,26 +167,41 @@ fn check_socket(
     c.add(name("family"), Family::of(&e.local.ip()), s.family);
     c.add(name("address"), e.local.ip(), s.local.address);
     c.add(name("port"), e.local.port(), s.local.port);
-    c.add(name("state"), e.state, s.state);
-    c.add(
-        name("remote"),
-        opt(e.remote.map(|r| r.to_string())),
-        opt(s.remote.map(|r| r.to_string())),
-    );
-    if e.local.is_ipv6() && procfs {
-        c.skip(
-            name("v6only"),
-            "/proc/net, read instead of netlink, has no v6-only flag",
-        );
-    } else if e.local.is_ipv6() {
-        c.add(name("v6only"), opt(e.v6only), opt(s.v6only));
+    match limits.udp_peer(e) {
+        Some(why) => {
+            c.skip(name("state"), why);
+            c.skip(name("remote"), why);
+        }
+        None => {
+            c.add(name("state"), e.state, s.state);
+            c.add(
+                name("remote"),
+                opt(e.remote.map(|r| r.to_string())),
+                opt(s.remote.map(|r| r.to_string())),
+            );
+        }
+    }
+    if e.local.is_ipv6() {
+        match limits.v6only() {
+            Some(why) => c.skip(name("v6only"), why),
+            None => c.add(name("v6only"), opt(e.v6only), opt(s.v6only)),
+        }
     }
     c.add(
         name("port class"),
-        port_class(e.local.port()).as_str(),
+        rfc6335_class(e.local.port()),
         s.port_class.as_str(),
     );
-    match eph {
+    check_ephemeral(c, e, s);
+    match limits.owners() {
+        Some(why) => c.skip(name("owners"), why),
+        None => check_owners(c, e, s),
+    }
+}
+
+fn check_ephemeral(c: &mut Checks, e: &Expect, s: &Socket) {
+    let name = |what: &str| format!("{}: {what}", e.label);
+    match kernel_ephemeral_range() {
         Some((lo, hi)) => {
             let in_range = lo <= e.local.port() && e.local.port() <= hi;
             if e.os_picked {
@@ -182,6 +215,10 @@ fn check_socket(
             "this host does not report its ephemeral range",
         ),
     }
+}
+
+fn check_owners(c: &mut Checks, e: &Expect, s: &Socket) {
+    let name = |what: &str| format!("{}: {what}", e.label);
     c.add(
         name("pids"),
         pid_set(e.pids.clone()),
@@ -220,70 +257,31 @@ fn own_comm() -> String {
     }
 }
 
-pub fn run(a: &VerifyArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::Result<i32> {
+pub fn run(a: &VerifyArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let mut c = super::args::collector(sources)?;
+    run_with(&mut c, a, out)
+}
+
+/// `verify` on any collector: the real host, or one that is made to answer wrongly (the
+/// negative control: verify must then fail).
+pub fn run_with(c: &mut Collector, a: &VerifyArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let mut checks = Checks::default();
     let fx = Fixture::open(a.port, a.children, &own_comm(), &mut checks)?;
 
-    let q = Query::new(TableQuery {
-        protocols: Protocol::ALL.to_vec(),
-        families: Family::ALL.to_vec(),
-        states: None,
-        ports: None,
-    });
-    let outcome = pipeline::run(&q, false)?;
-    let eph = collect::ephemeral_range();
+    let outcome = pipeline::run(c, &Query::new(TableQuery::everything()))?;
+    let limits = Limits {
+        sources: outcome.sources,
+    };
     for e in &fx.expect {
-        check_socket(&mut checks, e, &outcome.sockets, eph, outcome.procfs);
+        check_socket(&mut checks, e, &outcome.sockets, &limits);
     }
-
-    // Nothing extra: every socket our own process holds is one we opened.
-    let me = std::process::id();
-    let ours: Vec<u64> = fx.expect.iter().filter_map(|e| e.inode).collect();
-    let extra: Vec<String> = outcome
-        .sockets
-        .iter()
-        .filter(|s| s.processes.iter().any(|p| p.pid == me) && !ours.contains(&s.inode))
-        .map(|s| format!("{}/{}", s.local, s.protocol))
-        .collect();
-    checks.add(
-        "no unexpected sockets held by portscope itself".into(),
-        "none",
-        if extra.is_empty() {
-            "none".into()
-        } else {
-            extra.join(" ")
-        },
-    );
-
-    // The `who` path: a port query must find both holders of the shared listener.
-    if let Some(shared) = fx.expect.iter().find(|e| e.pids.len() > 1) {
-        let mut wq = Query::new(TableQuery {
-            protocols: vec![Protocol::Tcp],
-            families: Family::ALL.to_vec(),
-            states: None,
-            ports: None,
-        });
-        wq.ports = vec![PortSpec::parse(
-            &shared.local.to_string(),
-            &crate::services::Services::default(),
-        )?];
-        wq.numeric = true;
-        let who = pipeline::run(&wq, false)?;
-        let pids: Vec<u32> = who
-            .sockets
-            .iter()
-            .filter(|s| s.state == SockState::Listen)
-            .flat_map(|s| s.processes.iter().map(|p| p.pid))
-            .collect();
-        checks.add(
-            format!("who {}: every holder", shared.local),
-            pid_set(shared.pids.clone()),
-            pid_set(pids),
-        );
+    check_nothing_extra(&mut checks, &fx, &outcome.sockets, &limits);
+    if limits.owners().is_none() {
+        check_who_path(c, &mut checks, &fx)?;
     }
     drop(fx);
 
-    let report = report(checks.0);
+    let report = report(outcome.sources, checks.0);
     if a.json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
@@ -294,64 +292,57 @@ pub fn run(a: &VerifyArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::
     Ok(if report.ok { 0 } else { 1 })
 }
 
-pub fn report(checks: Vec<Check>) -> Report {
-    let count = |st| checks.iter().filter(|c| c.status == st).count();
-    let (passed, failed, skipped) = (
-        count(Status::Pass),
-        count(Status::Fail),
-        count(Status::Skip),
-    );
-    Report {
-        schema_version: 1,
-        ok: failed == 0,
-        passed,
-        failed,
-        skipped,
-        checks,
+/// Nothing extra: every socket our own process holds is one we opened.
+fn check_nothing_extra(c: &mut Checks, fx: &Fixture, seen: &[Socket], limits: &Limits) {
+    if let Some(why) = limits.owners() {
+        c.skip("no unexpected sockets held by portscope itself", why);
+        return;
     }
+    let me = std::process::id();
+    let ours: Vec<u64> = fx.expect.iter().filter_map(|e| e.inode).collect();
+    let extra: Vec<String> = seen
+        .iter()
+        .filter(|s| s.processes.iter().any(|p| p.pid == me) && !ours.contains(&s.inode))
+        .map(|s| format!("{}/{}", s.local, s.protocol))
+        .collect();
+    c.add(
+        "no unexpected sockets held by portscope itself".into(),
+        "none",
+        if extra.is_empty() {
+            "none".into()
+        } else {
+            extra.join(" ")
+        },
+    );
 }
 
-fn write_table(out: &mut dyn Write, r: &Report, verbose: bool) -> std::io::Result<()> {
-    // Checks are named "<subject>: <property>"; a subject whose checks all pass is one line.
-    let mut groups: Vec<(&str, Vec<&Check>)> = Vec::new();
-    for c in &r.checks {
-        let subject = c.name.split_once(": ").map_or(c.name.as_str(), |(s, _)| s);
-        match groups.iter_mut().find(|(s, _)| *s == subject) {
-            Some((_, v)) => v.push(c),
-            None => groups.push((subject, vec![c])),
-        }
-    }
-    for (subject, checks) in &groups {
-        let all_pass = checks.iter().all(|c| c.status == Status::Pass);
-        if all_pass && !verbose {
-            let n = checks.len();
-            let noun = if n == 1 { "check" } else { "checks" };
-            writeln!(out, "pass  {} ({n} {noun})", sanitize(subject))?;
-            continue;
-        }
-        for c in checks {
-            let res = match c.status {
-                Status::Pass => "pass",
-                Status::Fail => "FAIL",
-                Status::Skip => "skip",
-            };
-            if c.status == Status::Pass {
-                writeln!(out, "{res}  {}: {}", c.name, c.seen)?;
-            } else {
-                writeln!(
-                    out,
-                    "{res}  {}: expected {}, seen {}",
-                    c.name, c.expected, c.seen
-                )?;
-            }
-        }
-    }
-    let verdict = if r.ok { "OK" } else { "FAILED" };
-    writeln!(
-        out,
-        "verify {verdict}: {} passed, {} failed, {} skipped",
-        r.passed, r.failed, r.skipped
-    )
+/// The `who` path: a port query must find both holders of the shared listener.
+fn check_who_path(c: &mut Collector, checks: &mut Checks, fx: &Fixture) -> anyhow::Result<()> {
+    let Some(shared) = fx.expect.iter().find(|e| e.pids.len() > 1) else {
+        return Ok(());
+    };
+    let mut wq = Query::new(TableQuery {
+        protocols: vec![Protocol::Tcp],
+        ..TableQuery::everything()
+    });
+    wq.ports = vec![PortSpec::parse(
+        &shared.local.to_string(),
+        &crate::services::Services::default(),
+    )?];
+    wq.numeric = true;
+    let who = pipeline::run(c, &wq)?;
+    let pids: Vec<u32> = who
+        .sockets
+        .iter()
+        .filter(|s| s.state == SockState::Listen)
+        .flat_map(|s| s.processes.iter().map(|p| p.pid))
+        .collect();
+    checks.add(
+        format!("who {}: every holder", shared.local),
+        pid_set(shared.pids.clone()),
+        pid_set(pids),
+    );
+    Ok(())
 }
 
 /// Opens a known socket or explains, in one line naming address and port, why not.

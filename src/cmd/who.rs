@@ -1,31 +1,25 @@
 //! `portscope who SPEC...`: who holds these ports. Exit 0 found, 1 nobody, 2 bad input,
 //! 3 matched but an owner is hidden, so "free" and "cannot tell" never look alike.
 
-use crate::cli::{ColorChoice, WhoArgs};
-use crate::collect::{ProcessTable, TableQuery};
-use crate::join::REASON_NOT_SEARCHED;
-use crate::model::{Family, Owner, Process, SockState, Socket};
+use super::args;
+use crate::cli::{ColorChoice, SourceArgs, WhoArgs};
+use crate::collect::Collector;
+use crate::join;
+use crate::model::{Owner, Socket, TableQuery};
 use crate::pipeline;
 use crate::query::{self, Query};
-use crate::render::json;
-use crate::render::sanitize::{sanitize, sanitize_cmdline};
+use crate::render::{json, who};
 use crate::services::Services;
-use crate::spec::PortSpec;
-use crate::{filter, join};
-use std::fmt::Write as _;
-use std::io::{IsTerminal, Write};
+use crate::sort;
+use std::io::Write;
 
 pub const EXIT_FOUND: i32 = 0;
 pub const EXIT_NOBODY: i32 = 1;
 pub const EXIT_HIDDEN: i32 = 3;
 
-pub fn build_query(a: &WhoArgs) -> anyhow::Result<Query> {
-    let (protocols, families) = query::protocols_and_families(&a.proto);
-    let states = if a.state.is_empty() {
-        None
-    } else {
-        Some(a.state.iter().map(|&s| query::state_of(s)).collect())
-    };
+pub fn build_query(a: &WhoArgs, color: ColorChoice) -> anyhow::Result<Query> {
+    let (protocols, families) = args::protocols_and_families(&a.proto);
+    let states = (!a.state.is_empty()).then(|| args::states(&a.state));
     let mut q = Query::new(TableQuery {
         protocols,
         families,
@@ -36,12 +30,16 @@ pub fn build_query(a: &WhoArgs) -> anyhow::Result<Query> {
     q.remote = a.remote;
     q.first = a.first;
     q.numeric = a.output.numeric;
+    q.output = args::output(a.output.json, color);
+    // Parents are shown only in the blocks for people.
+    q.parents = !a.quiet && !a.output.json;
     Ok(q)
 }
 
-/// Whether an owner is hidden in a way that makes the answer partial.
+/// Whether an owner is hidden in a way that makes the answer partial (decided on the
+/// reason, never on its text).
 fn truly_hidden(s: &Socket) -> bool {
-    s.owner == Owner::Hidden && s.owner_reason.as_deref() != Some(REASON_NOT_SEARCHED)
+    s.owner == Owner::Hidden && s.owner_reason.is_some_and(|r| r.is_partial())
 }
 
 pub fn exit_status(sockets: &[Socket]) -> i32 {
@@ -54,18 +52,42 @@ pub fn exit_status(sockets: &[Socket]) -> i32 {
     }
 }
 
-pub fn run(a: &WhoArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::Result<i32> {
-    let q = build_query(a)?;
-    let people = !a.quiet && !a.output.json;
-    let mut outcome = pipeline::run(&q, people)?;
-    filter::sort(&mut outcome.sockets, crate::cli::SortKey::Port, false);
+pub fn run(
+    a: &WhoArgs,
+    color: ColorChoice,
+    sources: &SourceArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let q = build_query(a, color)?;
+    let mut c = args::collector(sources)?;
+    let narrowed = a.proto.tcp || a.proto.udp || a.proto.ipv4 || a.proto.ipv6;
+    let narrowed = narrowed || !a.state.is_empty();
+    run_with(&mut c, &q, a.quiet, narrowed, out)
+}
+
+/// `who` on any host: `narrowed` says protocol, family or state filters were given, so a
+/// port with no match may still be in use.
+pub fn run_with(
+    c: &mut Collector,
+    q: &Query,
+    quiet: bool,
+    narrowed: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let mut outcome = pipeline::run(c, q)?;
+    sort::sort(&mut outcome.sockets, query::SortKey::Port, false);
     let code = exit_status(&outcome.sockets);
     let mut notes = outcome.warnings;
-    if a.output.json {
+    if q.output.json {
         notes.extend(join::hidden_summary(&outcome.sockets));
-        let pretty = std::io::stdout().is_terminal();
-        json::write_document(out, &outcome.sockets, &notes, pretty)?;
-    } else if a.quiet {
+        json::write_document(
+            out,
+            outcome.sources,
+            &outcome.sockets,
+            &notes,
+            q.output.pretty,
+        )?;
+    } else if quiet {
         notes.extend(join::hidden_summary(&outcome.sockets));
         let mut pids: Vec<u32> = outcome
             .sockets
@@ -78,191 +100,16 @@ pub fn run(a: &WhoArgs, _color: ColorChoice, out: &mut dyn Write) -> anyhow::Res
             writeln!(out, "{p}")?;
         }
     } else {
-        let narrowed = a.proto.tcp || a.proto.udp || a.proto.ipv4 || a.proto.ipv6;
-        let narrowed = narrowed || !a.state.is_empty();
-        out.write_all(
-            blocks(
-                &outcome.sockets,
-                &q.ports,
-                a.remote,
-                narrowed,
-                &outcome.parents,
-            )
-            .as_bytes(),
-        )?;
+        let text = who::blocks(
+            &outcome.sockets,
+            &q.ports,
+            q.remote,
+            narrowed,
+            &outcome.parents,
+        );
+        out.write_all(text.as_bytes())?;
     }
     out.flush()?;
     super::print_notes(&notes);
     Ok(code)
-}
-
-/// Who a block is about: one process, or the reason nobody can be shown.
-#[derive(PartialEq, Eq, Clone)]
-enum Holder {
-    Pid(u32),
-    Nobody(Owner, String, u32),
-}
-
-struct Block<'a> {
-    port: u16,
-    proto: &'static str,
-    holder: Holder,
-    process: Option<&'a Process>,
-    sockets: Vec<&'a Socket>,
-}
-
-fn family_note(s: &Socket) -> &'static str {
-    match s.family {
-        Family::Ipv4 => "IPv4",
-        Family::Ipv6 if s.is_dual_stack() => "IPv6, dual-stack: IPv4 too",
-        Family::Ipv6 if s.v6only == Some(true) => "IPv6 only",
-        Family::Ipv6 => "IPv6",
-    }
-}
-
-/// The text for people: one block per owning process and port.
-/// `narrowed`: protocol, family or state filters were given, so a port with no match may
-/// still be in use.
-pub fn blocks(
-    sockets: &[Socket],
-    specs: &[PortSpec],
-    remote: bool,
-    narrowed: bool,
-    parents: &ProcessTable,
-) -> String {
-    let mut blocks: Vec<Block> = Vec::new();
-    for s in sockets {
-        let port = if remote {
-            s.remote.map_or(0, |r| r.port)
-        } else {
-            s.local.port
-        };
-        let holders: Vec<(Holder, Option<&Process>)> = if s.processes.is_empty() {
-            let reason = s.owner_reason.as_deref().unwrap_or_default().to_string();
-            vec![(Holder::Nobody(s.owner, reason, s.uid), None)]
-        } else {
-            s.processes
-                .iter()
-                .map(|p| (Holder::Pid(p.pid), Some(&**p)))
-                .collect()
-        };
-        for (holder, process) in holders {
-            let proto = s.protocol.as_str();
-            match blocks
-                .iter_mut()
-                .find(|b| b.port == port && b.proto == proto && b.holder == holder)
-            {
-                Some(b) => b.sockets.push(s),
-                None => blocks.push(Block {
-                    port,
-                    proto,
-                    holder,
-                    process,
-                    sockets: vec![s],
-                }),
-            }
-        }
-    }
-    let mut text = String::new();
-    for b in &blocks {
-        write_block(&mut text, b, parents);
-    }
-    for spec in specs {
-        let used = sockets.iter().any(|s| {
-            let (end, v6only) = if remote {
-                (s.remote.as_ref(), None)
-            } else {
-                (Some(&s.local), s.v6only)
-            };
-            end.is_some_and(|e| spec.matches(s.protocol, e, v6only))
-        });
-        if !used {
-            let what = if remote { "connects to" } else { "uses" };
-            let spec_text = sanitize(&spec.text);
-            if narrowed {
-                // Only what the filters let through was looked at: not a claim of "free".
-                let _ = writeln!(text, "{spec_text}: no matching socket {what} this port");
-            } else {
-                let _ = writeln!(text, "{spec_text}: free: no socket {what} this port");
-            }
-        }
-    }
-    text
-}
-
-fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
-    let head = format!("{}/{}", b.port, b.proto);
-    match (&b.holder, b.process) {
-        (Holder::Pid(pid), Some(p)) => {
-            let user = p
-                .user
-                .clone()
-                .or_else(|| p.uid.map(|u| u.to_string()))
-                .unwrap_or_else(|| "?".into());
-            let _ = writeln!(
-                text,
-                "{head}  {} (pid {pid}, user {})",
-                sanitize(&p.name),
-                sanitize(&user)
-            );
-            let _ = writeln!(text, "  {:<12} {}", "command", sanitize_cmdline(&p.cmdline));
-            if let Some(pp) = p.ppid.filter(|&pp| pp != 0) {
-                let name = parents
-                    .get(&pp)
-                    .map_or("?".into(), |q| sanitize(&q.name).into_owned());
-                let _ = writeln!(text, "  {:<12} {name} (pid {pp})", "parent");
-            }
-        }
-        (Holder::Nobody(Owner::Hidden, reason, uid), _) => {
-            let user = b.sockets[0]
-                .user
-                .as_deref()
-                .map(|u| format!(", {}", sanitize(u)))
-                .unwrap_or_default();
-            let _ = writeln!(
-                text,
-                "{head}  held by a process portscope cannot see (socket uid {uid}{user})"
-            );
-            let _ = writeln!(text, "  {:<12} {reason}", "why");
-        }
-        (Holder::Nobody(_, reason, _), _) => {
-            let _ = writeln!(text, "{head}  no process holds it");
-            let _ = writeln!(text, "  {:<12} {reason}", "why");
-        }
-        (Holder::Pid(_), None) => {}
-    }
-    for s in &b.sockets {
-        let label = match s.state {
-            SockState::Listen => "listening",
-            SockState::Unconnected => "bound",
-            _ => continue,
-        };
-        let _ = writeln!(text, "  {label:<12} {} ({})", s.local, family_note(s));
-    }
-    let conns: Vec<&&Socket> = b
-        .sockets
-        .iter()
-        .filter(|s| !s.state.is_listening())
-        .collect();
-    if conns.is_empty() {
-        return;
-    }
-    let mut counts: Vec<(SockState, usize)> = Vec::new();
-    for s in &conns {
-        match counts.iter_mut().find(|(st, _)| *st == s.state) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((s.state, 1)),
-        }
-    }
-    counts.sort();
-    let summary: Vec<String> = counts.iter().map(|(st, n)| format!("{n} {st}")).collect();
-    let _ = writeln!(text, "  {:<12} {}", "connections", summary.join(", "));
-    const SHOWN: usize = 10;
-    for s in conns.iter().take(SHOWN) {
-        let peer = s.remote.map_or_else(|| "*".into(), |r| r.to_string());
-        let _ = writeln!(text, "  {:<12} {} -> {peer} ({})", "", s.local, s.state);
-    }
-    if conns.len() > SHOWN {
-        let _ = writeln!(text, "  {:<12} ... and {} more", "", conns.len() - SHOWN);
-    }
 }

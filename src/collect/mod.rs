@@ -1,73 +1,40 @@
-//! Collect stage: where OS data comes in. One facade; OS-specific code sits behind `cfg`.
+//! Collect stage: where OS data comes in. Each backend is a value behind one of two
+//! interfaces (a socket-table source, an owner source), chosen once by the command and
+//! handed to the pipeline in a [`Collector`]; tests hand in fakes (bandwhich's
+//! `OsInputOutput`). OS-specific code sits behind `cfg`.
 //!
-//! Nothing here prints: problems come back as values (`Harvest::warnings`, `ScanStats`).
+//! Nothing here prints: problems come back as values (`Harvest::warnings`, `OwnerScan`).
 
-use crate::model::{Family, Process, Protocol, SockState, SocketHarvest};
-use std::collections::HashMap;
-use std::sync::Arc;
+use crate::error::Error;
+use crate::fast_hash::InodeSet;
+use crate::model::{OwnerSourceKind, ProcessTable, SocketHarvest, TableQuery, TableSourceKind};
 
 #[cfg(target_os = "linux")]
-mod linux;
-#[cfg(target_os = "linux")]
-pub use linux::*;
+pub mod linux;
 
-#[cfg(not(target_os = "linux"))]
-mod other;
-#[cfg(not(target_os = "linux"))]
-pub use other::*;
-
-pub mod fast_hash;
+pub mod netstat2;
 mod procinfo;
 
 pub use procinfo::{effective_uid, lookup_user, process_details, UserNames};
 
-/// Which tables to read; pushed down to the kernel where it can filter.
-#[derive(Debug, Clone)]
-pub struct TableQuery {
-    pub protocols: Vec<Protocol>,
-    pub families: Vec<Family>,
-    /// None: every state.
-    pub states: Option<Vec<SockState>>,
-    /// Port ranges to let the kernel filter on (a superset of what the caller keeps);
-    /// None: every port.
-    pub ports: Option<PortFilter>,
-}
-
-/// Port ranges pushed down to the kernel (sock_diag bytecode), so that `who` on a free port
-/// costs a filtered dump, not a full one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortFilter {
-    /// Inclusive ranges, each for one protocol or (None) both.
-    pub ranges: Vec<(u16, u16, Option<Protocol>)>,
-    /// Match the remote port instead of the local one.
-    pub remote: bool,
-}
-
-impl PortFilter {
-    /// The ranges that apply to `proto`.
-    pub fn for_protocol(&self, proto: Protocol) -> Vec<(u16, u16)> {
-        self.ranges
-            .iter()
-            .filter(|r| r.2.is_none_or(|p| p == proto))
-            .map(|r| (r.0, r.1))
-            .collect()
-    }
-}
-
-impl TableQuery {
-    pub fn wants_state(&self, st: SockState) -> bool {
-        self.states.as_ref().is_none_or(|v| v.contains(&st))
-    }
-}
-
 /// The socket tables as read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Harvest {
     pub sockets: Vec<SocketHarvest>,
     /// One line each, for stderr and the JSON `warnings` array.
     pub warnings: Vec<String>,
-    /// Some table came from /proc/net (no v6-only flags there).
-    pub procfs: bool,
+    /// The backend that produced the rows (after any fallback).
+    pub source: TableSourceKind,
+}
+
+impl Harvest {
+    pub fn new(source: TableSourceKind) -> Harvest {
+        Harvest {
+            sockets: Vec::new(),
+            warnings: Vec::new(),
+            source,
+        }
+    }
 }
 
 /// Where each wanted socket inode was found, and what the scan could not see.
@@ -86,8 +53,151 @@ pub struct OwnerScan {
     pub stopped_early: bool,
     /// /proc could not be read at all: no owner is known.
     pub unavailable: bool,
+    /// One line each: what the scan could not do (fallbacks, lost workers).
+    pub warnings: Vec<String>,
 }
 
-/// Process details for the holders, keyed by PID. Processes that exited before their details
-/// could be read are absent.
-pub type ProcessTable = HashMap<u32, Arc<Process>>;
+/// A socket-table backend.
+pub trait TableSource {
+    /// What `sources.table` says when this backend answers without falling back.
+    fn kind(&self) -> TableSourceKind;
+    /// Reads every table the query asks for.
+    fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error>;
+}
+
+/// An owner backend: which processes hold which socket inodes, and their details.
+pub trait OwnerSource {
+    fn kind(&self) -> OwnerSourceKind;
+    /// Finds the holders of `wanted`; `first`: stop at the first holder found.
+    fn scan(&mut self, wanted: &InodeSet, first: bool) -> std::io::Result<OwnerScan>;
+    /// Name, command line, UID and parent of each PID; PIDs that exited are left out.
+    fn details(&mut self, pids: &[u32]) -> ProcessTable;
+    /// The user name of a UID, where the system knows one.
+    fn user_name(&mut self, uid: u32) -> Option<String>;
+}
+
+/// Everything the pipeline reads from the host, chosen once and passed down.
+pub struct Collector {
+    pub tables: Box<dyn TableSource>,
+    pub owners: Box<dyn OwnerSource>,
+    /// This host's ephemeral port range (what the OS hands out for port 0 and connect()).
+    pub ephemeral: Option<(u16, u16)>,
+}
+
+/// `--table-source`: which backend reads the socket tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableChoice {
+    /// netlink, falling back to /proc/net (Linux); netstat2 elsewhere.
+    #[default]
+    Auto,
+    Netlink,
+    Procnet,
+    Netstat2,
+}
+
+/// `--owner-source`: which backend joins sockets to processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OwnerChoice {
+    /// The /proc scan (Linux); netstat2's PIDs elsewhere.
+    #[default]
+    Auto,
+    Procfs,
+    None,
+}
+
+/// An owner source that joins nothing (`--owner-source none`, like ss without -p).
+pub struct NoOwners;
+
+impl OwnerSource for NoOwners {
+    fn kind(&self) -> OwnerSourceKind {
+        OwnerSourceKind::None
+    }
+    fn scan(&mut self, _: &InodeSet, _: bool) -> std::io::Result<OwnerScan> {
+        Ok(OwnerScan::default())
+    }
+    fn details(&mut self, _: &[u32]) -> ProcessTable {
+        ProcessTable::new()
+    }
+    fn user_name(&mut self, uid: u32) -> Option<String> {
+        UserNames::default().name(uid)
+    }
+}
+
+impl Collector {
+    /// The real host, with the backends the user chose.
+    pub fn system(table: TableChoice, owners: OwnerChoice) -> Result<Collector, Error> {
+        let (tables, netstat_holders) = table_source(table)?;
+        let owners: Box<dyn OwnerSource> = match owners {
+            OwnerChoice::None => Box::new(NoOwners),
+            OwnerChoice::Auto | OwnerChoice::Procfs => owner_source(owners, netstat_holders)?,
+        };
+        Ok(Collector {
+            tables,
+            owners,
+            ephemeral: ephemeral_range(),
+        })
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn table_source(
+    choice: TableChoice,
+) -> Result<(Box<dyn TableSource>, Option<netstat2::Holders>), Error> {
+    Ok(match choice {
+        TableChoice::Auto | TableChoice::Netlink => (Box::new(linux::NetlinkTables::new()), None),
+        TableChoice::Procnet => (Box::new(linux::ProcnetTables), None),
+        TableChoice::Netstat2 => (Box::new(netstat2::Netstat2Tables::new()), None),
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn table_source(
+    choice: TableChoice,
+) -> Result<(Box<dyn TableSource>, Option<netstat2::Holders>), Error> {
+    match choice {
+        TableChoice::Auto | TableChoice::Netstat2 => {
+            let t = netstat2::Netstat2Tables::new();
+            let holders = t.holders();
+            Ok((Box::new(t), Some(holders)))
+        }
+        TableChoice::Netlink => Err(Error::Unsupported("--table-source netlink")),
+        TableChoice::Procnet => Err(Error::Unsupported("--table-source procnet")),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn owner_source(
+    _choice: OwnerChoice,
+    _netstat: Option<netstat2::Holders>,
+) -> Result<Box<dyn OwnerSource>, Error> {
+    Ok(Box::new(linux::ProcfsOwners::default()))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn owner_source(
+    choice: OwnerChoice,
+    netstat: Option<netstat2::Holders>,
+) -> Result<Box<dyn OwnerSource>, Error> {
+    match (choice, netstat) {
+        (OwnerChoice::Procfs, _) => Err(Error::Unsupported("--owner-source procfs")),
+        (_, Some(h)) => Ok(Box::new(netstat2::Netstat2Owners::new(h))),
+        (_, None) => Err(Error::Unsupported("owners without netstat2")),
+    }
+}
+
+/// This host's ephemeral port range (what the OS hands out for port 0 and connect()).
+#[cfg(target_os = "linux")]
+pub fn ephemeral_range() -> Option<(u16, u16)> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let mut it = text.split_whitespace().map(|w| w.parse::<u16>());
+    match (it.next(), it.next()) {
+        (Some(Ok(lo)), Some(Ok(hi))) if lo <= hi => Some((lo, hi)),
+        _ => None,
+    }
+}
+
+/// The IANA dynamic range, which macOS and Windows use by default.
+#[cfg(not(target_os = "linux"))]
+pub fn ephemeral_range() -> Option<(u16, u16)> {
+    Some((49152, 65535))
+}

@@ -1,6 +1,6 @@
 //! Render stage: the versioned JSON document, only through serde, streamed into the writer.
 
-use crate::model::Socket;
+use crate::model::{Socket, Sources};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 
@@ -11,6 +11,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[derive(Serialize)]
 struct DocumentRef<'a> {
     schema_version: u32,
+    sources: Sources,
     sockets: &'a [Socket],
     warnings: &'a [String],
 }
@@ -20,18 +21,22 @@ struct DocumentRef<'a> {
 #[serde(deny_unknown_fields)]
 pub struct Document {
     pub schema_version: u32,
+    /// Which backends ran (added in 0.2; schema 1 allows additions).
+    pub sources: Sources,
     pub sockets: Vec<Socket>,
     pub warnings: Vec<String>,
 }
 
 pub fn write_document(
     out: &mut dyn Write,
+    sources: Sources,
     sockets: &[Socket],
     warnings: &[String],
     pretty: bool,
 ) -> io::Result<()> {
     let doc = DocumentRef {
         schema_version: SCHEMA_VERSION,
+        sources,
         sockets,
         warnings,
     };
@@ -48,13 +53,18 @@ mod tests {
     use super::*;
     use crate::model::*;
 
+    const SOURCES: Sources = Sources {
+        table: TableSourceKind::Netlink,
+        owners: OwnerSourceKind::Procfs,
+    };
+
     #[test]
     fn empty_result_is_a_valid_document() {
         let mut out = Vec::new();
-        write_document(&mut out, &[], &[], false).unwrap();
+        write_document(&mut out, SOURCES, &[], &[], false).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "{\"schema_version\":1,\"sockets\":[],\"warnings\":[]}\n"
+            "{\"schema_version\":1,\"sources\":{\"table\":\"netlink\",\"owners\":\"procfs\"},\"sockets\":[],\"warnings\":[]}\n"
         );
     }
 
@@ -73,10 +83,10 @@ mod tests {
             port_class: PortClass::WellKnown,
             ephemeral: false,
             service: Some("domain".into()),
-            recv_queue: 0,
-            send_queue: 0,
+            recv_queue: Some(0),
+            send_queue: None,
             inode: 77,
-            uid: 0,
+            uid: Some(0),
             user: Some("root".into()),
             owner: Owner::Visible,
             owner_reason: None,
@@ -90,7 +100,14 @@ mod tests {
             })],
         };
         let mut out = Vec::new();
-        write_document(&mut out, std::slice::from_ref(&s), &["w".into()], true).unwrap();
+        write_document(
+            &mut out,
+            SOURCES,
+            std::slice::from_ref(&s),
+            &["w".into()],
+            true,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains('\x1b'));
         let doc: Document = serde_json::from_str(&text).unwrap();
@@ -101,5 +118,7 @@ mod tests {
         assert_eq!(v["sockets"][0]["port_class"], "well-known");
         assert_eq!(v["sockets"][0]["local"]["address"], "::1");
         assert_eq!(v["sockets"][0]["remote"], serde_json::Value::Null);
+        assert_eq!(v["sockets"][0]["send_queue"], serde_json::Value::Null);
+        assert_eq!(v["sources"]["table"], "netlink");
     }
 }

@@ -1,22 +1,20 @@
-//! Render stage: plain data in, any `impl Write` out. Table for people, JSON for scripts.
+//! Render stage: plain data in, any `impl Write` out. Table for people, JSON for scripts,
+//! `who` blocks and the `verify` report.
 
 pub mod json;
 pub mod sanitize;
 pub mod table;
+pub mod verify;
+pub mod who;
 
-use crate::cli::ColorChoice;
 use std::io::IsTerminal;
 
-/// Whether to colour: `--color always|never`, else only on a terminal without NO_COLOR.
-pub fn use_color(choice: ColorChoice) -> bool {
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::io::stdout().is_terminal()
-                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        }
-    }
+/// Whether to colour: `forced` by --color always|never, else only on a terminal without
+/// NO_COLOR.
+pub fn use_color(forced: Option<bool>) -> bool {
+    forced.unwrap_or_else(|| {
+        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    })
 }
 
 /// The terminal's width when stdout is one; None for pipes and files.

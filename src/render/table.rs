@@ -110,6 +110,11 @@ fn dedup_join<'a>(items: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// The cells of one socket's row, already sanitized.
+/// A number the source may not know: "-" then.
+fn opt_num(v: Option<u32>) -> String {
+    v.map_or_else(|| "-".into(), |n| n.to_string())
+}
+
 pub fn row(s: &Socket, show_remote: bool) -> Vec<(String, Tone)> {
     let mut r = vec![
         (proto_label(s), Tone::Plain),
@@ -136,8 +141,8 @@ pub fn row(s: &Socket, show_remote: bool) -> Vec<(String, Tone)> {
         (s.service.as_deref().unwrap_or("-").to_string(), Tone::Plain),
         (class, Tone::Plain),
         (s.state.as_str().to_string(), state_tone),
-        (s.recv_queue.to_string(), Tone::Plain),
-        (s.send_queue.to_string(), Tone::Plain),
+        (opt_num(s.recv_queue), Tone::Plain),
+        (opt_num(s.send_queue), Tone::Plain),
     ]);
     if s.processes.is_empty() {
         let tone = if s.owner == Owner::Hidden {
@@ -147,7 +152,7 @@ pub fn row(s: &Socket, show_remote: bool) -> Vec<(String, Tone)> {
         };
         let user = match (s.owner, &s.user) {
             (Owner::Hidden, Some(u)) => sanitize(u).into_owned(),
-            (Owner::Hidden, None) => s.uid.to_string(),
+            (Owner::Hidden, None) => opt_num(s.uid),
             _ => "-".into(),
         };
         r.extend([("-".into(), tone), ("-".into(), tone), (user, Tone::Plain)]);
@@ -346,10 +351,10 @@ mod tests {
             port_class: PortClass::Registered,
             ephemeral: false,
             service: Some("http-alt".into()),
-            recv_queue: 0,
-            send_queue: 128,
+            recv_queue: Some(0),
+            send_queue: Some(128),
             inode: 1,
-            uid: 1000,
+            uid: Some(1000),
             user: Some("alice".into()),
             owner: Owner::Visible,
             owner_reason: None,
@@ -365,7 +370,7 @@ mod tests {
         let mut hidden = mk("::", 8080, Some(false), "x", 1);
         hidden.processes.clear();
         hidden.owner = Owner::Hidden;
-        hidden.owner_reason = Some("permission denied".into());
+        hidden.owner_reason = Some(crate::model::OwnerReason::Denied);
         vec![
             mk("127.0.0.1", 8080, None, "python3", 4242),
             mk("::1", 8081, Some(true), "evil\x1b[2Jname", 7),

@@ -2,7 +2,7 @@
 //! sockets through `portscope listen`, strict JSON, and skips that CI turns into failures.
 #![allow(dead_code)]
 
-use portscope::cmd::listen::Opened;
+use portscope::probe::Opened;
 use portscope::render::json::Document;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -25,9 +25,7 @@ pub fn bin_path() -> &'static str {
 
 pub fn portscope() -> assert_cmd::Command {
     let mut c = assert_cmd::Command::new(bin_path());
-    c.env_remove("NO_COLOR")
-        .env_remove("PORTSCOPE_FORCE_PROCFS")
-        .env_remove("PORTSCOPE_FAULT_DROP_PORT");
+    c.env_remove("NO_COLOR");
     c
 }
 

@@ -2,9 +2,8 @@
 //! (and the forked holder dies with us through PR_SET_PDEATHSIG on Ctrl-C).
 
 use super::{must_open, Checks, Expect};
-use crate::cmd::listen::Opened;
 use crate::model::{Protocol, SockState};
-use crate::probe::{self, Probe};
+use crate::probe::{self, Opened, Probe};
 use socket2::{Domain, Socket, Type};
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

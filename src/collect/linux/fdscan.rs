@@ -3,8 +3,8 @@
 //! hot path: getdents64 and readlinkat into reused buffers, relative to directory
 //! descriptors, `socket:[N]` parsed in place, and the PID list split across cores.
 
-use crate::collect::fast_hash::InodeSet;
 use crate::collect::OwnerScan;
+use crate::fast_hash::InodeSet;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -217,18 +217,20 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let stop_ref = first.then_some(&stop);
-    let parts: Vec<Part> = if threads == 1 {
-        vec![scan_part(pfd, &pids, &next, wanted, stop_ref)]
+    let parts: Vec<Option<Part>> = if threads == 1 {
+        vec![Some(scan_part(pfd, &pids, &next, wanted, stop_ref))]
     } else {
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..threads)
                 .map(|_| s.spawn(|| scan_part(pfd, &pids, &next, wanted, stop_ref)))
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default())
-                .collect()
+            handles.into_iter().map(|h| h.join().ok()).collect()
         })
+    };
+    // A worker that died took its share of the PIDs with it: an answer missing those
+    // owners would be wrong, not partial, so the scan as a whole fails (and says so).
+    let Some(parts): Option<Vec<Part>> = parts.into_iter().collect() else {
+        return Err(io::Error::other("an owner-scan worker thread failed"));
     };
     let mut scan = OwnerScan::default();
     for p in parts {

@@ -1,5 +1,5 @@
-//! Collect stage, Linux: netlink sock_diag for the tables (with a /proc/net fallback),
-//! one /proc/*/fd pass for the holders, sysinfo for the holders' details.
+//! Collect stage, Linux: netlink sock_diag for the tables (with a /proc/net fallback), one
+//! /proc/*/fd pass for the holders, sysinfo for the holders' details.
 
 mod fdscan;
 mod netlink;
@@ -9,74 +9,132 @@ pub use fdscan::scan_owners;
 #[doc(hidden)]
 pub use netlink::parse_sock_diag_dump;
 
-use crate::collect::{Harvest, TableQuery};
+use crate::collect::{Harvest, OwnerScan, OwnerSource, TableSource, UserNames};
 use crate::error::Error;
+use crate::fast_hash::InodeSet;
+use crate::model::{Family, OwnerSourceKind, ProcessTable, Protocol, TableQuery, TableSourceKind};
 use netlink::{Diag, DiagError};
 
-/// Environment switch that forces the /proc/net fallback (tests, and sandboxes where
-/// netlink misbehaves rather than failing cleanly).
-pub const FORCE_PROCFS_ENV: &str = "PORTSCOPE_FORCE_PROCFS";
-
-/// Reads every table the query asks for. Netlink first; per table, /proc/net where the
-/// kernel refuses netlink, with one warning saying so.
-pub fn harvest(query: &TableQuery) -> Result<Harvest, Error> {
-    let mut h = Harvest::default();
-    let forced = std::env::var_os(FORCE_PROCFS_ENV).is_some_and(|v| !v.is_empty() && v != "0");
-    let mut diag = if forced {
-        h.warnings
-            .push(format!("netlink sock_diag not used ({FORCE_PROCFS_ENV} is set): read /proc/net instead; IPv6 v6-only flags are unknown"));
-        None
-    } else {
-        match Diag::open() {
-            Ok(d) => Some(d),
-            Err(e) => {
-                h.warnings.push(format!(
-                    "netlink sock_diag unavailable ({e}): read /proc/net instead; IPv6 v6-only flags are unknown"
-                ));
-                None
-            }
-        }
-    };
-    for &proto in &query.protocols {
-        for &family in &query.families {
-            if let Some(d) = diag.as_mut() {
-                let before = h.sockets.len();
-                let r = d.dump(proto, family, query, &mut h.sockets);
-                if r.is_err() {
-                    h.sockets.truncate(before);
-                }
-                match r {
-                    Ok(()) => continue,
-                    Err(DiagError::NoHandler) => h.warnings.push(format!(
-                        "the kernel has no sock_diag handler for {proto}: read /proc/net instead"
-                    )),
-                    Err(DiagError::Io(e)) => h.warnings.push(format!(
-                        "netlink sock_diag failed for {proto} ({e}): read /proc/net instead"
-                    )),
-                }
-            }
-            h.procfs = true;
-            if let Err(e) = procnet::read_table(proto, family, query, &mut h.sockets) {
-                // A kernel without IPv6 has no tcp6/udp6: that is an empty table, not an
-                // error. A missing IPv4 table means /proc is not what it should be.
-                if e.kind() == std::io::ErrorKind::NotFound && family == crate::model::Family::Ipv6
-                {
-                    continue;
-                }
-                return Err(Error::Tables(e.to_string()));
-            }
-        }
-    }
-    h.warnings.dedup();
-    Ok(h)
+/// netlink sock_diag (what ss uses); per table, /proc/net where the kernel refuses netlink,
+/// does not answer in time, or has no handler, with one warning saying so.
+#[derive(Default)]
+pub struct NetlinkTables {
+    /// Opened on first use and kept for the re-check.
+    diag: Option<Diag>,
 }
 
-/// This host's ephemeral port range (what the OS hands out for port 0 and connect()).
-pub fn ephemeral_range() -> Option<(u16, u16)> {
-    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    let mut it = text.split_whitespace().map(|w| w.parse::<u16>());
-    match (it.next(), it.next()) {
-        (Some(Ok(lo)), Some(Ok(hi))) if lo <= hi => Some((lo, hi)),
-        _ => None,
+impl NetlinkTables {
+    pub fn new() -> NetlinkTables {
+        NetlinkTables::default()
+    }
+}
+
+const V6ONLY_UNKNOWN: &str = "IPv6 v6-only flags are unknown";
+
+impl TableSource for NetlinkTables {
+    fn kind(&self) -> TableSourceKind {
+        TableSourceKind::Netlink
+    }
+
+    fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
+        let mut h = Harvest::new(TableSourceKind::Netlink);
+        if self.diag.is_none() {
+            match Diag::open() {
+                Ok(d) => self.diag = Some(d),
+                Err(e) => h.warnings.push(format!(
+                    "netlink sock_diag unavailable ({e}): read /proc/net instead; {V6ONLY_UNKNOWN}"
+                )),
+            }
+        }
+        for &proto in &query.protocols {
+            for &family in &query.families {
+                if let Some(d) = self.diag.as_mut() {
+                    let before = h.sockets.len();
+                    let r = d.dump(proto, family, query, &mut h.sockets);
+                    if r.is_err() {
+                        h.sockets.truncate(before);
+                    }
+                    match r {
+                        Ok(()) => continue,
+                        Err(DiagError::NoHandler) => h.warnings.push(format!(
+                            "the kernel has no sock_diag handler for {proto}: read /proc/net instead"
+                        )),
+                        Err(DiagError::Io(e)) => {
+                            let why = if e.kind() == std::io::ErrorKind::WouldBlock {
+                                "no reply in time".to_string()
+                            } else {
+                                e.to_string()
+                            };
+                            h.warnings.push(format!(
+                                "netlink sock_diag failed for {proto} ({why}): read /proc/net instead; {V6ONLY_UNKNOWN}"
+                            ));
+                            // A socket that timed out may deliver a stale reply later.
+                            self.diag = None;
+                        }
+                    }
+                }
+                h.source = TableSourceKind::Procnet;
+                read_procnet(proto, family, query, &mut h)?;
+            }
+        }
+        h.warnings.dedup();
+        Ok(h)
+    }
+}
+
+/// /proc/net/{tcp,tcp6,udp,udp6} only (`--table-source procnet`).
+pub struct ProcnetTables;
+
+impl TableSource for ProcnetTables {
+    fn kind(&self) -> TableSourceKind {
+        TableSourceKind::Procnet
+    }
+
+    fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
+        let mut h = Harvest::new(TableSourceKind::Procnet);
+        h.warnings
+            .push(format!("table source /proc/net: {V6ONLY_UNKNOWN}"));
+        for &proto in &query.protocols {
+            for &family in &query.families {
+                read_procnet(proto, family, query, &mut h)?;
+            }
+        }
+        Ok(h)
+    }
+}
+
+fn read_procnet(
+    proto: Protocol,
+    family: Family,
+    query: &TableQuery,
+    h: &mut Harvest,
+) -> Result<(), Error> {
+    match procnet::read_table(proto, family, query, &mut h.sockets) {
+        Ok(()) => Ok(()),
+        // A kernel without IPv6 has no tcp6/udp6: that is an empty table, not an error. A
+        // missing IPv4 table means /proc is not what it should be.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => Ok(()),
+        Err(e) => Err(Error::Tables(e.to_string())),
+    }
+}
+
+/// The /proc/*/fd scan, with sysinfo and the user database for details.
+#[derive(Default)]
+pub struct ProcfsOwners {
+    users: UserNames,
+}
+
+impl OwnerSource for ProcfsOwners {
+    fn kind(&self) -> OwnerSourceKind {
+        OwnerSourceKind::Procfs
+    }
+    fn scan(&mut self, wanted: &InodeSet, first: bool) -> std::io::Result<OwnerScan> {
+        scan_owners(wanted, first)
+    }
+    fn details(&mut self, pids: &[u32]) -> ProcessTable {
+        crate::collect::process_details(pids, &mut self.users)
+    }
+    fn user_name(&mut self, uid: u32) -> Option<String> {
+        self.users.name(uid)
     }
 }

@@ -3,8 +3,7 @@
 //! Hand-rolled rather than netstat2's reader: netstat2 drops the UDP peer, the IPV6_V6ONLY
 //! flag and the queue sizes, and allocates per attribute. One reused 64 KiB buffer here.
 
-use crate::collect::TableQuery;
-use crate::model::{Endpoint, Family, Protocol, SockState, SocketHarvest};
+use crate::model::{Endpoint, Family, Protocol, SockState, SocketHarvest, TableQuery};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -26,6 +25,8 @@ const BC_D_LE: u8 = 5;
 const MAX_BC_RANGES: usize = 64;
 
 const NLMSG_HDRLEN: usize = 16;
+/// Seconds to wait for each netlink reply before giving up on netlink.
+const RECV_TIMEOUT_SECS: libc::time_t = 3;
 const DIAG_MSG_LEN: usize = 72;
 const REQ_LEN: usize = NLMSG_HDRLEN + 56;
 
@@ -59,6 +60,26 @@ impl Diag {
         }
         // SAFETY: fd is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // A sandbox that swallows netlink must not hang us: each reply must come within
+        // this long (a dump of 100k sockets takes well under a second), else EAGAIN and
+        // the caller falls back to /proc/net.
+        let timeout = libc::timeval {
+            tv_sec: RECV_TIMEOUT_SECS,
+            tv_usec: 0,
+        };
+        // SAFETY: timeout is a valid timeval for the duration of the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(Diag {
             fd,
             buf: vec![0u8; 64 * 1024],
@@ -390,9 +411,10 @@ fn parse_diag_msg(b: &[u8], proto: Protocol) -> Option<SocketHarvest> {
         remote,
         state,
         v6only: if family == Family::Ipv6 { v6only } else { None },
-        recv_queue: u32_ne(b, 56),
-        send_queue: u32_ne(b, 60),
-        uid: u32_ne(b, 64),
+        recv_queue: Some(u32_ne(b, 56)),
+        send_queue: Some(u32_ne(b, 60)),
+        // The kernel gives mini-sockets (time_wait, requests) uid 0: no owner at all.
+        uid: (u32_ne(b, 68) != 0).then(|| u32_ne(b, 64)),
         inode: u64::from(u32_ne(b, 68)),
     })
 }
@@ -428,7 +450,7 @@ mod tests {
         assert_eq!(s.remote, None);
         assert_eq!(
             (s.recv_queue, s.send_queue, s.uid, s.inode),
-            (3, 128, 1000, 42)
+            (Some(3), Some(128), Some(1000), 42)
         );
         assert_eq!(s.v6only, None);
         assert_eq!(s.family, Family::Ipv4);

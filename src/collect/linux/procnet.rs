@@ -2,8 +2,7 @@
 //! for sandboxes that refuse netlink sock_diag. These files do not carry the IPV6_V6ONLY
 //! flag, and give a listener's send queue as 0 rather than its backlog limit.
 
-use crate::collect::TableQuery;
-use crate::model::{Endpoint, Family, Protocol, SockState, SocketHarvest};
+use crate::model::{Endpoint, Family, Protocol, SockState, SocketHarvest, TableQuery};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -91,9 +90,18 @@ fn parse_line(line: &str, proto: Protocol, family: Family) -> Option<SocketHarve
         remote,
         state,
         v6only,
-        recv_queue: u32::from_str_radix(rx, 16).ok()?,
-        send_queue: u32::from_str_radix(tx, 16).ok()?,
-        uid: f[7].parse().ok()?,
+        recv_queue: Some(u32::from_str_radix(rx, 16).ok()?),
+        // A listener's backlog limit is not in /proc/net (tx_queue reads 0 there): unknown.
+        send_queue: if state == SockState::Listen {
+            None
+        } else {
+            Some(u32::from_str_radix(tx, 16).ok()?)
+        },
+        uid: {
+            let inode: u64 = f[9].parse().ok()?;
+            let uid: u32 = f[7].parse().ok()?;
+            (inode != 0).then_some(uid)
+        },
         inode: f[9].parse().ok()?,
     })
 }
@@ -126,10 +134,13 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].local.to_string(), "127.0.0.1:8080");
         assert_eq!(v[0].state, SockState::Listen);
-        assert_eq!((v[0].recv_queue, v[0].uid, v[0].inode), (2, 1000, 123456));
+        assert_eq!(
+            (v[0].recv_queue, v[0].uid, v[0].inode),
+            (Some(2), Some(1000), 123456)
+        );
         assert_eq!(v[1].remote.unwrap().to_string(), "127.0.0.1:50000");
         assert_eq!(v[1].state, SockState::Established);
-        assert_eq!(v[1].send_queue, 4);
+        assert_eq!(v[1].send_queue, Some(4));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Collect helper: a hasher for socket inodes, which are already well-spread integers, so
+//! Shared helper for every stage: a hasher for socket inodes, which are already well-spread integers, so
 //! the fd scan's hot lookup costs a multiply instead of SipHash.
 
 use std::collections::{HashMap, HashSet};

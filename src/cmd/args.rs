@@ -1,0 +1,91 @@
+//! Where the command-line types end: each converts to what query.rs and collect/ take, so
+//! nothing below cmd/ knows clap.
+
+use crate::cli::{
+    ClassArg, ColorChoice, OwnerSourceArg, ProtoArgs, SortKey as SortArg, SourceArgs, StateArg,
+    TableSourceArg,
+};
+use crate::collect::{Collector, OwnerChoice, TableChoice};
+use crate::model::{Family, Protocol, SockState};
+use crate::query::{self, ClassFilter, Output, SortKey};
+use crate::render;
+use std::io::IsTerminal;
+
+pub fn state(a: StateArg) -> SockState {
+    match a {
+        StateArg::Listen => SockState::Listen,
+        StateArg::SynSent => SockState::SynSent,
+        StateArg::SynReceived => SockState::SynReceived,
+        StateArg::Established => SockState::Established,
+        StateArg::FinWait1 => SockState::FinWait1,
+        StateArg::FinWait2 => SockState::FinWait2,
+        StateArg::CloseWait => SockState::CloseWait,
+        StateArg::Closing => SockState::Closing,
+        StateArg::LastAck => SockState::LastAck,
+        StateArg::TimeWait => SockState::TimeWait,
+        StateArg::Closed => SockState::Closed,
+        StateArg::Unconnected => SockState::Unconnected,
+        StateArg::Connected => SockState::Connected,
+    }
+}
+
+pub fn states(a: &[StateArg]) -> Vec<SockState> {
+    a.iter().map(|&s| state(s)).collect()
+}
+
+pub fn classes(c: &[ClassArg]) -> Vec<ClassFilter> {
+    c.iter()
+        .map(|c| match c {
+            ClassArg::WellKnown => ClassFilter::WellKnown,
+            ClassArg::Registered => ClassFilter::Registered,
+            ClassArg::Dynamic => ClassFilter::Dynamic,
+            ClassArg::Ephemeral => ClassFilter::Ephemeral,
+        })
+        .collect()
+}
+
+pub fn sort(k: SortArg) -> SortKey {
+    match k {
+        SortArg::Port => SortKey::Port,
+        SortArg::Proto => SortKey::Proto,
+        SortArg::Pid => SortKey::Pid,
+        SortArg::Process => SortKey::Process,
+        SortArg::State => SortKey::State,
+        SortArg::User => SortKey::User,
+    }
+}
+
+pub fn protocols_and_families(p: &ProtoArgs) -> (Vec<Protocol>, Vec<Family>) {
+    query::protocols_and_families(p.tcp, p.udp, p.ipv4, p.ipv6)
+}
+
+/// Output decisions made once, from the flags and what stdout is.
+pub fn output(json: bool, color: ColorChoice) -> Output {
+    let forced = match color {
+        ColorChoice::Always => Some(true),
+        ColorChoice::Never => Some(false),
+        ColorChoice::Auto => None,
+    };
+    Output {
+        json,
+        pretty: std::io::stdout().is_terminal(),
+        color: render::use_color(forced),
+        width: render::terminal_width(),
+    }
+}
+
+/// The real host, read by the backends the user chose.
+pub fn collector(s: &SourceArgs) -> Result<Collector, crate::error::Error> {
+    let table = match s.table_source {
+        TableSourceArg::Auto => TableChoice::Auto,
+        TableSourceArg::Netlink => TableChoice::Netlink,
+        TableSourceArg::Procnet => TableChoice::Procnet,
+        TableSourceArg::Netstat2 => TableChoice::Netstat2,
+    };
+    let owners = match s.owner_source {
+        OwnerSourceArg::Auto => OwnerChoice::Auto,
+        OwnerSourceArg::Procfs => OwnerChoice::Procfs,
+        OwnerSourceArg::None => OwnerChoice::None,
+    };
+    Collector::system(table, owners)
+}

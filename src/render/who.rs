@@ -1,0 +1,178 @@
+//! Render stage, `who`: one block per owning process and port, for people.
+
+use crate::model::{Family, Owner, Process, ProcessTable, SockState, Socket};
+use crate::render::sanitize::{sanitize, sanitize_cmdline};
+use crate::spec::PortSpec;
+use std::fmt::Write as _;
+
+/// Who a block is about: one process, or the reason nobody can be shown.
+#[derive(PartialEq, Eq, Clone)]
+enum Holder {
+    Pid(u32),
+    Nobody(Owner, String, Option<u32>),
+}
+
+struct Block<'a> {
+    port: u16,
+    proto: &'static str,
+    holder: Holder,
+    process: Option<&'a Process>,
+    sockets: Vec<&'a Socket>,
+}
+
+fn family_note(s: &Socket) -> &'static str {
+    match s.family {
+        Family::Ipv4 => "IPv4",
+        Family::Ipv6 if s.is_dual_stack() => "IPv6, dual-stack: IPv4 too",
+        Family::Ipv6 if s.v6only == Some(true) => "IPv6 only",
+        Family::Ipv6 => "IPv6",
+    }
+}
+
+/// The text for people: one block per owning process and port.
+/// `narrowed`: protocol, family or state filters were given, so a port with no match may
+/// still be in use.
+pub fn blocks(
+    sockets: &[Socket],
+    specs: &[PortSpec],
+    remote: bool,
+    narrowed: bool,
+    parents: &ProcessTable,
+) -> String {
+    let mut blocks: Vec<Block> = Vec::new();
+    for s in sockets {
+        let port = if remote {
+            s.remote.map_or(0, |r| r.port)
+        } else {
+            s.local.port
+        };
+        let holders: Vec<(Holder, Option<&Process>)> = if s.processes.is_empty() {
+            let reason = s.owner_reason.map(|r| r.as_str()).unwrap_or_default();
+            vec![(Holder::Nobody(s.owner, reason.to_string(), s.uid), None)]
+        } else {
+            s.processes
+                .iter()
+                .map(|p| (Holder::Pid(p.pid), Some(&**p)))
+                .collect()
+        };
+        for (holder, process) in holders {
+            let proto = s.protocol.as_str();
+            match blocks
+                .iter_mut()
+                .find(|b| b.port == port && b.proto == proto && b.holder == holder)
+            {
+                Some(b) => b.sockets.push(s),
+                None => blocks.push(Block {
+                    port,
+                    proto,
+                    holder,
+                    process,
+                    sockets: vec![s],
+                }),
+            }
+        }
+    }
+    let mut text = String::new();
+    for b in &blocks {
+        write_block(&mut text, b, parents);
+    }
+    for spec in specs {
+        let used = sockets.iter().any(|s| {
+            let (end, v6only) = if remote {
+                (s.remote.as_ref(), None)
+            } else {
+                (Some(&s.local), s.v6only)
+            };
+            end.is_some_and(|e| spec.matches(s.protocol, e, v6only))
+        });
+        if !used {
+            let what = if remote { "connects to" } else { "uses" };
+            let spec_text = sanitize(&spec.text);
+            if narrowed {
+                // Only what the filters let through was looked at: not a claim of "free".
+                let _ = writeln!(text, "{spec_text}: no matching socket {what} this port");
+            } else {
+                let _ = writeln!(text, "{spec_text}: free: no socket {what} this port");
+            }
+        }
+    }
+    text
+}
+
+fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
+    let head = format!("{}/{}", b.port, b.proto);
+    match (&b.holder, b.process) {
+        (Holder::Pid(pid), Some(p)) => {
+            let user = p
+                .user
+                .clone()
+                .or_else(|| p.uid.map(|u| u.to_string()))
+                .unwrap_or_else(|| "?".into());
+            let _ = writeln!(
+                text,
+                "{head}  {} (pid {pid}, user {})",
+                sanitize(&p.name),
+                sanitize(&user)
+            );
+            let _ = writeln!(text, "  {:<12} {}", "command", sanitize_cmdline(&p.cmdline));
+            if let Some(pp) = p.ppid.filter(|&pp| pp != 0) {
+                let name = parents
+                    .get(&pp)
+                    .map_or("?".into(), |q| sanitize(&q.name).into_owned());
+                let _ = writeln!(text, "  {:<12} {name} (pid {pp})", "parent");
+            }
+        }
+        (Holder::Nobody(Owner::Hidden, reason, uid), _) => {
+            let uid = uid.map_or_else(|| "unknown".to_string(), |u| u.to_string());
+            let user = b.sockets[0]
+                .user
+                .as_deref()
+                .map(|u| format!(", {}", sanitize(u)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                text,
+                "{head}  held by a process portscope cannot see (socket uid {uid}{user})"
+            );
+            let _ = writeln!(text, "  {:<12} {reason}", "why");
+        }
+        (Holder::Nobody(_, reason, _), _) => {
+            let _ = writeln!(text, "{head}  no process holds it");
+            let _ = writeln!(text, "  {:<12} {reason}", "why");
+        }
+        (Holder::Pid(_), None) => {}
+    }
+    for s in &b.sockets {
+        let label = match s.state {
+            SockState::Listen => "listening",
+            SockState::Unconnected => "bound",
+            _ => continue,
+        };
+        let _ = writeln!(text, "  {label:<12} {} ({})", s.local, family_note(s));
+    }
+    let conns: Vec<&&Socket> = b
+        .sockets
+        .iter()
+        .filter(|s| !s.state.is_listening())
+        .collect();
+    if conns.is_empty() {
+        return;
+    }
+    let mut counts: Vec<(SockState, usize)> = Vec::new();
+    for s in &conns {
+        match counts.iter_mut().find(|(st, _)| *st == s.state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s.state, 1)),
+        }
+    }
+    counts.sort();
+    let summary: Vec<String> = counts.iter().map(|(st, n)| format!("{n} {st}")).collect();
+    let _ = writeln!(text, "  {:<12} {}", "connections", summary.join(", "));
+    const SHOWN: usize = 10;
+    for s in conns.iter().take(SHOWN) {
+        let peer = s.remote.map_or_else(|| "*".into(), |r| r.to_string());
+        let _ = writeln!(text, "  {:<12} {} -> {peer} ({})", "", s.local, s.state);
+    }
+    if conns.len() > SHOWN {
+        let _ = writeln!(text, "  {:<12} ... and {} more", "", conns.len() - SHOWN);
+    }
+}
