@@ -5,6 +5,7 @@
 //! Replay a workload with `PORTSCOPE_SEED=<seed> cargo test --test churn`.
 
 mod common;
+use portscope::model::OwnerReason;
 #[path = "common/workload.rs"]
 mod workload;
 
@@ -87,6 +88,7 @@ fn list_stays_exact_while_sockets_and_processes_churn() {
     let mut seen: Vec<(String, u16, u32, usize)> = Vec::new();
     let mut sockets_seen = 0usize;
     let mut hidden = 0usize;
+    let mut reasons: std::collections::BTreeMap<OwnerReason, usize> = Default::default();
     let mut runs = 0usize;
     let mut slowest = (Duration::ZERO, 0usize);
     while runs < RUNS && start.elapsed() < CAP {
@@ -107,6 +109,27 @@ fn list_stays_exact_while_sockets_and_processes_churn() {
         for s in &d.sockets {
             sockets_seen += 1;
             hidden += usize::from(s.owner == portscope::model::Owner::Hidden);
+            // Strict parsing already proved each reason is one of the published strings;
+            // here: a reason exactly when no process is shown, and never one that cannot
+            // apply to root in its own namespaces.
+            assert_eq!(
+                s.processes.is_empty(),
+                s.owner_reason.is_some(),
+                "run {runs}: a reason exactly when nobody is shown: {s:?}, {ctx}"
+            );
+            if let Some(r) = s.owner_reason {
+                assert!(
+                    !matches!(
+                        r,
+                        OwnerReason::Denied
+                            | OwnerReason::ProcUnreadable
+                            | OwnerReason::NotSearched
+                            | OwnerReason::NotLookedUp
+                    ),
+                    "run {runs}: impossible reason for root: {s:?}, {ctx}"
+                );
+                *reasons.entry(r).or_default() += 1;
+            }
             for p in &s.processes {
                 seen.push((s.protocol.as_str().to_string(), s.local.port, p.pid, runs));
             }
@@ -137,7 +160,7 @@ fn list_stays_exact_while_sockets_and_processes_churn() {
     let spawned = spawned.load(Ordering::Relaxed);
     eprintln!(
         "{ctx}: {runs} runs in {elapsed:?} (slowest: run {} in {:?}), {sockets_seen} sockets and {} owners seen \
-         ({hidden} hidden), {spawned} listen processes spawned, {iterations} socket \
+         ({hidden} hidden; reasons {reasons:?}), {spawned} listen processes spawned, {iterations} socket \
          iterations by helpers {helper_pids:?}",
         slowest.1,
         slowest.0,

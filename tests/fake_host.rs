@@ -1,0 +1,365 @@
+//! The whole app on a fake host: fixed harvests, owners and hidden reasons handed to the
+//! pipeline as a collector value, with no root and no kernel. Output is pinned exactly.
+
+use portscope::collect::{Collector, Harvest, OwnerScan, OwnerSource, TableSource};
+use portscope::error::Error;
+use portscope::fast_hash::InodeSet;
+use portscope::model::{
+    Endpoint, Family, OwnerSourceKind, Process, ProcessTable, Protocol, SockState, SocketHarvest,
+    TableQuery, TableSourceKind,
+};
+use portscope::query::{Output, Query};
+use portscope::services::Services;
+use portscope::spec::PortSpec;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+fn sock(
+    proto: Protocol,
+    local: &str,
+    remote: Option<&str>,
+    state: SockState,
+    inode: u64,
+) -> SocketHarvest {
+    let local: std::net::SocketAddr = local.parse().unwrap();
+    let ep = |a: std::net::SocketAddr| Endpoint {
+        address: a.ip(),
+        port: a.port(),
+    };
+    SocketHarvest {
+        protocol: proto,
+        family: Family::of(&local.ip()),
+        local: ep(local),
+        remote: remote.map(|r| ep(r.parse().unwrap())),
+        state,
+        v6only: local.is_ipv6().then_some(true),
+        recv_queue: Some(0),
+        send_queue: Some(if state == SockState::Listen { 128 } else { 0 }),
+        inode,
+        uid: (inode != 0).then_some(1000),
+    }
+}
+
+/// A socket table that answers like the kernel (filters applied) and can change between
+/// the first harvest and the re-check, as a real host does during the owner scan.
+struct FakeTables {
+    first: Vec<SocketHarvest>,
+    /// What the re-check sees; None: the same as the first harvest.
+    later: Option<Vec<SocketHarvest>>,
+    calls: Rc<RefCell<Vec<TableQuery>>>,
+}
+
+impl TableSource for FakeTables {
+    fn kind(&self) -> TableSourceKind {
+        TableSourceKind::Netlink
+    }
+    fn harvest(&mut self, q: &TableQuery) -> Result<Harvest, Error> {
+        let n = self.calls.borrow().len();
+        self.calls.borrow_mut().push(q.clone());
+        let rows = match (&self.later, n) {
+            (Some(later), 1..) => later,
+            _ => &self.first,
+        };
+        let mut h = Harvest::new(TableSourceKind::Netlink);
+        h.sockets = rows
+            .iter()
+            .filter(|s| q.protocols.contains(&s.protocol) && q.families.contains(&s.family))
+            .filter(|s| q.wants_state(s.state))
+            .filter(|s| {
+                q.ports.as_ref().is_none_or(|pf| {
+                    pf.for_protocol(s.protocol)
+                        .iter()
+                        .any(|&(lo, hi)| lo <= s.local.port && s.local.port <= hi)
+                })
+            })
+            .cloned()
+            .collect();
+        Ok(h)
+    }
+}
+
+struct FakeOwners {
+    holders: Vec<(u64, u32)>,
+    processes: Vec<Process>,
+    /// Descriptor tables that could not be read.
+    denied: usize,
+}
+
+impl OwnerSource for FakeOwners {
+    fn kind(&self) -> OwnerSourceKind {
+        OwnerSourceKind::Procfs
+    }
+    fn scan(&mut self, wanted: &InodeSet, _first: bool) -> std::io::Result<OwnerScan> {
+        Ok(OwnerScan {
+            holders: self
+                .holders
+                .iter()
+                .filter(|(i, _)| wanted.contains(i))
+                .copied()
+                .collect(),
+            denied: self.denied,
+            scanned: self.processes.len(),
+            ..OwnerScan::default()
+        })
+    }
+    fn details(&mut self, pids: &[u32]) -> ProcessTable {
+        self.processes
+            .iter()
+            .filter(|p| pids.contains(&p.pid))
+            .map(|p| (p.pid, Arc::new(p.clone())))
+            .collect()
+    }
+    fn user_name(&mut self, uid: u32) -> Option<String> {
+        HashMap::from([(0, "root"), (1000, "alice")])
+            .get(&uid)
+            .map(|s| s.to_string())
+    }
+}
+
+fn process(pid: u32, name: &str) -> Process {
+    Process {
+        pid,
+        name: name.into(),
+        cmdline: vec![format!("/usr/sbin/{name}"), "-f".into()],
+        user: Some("alice".into()),
+        uid: Some(1000),
+        ppid: Some(1),
+    }
+}
+
+/// nginx (two workers sharing one listener), a hidden listener, a time_wait leftover, a
+/// connection, and a UDP socket whose holder exits during the scan.
+fn host(
+    later: Option<Vec<SocketHarvest>>,
+    denied: usize,
+) -> (Collector, Rc<RefCell<Vec<TableQuery>>>) {
+    let first = vec![
+        sock(Protocol::Tcp, "0.0.0.0:80", None, SockState::Listen, 11),
+        sock(Protocol::Tcp, "[::1]:5432", None, SockState::Listen, 12),
+        sock(
+            Protocol::Tcp,
+            "127.0.0.1:80",
+            Some("127.0.0.1:40000"),
+            SockState::Established,
+            13,
+        ),
+        sock(
+            Protocol::Tcp,
+            "127.0.0.1:40001",
+            Some("127.0.0.1:80"),
+            SockState::TimeWait,
+            0,
+        ),
+        sock(
+            Protocol::Udp,
+            "127.0.0.1:53",
+            None,
+            SockState::Unconnected,
+            14,
+        ),
+    ];
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let c = Collector {
+        tables: Box::new(FakeTables {
+            first,
+            later,
+            calls: Rc::clone(&calls),
+        }),
+        owners: Box::new(FakeOwners {
+            holders: vec![(11, 200), (11, 201), (13, 201), (14, 999)],
+            processes: vec![
+                process(1, "init"),
+                process(200, "nginx"),
+                process(201, "nginx"),
+            ],
+            denied,
+        }),
+        ephemeral: Some((32768, 60999)),
+    };
+    (c, calls)
+}
+
+fn query(all: bool) -> Query {
+    let mut q = Query::new(TableQuery {
+        states: portscope::query::states(&[], all, false),
+        ..TableQuery::everything()
+    });
+    q.numeric = true;
+    q.output = Output::default();
+    q
+}
+
+fn run_list(c: &mut Collector, q: &Query) -> String {
+    let mut out = Vec::new();
+    assert_eq!(portscope::cmd::list::run_with(c, q, &mut out).unwrap(), 0);
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn list_table_on_a_fake_host() {
+    let (mut c, _) = host(None, 0);
+    let text = run_list(&mut c, &query(true));
+    let want = "\
+PROTO  LOCAL ADDRESS   PORT  REMOTE           SERVICE  CLASS           STATE        RECV-Q  SEND-Q  PID      PROCESS  USER
+udp    127.0.0.1         53  *                -        well-known      unconnected       0       0  -        -        -
+tcp    0.0.0.0           80  *                -        well-known      listen            0     128  200,201  nginx    alice
+tcp    127.0.0.1         80  127.0.0.1:40000  -        well-known      established       0       0  201      nginx    alice
+tcp6   [::1]           5432  *                -        registered      listen            0     128  -        -        alice
+tcp    127.0.0.1      40001  127.0.0.1:80     -        registered,eph  time_wait         0       0  -        -        -
+";
+    assert_eq!(text, want);
+}
+
+#[test]
+fn list_json_names_every_reason_and_the_sources() {
+    let (mut c, _) = host(None, 1);
+    let mut q = query(true);
+    q.output.json = true;
+    let text = run_list(&mut c, &q);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["sources"],
+        serde_json::json!({"table": "netlink", "owners": "procfs"})
+    );
+    let by_port = |p: u64| {
+        v["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["local"]["port"] == p)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_port(53)["owner"], "none");
+    assert_eq!(
+        by_port(53)["owner_reason"],
+        "process exited during the scan"
+    );
+    assert_eq!(by_port(5432)["owner"], "hidden");
+    assert_eq!(
+        by_port(5432)["owner_reason"],
+        "permission denied: held by a process portscope cannot inspect; run as root"
+    );
+    assert_eq!(by_port(40001)["owner_reason"], "kernel-held (time_wait)");
+    assert_eq!(by_port(40001)["uid"], serde_json::Value::Null);
+    assert_eq!(by_port(5432)["uid"], 1000);
+    assert_eq!(by_port(5432)["user"], "alice");
+    assert_eq!(
+        v["warnings"],
+        serde_json::json!([
+            "3 sockets shown without an owner ('-'): 1 kernel-held (time_wait); 1 permission denied: held by a process portscope cannot inspect; run as root; 1 process exited during the scan"
+        ])
+    );
+}
+
+/// The re-check after the owner scan asks by identity: a socket that only changed state
+/// is still there (hidden), one that is gone was closed during the scan.
+#[test]
+fn recheck_tells_closed_from_moved_by_identity() {
+    let mut later = vec![
+        // The hidden listener moved on (as an established socket would to fin_wait_2).
+        sock(Protocol::Tcp, "[::1]:5432", None, SockState::Closed, 12),
+    ];
+    later[0].v6only = None;
+    let (mut c, calls) = host(Some(later), 0);
+    let mut q = query(false);
+    q.output.json = true;
+    let v: serde_json::Value = serde_json::from_str(&run_list(&mut c, &q)).unwrap();
+    let reasons: Vec<(u64, String)> = v["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["local"]["port"].as_u64().unwrap(),
+                s["owner_reason"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (53, "process exited during the scan".to_string()),
+            (80, String::new()),
+            (
+                5432,
+                "no process in this PID namespace holds it (another namespace or a kernel socket)"
+                    .to_string()
+            ),
+        ]
+    );
+    let calls = calls.borrow();
+    assert_eq!(calls.len(), 2, "one harvest and one re-check");
+    assert_eq!(calls[1].states, None, "the re-check never filters on state");
+
+    // Gone from the table by the re-check: closed during the scan, owner none.
+    let (mut c, _) = host(Some(vec![]), 0);
+    let v: serde_json::Value = serde_json::from_str(&run_list(&mut c, &q)).unwrap();
+    let hidden = &v["sockets"].as_array().unwrap()[2];
+    assert_eq!(hidden["local"]["port"], 5432);
+    assert_eq!(hidden["owner"], "none");
+    assert_eq!(hidden["owner_reason"], "closed during the scan");
+}
+
+fn who(c: &mut Collector, spec: &str, json: bool) -> (i32, String) {
+    let mut q = query(true);
+    q.ports = vec![PortSpec::parse(spec, &Services::builtin()).unwrap()];
+    q.parents = !json;
+    q.output.json = json;
+    let mut out = Vec::new();
+    let code = portscope::cmd::who::run_with(c, &q, false, false, &mut out).unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn who_blocks_and_exit_statuses_on_a_fake_host() {
+    let (mut c, _) = host(None, 0);
+    let (code, text) = who(&mut c, "80", false);
+    assert_eq!(code, 0);
+    let want = "\
+80/tcp  nginx (pid 200, user alice)
+  command      /usr/sbin/nginx -f
+  parent       init (pid 1)
+  listening    0.0.0.0:80 (IPv4)
+80/tcp  nginx (pid 201, user alice)
+  command      /usr/sbin/nginx -f
+  parent       init (pid 1)
+  listening    0.0.0.0:80 (IPv4)
+  connections  1 established
+               127.0.0.1:80 -> 127.0.0.1:40000 (established)
+";
+    assert_eq!(text, want);
+
+    // A held port whose owner cannot be seen: exit 3, never "free".
+    let (mut c, _) = host(None, 1);
+    let (code, text) = who(&mut c, "5432", false);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.starts_with(
+            "5432/tcp  held by a process portscope cannot see (socket uid 1000, alice)\n"
+        ),
+        "{text}"
+    );
+
+    // Nothing there: exit 1 and the word free.
+    let (mut c, _) = host(None, 0);
+    let (code, text) = who(&mut c, "8080", false);
+    assert_eq!(
+        (code, text.as_str()),
+        (1, "8080: free: no socket uses this port\n")
+    );
+
+    // --owner-source none: found, owners not looked up, exit 0 (not "hidden").
+    let (mut c, _) = host(None, 0);
+    c.owners = Box::new(portscope::collect::NoOwners);
+    let (code, json) = who(&mut c, "80", true);
+    assert_eq!(code, 0, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["sources"]["owners"], "none");
+    assert_eq!(
+        v["sockets"][0]["owner_reason"],
+        "not looked up: --owner-source none"
+    );
+}
