@@ -335,3 +335,71 @@ fn verify_children_skips_when_nobody_cannot_run_the_binary() {
     assert_eq!(skip.status, Status::Skip);
     assert!(skip.seen.contains("cannot run"), "{}", skip.seen);
 }
+
+/// verify passes with every backend combination, says which ran, and skips (never passes)
+/// what a backend cannot know.
+#[test]
+fn verify_passes_with_each_source_and_reports_it() {
+    if !quiet_netns() {
+        return;
+    }
+    for (table, owners) in [
+        ("netlink", "procfs"),
+        ("procnet", "procfs"),
+        ("netstat2", "procfs"),
+        ("netlink", "none"),
+    ] {
+        let out = portscope()
+            .args([
+                "verify",
+                "--json",
+                "--table-source",
+                table,
+                "--owner-source",
+                owners,
+            ])
+            .output()
+            .unwrap();
+        let r = report(&out.stdout);
+        let failed: Vec<_> = r
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail)
+            .collect();
+        assert_eq!(out.status.code(), Some(0), "{table}/{owners}: {failed:#?}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["sources"]["table"], table);
+        assert_eq!(v["sources"]["owners"], owners);
+        let statuses = |suffix: &str| -> Vec<Status> {
+            r.checks
+                .iter()
+                .filter(|c| c.name.ends_with(suffix))
+                .map(|c| c.status)
+                .collect()
+        };
+        let only = |v: Vec<Status>, st: Status| !v.is_empty() && v.iter().all(|&x| x == st);
+        let v6 = if table == "netlink" {
+            Status::Pass
+        } else {
+            Status::Skip
+        };
+        assert!(only(statuses(": v6only"), v6), "{table}: v6only");
+        if owners == "none" {
+            assert!(only(statuses(": owners"), Status::Skip));
+            assert!(statuses(": pids").is_empty());
+        } else {
+            assert!(only(statuses(": pids"), Status::Pass));
+            assert!(statuses(": owners").is_empty());
+        }
+        assert!(r.passed > 40, "{table}/{owners}: {} passed", r.passed);
+        let text = portscope()
+            .args(["verify", "--table-source", table, "--owner-source", owners])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&text.stdout).into_owned();
+        assert!(
+            text.contains(&format!("sources: table {table}, owners {owners}\n")),
+            "{text}"
+        );
+    }
+}
