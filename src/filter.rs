@@ -179,6 +179,7 @@ mod tests {
                 user: None,
                 uid: Some(uid),
                 ppid: None,
+                tid: None,
             })],
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::classify::Classification;
 use crate::fast_hash::InodeSet;
-use crate::model::{Owner, OwnerReason, ProcessTable, Socket, SocketHarvest};
+use crate::model::{Owner, OwnerReason, Process, ProcessTable, Socket, SocketHarvest};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,6 +20,13 @@ pub struct ScanFacts<'a> {
     pub stopped_early: bool,
     /// No owner source ran (--owner-source none).
     pub not_looked_up: bool,
+    /// Some descriptor tables could not be opened: portscope ran out of descriptors.
+    pub fd_limited: bool,
+    /// Every process on the host was visible to the scan (root in the initial PID
+    /// namespace, no hidepid): a socket nobody holds is then held by no process at all.
+    pub sees_every_process: bool,
+    /// (inode, pid, tid): holders found in a thread's own descriptor table.
+    pub thread_holders: &'a [(u64, u32, u32)],
     /// Inodes still in the kernel's tables after the scan; None when not re-checked.
     pub still_present: Option<&'a InodeSet>,
     /// User names for socket UIDs.
@@ -37,12 +44,31 @@ fn reason(h: &SocketHarvest, pids: &[(u64, u32)], facts: &ScanFacts<'_>) -> (Own
         (Owner::None, OwnerReason::Closed)
     } else if facts.proc_unavailable {
         (Owner::Hidden, OwnerReason::ProcUnreadable)
+    } else if facts.fd_limited {
+        (Owner::Hidden, OwnerReason::FdLimit)
     } else if facts.stopped_early {
         (Owner::Hidden, OwnerReason::NotSearched)
     } else if facts.denied {
         (Owner::Hidden, OwnerReason::Denied)
+    } else if facts.sees_every_process {
+        (Owner::None, OwnerReason::NoDescriptor)
     } else {
         (Owner::Hidden, OwnerReason::Namespace)
+    }
+}
+
+/// The process record, naming the thread when the socket sits in a thread's own table.
+fn with_tid(p: &Arc<Process>, inode: u64, facts: &ScanFacts<'_>) -> Arc<Process> {
+    match facts
+        .thread_holders
+        .iter()
+        .find(|&&(i, pid, _)| i == inode && pid == p.pid)
+    {
+        Some(&(_, _, tid)) => Arc::new(Process {
+            tid: Some(tid),
+            ..(**p).clone()
+        }),
+        None => Arc::clone(p),
     }
 }
 
@@ -58,7 +84,12 @@ pub fn join(harvest: Vec<(SocketHarvest, Classification)>, facts: ScanFacts<'_>)
             let pids = &holders[start..end];
             let mut processes: Vec<_> = pids
                 .iter()
-                .filter_map(|&(_, pid)| facts.processes.get(&pid).cloned())
+                .filter_map(|&(_, pid)| {
+                    facts
+                        .processes
+                        .get(&pid)
+                        .map(|p| with_tid(p, h.inode, &facts))
+                })
                 .collect();
             processes.sort_by_key(|p| p.pid);
             let (owner, reason) = if h.inode == 0 {
@@ -155,6 +186,7 @@ mod tests {
             user: Some("root".into()),
             uid: Some(0),
             ppid: Some(1),
+            tid: None,
         }
     }
 
@@ -184,6 +216,9 @@ mod tests {
                 proc_unavailable: false,
                 stopped_early: false,
                 not_looked_up: false,
+                fd_limited: false,
+                sees_every_process: false,
+                thread_holders: &[],
                 still_present: Some(&still),
                 user_names: &names,
             },
@@ -226,6 +261,9 @@ mod tests {
                 proc_unavailable: false,
                 stopped_early: false,
                 not_looked_up: true,
+                fd_limited: false,
+                sees_every_process: false,
+                thread_holders: &[],
                 still_present: None,
                 user_names: &names,
             },
@@ -286,6 +324,9 @@ mod tests {
                 proc_unavailable: false,
                 stopped_early: false,
                 not_looked_up: false,
+                fd_limited: false,
+                sees_every_process: false,
+                thread_holders: &[],
                 still_present: None,
                 user_names: &names,
             },

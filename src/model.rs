@@ -281,10 +281,12 @@ pub enum OwnerReason {
     KernelAcceptQueue,
     KernelOrphaned,
     KernelNoFd,
+    FdLimit,
+    NoDescriptor,
 }
 
 impl OwnerReason {
-    pub const ALL: [OwnerReason; 12] = [
+    pub const ALL: [OwnerReason; 14] = [
         OwnerReason::Denied,
         OwnerReason::Namespace,
         OwnerReason::Closed,
@@ -297,6 +299,8 @@ impl OwnerReason {
         OwnerReason::KernelAcceptQueue,
         OwnerReason::KernelOrphaned,
         OwnerReason::KernelNoFd,
+        OwnerReason::FdLimit,
+        OwnerReason::NoDescriptor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -321,6 +325,12 @@ impl OwnerReason {
                 "kernel-held (orphaned: closed by its process, the kernel finishes the close)"
             }
             OwnerReason::KernelNoFd => "kernel-held (no file descriptor)",
+            OwnerReason::FdLimit => {
+                "not searched: portscope ran out of file descriptors (raise ulimit -n)"
+            }
+            OwnerReason::NoDescriptor => {
+                "no process holds a descriptor to it (in flight in an SCM_RIGHTS message, or held by the kernel)"
+            }
         }
     }
 
@@ -342,7 +352,10 @@ impl OwnerReason {
     pub fn is_partial(self) -> bool {
         matches!(
             self,
-            OwnerReason::Denied | OwnerReason::Namespace | OwnerReason::ProcUnreadable
+            OwnerReason::Denied
+                | OwnerReason::Namespace
+                | OwnerReason::ProcUnreadable
+                | OwnerReason::FdLimit
         )
     }
 }
@@ -486,6 +499,10 @@ pub struct Process {
     /// Parent PID; not part of the JSON contract, used by `who`.
     #[serde(skip)]
     pub ppid: Option<u32>,
+    /// The thread whose own descriptor table holds the socket, where that is not the
+    /// thread-group leader's (a thread that unshared its table, or an exited leader).
+    #[serde(default)]
+    pub tid: Option<u32>,
 }
 
 /// The joined, classified row that every renderer sees.

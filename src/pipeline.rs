@@ -156,6 +156,12 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
 
     let mut scan = scan(c, q, &kept);
     warnings.append(&mut scan.warnings);
+    if scan.fd_limited > 0 {
+        warnings.push(format!(
+            "{} descriptor tables could not be opened: portscope ran out of file descriptors (raise ulimit -n); their owners are unknown",
+            scan.fd_limited
+        ));
+    }
     let still_present = recheck(c, &table, &kept, &scan);
 
     let mut pids: Vec<u32> = scan.holders.iter().map(|&(_, p)| p).collect();
@@ -186,6 +192,9 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
             proc_unavailable: scan.unavailable,
             stopped_early: scan.stopped_early,
             not_looked_up: sources.owners == OwnerSourceKind::None,
+            fd_limited: scan.fd_limited > 0,
+            sees_every_process: scan.sees_every_process,
+            thread_holders: &scan.thread_holders,
             still_present: still_present.as_ref(),
             user_names: &user_names,
         },

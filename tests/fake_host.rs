@@ -126,6 +126,7 @@ fn process(pid: u32, name: &str) -> Process {
         user: Some("alice".into()),
         uid: Some(1000),
         ppid: Some(1),
+        tid: None,
     }
 }
 

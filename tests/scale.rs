@@ -212,6 +212,7 @@ fn synthetic(n: usize) -> Vec<Socket> {
                 user: Some("root".into()),
                 uid: Some(0),
                 ppid: Some(1),
+                tid: None,
             })],
         })
         .collect()

@@ -127,6 +127,8 @@ fn kernel_ephemeral_range() -> Option<(u16, u16)> {
 /// What the backends that ran cannot know, so a check on it is a skip, not a failure.
 struct Limits {
     sources: Sources,
+    /// Why PIDs read from /proc cannot be compared with ours (a foreign /proc).
+    foreign_proc: Option<String>,
 }
 
 impl Limits {
@@ -143,6 +145,9 @@ impl Limits {
     }
     fn owners(&self) -> Option<&'static str> {
         (self.sources.owners == OwnerSourceKind::None).then_some("--owner-source none")
+    }
+    fn pids(&self) -> Option<&str> {
+        self.owners().or(self.foreign_proc.as_deref())
     }
 }
 
@@ -195,7 +200,7 @@ fn check_socket(c: &mut Checks, e: &Expect, seen: &[Socket], limits: &Limits) {
     check_ephemeral(c, e, s);
     match limits.owners() {
         Some(why) => c.skip(name("owners"), why),
-        None => check_owners(c, e, s),
+        None => check_owners(c, e, s, limits),
     }
 }
 
@@ -217,13 +222,16 @@ fn check_ephemeral(c: &mut Checks, e: &Expect, s: &Socket) {
     }
 }
 
-fn check_owners(c: &mut Checks, e: &Expect, s: &Socket) {
+fn check_owners(c: &mut Checks, e: &Expect, s: &Socket, limits: &Limits) {
     let name = |what: &str| format!("{}: {what}", e.label);
-    c.add(
-        name("pids"),
-        pid_set(e.pids.clone()),
-        pid_set(s.processes.iter().map(|p| p.pid).collect()),
-    );
+    match limits.pids() {
+        Some(why) => c.skip(name("pids"), why),
+        None => c.add(
+            name("pids"),
+            pid_set(e.pids.clone()),
+            pid_set(s.processes.iter().map(|p| p.pid).collect()),
+        ),
+    }
     let uids: Vec<String> = s.processes.iter().map(|p| opt(p.uid)).collect();
     let all_uid = !uids.is_empty() && uids.iter().all(|u| *u == e.uid.to_string());
     c.add(
@@ -246,6 +254,18 @@ fn check_owners(c: &mut Checks, e: &Expect, s: &Socket) {
             names.join(",")
         },
     );
+}
+
+/// Why PIDs from /proc mean nothing here: /proc belongs to another PID namespace.
+#[cfg(target_os = "linux")]
+fn foreign_proc() -> Option<String> {
+    crate::collect::linux::foreign_proc()
+        .map(|(seen, me)| crate::collect::linux::foreign_proc_warning(seen, me))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn foreign_proc() -> Option<String> {
+    None
 }
 
 /// The name the kernel gives this process (comm: the name it was executed as, a symlink's
@@ -271,13 +291,15 @@ pub fn run_with(c: &mut Collector, a: &VerifyArgs, out: &mut dyn Write) -> anyho
     let outcome = pipeline::run(c, &Query::new(TableQuery::everything()))?;
     let limits = Limits {
         sources: outcome.sources,
+        foreign_proc: foreign_proc(),
     };
     for e in &fx.expect {
         check_socket(&mut checks, e, &outcome.sockets, &limits);
     }
     check_nothing_extra(&mut checks, &fx, &outcome.sockets, &limits);
-    if limits.owners().is_none() {
-        check_who_path(c, &mut checks, &fx)?;
+    match limits.pids() {
+        None => check_who_path(c, &mut checks, &fx)?,
+        Some(why) => checks.skip("who: every holder of the shared listener", why),
     }
     drop(fx);
 
@@ -294,7 +316,7 @@ pub fn run_with(c: &mut Collector, a: &VerifyArgs, out: &mut dyn Write) -> anyho
 
 /// Nothing extra: every socket our own process holds is one we opened.
 fn check_nothing_extra(c: &mut Checks, fx: &Fixture, seen: &[Socket], limits: &Limits) {
-    if let Some(why) = limits.owners() {
+    if let Some(why) = limits.pids() {
         c.skip("no unexpected sockets held by portscope itself", why);
         return;
     }

@@ -43,6 +43,13 @@ pub struct OwnerScan {
     /// (inode, pid) pairs, in no order; a socket shared by several processes appears once
     /// per process (and once per descriptor within a process: callers deduplicate).
     pub holders: Vec<(u64, u32)>,
+    /// The holders (also in `holders`) found only in a thread's own descriptor table:
+    /// (inode, pid, tid). A thread that unshared its table, or a process whose leader
+    /// exited.
+    pub thread_holders: Vec<(u64, u32, u32)>,
+    /// Descriptor tables that could not be opened because portscope ran out of
+    /// descriptors (EMFILE/ENFILE): their owners are unknown, not absent.
+    pub fd_limited: usize,
     /// Processes whose descriptor table could not be read for lack of permission.
     pub denied: usize,
     /// Processes that exited between listing /proc and reading their descriptors.
@@ -53,6 +60,9 @@ pub struct OwnerScan {
     pub stopped_early: bool,
     /// /proc could not be read at all: no owner is known.
     pub unavailable: bool,
+    /// The scan saw every process on the host (root, the initial PID namespace, nothing
+    /// denied or hidden): a socket it found no holder for is held by no process.
+    pub sees_every_process: bool,
     /// One line each: what the scan could not do (fallbacks, lost workers).
     pub warnings: Vec<String>,
 }
@@ -126,6 +136,7 @@ impl OwnerSource for NoOwners {
 impl Collector {
     /// The real host, with the backends the user chose.
     pub fn system(table: TableChoice, owners: OwnerChoice) -> Result<Collector, Error> {
+        raise_descriptor_limit();
         let (tables, netstat_holders) = table_source(table)?;
         let owners: Box<dyn OwnerSource> = match owners {
             OwnerChoice::None => Box::new(NoOwners),
@@ -184,6 +195,23 @@ fn owner_source(
         (_, None) => Err(Error::Unsupported("owners without netstat2")),
     }
 }
+
+/// Raises the soft descriptor limit to the hard one: a scan started under `ulimit -n 5`
+/// must not lose owners to EMFILE (it still reports any it cannot open).
+#[cfg(unix)]
+fn raise_descriptor_limit() {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn raise_descriptor_limit() {}
 
 /// This host's ephemeral port range (what the OS hands out for port 0 and connect()).
 #[cfg(target_os = "linux")]

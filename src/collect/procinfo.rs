@@ -48,6 +48,7 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
                 user: uid.and_then(|u| users.name(u)),
                 uid,
                 ppid: p.parent().map(|pp| pp.as_u32()),
+                tid: None,
             }),
         );
     }

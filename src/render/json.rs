@@ -97,6 +97,7 @@ mod tests {
                 user: Some("root".into()),
                 uid: Some(0),
                 ppid: None,
+                tid: None,
             })],
         };
         let mut out = Vec::new();

@@ -365,6 +365,7 @@ mod tests {
                 user: Some("alice".into()),
                 uid: Some(1000),
                 ppid: None,
+                tid: None,
             })],
         };
         let mut hidden = mk("::", 8080, Some(false), "x", 1);

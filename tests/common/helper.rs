@@ -192,9 +192,74 @@ pub fn helper_main() {
             let n = *iterations.lock().unwrap();
             say(&format!("done {n}"));
         }
+        ["thread-own-table"] => thread_own_table(),
+        ["in-flight"] => in_flight(),
         _ => panic!("unknown helper role '{role}'"),
     }
     std::process::exit(0);
+}
+
+fn gettid() -> u32 {
+    // SAFETY: gettid cannot fail.
+    unsafe { libc::gettid() as u32 }
+}
+
+/// A thread that unshares its descriptor table, then opens a listener only it holds.
+fn thread_own_table() {
+    let t = std::thread::spawn(|| {
+        // SAFETY: unshare affects only this thread's descriptor table.
+        assert_eq!(
+            unsafe { libc::unshare(libc::CLONE_FILES) },
+            0,
+            "unshare(CLONE_FILES)"
+        );
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        say(&format!(
+            "ready {} {}",
+            l.local_addr().unwrap().port(),
+            gettid()
+        ));
+        wait_stdin_eof();
+        drop(l);
+    });
+    t.join().expect("thread");
+}
+
+/// A listener whose only descriptor is in flight: sent over a unix socket pair with
+/// SCM_RIGHTS, never received, the sender's copy closed.
+fn in_flight() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixDatagram;
+    let (a, b) = UnixDatagram::pair().expect("socketpair");
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().unwrap().port();
+    let fd = l.as_raw_fd();
+    // SAFETY: a one-byte message carrying one descriptor, built in local buffers that
+    // outlive the sendmsg call.
+    unsafe {
+        let mut byte = [0u8; 1];
+        let mut iov = libc::iovec {
+            iov_base: byte.as_mut_ptr().cast(),
+            iov_len: 1,
+        };
+        let space = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
+        let mut cbuf = vec![0u8; space];
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cbuf.as_mut_ptr().cast();
+        msg.msg_controllen = space as _;
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>(), fd);
+        assert_eq!(libc::sendmsg(a.as_raw_fd(), &msg, 0), 1, "sendmsg");
+    }
+    drop(l);
+    say(&format!("ready {port}"));
+    wait_stdin_eof();
+    drop((a, b));
 }
 
 /// One held socket of a `hold` helper.

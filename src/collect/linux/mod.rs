@@ -5,7 +5,7 @@ mod fdscan;
 mod netlink;
 pub mod procnet;
 
-pub use fdscan::scan_owners;
+pub use fdscan::{foreign_proc, foreign_proc_warning, scan_owners};
 #[doc(hidden)]
 pub use netlink::parse_sock_diag_dump;
 

@@ -1,0 +1,205 @@
+//! Owners the fd scan must find, or explain truthfully (issue 11): sockets held only by a
+//! thread's own descriptor table, a descriptor in flight, running out of descriptors.
+#![cfg(target_os = "linux")]
+
+mod common;
+#[path = "common/workload.rs"]
+mod workload;
+use common::*;
+use portscope::model::{Owner, OwnerReason};
+use workload::Helper;
+
+#[test]
+#[ignore = "helper process for the other tests, started by them"]
+fn helper() {
+    workload::helper_main()
+}
+
+/// (port, tid) from a helper's ready line.
+fn port_tid(h: &Helper) -> (String, u32) {
+    let mut it = h.ready.split_whitespace();
+    let port = it.next().unwrap().to_string();
+    let tid = it.next().map_or(0, |t| t.parse().unwrap());
+    (port, tid)
+}
+
+fn who_json(port: &str) -> (Option<i32>, serde_json::Value) {
+    let out = portscope().args(["who", port, "--json"]).output().unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap(),
+    )
+}
+
+fn assert_held_by_thread(role: &str) {
+    if !quiet_netns() {
+        return;
+    }
+    let h = Helper::start(role);
+    let (port, tid) = port_tid(&h);
+    let (code, v) = who_json(&port);
+    assert_eq!(code, Some(0), "{role}: found, not hidden: {v}");
+    let p = &v["sockets"][0]["processes"];
+    assert_eq!(p.as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(p[0]["pid"], h.pid(), "{role}: the process");
+    assert_eq!(p[0]["tid"], tid, "{role}: the thread whose table holds it");
+    assert_ne!(tid, h.pid());
+    // And in the table for people: the process is named, not '-'.
+    let text = portscope().args(["who", &port]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains(&format!("(pid {}", h.pid())), "{text}");
+    drop(h);
+}
+
+#[test]
+fn socket_held_only_by_a_thread_with_its_own_table_is_found() {
+    assert_held_by_thread("thread-own-table");
+}
+
+/// The leader thread ends with a bare exit(2) (no unwinding: libtest would abort on
+/// pthread_exit) while a thread lives on holding a listener, which then sits only in
+/// /proc/PID/task/TID/fd. Python, so that the leader really is the main thread.
+const LEADER_EXITS: &str = r#"
+import ctypes, os, platform, socket, sys, threading, time
+def hold():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+    pid = os.getpid()
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        st = open(f"/proc/{pid}/task/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        if st == "Z":
+            break
+        time.sleep(0.001)
+    print(s.getsockname()[1], threading.get_native_id(), flush=True)
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=hold).start()
+ctypes.CDLL(None).syscall({"x86_64": 60, "aarch64": 93}[platform.machine()], 0)
+"#;
+
+#[test]
+fn socket_held_by_a_thread_after_the_leader_exited_is_found() {
+    use std::io::BufRead;
+    if !quiet_netns() {
+        return;
+    }
+    let Ok(mut child) = std::process::Command::new("python3")
+        .args(["-c", LEADER_EXITS])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+    else {
+        skip("python3 is not installed");
+        return;
+    };
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut it = line.split_whitespace();
+    let (port, tid): (String, u32) = (
+        it.next().expect("ready line").to_string(),
+        it.next().unwrap().parse().unwrap(),
+    );
+    let pid = child.id();
+    let (code, v) = who_json(&port);
+    drop(child.stdin.take());
+    let _ = child.wait();
+    assert_eq!(code, Some(0), "found, not hidden: {v}");
+    let p = &v["sockets"][0]["processes"];
+    assert_eq!(p[0]["pid"], pid, "{v}");
+    assert_eq!(p[0]["tid"], tid, "{v}");
+}
+
+#[test]
+fn descriptor_in_flight_is_not_called_another_namespace() {
+    if !quiet_netns() {
+        return;
+    }
+    let h = Helper::start("in-flight");
+    let (port, _) = port_tid(&h);
+    let out = portscope()
+        .args(["list", "--json", "-p", &port])
+        .output()
+        .unwrap();
+    let d = doc(&out.stdout);
+    assert_eq!(d.sockets.len(), 1, "the listener is still there");
+    let s = &d.sockets[0];
+    assert!(s.processes.is_empty());
+    // Root in the initial PID namespace sees every process: nobody holds it here.
+    let initial = std::fs::read_link("/proc/self/ns/pid")
+        .unwrap()
+        .to_string_lossy()
+        == "pid:[4026531836]";
+    if initial {
+        assert_eq!(s.owner, Owner::None);
+        assert_eq!(s.owner_reason, Some(OwnerReason::NoDescriptor));
+        let (code, _) = who_json(&port);
+        assert_eq!(code, Some(0), "nobody holds it: not a hidden owner");
+    } else {
+        assert_eq!(s.owner_reason, Some(OwnerReason::Namespace));
+    }
+    drop(h);
+}
+
+#[test]
+fn running_out_of_descriptors_is_reported_not_silent() {
+    if !quiet_netns() {
+        return;
+    }
+    let l = Listener::start(&["0"]);
+    let port = l.port(0).to_string();
+    // portscope raises its soft limit to the hard one: a hard limit of 5 cannot be raised.
+    let out = std::process::Command::new("prlimit")
+        .args(["--nofile=6:6", "--"])
+        .arg(bin_path())
+        .args(["who", &port, "--json"])
+        .output();
+    let Ok(out) = out else {
+        skip("prlimit (util-linux) is not installed");
+        return;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let s = &v["sockets"][0];
+    let found = s["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["pid"] == l.opened[0].pid);
+    if found {
+        // Enough descriptors after all for this small host: then nothing is claimed.
+        assert_eq!(out.status.code(), Some(0));
+    } else {
+        assert_eq!(s["owner"], "hidden", "{v}");
+        assert_eq!(
+            s["owner_reason"],
+            "not searched: portscope ran out of file descriptors (raise ulimit -n)"
+        );
+        assert_eq!(out.status.code(), Some(3), "a partial answer");
+        assert!(
+            v["warnings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|w| w.as_str().unwrap().contains("ran out of file descriptors")),
+            "{v}"
+        );
+    }
+    // With the soft limit alone lowered, portscope raises it and finds the owner.
+    let out = std::process::Command::new("prlimit")
+        .args(["--nofile=5:4096", "--"])
+        .arg(bin_path())
+        .args(["who", &port, "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sockets"][0]["processes"][0]["pid"], l.opened[0].pid);
+    drop(l);
+}
