@@ -532,12 +532,60 @@ pub struct Socket {
     pub processes: Vec<Arc<Process>>,
 }
 
+/// Which traffic a socket's local end accepts: what its label must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepts {
+    Ipv4,
+    /// An IPv6 socket bound to a v4-mapped address (::ffff:a.b.c.d): IPv4 only.
+    Ipv4Mapped,
+    Ipv6,
+    /// An IPv6 wildcard without IPV6_V6ONLY: IPv6 and IPv4.
+    DualStack,
+    /// An IPv6 wildcard whose v6-only flag the source does not report (/proc/net,
+    /// netstat2): maybe IPv4 too.
+    Ipv6MaybeIpv4,
+}
+
 impl Socket {
     /// An IPv6 wildcard socket without IPV6_V6ONLY also accepts IPv4.
     pub fn is_dual_stack(&self) -> bool {
-        self.family == Family::Ipv6
-            && self.v6only == Some(false)
-            && self.local.address.is_unspecified()
+        self.accepts() == Accepts::DualStack
+    }
+
+    pub fn accepts(&self) -> Accepts {
+        match self.local.address {
+            IpAddr::V4(_) => Accepts::Ipv4,
+            IpAddr::V6(a) if a.to_ipv4_mapped().is_some() => Accepts::Ipv4Mapped,
+            IpAddr::V6(a) if a.is_unspecified() => match self.v6only {
+                Some(false) => Accepts::DualStack,
+                Some(true) => Accepts::Ipv6,
+                None => Accepts::Ipv6MaybeIpv4,
+            },
+            IpAddr::V6(_) => Accepts::Ipv6,
+        }
+    }
+
+    /// tcp/udp (IPv4, v4-mapped included), tcp6 (IPv6 only), tcp46 (dual-stack), tcp6?
+    /// (an IPv6 wildcard that may also take IPv4: the source cannot say).
+    pub fn proto_label(&self) -> String {
+        let p = self.protocol.as_str();
+        match self.accepts() {
+            Accepts::Ipv4 | Accepts::Ipv4Mapped => p.to_string(),
+            Accepts::Ipv6 => format!("{p}6"),
+            Accepts::DualStack => format!("{p}46"),
+            Accepts::Ipv6MaybeIpv4 => format!("{p}6?"),
+        }
+    }
+
+    /// The same, in words, for `who`.
+    pub fn family_note(&self) -> &'static str {
+        match self.accepts() {
+            Accepts::Ipv4 => "IPv4",
+            Accepts::Ipv4Mapped => "IPv4, through an IPv6 socket (v4-mapped)",
+            Accepts::Ipv6 => "IPv6 only",
+            Accepts::DualStack => "IPv6, dual-stack: IPv4 too",
+            Accepts::Ipv6MaybeIpv4 => "IPv6; IPv4 too unless v6-only (this source cannot tell)",
+        }
     }
 }
 
@@ -563,6 +611,59 @@ mod tests {
         assert_eq!(SockState::from_tcp_kernel(99), None);
         assert_eq!(SockState::from_udp_kernel(1), SockState::Connected);
         assert_eq!(SockState::from_udp_kernel(7), SockState::Unconnected);
+    }
+
+    fn socket(local: &str, v6only: Option<bool>) -> Socket {
+        let address: IpAddr = local.parse().unwrap();
+        Socket {
+            protocol: Protocol::Tcp,
+            family: Family::of(&address),
+            v6only,
+            local: Endpoint { address, port: 80 },
+            remote: None,
+            state: SockState::Listen,
+            port_class: PortClass::WellKnown,
+            ephemeral: false,
+            service: None,
+            recv_queue: None,
+            send_queue: None,
+            inode: 1,
+            uid: None,
+            user: None,
+            owner: Owner::None,
+            owner_reason: None,
+            processes: vec![],
+        }
+    }
+
+    /// Issue 11, item 7: the label follows what the socket accepts.
+    #[test]
+    fn v4_mapped_and_unknown_wildcards_are_labelled_by_what_they_accept() {
+        let cases = [
+            ("127.0.0.1", None, "tcp", "IPv4"),
+            (
+                "::ffff:127.0.0.1",
+                Some(false),
+                "tcp",
+                "IPv4, through an IPv6 socket (v4-mapped)",
+            ),
+            ("::1", Some(true), "tcp6", "IPv6 only"),
+            ("::1", None, "tcp6", "IPv6 only"),
+            ("::", Some(false), "tcp46", "IPv6, dual-stack: IPv4 too"),
+            ("::", Some(true), "tcp6", "IPv6 only"),
+            // /proc/net cannot tell: never claim v6-only.
+            (
+                "::",
+                None,
+                "tcp6?",
+                "IPv6; IPv4 too unless v6-only (this source cannot tell)",
+            ),
+        ];
+        for (addr, v6only, label, note) in cases {
+            let s = socket(addr, v6only);
+            assert_eq!(s.proto_label(), label, "{addr} {v6only:?}");
+            assert_eq!(s.family_note(), note, "{addr} {v6only:?}");
+        }
     }
 
     #[test]

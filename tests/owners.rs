@@ -194,3 +194,59 @@ fn running_out_of_descriptors_is_reported_not_silent() {
     assert_eq!(v["sockets"][0]["processes"][0]["pid"], l.opened[0].pid);
     drop(l);
 }
+
+/// `unshare -p -f` without --mount-proc: /proc is the parent namespace's, so its PIDs mean
+/// nothing here. Say so; verify reports it instead of failing.
+#[test]
+fn pid_namespace_without_its_own_proc_is_reported() {
+    if !quiet_netns() {
+        return;
+    }
+    let l = Listener::start(&["0"]);
+    let port = l.port(0).to_string();
+    let run = |args: &[&str]| {
+        std::process::Command::new("unshare")
+            .args(["-p", "-f", "--"])
+            .arg(bin_path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["who", &port, "--json"]);
+    if !out.status.success() && out.stdout.is_empty() {
+        skip(&format!(
+            "unshare -p refused: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+        return;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["warnings"].as_array().unwrap().iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("/proc belongs to another PID namespace (it calls this process ")),
+        "{v}"
+    );
+    let out = run(&["verify", "--json"]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{r:#}");
+    let pid_checks: Vec<&serde_json::Value> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().ends_with(": pids"))
+        .collect();
+    assert!(!pid_checks.is_empty());
+    for c in pid_checks {
+        assert_eq!(c["status"], "skip", "{c}");
+        assert!(
+            c["seen"]
+                .as_str()
+                .unwrap()
+                .contains("another PID namespace"),
+            "{c}"
+        );
+    }
+    drop(l);
+}

@@ -2,7 +2,7 @@
 //! writer serves pipes, files and large outputs (at 10,000 rows comfy-table alone costs a
 //! quarter of the run and 26 MiB), with one line per socket so grep and awk work.
 
-use crate::model::{Family, Owner, SockState, Socket};
+use crate::model::{Owner, SockState, Socket};
 use crate::render::sanitize::sanitize;
 use comfy_table::{
     presets, Attribute, Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table,
@@ -84,12 +84,7 @@ pub fn columns(show_remote: bool) -> Vec<Column> {
 /// `tcp`/`udp` for IPv4, `tcp6` for IPv6, `tcp46` for a dual-stack IPv6 wildcard socket
 /// (which also accepts IPv4), as BSD netstat writes it.
 pub fn proto_label(s: &Socket) -> String {
-    let p = s.protocol.as_str();
-    match s.family {
-        Family::Ipv4 => p.to_string(),
-        Family::Ipv6 if s.is_dual_stack() => format!("{p}46"),
-        Family::Ipv6 => format!("{p}6"),
-    }
+    s.proto_label()
 }
 
 fn addr_text(a: &std::net::IpAddr) -> String {

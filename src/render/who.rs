@@ -1,6 +1,6 @@
 //! Render stage, `who`: one block per owning process and port, for people.
 
-use crate::model::{Family, Owner, Process, ProcessTable, SockState, Socket};
+use crate::model::{Owner, Process, ProcessTable, SockState, Socket};
 use crate::render::sanitize::{sanitize, sanitize_cmdline};
 use crate::spec::PortSpec;
 use std::fmt::Write as _;
@@ -21,12 +21,7 @@ struct Block<'a> {
 }
 
 fn family_note(s: &Socket) -> &'static str {
-    match s.family {
-        Family::Ipv4 => "IPv4",
-        Family::Ipv6 if s.is_dual_stack() => "IPv6, dual-stack: IPv4 too",
-        Family::Ipv6 if s.v6only == Some(true) => "IPv6 only",
-        Family::Ipv6 => "IPv6",
-    }
+    s.family_note()
 }
 
 /// The text for people: one block per owning process and port.
