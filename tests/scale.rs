@@ -2,6 +2,9 @@
 //! reported, exactly, in bounded time and memory; the table renderer stays linear.
 //! `cargo test --test scale -- --ignored` adds a 50,000-socket run.
 
+// Live kernel socket tables, network namespaces and Linux-only libc calls.
+#![cfg(target_os = "linux")]
+
 mod common;
 #[path = "common/workload.rs"]
 mod workload;
