@@ -8,6 +8,8 @@ pub mod cmd;
 pub mod collect;
 pub mod error;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod join;
 pub mod model;
 pub mod pipeline;
