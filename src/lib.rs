@@ -10,6 +10,8 @@ pub mod collect;
 pub mod error;
 pub mod fast_hash;
 pub mod filter;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod join;
 pub mod model;
 pub mod pipeline;

@@ -4,6 +4,9 @@
 //!
 //! Replay a workload with `PORTSCOPE_SEED=<seed> cargo test --test churn`.
 
+// Live kernel socket tables, network namespaces and Linux-only libc calls.
+#![cfg(target_os = "linux")]
+
 mod common;
 use portscope::model::OwnerReason;
 #[path = "common/workload.rs"]

@@ -11,6 +11,7 @@
 #[allow(dead_code)]
 #[path = "../src/cli.rs"]
 mod cli;
+mod common;
 
 #[path = "generated/content.rs"]
 mod content;
@@ -303,10 +304,6 @@ fn regenerating() -> bool {
     std::env::var_os(REGENERATE_ENV).is_some_and(|v| !v.is_empty() && v != "0")
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
 /// Files in the generated directories that the generator no longer writes.
 fn stale_files(expected: &[(PathBuf, String)]) -> Vec<PathBuf> {
     let mut stale = Vec::new();
@@ -370,12 +367,13 @@ fn generated_files_are_up_to_date() {
     );
 }
 
-/// Runs a checker, or reports why not: Ok(None) means "skip" (the tool is missing, outside CI).
+/// Runs a checker, or skips through common::skip when it is not installed (None; a failure
+/// under PORTSCOPE_NO_SKIP). `package` is the Debian package that provides it.
 fn run_tool(
     program: &str,
+    package: &str,
     args: &[&str],
     stdin: &str,
-    required_in_ci: bool,
 ) -> Option<std::process::Output> {
     let child = Command::new(program)
         .args(args)
@@ -386,16 +384,9 @@ fn run_tool(
     let mut child = match child {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            assert!(
-                !(required_in_ci && in_ci()),
-                "{program} is not installed, and CI=true: install it (e.g. apt-get install -y {program})"
-            );
-            let ci_note = if required_in_ci {
-                " (this check fails instead when CI=true)"
-            } else {
-                ""
-            };
-            eprintln!("skipped: {program} is not installed{ci_note}");
+            common::skip(&format!(
+                "{program} is not installed (apt-get install -y {package})"
+            ));
             return None;
         }
         Err(e) => panic!("cannot run {program}: {e}"),
@@ -415,7 +406,7 @@ fn man_pages_pass_mandoc_lint() {
     for (rel, text) in generate().iter().filter(|(p, _)| p.starts_with(MAN_DIR)) {
         // Every message from warnings up: errors fail, and so does anything else mandoc
         // thinks a reader would trip on.
-        let Some(out) = run_tool("mandoc", &["-Tlint", "-W", "warning"], text, true) else {
+        let Some(out) = run_tool("mandoc", "mandoc", &["-Tlint", "-W", "warning"], text) else {
             return;
         };
         let report = format!(
@@ -436,12 +427,17 @@ fn man_pages_pass_mandoc_lint() {
 }
 
 /// What `man` uses on most Linux systems: groff must format every page without a warning
-/// (-ww: all of them). Skipped when groff is missing, in CI too (mandoc is the required check).
+/// (-ww: all of them). Skipped through common::skip when groff is missing (CI installs it).
 #[test]
 fn man_pages_format_with_groff_without_warnings() {
     let mut problems = Vec::new();
     for (rel, text) in generate().iter().filter(|(p, _)| p.starts_with(MAN_DIR)) {
-        let Some(out) = run_tool("groff", &["-man", "-Tutf8", "-ww", "-z"], text, false) else {
+        let Some(out) = run_tool(
+            "groff",
+            "groff-base",
+            &["-man", "-Tutf8", "-ww", "-z"],
+            text,
+        ) else {
             return;
         };
         let report = String::from_utf8_lossy(&out.stderr);

@@ -2,6 +2,9 @@
 //! escapes, bidi overrides and invalid UTF-8 cannot break or spoof the table, and stays
 //! exact in JSON; output to a closed pipe or a full disk ends cleanly.
 
+// Live kernel socket tables, network namespaces and Linux-only libc calls.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::{bin_path, doc, portscope, quiet_netns, Listener};

@@ -2,6 +2,9 @@
 //! reported, exactly, in bounded time and memory; the table renderer stays linear.
 //! `cargo test --test scale -- --ignored` adds a 50,000-socket run.
 
+// Live kernel socket tables, network namespaces and Linux-only libc calls.
+#![cfg(target_os = "linux")]
+
 mod common;
 #[path = "common/workload.rs"]
 mod workload;
@@ -10,8 +13,7 @@ use common::{doc, quiet_netns, skip};
 use portscope::model::*;
 use portscope::render::table::{write_table, TableStyle};
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use workload::Helper;
 
@@ -26,46 +28,39 @@ fn helper() {
     workload::helper_main()
 }
 
-/// Runs the binary, returning (exit code, stdout, stderr, peak RSS in KiB, wall time).
-/// The peak RSS is the child's own, from wait4(2), which also reaps it (hence the allow).
-#[allow(clippy::zombie_processes)]
+/// Runs the binary, returning (exit code, stdout, stderr, peak RSS in KiB, wall time). It
+/// runs under a `measure` helper process, whose wait4(2) sees portscope's own peak RSS; from
+/// this process the figure would include this test binary's peak (see workload::measure).
 fn run_measured(args: &[&str]) -> (i32, Vec<u8>, String, u64, Duration) {
-    let start = Instant::now();
-    let mut child = Command::new(common::bin_path())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn portscope");
-    let mut err = child.stderr.take().unwrap();
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut out = Vec::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_end(&mut out)
-        .expect("read stdout");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 reaps our own child by PID (std's Child is not
-    // waited on afterwards).
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    let elapsed = start.elapsed();
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -1
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("portscope-scale-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create measure directory");
+    let dir_text = dir.to_str().expect("UTF-8 temporary directory");
+    assert!(
+        !dir_text.contains(':'),
+        "helper roles are ':'-separated: {dir_text}"
+    );
+    let h = Helper::start(&format!("measure:{dir_text}:{}", args.join(" ")));
+    let f: Vec<i64> = h
+        .ready
+        .split(' ')
+        .map(|x| x.parse().expect("measure helper: ready CODE RSS MICROS"))
+        .collect();
+    h.finish();
+    let out = std::fs::read(dir.join("stdout")).expect("read portscope's stdout");
+    let err = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+    std::fs::remove_dir_all(&dir).expect("remove measure directory");
+    let [code, rss_kib, micros] = f[..] else {
+        panic!("measure helper said {:?}", f);
     };
-    let stderr = err_reader.join().unwrap_or_default();
-    (code, out, stderr, ru.ru_maxrss as u64, elapsed)
+    (
+        code as i32,
+        out,
+        err,
+        rss_kib as u64,
+        Duration::from_micros(micros as u64),
+    )
 }
 
 fn hard_nofile() -> u64 {
@@ -80,6 +75,8 @@ fn hard_nofile() -> u64 {
 }
 
 fn scale(total: usize, procs: usize) {
+    // Not while the renderer's timing runs: each would disturb the other's figures.
+    let _serial = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -243,6 +240,7 @@ fn render_time(sockets: &[Socket]) -> Duration {
 
 #[test]
 fn table_renderer_scales_linearly() {
+    let _serial = common::serial();
     let small = render_time(&synthetic(2_500));
     let large = render_time(&synthetic(10_000));
     let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-6);

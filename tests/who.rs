@@ -1,6 +1,9 @@
 //! `portscope who`: every SPEC form, the exit-status contract (0 found, 1 nobody, 2 bad
 //! input, 3 owner hidden), forked holders, UDP, v6-only, --remote, --quiet, --json, --first.
 
+// Live kernel socket tables, network namespaces and Linux-only libc calls.
+#![cfg(target_os = "linux")]
+
 mod common;
 use common::*;
 use std::net::TcpStream;

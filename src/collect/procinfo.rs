@@ -31,10 +31,7 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
     let mut out = ProcessTable::with_capacity(pids.len());
     for (pid, p) in sys.processes() {
         // sysinfo gives up on /proc/PID/status when the process name in it is not UTF-8.
-        let uid = p
-            .user_id()
-            .map(|u| **u)
-            .or_else(|| status_uid(pid.as_u32()));
+        let uid = user_uid(p).or_else(|| status_uid(pid.as_u32()));
         out.insert(
             pid.as_u32(),
             Arc::new(Process {
@@ -53,6 +50,18 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
         );
     }
     out
+}
+
+/// The process's UID as sysinfo reports it.
+#[cfg(unix)]
+fn user_uid(p: &sysinfo::Process) -> Option<u32> {
+    p.user_id().map(|u| **u)
+}
+
+/// On Windows sysinfo's `Uid` is a SID, not a number: there is no UID to report.
+#[cfg(not(unix))]
+fn user_uid(_p: &sysinfo::Process) -> Option<u32> {
+    None
 }
 
 /// The real UID from /proc/PID/status, read as bytes (the name line may be any bytes).
@@ -178,6 +187,7 @@ mod tests {
         let t = process_details(&[me], &mut u);
         let p = &t[&me];
         assert_eq!(p.pid, me);
+        #[cfg(unix)]
         assert_eq!(p.uid, Some(effective_uid()));
         assert!(!p.cmdline.is_empty());
         assert!(p.ppid.is_some());

@@ -5,6 +5,7 @@
 use super::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -147,6 +148,9 @@ fn wait_stdin_eof() {
 /// * `churn:THREADS:SEED` — says `ready`, then each thread opens and closes listeners,
 ///   connections and UDP sockets as fast as it can, saying `own PROTO PORT` for each
 ///   local port it holds, until stdin closes; then says `done ITERATIONS`.
+/// * `measure:DIR:ARGS` — runs `portscope ARGS` (split on spaces) with its stdout (a pipe)
+///   copied to DIR/stdout and its stderr in DIR/stderr, reaps it with wait4(2) and says
+///   `ready EXIT_CODE PEAK_RSS_KIB MICROSECONDS`. See [`measure`] for why from here.
 ///
 /// Never returns when PORTSCOPE_TEST_HELPER is set (exits the process); a no-op otherwise.
 pub fn helper_main() {
@@ -194,6 +198,11 @@ pub fn helper_main() {
         }
         ["thread-own-table"] => thread_own_table(),
         ["in-flight"] => in_flight(),
+        ["measure", dir, args] => {
+            let (code, rss_kib, took) = measure(Path::new(dir), args);
+            say(&format!("ready {code} {rss_kib} {}", took.as_micros()));
+            wait_stdin_eof();
+        }
         _ => panic!("unknown helper role '{role}'"),
     }
     std::process::exit(0);
@@ -393,4 +402,40 @@ fn churn(stop: &AtomicBool, seed: u64) -> u64 {
     }
     let _ = o.flush();
     n
+}
+
+/// Runs portscope and returns (exit code or -1, its peak RSS in KiB, wall time).
+///
+/// Measured in this small, freshly exec'd helper and not in the test: a child's ru_maxrss
+/// starts from its parent's peak RSS at the time of the spawn (exec folds the high-water mark
+/// of the address space it replaces, the parent's under vfork or fork, into the child's), so
+/// a test process that once held a large table (another test in the same binary) would
+/// count its own peak as portscope's.
+#[allow(clippy::zombie_processes)] // reaped by wait4, which std's Child does not know
+fn measure(dir: &Path, args: &str) -> (i32, u64, Duration) {
+    let stderr = std::fs::File::create(dir.join("stderr")).expect("create stderr file");
+    let mut stdout = std::fs::File::create(dir.join("stdout")).expect("create stdout file");
+    let start = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portscope"))
+        .args(args.split(' '))
+        .env_remove(HELPER_ENV)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn portscope");
+    std::io::copy(&mut child.stdout.take().unwrap(), &mut stdout).expect("copy stdout");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 reaps our own child by PID.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
+    let took = start.elapsed();
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    (code, ru.ru_maxrss as u64, took)
 }

@@ -29,7 +29,10 @@ pub fn portscope() -> assert_cmd::Command {
     c
 }
 
-/// Prints why a test cannot run here and returns false, or panics under CI.
+/// The one way a test skips: prints why it cannot run (or cannot check everything) here and
+/// returns false, or panics when PORTSCOPE_NO_SKIP is set (CI), so nothing required is ever
+/// skipped silently. Every test that lacks a tool, a privilege or a kernel feature calls this;
+/// none reads `CI` or prints its own SKIP line.
 pub fn skip(reason: &str) -> bool {
     if std::env::var(NO_SKIP_ENV).is_ok_and(|v| !v.is_empty() && v != "0") {
         panic!("required but unavailable here ({NO_SKIP_ENV} is set): {reason}");
@@ -38,6 +41,7 @@ pub fn skip(reason: &str) -> bool {
     false
 }
 
+#[cfg(target_os = "linux")]
 pub fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
@@ -47,6 +51,7 @@ pub fn is_root() -> bool {
 /// empty network namespace with `lo` up, so the socket table holds only what the test
 /// opens. Returns false (with a printed reason, or a panic under CI) where that is not
 /// possible.
+#[cfg(target_os = "linux")]
 pub fn quiet_netns() -> bool {
     if !is_root() {
         return skip("not root: cannot create a private network namespace");
@@ -64,6 +69,7 @@ pub fn quiet_netns() -> bool {
     true
 }
 
+#[cfg(target_os = "linux")]
 fn lo_up() -> std::io::Result<()> {
     // SAFETY: ioctl on a fresh datagram socket with a zeroed, named ifreq.
     unsafe {
