@@ -359,3 +359,66 @@ fn error_messages_escape_hostile_arguments() {
         "the argument, escaped: {err:?}"
     );
 }
+
+/// `2>/dev/full`: the error cannot be written, the status still says it (was SIGABRT, 134).
+#[test]
+fn unwritable_stderr_is_exit_2_not_an_abort() {
+    let cases: [&[&str]; 3] = [
+        &["list", "--pid", "x"],
+        &["list", "--state", "nope"],
+        &["who", "70000"],
+    ];
+    for args in cases {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = std::process::Command::new(bin_path())
+            .args(args)
+            .stderr(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}", out.status);
+        assert_eq!(out.stdout, b"", "{args:?}");
+    }
+}
+
+/// clap echoes the bad value, the unknown subcommand or option: escaped as ours are, still
+/// clap's wording and exit 2; --help and --version untouched and exit 0.
+#[test]
+fn clap_usage_errors_escape_argv() {
+    let junk = "\x1b]0;pwned\x07\x1b[2J\u{9b}31m\u{202e}\u{200b}x";
+    let cases: [&[&str]; 4] = [
+        &["list", "--state", junk],
+        &["list", "--sort", junk],
+        &[junk],
+        &["who", "--color", junk, "80"],
+    ];
+    for args in cases {
+        let out = run(args);
+        let err = String::from_utf8(out.stderr).expect("utf-8 stderr");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_inert(&format!("{args:?}"), &err);
+        assert!(err.starts_with("error: "), "{err:?}");
+        assert!(
+            err.contains(&format!("'{}'", sanitize(junk))),
+            "the value, escaped, not stripped: {err:?}"
+        );
+        assert!(
+            err.ends_with("For more information, try '--help'.\n"),
+            "{err:?}"
+        );
+    }
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    assert!(text.starts_with("portscope reads the kernel's"), "{text}");
+    assert!(text.contains("\nUsage: portscope [OPTIONS]"), "{text}");
+    assert!(!text.contains('\x1b'), "no colour into a pipe: {text:?}");
+    let version = run(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(version.stdout).unwrap(),
+        format!("portscope {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}

@@ -36,6 +36,21 @@ pub fn sanitize(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Multi-line text (clap's usage errors) made safe line by line: the line breaks stay,
+/// everything else `sanitize` escapes is escaped.
+pub fn sanitize_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        out.push_str(&sanitize(body));
+        out.push_str(end);
+    }
+    out
+}
+
 /// A command line for display: arguments joined by spaces, each sanitized.
 pub fn sanitize_cmdline(args: &[String]) -> String {
     let mut out = String::new();
@@ -69,6 +84,15 @@ mod tests {
         assert_eq!(sanitize("\u{7f}\u{9b}"), "\\x7f\\x9b");
         assert_eq!(sanitize("back\\slash"), "back\\\\slash");
         assert_eq!(sanitize("\u{2066}x\u{2069}"), "\\u{2066}x\\u{2069}");
+    }
+
+    #[test]
+    fn clap_usage_error_keeps_its_lines_but_not_escapes() {
+        assert_eq!(
+            sanitize_lines("error: invalid value '\x1b]0;x\x07'\n\ntry --help\n"),
+            "error: invalid value '\\x1b]0;x\\x07'\n\ntry --help\n"
+        );
+        assert_eq!(sanitize_lines("a\rb"), "a\\rb");
     }
 
     #[test]
