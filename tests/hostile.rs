@@ -54,11 +54,15 @@ struct Hostile {
 
 impl Hostile {
     fn start() -> Hostile {
+        Hostile::start_as(NAME, ARGV0)
+    }
+
+    fn start_as(name: &[u8], argv0: &[u8]) -> Hostile {
         let dir = TempDir::new();
-        let link = dir.0.join(OsStr::from_bytes(NAME));
+        let link = dir.0.join(OsStr::from_bytes(name));
         std::os::unix::fs::symlink(bin_path(), &link).expect("symlink");
         let mut child = Command::new(&link)
-            .arg0(OsStr::from_bytes(ARGV0))
+            .arg0(OsStr::from_bytes(argv0))
             .args(["listen", "--json", "0"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -421,4 +425,44 @@ fn clap_usage_errors_escape_argv() {
         String::from_utf8(version.stdout).unwrap(),
         format!("portscope {}\n", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// JSON allowed U+0080-U+009F and DEL raw (U+009B is a one-byte CSI), and the table let
+/// zero-width characters through, so `sshd\u{200b}` showed as `sshd`.
+#[test]
+fn c1_controls_in_json_and_zero_width_in_the_table_are_escaped() {
+    if !quiet_netns() {
+        return;
+    }
+    let name = "sshd\u{200b}\u{9b}";
+    let argv0 = "a\u{7f}\u{9b}2J\u{85}\u{feff}";
+    let h = Hostile::start_as(name.as_bytes(), argv0.as_bytes());
+    let port = h.port.to_string();
+    let out = run(&["who", "--json", &port]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    for c in ['\u{7f}', '\u{85}', '\u{9b}'] {
+        assert!(!text.contains(c), "raw {c:?} in JSON: {text}");
+    }
+    // Zero-width and BOM are valid JSON text and stay raw: JSON readers see them as data.
+    assert!(text.contains("\"name\":\"sshd\u{200b}\\u009b\""), "{text}");
+    assert!(
+        text.contains("\"a\\u007f\\u009b2J\\u0085\u{feff}\""),
+        "{text}"
+    );
+    let d = doc(&out.stdout);
+    assert_eq!(d.sockets[0].processes[0].name, name);
+    assert_eq!(d.sockets[0].processes[0].cmdline[0], argv0);
+
+    let out = run(&["list", "-p", &port]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("sshd\\u{200b}\\x9b"), "{text}");
+    let out = run(&["who", &port]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("  sshd\\u{200b}\\x9b (pid "), "{text}");
+    assert!(
+        text.contains("a\\x7f\\x9b2J\\x85\\u{feff} listen"),
+        "{text}"
+    );
+    drop(h);
 }

@@ -438,6 +438,27 @@ tcp46  [::]           8080  http-alt  registered  listen       0     128  -     
     }
 
     #[test]
+    fn zero_width_name_does_not_pass_for_another_in_the_table() {
+        let mut s = sample();
+        let p = std::sync::Arc::make_mut(&mut s[0].processes[0]);
+        p.name = "sshd\u{200b}\u{202e}\u{feff}".into();
+        for width in [None, Some(160)] {
+            let mut out = Vec::new();
+            let style = TableStyle {
+                color: false,
+                width,
+                show_remote: false,
+            };
+            write_table(&mut out, &s[..1], style).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains("sshd\\u{200b}\\u{202e}\\u{feff}"),
+                "{width:?}: {text}"
+            );
+        }
+    }
+
+    #[test]
     fn colour_only_when_asked() {
         let mut out = Vec::new();
         let style = TableStyle {
