@@ -466,3 +466,25 @@ fn c1_controls_in_json_and_zero_width_in_the_table_are_escaped() {
     );
     drop(h);
 }
+
+/// The holder's name in `listen`'s "held by" was escaped twice (`ev\\til` for `ev<TAB>il`).
+#[test]
+fn listen_held_by_name_is_escaped_once() {
+    if !quiet_netns() {
+        return;
+    }
+    let h = Hostile::start_as(b"ev\til\x1b", b"x");
+    let out = run(&["listen", &format!("127.0.0.1:{}", h.port), "--for", "0s"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "portscope: cannot listen on '127.0.0.1:{}/tcp': Address already in use \
+             (os error 98), held by ev\\til\\x1b (pid {})\n",
+            h.port,
+            h.child.id()
+        )
+    );
+    drop(h);
+}

@@ -361,3 +361,31 @@ fn who_wildcard_spec_is_not_free_when_loopback_held() {
     );
     assert!(std::net::TcpListener::bind("0.0.0.0:8081").is_ok());
 }
+
+#[test]
+fn who_shows_a_bound_only_socket_as_bound_not_as_a_connection() {
+    let _serial = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    s.bind(&addr.into()).unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port();
+    let (code, out, err) = who(&[&port.to_string()]);
+    if code == 1 {
+        skip("this kernel (< 6.6) does not report bound-only TCP sockets");
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    let me = std::process::id();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with(&format!("{port}/tcp  ")), "{out}");
+    assert!(lines[0].contains(&format!("(pid {me}, ")), "{out}");
+    assert!(
+        out.contains(&format!("\n  bound        127.0.0.1:{port} (IPv4)\n")),
+        "{out}"
+    );
+    assert!(!out.contains("connections"), "{out}");
+    assert!(!out.contains("->"), "{out}");
+}

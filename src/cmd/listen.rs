@@ -109,13 +109,10 @@ fn holder_of(proto: Protocol, addr: SocketAddr) -> String {
         .sockets
         .iter()
         .flat_map(|s| {
-            s.processes.iter().map(|p| {
-                format!(
-                    "{} (pid {})",
-                    crate::render::sanitize::sanitize(&p.name),
-                    p.pid
-                )
-            })
+            // Raw here: the whole message is sanitized once, by `error_line`.
+            s.processes
+                .iter()
+                .map(|p| format!("{} (pid {})", p.name, p.pid))
         })
         .collect();
     match (owners.is_empty(), outcome.sockets.is_empty()) {
