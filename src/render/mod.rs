@@ -1,5 +1,6 @@
 //! Render stage: plain data in, any `impl Write` out. Table for people, JSON for scripts.
 
+pub mod fit;
 pub mod json;
 pub mod sanitize;
 pub mod table;
