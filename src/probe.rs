@@ -38,19 +38,25 @@ pub fn open(protocol: Protocol, addr: SocketAddr, v6only: Option<bool>) -> io::R
         Protocol::Tcp => (Type::STREAM, socket2::Protocol::TCP),
         Protocol::Udp => (Type::DGRAM, socket2::Protocol::UDP),
     };
-    let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))
+        .map_err(|e| step("creating the socket", e))?;
     if addr.is_ipv6() {
         if let Some(v) = v6only {
-            socket.set_only_v6(v)?;
+            socket
+                .set_only_v6(v)
+                .map_err(|e| step("setting IPV6_V6ONLY", e))?;
         }
     }
     if protocol == Protocol::Tcp {
         // A fixed --port must be reusable right after a previous run's time_wait.
-        socket.set_reuse_address(true)?;
+        socket
+            .set_reuse_address(true)
+            .map_err(|e| step("setting SO_REUSEADDR", e))?;
     }
+    // A failed bind is what "cannot open ADDR" already means: no step named.
     socket.bind(&addr.into())?;
     if protocol == Protocol::Tcp {
-        socket.listen(128)?;
+        socket.listen(128).map_err(|e| step("listen()", e))?;
     }
     let local = socket
         .local_addr()?
@@ -67,6 +73,13 @@ pub fn open(protocol: Protocol, addr: SocketAddr, v6only: Option<bool>) -> io::R
         v6only,
         socket,
     })
+}
+
+/// An error that says which step failed (`creating the socket: Too many open files`), so a
+/// descriptor limit or a refused option is not mistaken for the address. Keeps the kind, and
+/// the OS error text (callers match "os error 99").
+fn step(what: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// The kernel's inode number for a socket we hold (Linux: what sock_diag reports).
@@ -109,19 +122,19 @@ impl Holder {
         // child makes only async-signal-safe calls (prctl, close, write, read, _exit).
         unsafe {
             if libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-                return Err(io::Error::last_os_error().into());
+                return Err(holder_failed("creating a pipe"));
             }
             if libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-                let e = io::Error::last_os_error();
+                let e = holder_failed("creating a pipe");
                 close_all(&hold);
-                return Err(e.into());
+                return Err(e);
             }
             let pid = libc::fork();
             if pid < 0 {
-                let e = io::Error::last_os_error();
+                let e = holder_failed("fork()");
                 close_all(&hold);
                 close_all(&ready);
-                return Err(e.into());
+                return Err(e);
             }
             if pid == 0 {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -144,6 +157,13 @@ impl Holder {
             })
         }
     }
+}
+
+/// The last OS error, saying that the holder could not be started and at which step.
+#[cfg(target_os = "linux")]
+fn holder_failed(what: &str) -> anyhow::Error {
+    let e = io::Error::last_os_error();
+    anyhow::Error::new(step(what, e)).context("cannot fork a process to share the test sockets")
 }
 
 #[cfg(target_os = "linux")]

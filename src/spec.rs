@@ -70,10 +70,10 @@ impl PortSpec {
         })
     }
 
-    /// Does a socket of `proto` with this end match? An address matches sockets bound to
-    /// it and wildcard sockets that receive it (they hold the port too): `0.0.0.0` for
-    /// IPv4, `[::]` for IPv6, and `[::]` for IPv4 too unless it is v6-only (`v6only`
-    /// Some(true)).
+    /// Does a socket of `proto` with this end match? An address matches every socket a bind
+    /// of it would conflict with (see `addr_covers`): sockets bound to it, wildcard sockets
+    /// that receive it, and, for a wildcard SPEC, every socket of its family on the port.
+    /// So `list -p` and `who` agree, and `who` says "free" only when the bind would work.
     pub fn matches(&self, proto: Protocol, end: &Endpoint, v6only: Option<bool>) -> bool {
         if self.proto.is_some_and(|p| p != proto) {
             return false;
@@ -97,6 +97,11 @@ impl PortSpec {
     }
 }
 
+/// `1.2.3.4:80,5.6.7.8:90`: a comma list shares one address, so a second address is
+/// refused by name rather than misread as an unbracketed IPv6 address.
+const ONE_ADDRESS: &str = "one address per SPEC: a comma list shares it (ADDR:80,443); \
+give each other address its own SPEC";
+
 /// Splits `ADDR:ITEMS` into its parts; IPv6 addresses must be bracketed.
 fn split_addr(s: &str) -> Result<(Option<&str>, &str), &'static str> {
     if let Some(inner) = s.strip_prefix('[') {
@@ -104,6 +109,9 @@ fn split_addr(s: &str) -> Result<(Option<&str>, &str), &'static str> {
             .split_once(']')
             .ok_or("missing ']' after IPv6 address")?;
         let rest = rest.strip_prefix(':').ok_or("expected ':PORT' after ']'")?;
+        if rest.contains([':', '[']) {
+            return Err(ONE_ADDRESS);
+        }
         if a.parse::<Ipv6Addr>().is_err() {
             return Err("not an IPv6 address");
         }
@@ -111,6 +119,7 @@ fn split_addr(s: &str) -> Result<(Option<&str>, &str), &'static str> {
     }
     match s.rsplit_once(':') {
         None => Ok((None, s)),
+        Some((a, _)) if a.contains(',') => Err(ONE_ADDRESS),
         Some((a, _)) if a.contains(':') => Err("IPv6 addresses need brackets, as in [::1]:8080"),
         Some((a, rest)) => Ok((Some(a), rest)),
     }
@@ -200,18 +209,27 @@ pub fn canonical(a: IpAddr) -> IpAddr {
     }
 }
 
-/// Does a socket bound to `bound` receive traffic for `want`?
+/// Would a bind of `want` conflict with a socket bound to `bound` on the same port? This is
+/// the kernel's overlap rule (`inet_rcv_saddr_equal`), so "free" means the bind would work:
+/// - equal addresses overlap (a v4-mapped `::ffff:a.b.c.d` is the IPv4 address);
+/// - a wildcard on either side overlaps every address of its family: `0.0.0.0` all of IPv4,
+///   `[::]` all of IPv6;
+/// - an IPv6 wildcard also overlaps all of IPv4 unless it is v6-only. On the socket side
+///   `v6only` says so (None: the kernel did not say, so it may: it overlaps); on the SPEC
+///   side `[::]` is asked as a default (dual-stack) bind would be made, so it overlaps
+///   IPv4 sockets too; `-6` is the way to ask about IPv6 sockets only.
 fn addr_covers(bound: IpAddr, want: IpAddr, v6only: Option<bool>) -> bool {
     let (bound, want) = (canonical(bound), canonical(want));
     if bound == want {
         return true;
     }
-    match bound {
-        IpAddr::V4(b) => b.is_unspecified() && want.is_ipv4(),
-        // A v6 wildcard carries IPv4 too unless it is v6-only; where the kernel did not
-        // say, it may, so it matches.
-        IpAddr::V6(b) => b.is_unspecified() && (want.is_ipv6() || v6only != Some(true)),
+    let v6_wild = |a: IpAddr| a.is_ipv6() && a.is_unspecified();
+    let same_family = bound.is_ipv4() == want.is_ipv4();
+    if same_family && (bound.is_unspecified() || want.is_unspecified()) {
+        return true;
     }
+    // Different families from here: one side IPv4 (or mapped), the other native IPv6.
+    (v6_wild(bound) && want.is_ipv4() && v6only != Some(true)) || (v6_wild(want) && bound.is_ipv4())
 }
 
 #[cfg(test)]
@@ -292,6 +310,61 @@ mod tests {
         assert!(err("1.2.3:80").contains("not an IP address"));
         assert!(err("80,,81").contains("empty item"));
         assert!(err("").contains("empty"));
+    }
+
+    #[test]
+    fn address_list_in_one_spec_names_the_real_cause() {
+        for text in [
+            "1.2.3.4:80,5.6.7.8:90",
+            "[::1]:80,[::2]:90",
+            "[::1]:80,1.2.3.4:90",
+        ] {
+            assert_eq!(
+                err(text),
+                format!("invalid port '{text}': {ONE_ADDRESS}; {FORMS}"),
+                "{text}"
+            );
+        }
+        // One address for the whole list is fine.
+        assert_eq!(p("1.2.3.4:80,90").ranges.len(), 2);
+    }
+
+    #[test]
+    fn wildcard_spec_is_not_free_when_loopback_held() {
+        // What binding the SPEC's address would collide with, socket by socket.
+        let any4 = p("0.0.0.0:8080");
+        assert!(any4.matches(Protocol::Tcp, &ep("127.0.0.1", 8080), None));
+        assert!(any4.matches(Protocol::Tcp, &ep("10.1.2.3", 8080), None));
+        assert!(any4.matches(Protocol::Tcp, &ep("::ffff:127.0.0.1", 8080), Some(false)));
+        assert!(any4.matches(Protocol::Tcp, &ep("::", 8080), Some(false)));
+        assert!(any4.matches(Protocol::Tcp, &ep("::", 8080), None));
+        assert!(!any4.matches(Protocol::Tcp, &ep("::", 8080), Some(true)));
+        assert!(!any4.matches(Protocol::Tcp, &ep("::1", 8080), Some(true)));
+        assert!(!any4.matches(Protocol::Tcp, &ep("127.0.0.1", 8081), None));
+        // `[::ffff:0.0.0.0]` is the IPv4 wildcard to the kernel.
+        let mapped_any = p("[::ffff:0.0.0.0]:8080");
+        assert!(mapped_any.matches(Protocol::Tcp, &ep("127.0.0.1", 8080), None));
+        assert!(!mapped_any.matches(Protocol::Tcp, &ep("::1", 8080), Some(true)));
+        // A default `[::]` bind is dual-stack: it collides with both families.
+        let any6 = p("[::]:8080");
+        for (a, v6only) in [
+            ("::1", Some(true)),
+            ("fe80::1", Some(true)),
+            ("::", Some(true)),
+            ("::", Some(false)),
+            ("127.0.0.1", None),
+            ("0.0.0.0", None),
+            ("::ffff:127.0.0.1", Some(false)),
+        ] {
+            assert!(any6.matches(Protocol::Udp, &ep(a, 8080), v6only), "{a}");
+        }
+        assert!(!any6.matches(Protocol::Udp, &ep("::1", 53), Some(true)));
+        // A specific v4-mapped SPEC is its IPv4 address.
+        let mapped = p("[::ffff:127.0.0.1]:8080");
+        assert!(mapped.matches(Protocol::Tcp, &ep("127.0.0.1", 8080), None));
+        assert!(mapped.matches(Protocol::Tcp, &ep("0.0.0.0", 8080), None));
+        assert!(!mapped.matches(Protocol::Tcp, &ep("::", 8080), Some(true)));
+        assert!(!mapped.matches(Protocol::Tcp, &ep("::1", 8080), Some(true)));
     }
 
     #[test]

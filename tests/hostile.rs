@@ -57,11 +57,15 @@ struct Hostile {
 
 impl Hostile {
     fn start() -> Hostile {
+        Hostile::start_as(NAME, ARGV0)
+    }
+
+    fn start_as(name: &[u8], argv0: &[u8]) -> Hostile {
         let dir = TempDir::new();
-        let link = dir.0.join(OsStr::from_bytes(NAME));
+        let link = dir.0.join(OsStr::from_bytes(name));
         std::os::unix::fs::symlink(bin_path(), &link).expect("symlink");
         let mut child = Command::new(&link)
-            .arg0(OsStr::from_bytes(ARGV0))
+            .arg0(OsStr::from_bytes(argv0))
             .args(["listen", "--json", "0"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -403,4 +407,129 @@ fn portscope_environment_variables_change_no_answer() {
         );
     }
     drop(l);
+}
+
+/// `2>/dev/full`: the error cannot be written, the status still says it (was SIGABRT, 134).
+#[test]
+fn unwritable_stderr_is_exit_2_not_an_abort() {
+    let cases: [&[&str]; 3] = [
+        &["list", "--pid", "x"],
+        &["list", "--state", "nope"],
+        &["who", "70000"],
+    ];
+    for args in cases {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let out = std::process::Command::new(bin_path())
+            .args(args)
+            .stderr(full)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {:?}", out.status);
+        assert_eq!(out.stdout, b"", "{args:?}");
+    }
+}
+
+/// clap echoes the bad value, the unknown subcommand or option: escaped as ours are, still
+/// clap's wording and exit 2; --help and --version untouched and exit 0.
+#[test]
+fn clap_usage_errors_escape_argv() {
+    let junk = "\x1b]0;pwned\x07\x1b[2J\u{9b}31m\u{202e}\u{200b}x";
+    let cases: [&[&str]; 4] = [
+        &["list", "--state", junk],
+        &["list", "--sort", junk],
+        &[junk],
+        &["who", "--color", junk, "80"],
+    ];
+    for args in cases {
+        let out = run(args);
+        let err = String::from_utf8(out.stderr).expect("utf-8 stderr");
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_inert(&format!("{args:?}"), &err);
+        assert!(err.starts_with("error: "), "{err:?}");
+        assert!(
+            err.contains(&format!("'{}'", sanitize(junk))),
+            "the value, escaped, not stripped: {err:?}"
+        );
+        assert!(
+            err.ends_with("For more information, try '--help'.\n"),
+            "{err:?}"
+        );
+    }
+    let help = run(&["--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8(help.stdout).unwrap();
+    assert!(text.starts_with("portscope reads the kernel's"), "{text}");
+    assert!(text.contains("\nUsage: portscope [OPTIONS]"), "{text}");
+    assert!(!text.contains('\x1b'), "no colour into a pipe: {text:?}");
+    let version = run(&["--version"]);
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8(version.stdout).unwrap(),
+        format!("portscope {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// JSON allowed U+0080-U+009F and DEL raw (U+009B is a one-byte CSI), and the table let
+/// zero-width characters through, so `sshd\u{200b}` showed as `sshd`.
+#[test]
+fn c1_controls_in_json_and_zero_width_in_the_table_are_escaped() {
+    if !quiet_netns() {
+        return;
+    }
+    let name = "sshd\u{200b}\u{9b}";
+    let argv0 = "a\u{7f}\u{9b}2J\u{85}\u{feff}";
+    let h = Hostile::start_as(name.as_bytes(), argv0.as_bytes());
+    let port = h.port.to_string();
+    let out = run(&["who", "--json", &port]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    for c in ['\u{7f}', '\u{85}', '\u{9b}'] {
+        assert!(!text.contains(c), "raw {c:?} in JSON: {text}");
+    }
+    // Zero-width and BOM are valid JSON text and stay raw: JSON readers see them as data.
+    assert!(text.contains("\"name\":\"sshd\u{200b}\\u009b\""), "{text}");
+    assert!(
+        text.contains("\"a\\u007f\\u009b2J\\u0085\u{feff}\""),
+        "{text}"
+    );
+    let d = doc(&out.stdout);
+    assert_eq!(d.sockets[0].processes[0].name, name);
+    assert_eq!(d.sockets[0].processes[0].cmdline[0], argv0);
+
+    let out = run(&["list", "-p", &port]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("sshd\\u{200b}\\x9b"), "{text}");
+    let out = run(&["who", &port]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("  sshd\\u{200b}\\x9b (pid "), "{text}");
+    assert!(
+        text.contains("a\\x7f\\x9b2J\\x85\\u{feff} listen"),
+        "{text}"
+    );
+    drop(h);
+}
+
+/// The holder's name in `listen`'s "held by" was escaped twice (`ev\\til` for `ev<TAB>il`).
+#[test]
+fn listen_held_by_name_is_escaped_once() {
+    if !quiet_netns() {
+        return;
+    }
+    let h = Hostile::start_as(b"ev\til\x1b", b"x");
+    let out = run(&["listen", &format!("127.0.0.1:{}", h.port), "--for", "0s"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "portscope: cannot listen on '127.0.0.1:{}/tcp': Address already in use \
+             (os error 98), held by ev\\til\\x1b (pid {})\n",
+            h.port,
+            h.child.id()
+        )
+    );
+    drop(h);
 }

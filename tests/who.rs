@@ -330,3 +330,65 @@ fn ipv4_spec_does_not_match_a_v6_only_wildcard() {
     );
     assert_eq!(quiet_pids(&[&port.to_string()]), vec![std::process::id()]);
 }
+
+#[test]
+fn who_wildcard_spec_is_not_free_when_loopback_held() {
+    let _serial = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let v4 = Listener::start(&["127.0.0.1:8080"]);
+    let v6 = Listener::start(&["[::1]:8081"]);
+    // Binding the wildcard must fail here; the table must agree before claiming "free".
+    for (spec, held_by) in [
+        ("0.0.0.0:8080", v4.pid()),
+        ("[::]:8080", v4.pid()),
+        ("[::ffff:0.0.0.0]:8080", v4.pid()),
+        ("[::]:8081", v6.pid()),
+    ] {
+        let addr: std::net::SocketAddr = spec.parse().unwrap();
+        let bind = std::net::TcpListener::bind(addr)
+            .map(|_| ())
+            .map_err(|e| e.kind());
+        assert_eq!(bind, Err(std::io::ErrorKind::AddrInUse), "bind {spec}");
+        assert_eq!(quiet_pids(&[spec]), vec![held_by], "who {spec}");
+        let (code, out, _) = who(&[spec]);
+        assert_eq!(code, 0, "who {spec}: {out}");
+        assert!(!out.contains("free"), "who {spec}: {out}");
+    }
+    // An IPv4 wildcard bind does not collide with an IPv6-only socket: free, and bindable.
+    let (code, out, _) = who(&["0.0.0.0:8081"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (1, "0.0.0.0:8081: free: no socket uses this port\n")
+    );
+    assert!(std::net::TcpListener::bind("0.0.0.0:8081").is_ok());
+}
+
+#[test]
+fn who_shows_a_bound_only_socket_as_bound_not_as_a_connection() {
+    let _serial = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    s.bind(&addr.into()).unwrap();
+    let port = s.local_addr().unwrap().as_socket().unwrap().port();
+    let (code, out, err) = who(&[&port.to_string()]);
+    if code == 1 {
+        skip("this kernel (< 6.6) does not report bound-only TCP sockets");
+        return;
+    }
+    assert_eq!(code, 0, "{err}");
+    let me = std::process::id();
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with(&format!("{port}/tcp  ")), "{out}");
+    assert!(lines[0].contains(&format!("(pid {me}, ")), "{out}");
+    assert!(
+        out.contains(&format!("\n  bound        127.0.0.1:{port} (IPv4)\n")),
+        "{out}"
+    );
+    assert!(!out.contains("connections"), "{out}");
+    assert!(!out.contains("->"), "{out}");
+}

@@ -5,12 +5,12 @@
 use crate::cli::{ListenArgs, SourceArgs};
 use crate::collect::Collector;
 use crate::error::Error;
-use crate::model::{Family, Protocol, TableQuery};
+use crate::model::{Family, Owner, Protocol, Socket, TableQuery};
 use crate::pipeline;
 use crate::probe::{self, Opened, Probe};
 use crate::query::Query;
 use crate::services::Services;
-use crate::spec::PortSpec;
+use crate::spec::{PortRange, PortSpec};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
@@ -68,20 +68,24 @@ fn targets(text: &str, services: &Services) -> Result<Vec<(Protocol, SocketAddr)
     Ok(out)
 }
 
-/// Names whoever holds a port we could not bind, through the `who` pipeline.
+/// Names whoever holds a port we could not bind, through the `who` pipeline. Any socket a
+/// bind of `addr` collides with counts, in any state: an established connection's local
+/// port is held as firmly as a listener's.
 fn holder_of(c: &mut Collector, proto: Protocol, addr: SocketAddr) -> String {
-    let Ok(spec) = PortSpec::parse(&addr.port().to_string(), &Services::default()) else {
-        return String::new();
+    let spec = PortSpec {
+        text: addr.to_string(),
+        addr: Some(addr.ip()),
+        proto: Some(proto),
+        ranges: vec![PortRange {
+            low: addr.port(),
+            high: addr.port(),
+            proto: None,
+        }],
     };
     let mut q = Query::new(TableQuery {
         protocols: vec![proto],
         families: Family::ALL.to_vec(),
-        // A socket only bound (closed) holds the port as firmly as a listener.
-        states: Some(vec![
-            crate::model::SockState::Listen,
-            crate::model::SockState::Unconnected,
-            crate::model::SockState::Closed,
-        ]),
+        states: None,
         ports: None,
     });
     q.ports = vec![spec];
@@ -89,23 +93,39 @@ fn holder_of(c: &mut Collector, proto: Protocol, addr: SocketAddr) -> String {
     let Ok(outcome) = pipeline::run(c, &q) else {
         return String::new();
     };
-    let owners: Vec<String> = outcome
-        .sockets
+    held_by(&outcome.sockets)
+}
+
+/// `, held by NAME (pid N), ...`, or why no process can be named. Names stay raw: the whole
+/// message is sanitized once, by `error_line`.
+fn held_by(sockets: &[Socket]) -> String {
+    let mut owners: Vec<(u32, &str)> = sockets
         .iter()
-        .flat_map(|s| {
-            s.processes.iter().map(|p| {
-                format!(
-                    "{} (pid {})",
-                    crate::render::sanitize::sanitize(&p.name),
-                    p.pid
-                )
-            })
-        })
+        .flat_map(|s| s.processes.iter().map(|p| (p.pid, p.name.as_str())))
         .collect();
-    match (owners.is_empty(), outcome.sockets.is_empty()) {
-        (false, _) => format!(", held by {}", owners.join(", ")),
-        (true, false) => ", held by a process portscope cannot see".to_string(),
-        (true, true) => String::new(),
+    owners.sort_unstable();
+    owners.dedup();
+    if !owners.is_empty() {
+        let names: Vec<String> = owners
+            .iter()
+            .map(|(pid, name)| format!("{name} (pid {pid})"))
+            .collect();
+        return format!(", held by {}", names.join(", "));
+    }
+    if let Some(s) = sockets.iter().find(|s| s.owner == Owner::Hidden) {
+        let why = s.owner_reason.map_or("owner hidden", |r| r.as_str());
+        return format!(", held by a process portscope cannot see ({why})");
+    }
+    match sockets.first() {
+        // time_wait and the like: the kernel keeps the port, no process does.
+        Some(s) => format!(
+            ", no process holds it: {} {} socket {}{}",
+            s.protocol,
+            s.state,
+            s.local,
+            s.owner_reason.map_or(String::new(), |r| format!(", {r}"))
+        ),
+        None => String::new(),
     }
 }
 
@@ -120,8 +140,7 @@ pub fn run(a: &ListenArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow:
     let mut held: Vec<Probe> = Vec::new();
     let mut opened_all = Vec::new();
     for (proto, addr) in wanted {
-        // An explicit IPv6 address is v6-only; [::] keeps the system default (dual-stack).
-        let v6only = (addr.is_ipv6() && !addr.ip().is_unspecified()).then_some(true);
+        let v6only = v6only_for(addr.ip());
         let p = probe::open(proto, addr, v6only).map_err(|e| {
             let who = if e.kind() == std::io::ErrorKind::AddrInUse {
                 super::args::collector(sources)
@@ -162,6 +181,16 @@ pub fn run(a: &ListenArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow:
     wait::until_done(deadline);
     drop(held);
     Ok(0)
+}
+
+/// An explicit IPv6 address is v6-only; `[::]` keeps the system default (dual-stack); a
+/// v4-mapped address (`::ffff:127.0.0.1`) is IPv4 through an IPv6 socket, which V6ONLY
+/// would forbid (the kernel refuses that bind with EINVAL).
+fn v6only_for(ip: IpAddr) -> Option<bool> {
+    match ip {
+        IpAddr::V6(v6) if !v6.is_unspecified() && v6.to_ipv4_mapped().is_none() => Some(true),
+        _ => None,
+    }
 }
 
 fn announce(out: &mut dyn Write, o: &Opened, json: bool) -> anyhow::Result<()> {
@@ -297,6 +326,22 @@ mod tests {
         for bad in ["", "x", "10y", "-1s", "1e99s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn v4_mapped_address_is_not_forced_v6_only() {
+        let v = |a: &str| v6only_for(a.parse().unwrap());
+        assert_eq!(v("::1"), Some(true));
+        assert_eq!(v("::"), None);
+        assert_eq!(v("127.0.0.1"), None);
+        assert_eq!(v("::ffff:127.0.0.1"), None);
+        let p = probe::open(
+            Protocol::Tcp,
+            "[::ffff:127.0.0.1]:0".parse().unwrap(),
+            v6only_for("::ffff:127.0.0.1".parse().unwrap()),
+        )
+        .expect("a v4-mapped listener opens");
+        assert_eq!(p.v6only, Some(false));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Collect stage, every OS: details of the processes that hold sockets (through sysinfo, asked
-//! about those PIDs only, with the smallest refresh kind) and user names (through the
+//! about those PIDs only, with the smallest refresh kind; argv from /proc/PID/cmdline as
+//! bytes on Linux) and user names (through the
 //! system user database, NSS-aware, not sysinfo's user list, which skips accounts whose
 //! shell is /bin/false).
 
@@ -25,7 +26,7 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
         true,
         ProcessRefreshKind::nothing()
             .without_tasks()
-            .with_cmd(UpdateKind::Always)
+            .with_cmd(CMD_FROM_SYSINFO)
             .with_user(UpdateKind::Always),
     );
     let mut out = ProcessTable::with_capacity(pids.len());
@@ -37,11 +38,7 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
             Arc::new(Process {
                 pid: pid.as_u32(),
                 name: p.name().to_string_lossy().into_owned(),
-                cmdline: p
-                    .cmd()
-                    .iter()
-                    .map(|a| a.to_string_lossy().into_owned())
-                    .collect(),
+                cmdline: cmdline(pid.as_u32(), p),
                 user: uid.and_then(|u| users.name(u)),
                 uid,
                 ppid: p.parent().map(|pp| pp.as_u32()),
@@ -62,6 +59,42 @@ fn user_uid(p: &sysinfo::Process) -> Option<u32> {
 #[cfg(not(unix))]
 fn user_uid(_p: &sysinfo::Process) -> Option<u32> {
     None
+}
+
+/// Linux: argv comes from /proc/PID/cmdline read here (sysinfo trims and drops empty
+/// arguments); elsewhere sysinfo's is all there is.
+#[cfg(target_os = "linux")]
+const CMD_FROM_SYSINFO: UpdateKind = UpdateKind::Never;
+#[cfg(not(target_os = "linux"))]
+const CMD_FROM_SYSINFO: UpdateKind = UpdateKind::Always;
+
+#[cfg(target_os = "linux")]
+fn cmdline(pid: u32, _p: &sysinfo::Process) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| split_cmdline(&raw))
+        .unwrap_or_default()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cmdline(_pid: u32, p: &sysinfo::Process) -> Vec<String> {
+    p.cmd()
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// argv exactly as /proc/PID/cmdline holds it: each argument ends in a NUL, so one trailing
+/// NUL is dropped and the rest split on NUL, keeping empty arguments and every space. A
+/// process that rewrote its title without NULs is one element; an empty file (a kernel
+/// thread, a zombie) is no argument. Bytes that are not UTF-8 become U+FFFD.
+pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    let body = raw.strip_suffix(b"\0").unwrap_or(raw);
+    body.split(|&b| b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect()
 }
 
 /// The real UID from /proc/PID/status, read as bytes (the name line may be any bytes).
@@ -178,6 +211,45 @@ mod tests {
         assert_eq!(u.name(0).as_deref(), Some("root"));
         assert_eq!(lookup_user("root"), Some(0));
         assert_eq!(lookup_user("no-such-user-portscope"), None);
+    }
+
+    #[test]
+    fn cmdline_keeps_empty_and_spaced_arguments() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            split_cmdline(b" sh \0-c\0\0 x \0"),
+            v(&[" sh ", "-c", "", " x "])
+        );
+        // A trailing empty argument: `prog ''` is "prog\0\0".
+        assert_eq!(split_cmdline(b"prog\0\0"), v(&["prog", ""]));
+        assert_eq!(split_cmdline(b"\0"), v(&[""]));
+        // setproctitle without NULs: one element, spaces and all, with or without the end NUL.
+        assert_eq!(
+            split_cmdline(b"nginx: worker process  "),
+            v(&["nginx: worker process  "])
+        );
+        assert_eq!(split_cmdline(b"nginx: master\0"), v(&["nginx: master"]));
+        assert_eq!(split_cmdline(b""), Vec::<String>::new());
+        assert_eq!(split_cmdline(b"a\xffb\0"), v(&["a\u{fffd}b"]));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn cmdline_is_argv_exactly_with_empty_and_padded_arguments() {
+        use std::os::unix::process::CommandExt;
+        let me = std::process::id();
+        // sh waits on its stdin, whatever its arguments (sleep would reject "" and exit).
+        let mut child = std::process::Command::new("sh")
+            .arg0(" sleep ")
+            .args(["-c", "read x", "", "  ", "30", ""])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let t = process_details(&[child.id(), me], &mut UserNames::default());
+        let got = t[&child.id()].cmdline.clone();
+        drop(child.stdin.take());
+        let _ = child.wait();
+        assert_eq!(got, vec![" sleep ", "-c", "read x", "", "  ", "30", ""]);
     }
 
     #[test]

@@ -40,12 +40,84 @@ pub fn write_document(
         sockets,
         warnings,
     };
-    if pretty {
-        serde_json::to_writer_pretty(&mut *out, &doc)?;
-    } else {
-        serde_json::to_writer(&mut *out, &doc)?;
-    }
+    to_writer(&mut *out, &doc, pretty)?;
     out.write_all(b"\n")
+}
+
+/// Serializes `value` as JSON that is safe on a terminal: serde's escaping plus DEL and the
+/// C1 controls (U+0080-U+009F; U+009B alone is a CSI to many terminals), which JSON allows
+/// raw and serde writes raw.
+pub fn to_writer<T: Serialize + ?Sized>(
+    out: &mut dyn Write,
+    value: &T,
+    pretty: bool,
+) -> serde_json::Result<()> {
+    if pretty {
+        let f = TerminalSafe(serde_json::ser::PrettyFormatter::new());
+        value.serialize(&mut serde_json::Serializer::with_formatter(out, f))
+    } else {
+        let f = TerminalSafe(serde_json::ser::CompactFormatter);
+        value.serialize(&mut serde_json::Serializer::with_formatter(out, f))
+    }
+}
+
+/// A formatter that escapes what `TerminalSafe::escapes` names inside strings and passes
+/// everything else to the formatter it wraps. serde hands string text to
+/// `write_string_fragment` in runs it found nothing to escape in, so that is the one place
+/// to look; the layout methods are forwarded so pretty output keeps its indentation.
+struct TerminalSafe<F>(F);
+
+impl<F> TerminalSafe<F> {
+    fn escapes(c: char) -> bool {
+        matches!(c, '\u{7f}'..='\u{9f}')
+    }
+}
+
+impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for TerminalSafe<F> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        frag: &str,
+    ) -> io::Result<()> {
+        let mut rest = frag;
+        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| Self::escapes(c)) {
+            self.0.write_string_fragment(w, &rest[..i])?;
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        self.0.write_string_fragment(w, rest)
+    }
+
+    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn end_object_key<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_key(w)
+    }
+    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
 }
 
 #[cfg(test)]
@@ -57,6 +129,24 @@ mod tests {
         table: TableSourceKind::Netlink,
         owners: OwnerSourceKind::Procfs,
     };
+
+    #[test]
+    fn json_escapes_c1_controls_and_del() {
+        for pretty in [false, true] {
+            let mut out = Vec::new();
+            let v = serde_json::json!({"k\u{9b}": ["\u{7f}x\u{80}\u{9f}\u{a0}é\u{9b}2J"]});
+            to_writer(&mut out, &v, pretty).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            let want = if pretty {
+                "{\n  \"k\\u009b\": [\n    \"\\u007fx\\u0080\\u009f\u{a0}é\\u009b2J\"\n  ]\n}"
+            } else {
+                "{\"k\\u009b\":[\"\\u007fx\\u0080\\u009f\u{a0}é\\u009b2J\"]}"
+            };
+            assert_eq!(text, want);
+            let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, v);
+        }
+    }
 
     #[test]
     fn empty_result_is_a_valid_document() {
@@ -92,7 +182,7 @@ mod tests {
             owner_reason: None,
             processes: vec![std::sync::Arc::new(Process {
                 pid: 1,
-                name: "a\nb\x1b[31m\u{202e}".into(),
+                name: "a\nb\x1b[31m\u{9b}\u{7f}\u{80}\u{202e}".into(),
                 cmdline: vec!["x\ty".into(), "\u{fffd}".into()],
                 user: Some("root".into()),
                 uid: Some(0),
@@ -111,8 +201,14 @@ mod tests {
         .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(!text.contains('\x1b'));
+        for c in ['\u{7f}', '\u{80}', '\u{9b}', '\u{9f}'] {
+            assert!(!text.contains(c), "raw {c:?} in {text}");
+        }
         let doc: Document = serde_json::from_str(&text).unwrap();
         assert_eq!(doc.schema_version, 1);
+        // Bidi characters are valid JSON text and stay raw (the table escapes them).
+        let name = "\"name\": \"a\\nb\\u001b[31m\\u009b\\u007f\\u0080\u{202e}\",";
+        assert!(text.contains(name), "{text}");
         assert_eq!(doc.sockets, vec![s]);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(v["sockets"][0]["state"], "unconnected");

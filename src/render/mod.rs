@@ -1,19 +1,36 @@
 //! Render stage: plain data in, any `impl Write` out. Table for people, JSON for scripts,
 //! `who` blocks and the `verify` report.
 
+pub mod fit;
 pub mod json;
 pub mod sanitize;
 pub mod table;
 pub mod verify;
 pub mod who;
 
+use std::ffi::OsStr;
 use std::io::IsTerminal;
 
-/// Whether to colour: `forced` by --color always|never, else only on a terminal without
-/// NO_COLOR.
+/// Whether to colour: `forced` by --color always|never, else only on a terminal that can
+/// show colour (TERM is not `dumb`) without NO_COLOR.
 pub fn use_color(forced: Option<bool>) -> bool {
+    color_for(
+        forced,
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+        std::env::var_os("TERM").as_deref(),
+    )
+}
+
+/// The decision of `use_color`, from its inputs.
+pub fn color_for(
+    forced: Option<bool>,
+    terminal: bool,
+    no_color: Option<&OsStr>,
+    term: Option<&OsStr>,
+) -> bool {
     forced.unwrap_or_else(|| {
-        std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        terminal && no_color.is_none_or(|v| v.is_empty()) && term.is_none_or(|t| t != "dumb")
     })
 }
 
@@ -23,4 +40,23 @@ pub fn terminal_width() -> Option<u16> {
         return None;
     }
     comfy_table::Table::new().width().or(Some(100))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn term_dumb_gets_no_colour() {
+        let auto = |tty, no, term| color_for(None, tty, no, term);
+        let s = |v: &'static str| Some(OsStr::new(v));
+        assert!(auto(true, None, s("xterm-256color")));
+        assert!(auto(true, None, None));
+        assert!(auto(true, s(""), s("screen")));
+        assert!(!auto(true, None, s("dumb")));
+        assert!(!auto(true, s("1"), s("xterm")));
+        assert!(!auto(false, None, s("xterm")));
+        assert!(color_for(Some(true), false, s("1"), s("dumb")));
+        assert!(!color_for(Some(false), true, None, s("xterm")));
+    }
 }

@@ -1,8 +1,11 @@
-//! Render stage: the table for people. comfy-table fits a terminal's width; an aligned
-//! writer serves pipes, files and large outputs (at 10,000 rows comfy-table alone costs a
-//! quarter of the run and 26 MiB), with one line per socket so grep and awk work.
+//! Render stage: the table for people. On a terminal the layout is fitted to its width
+//! (`render::fit`: summaries, dropped columns, one field per line) and drawn by comfy-table;
+//! an aligned writer serves pipes, files and large outputs (at 10,000 rows comfy-table
+//! alone costs a quarter of the run and 26 MiB), with one line per socket so grep and awk
+//! work.
 
 use crate::model::{Owner, SockState, Socket};
+use crate::render::fit::{self, width_of, Layout};
 use crate::render::sanitize::sanitize;
 use comfy_table::{
     presets, Attribute, Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table,
@@ -20,7 +23,7 @@ pub enum Tone {
 }
 
 impl Tone {
-    fn ansi(self) -> Option<&'static str> {
+    pub(crate) fn ansi(self) -> Option<&'static str> {
         match self {
             Tone::Plain => None,
             Tone::Good => Some("\x1b[32m"),
@@ -45,7 +48,8 @@ impl Tone {
 #[derive(Debug, Clone, Copy)]
 pub struct TableStyle {
     pub color: bool,
-    /// Some(width) on a terminal: fit it with comfy-table. None: aligned lines, no limit.
+    /// Some(width) on a terminal: fit it (summarised holder lists, columns dropped, or one
+    /// field per line). None: aligned lines, every holder, no limit.
     pub width: Option<u16>,
     pub show_remote: bool,
 }
@@ -94,23 +98,13 @@ fn addr_text(a: &std::net::IpAddr) -> String {
     }
 }
 
-fn dedup_join<'a>(items: impl Iterator<Item = &'a str>) -> String {
-    let mut seen: Vec<&str> = Vec::new();
-    for i in items {
-        if !seen.contains(&i) {
-            seen.push(i);
-        }
-    }
-    seen.join(",")
-}
-
-/// The cells of one socket's row, already sanitized.
 /// A number the source may not know: "-" then.
 fn opt_num(v: Option<u32>) -> String {
     v.map_or_else(|| "-".into(), |n| n.to_string())
 }
 
-pub fn row(s: &Socket, show_remote: bool) -> Vec<(String, Tone)> {
+/// The cells of one socket's row, already sanitized; `summary` shortens long holder lists.
+pub fn row(s: &Socket, show_remote: bool, summary: bool) -> Vec<(String, Tone)> {
     let mut r = vec![
         (proto_label(s), Tone::Plain),
         (addr_text(&s.local.address), Tone::Plain),
@@ -152,8 +146,8 @@ pub fn row(s: &Socket, show_remote: bool) -> Vec<(String, Tone)> {
         };
         r.extend([("-".into(), tone), ("-".into(), tone), (user, Tone::Plain)]);
     } else {
-        let pids: Vec<String> = s.processes.iter().map(|p| p.pid.to_string()).collect();
-        let names = dedup_join(s.processes.iter().map(|p| p.name.as_str()));
+        let pids: Vec<u32> = s.processes.iter().map(|p| p.pid).collect();
+        let names = fit::name_list(s.processes.iter().map(|p| p.name.as_str()), summary);
         let users: Vec<String> = s
             .processes
             .iter()
@@ -163,9 +157,9 @@ pub fn row(s: &Socket, show_remote: bool) -> Vec<(String, Tone)> {
                 (None, None) => "-".into(),
             })
             .collect();
-        let users = dedup_join(users.iter().map(String::as_str));
+        let users = fit::distinct_list(users.iter().map(String::as_str), summary);
         r.extend([
-            (pids.join(","), Tone::Plain),
+            (fit::pid_list(&pids, summary), Tone::Plain),
             (sanitize(&names).into_owned(), Tone::Plain),
             (sanitize(&users).into_owned(), Tone::Plain),
         ]);
@@ -173,25 +167,90 @@ pub fn row(s: &Socket, show_remote: bool) -> Vec<(String, Tone)> {
     r
 }
 
-/// Writes the table: comfy-table when fitting a terminal, aligned lines otherwise.
+/// Writes the table: fitted to a terminal's width, or aligned lines for pipes and files.
 pub fn write_table(out: &mut dyn Write, sockets: &[Socket], style: TableStyle) -> io::Result<()> {
     let cols = columns(style.show_remote);
-    match style.width {
-        Some(w) if sockets.len() <= COMFY_MAX_ROWS => {
-            let rows: Vec<Vec<(String, Tone)>> =
-                sockets.iter().map(|s| row(s, style.show_remote)).collect();
-            out.write_all(comfy(&cols, &rows, w, style.color).as_bytes())?;
+    let Some(width) = style.width else {
+        let widths = natural_widths(&cols, sockets, style.show_remote, false);
+        let shown = vec![true; cols.len()];
+        let fitted = Fitted {
+            widths: &widths,
+            shown: &shown,
+            clip: None,
+        };
+        return write_aligned(out, &cols, sockets, style, false, &fitted);
+    };
+    let widths = natural_widths(&cols, sockets, style.show_remote, true);
+    match fit::choose(&cols, &widths, usize::from(width)) {
+        Layout::Records => {
+            for (i, s) in sockets.iter().enumerate() {
+                let r = row(s, style.show_remote, true);
+                fit::write_record(out, &cols, &r, i == 0, style.color)?;
+            }
+            Ok(())
+        }
+        Layout::Columns { hidden, clip } if sockets.len() <= COMFY_MAX_ROWS => {
+            let rows: Vec<Vec<(String, Tone)>> = sockets
+                .iter()
+                .map(|s| clipped(&cols, row(s, style.show_remote, true), clip))
+                .collect();
+            out.write_all(comfy(&cols, &rows, &hidden, style.color).as_bytes())?;
             out.write_all(b"\n")
         }
-        _ => write_aligned(out, &cols, sockets, style),
+        Layout::Columns { hidden, clip } => {
+            let shown: Vec<bool> = hidden.iter().map(|h| !h).collect();
+            let mut widths = widths;
+            if let (Some(max), Some(i)) = (clip, cols.iter().position(|c| c.name == "PROCESS")) {
+                widths[i] = max;
+            }
+            let fitted = Fitted {
+                widths: &widths,
+                shown: &shown,
+                clip,
+            };
+            write_aligned(out, &cols, sockets, style, true, &fitted)
+        }
     }
 }
 
-fn comfy(cols: &[Column], rows: &[Vec<(String, Tone)>], width: u16, color: bool) -> String {
+/// The row with its PROCESS cell cut to `clip` columns, when the layout cuts it.
+fn clipped(
+    cols: &[Column],
+    mut r: Vec<(String, Tone)>,
+    clip: Option<usize>,
+) -> Vec<(String, Tone)> {
+    if let Some(max) = clip {
+        for (cell, c) in r.iter_mut().zip(cols) {
+            if c.name == "PROCESS" {
+                cell.0 = fit::clip(&cell.0, max).into_owned();
+            }
+        }
+    }
+    r
+}
+
+/// Display width of each column: its header and its widest cell.
+fn natural_widths(
+    cols: &[Column],
+    sockets: &[Socket],
+    show_remote: bool,
+    summary: bool,
+) -> Vec<usize> {
+    let mut widths: Vec<usize> = cols.iter().map(|c| c.name.len()).collect();
+    for s in sockets {
+        for (w, (text, _)) in widths.iter_mut().zip(row(s, show_remote, summary)) {
+            *w = (*w).max(width_of(&text));
+        }
+    }
+    widths
+}
+
+/// comfy-table draws what `fit` decided: hidden columns hidden, every other one as wide as
+/// its content, so no cell is ever wrapped.
+fn comfy(cols: &[Column], rows: &[Vec<(String, Tone)>], hidden: &[bool], color: bool) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(width);
+        .set_content_arrangement(ContentArrangement::Disabled);
     if color {
         t.enforce_styling();
     } else {
@@ -217,42 +276,20 @@ fn comfy(cols: &[Column], rows: &[Vec<(String, Tone)>], width: u16, color: bool)
             }
         }));
     }
-    // Fit the terminal: first drop the columns people miss least, then let only the
-    // free-text columns wrap; addresses, ports and states are never broken.
-    let natural: Vec<usize> = cols
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            rows.iter()
-                .map(|r| r[i].0.chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(c.name.len())
-                + 2
-        })
-        .collect();
-    let mut total: usize = natural.iter().sum();
-    let mut hidden = Vec::new();
-    for name in ["SEND-Q", "RECV-Q", "CLASS", "SERVICE"] {
-        if total <= usize::from(width) {
-            break;
-        }
-        if let Some(i) = cols.iter().position(|c| c.name == name) {
-            total -= natural[i];
-            hidden.push(i);
-        }
-    }
+    // Styled cells carry their padding inside the colour codes, where trimming the line
+    // cannot reach it: the last column gets none, so a coloured line is no wider either.
+    let last = hidden.iter().rposition(|h| !h).unwrap_or(0);
     for (i, c) in cols.iter().enumerate() {
         let Some(col) = t.column_mut(i) else { continue };
-        col.set_padding((0, 2));
+        col.set_padding((0, if i == last { 0 } else { fit::GAP as u16 }));
         if c.right {
             col.set_cell_alignment(CellAlignment::Right);
         }
-        if hidden.contains(&i) {
-            col.set_constraint(ColumnConstraint::Hidden);
-        } else if !matches!(c.name, "REMOTE" | "PROCESS" | "USER") {
-            col.set_constraint(ColumnConstraint::ContentWidth);
-        }
+        col.set_constraint(if hidden[i] {
+            ColumnConstraint::Hidden
+        } else {
+            ColumnConstraint::ContentWidth
+        });
     }
     // The NOTHING preset pads each cell by one space on both sides; trim line ends.
     t.lines()
@@ -261,49 +298,56 @@ fn comfy(cols: &[Column], rows: &[Vec<(String, Tone)>], width: u16, color: bool)
         .join("\n")
 }
 
-/// Two passes over the sockets, one for the column widths and one to write, so memory
-/// stays that of one row however many sockets there are.
+/// One line per socket in columns of the given widths (the first pass over the sockets),
+/// so memory stays that of one row however many sockets there are.
 fn write_aligned(
     out: &mut dyn Write,
     cols: &[Column],
     sockets: &[Socket],
     style: TableStyle,
+    summary: bool,
+    w: &Fitted,
 ) -> io::Result<()> {
-    let mut widths: Vec<usize> = cols.iter().map(|c| c.name.len()).collect();
-    for s in sockets {
-        for (w, (text, _)) in widths.iter_mut().zip(row(s, style.show_remote)) {
-            *w = (*w).max(text.chars().count());
-        }
-    }
     let mut line = String::with_capacity(256);
     let header: Vec<(String, Tone)> = cols
         .iter()
         .map(|c| (c.name.to_string(), Tone::Plain))
         .collect();
-    write_line(out, &mut line, cols, &widths, &header, style.color, true)?;
+    write_line(out, &mut line, cols, w, &header, style.color, true)?;
     for s in sockets {
-        let r = row(s, style.show_remote);
-        write_line(out, &mut line, cols, &widths, &r, style.color, false)?;
+        let r = clipped(cols, row(s, style.show_remote, summary), w.clip);
+        write_line(out, &mut line, cols, w, &r, style.color, false)?;
     }
     Ok(())
+}
+
+/// What the aligned writer needs of the layout: widths, shown columns, PROCESS's cut.
+struct Fitted<'a> {
+    widths: &'a [usize],
+    shown: &'a [bool],
+    clip: Option<usize>,
 }
 
 fn write_line(
     out: &mut dyn Write,
     line: &mut String,
     cols: &[Column],
-    widths: &[usize],
+    w: &Fitted,
     cells: &[(String, Tone)],
     color: bool,
     header: bool,
 ) -> io::Result<()> {
-    let last = cols.len() - 1;
     line.clear();
+    let mut first = true;
     for (i, ((text, tone), col)) in cells.iter().zip(cols).enumerate() {
-        if i > 0 {
+        if !w.shown[i] {
+            continue;
+        }
+        if !first {
             line.push_str("  ");
         }
-        let pad = widths[i].saturating_sub(text.chars().count());
+        first = false;
+        let pad = w.widths[i].saturating_sub(width_of(text));
         let (start, end) = match (color, header, tone.ansi()) {
             (true, true, _) => ("\x1b[1m", "\x1b[0m"),
             (true, false, Some(a)) => (a, "\x1b[0m"),
@@ -315,7 +359,7 @@ fn write_line(
         line.push_str(start);
         line.push_str(text);
         line.push_str(end);
-        if !col.right && i != last {
+        if !col.right {
             line.extend(std::iter::repeat_n(' ', pad));
         }
     }
@@ -436,6 +480,27 @@ tcp46  [::]           8080  http-alt  registered  listen       0     128  -     
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 4, "{text}");
         assert!(text.lines().next().unwrap().contains("SEND-Q"));
+    }
+
+    #[test]
+    fn zero_width_name_does_not_pass_for_another_in_the_table() {
+        let mut s = sample();
+        let p = std::sync::Arc::make_mut(&mut s[0].processes[0]);
+        p.name = "sshd\u{200b}\u{202e}\u{feff}".into();
+        for width in [None, Some(160)] {
+            let mut out = Vec::new();
+            let style = TableStyle {
+                color: false,
+                width,
+                show_remote: false,
+            };
+            write_table(&mut out, &s[..1], style).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                text.contains("sshd\\u{200b}\\u{202e}\\u{feff}"),
+                "{width:?}: {text}"
+            );
+        }
     }
 
     #[test]

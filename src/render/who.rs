@@ -95,6 +95,15 @@ pub fn blocks(
 }
 
 fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
+    /// A socket that holds its port without a peer: bound UDP, and TCP bound but neither
+    /// listening nor connected (state closed, no remote). Not a connection.
+    fn holds_port_only(s: &Socket) -> bool {
+        match s.state {
+            SockState::Unconnected => true,
+            SockState::Closed => s.remote.is_none(),
+            _ => false,
+        }
+    }
     let head = format!("{}/{}", b.port, b.proto);
     match (&b.holder, b.process) {
         (Holder::Pid(pid), Some(p)) => {
@@ -139,7 +148,7 @@ fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
     for s in &b.sockets {
         let label = match s.state {
             SockState::Listen => "listening",
-            SockState::Unconnected => "bound",
+            _ if holds_port_only(s) => "bound",
             _ => continue,
         };
         let _ = writeln!(text, "  {label:<12} {} ({})", s.local, family_note(s));
@@ -147,7 +156,7 @@ fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
     let conns: Vec<&&Socket> = b
         .sockets
         .iter()
-        .filter(|s| !s.state.is_listening())
+        .filter(|s| s.state != SockState::Listen && !holds_port_only(s))
         .collect();
     if conns.is_empty() {
         return;
