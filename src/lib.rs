@@ -16,6 +16,8 @@ pub mod query;
 pub mod render;
 pub mod services;
 pub mod spec;
+#[cfg(target_os = "linux")]
+pub mod why;
 
 use cli::{Cli, Command};
 use std::io::Write;
@@ -28,6 +30,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Some(Command::Who(a)) => cmd::who::run(&a, cli.color, out),
         Some(Command::Verify(a)) => cmd::verify::run(&a, cli.color, out),
         Some(Command::Listen(a)) => cmd::listen::run(&a, out),
+        #[cfg(target_os = "linux")]
+        Some(Command::Why(a)) => cmd::why::run(&a, out),
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::Why(_)) => Err(error::Error::Unsupported("portscope why").into()),
     }
 }
 

@@ -4,6 +4,8 @@ pub mod list;
 pub mod listen;
 pub mod verify;
 pub mod who;
+#[cfg(target_os = "linux")]
+pub mod why;
 
 use std::io::{self, Write};
 

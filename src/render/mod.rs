@@ -3,6 +3,8 @@
 pub mod json;
 pub mod sanitize;
 pub mod table;
+#[cfg(target_os = "linux")]
+pub mod why;
 
 use crate::cli::ColorChoice;
 use std::io::IsTerminal;
