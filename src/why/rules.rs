@@ -461,3 +461,7 @@ fn socket_rules(f: &Facts, s: &Socket, rel: Relation, stops: &Stops) -> Vec<Reas
     }
     v
 }
+
+#[cfg(test)]
+#[path = "rules_tests.rs"]
+mod tests;
