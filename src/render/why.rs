@@ -104,6 +104,7 @@ fn write_reason(t: &mut String, kind: &str, r: &Reason) {
 pub fn evidence_line(e: &Evidence) -> String {
     match e {
         Evidence::Socket { socket } => socket_line(socket),
+        Evidence::Sysctl { name, value } if value.is_empty() => format!("{name} = (empty)"),
         Evidence::Sysctl { name, value } => format!("{name} = {value}"),
         Evidence::Capability { name, present, uid } => {
             format!(
