@@ -513,6 +513,11 @@ fn as_nobody_without_as_the_holder_is_hidden_and_as_needs_root() {
     );
     assert_eq!(socket.state, SockState::Listen);
     drop(l);
+    let out = as_nobody(&["why", "--json", "127.0.0.1:8081"]).unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let d: Document = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(d.results[0].bindable && d.results[0].reasons.is_empty());
+    assert!(d.results[0].warnings.is_empty() && !d.results[0].partial);
     let out = as_nobody(&["why", "--json", "--as", "root", "8080"]).unwrap();
     let d: Document = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(3));

@@ -24,7 +24,15 @@ pub fn gather(req: &BindRequest, as_user: Option<&RunAs>) -> anyhow::Result<(Fac
         Some(_) => (trial::run_here(req), true),
         None => (trial::run_here(req), false),
     };
-    let (sockets, notes) = sockets_on_port(req.protocol, req.addr.port())?;
+    // The trial is the answer; without the tables only the evidence is missing.
+    let (sockets, notes, tables_unreadable) = match sockets_on_port(req.protocol, req.addr.port()) {
+        Ok((s, n)) => (s, n, false),
+        Err(e) => (
+            vec![],
+            vec![format!("{e:#}: the sockets on the port are not shown")],
+            true,
+        ),
+    };
     Ok((
         Facts {
             request: req.clone(),
@@ -35,6 +43,7 @@ pub fn gather(req: &BindRequest, as_user: Option<&RunAs>) -> anyhow::Result<(Fac
             interfaces: interfaces(),
             policy: policy(),
             sockets,
+            tables_unreadable,
         },
         notes,
     ))

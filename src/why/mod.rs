@@ -46,10 +46,28 @@ pub fn parse_request(
 ) -> Result<BindRequest, Error> {
     let spec = PortSpec::parse(text, services)?;
     let bad = |why: &str| Error::invalid("port", text, why);
-    let Some((addr, port, spec_proto)) = spec.single() else {
-        return Err(bad(
-            "name one port: a trial bind needs one address and one port",
-        ));
+    // A service name defined for both protocols (domain: 53/tcp and 53/udp) is one port.
+    let first = spec.ranges[0].low;
+    let one_port = spec
+        .ranges
+        .iter()
+        .all(|r| r.low == r.high && r.low == first);
+    let wanted = proto.or(spec.proto).or(Some(Protocol::Tcp));
+    let (addr, port, spec_proto) = match (spec.single(), one_port) {
+        (Some(s), _) => s,
+        (None, true) => {
+            let r = spec
+                .ranges
+                .iter()
+                .find(|r| r.proto == wanted)
+                .unwrap_or(&spec.ranges[0]);
+            (spec.addr, r.low, r.proto)
+        }
+        (None, false) => {
+            return Err(bad(
+                "name one port: a trial bind needs one address and one port",
+            ))
+        }
     };
     if port == 0 {
         return Err(bad(
@@ -184,6 +202,8 @@ pub struct Facts {
     pub policy: PolicyFacts,
     /// Every socket of the request's protocol on its port, any state, with owners.
     pub sockets: Vec<Socket>,
+    /// The socket tables could not be read: `sockets` is empty for want of them.
+    pub tables_unreadable: bool,
 }
 
 /// One piece of evidence for a reason.
@@ -311,6 +331,10 @@ mod tests {
             Protocol::Udp
         );
         assert_eq!(req("http", None, o).unwrap().addr.port(), 80);
+        let dns = req("domain", None, o).unwrap();
+        assert_eq!((dns.addr.port(), dns.protocol), (53, Protocol::Tcp));
+        let dns = req("domain", Some(Protocol::Udp), o).unwrap();
+        assert_eq!((dns.addr.port(), dns.protocol), (53, Protocol::Udp));
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub fn explain(f: &Facts) -> Explanation {
     Explanation {
         reasons,
         warnings,
-        partial: hidden || f.as_needs_root,
+        partial: hidden || f.as_needs_root || f.tables_unreadable,
     }
 }
 

@@ -42,6 +42,7 @@ fn facts(addr: &str, proto: Protocol, errno: Option<i32>) -> Facts {
         interfaces: vec![iface("lo", "127.0.0.1"), iface("lo", "::1")],
         policy: PolicyFacts::default(),
         sockets: vec![],
+        tables_unreadable: false,
     }
 }
 
@@ -427,4 +428,7 @@ fn hidden_holders_and_as_without_root_make_the_answer_partial() {
     let e = explain(&f);
     assert!(e.partial);
     assert_eq!(names(&e.warnings), ["as_needs_root"]);
+    let mut f = facts("127.0.0.1:8080", TCP, None);
+    f.tables_unreadable = true;
+    assert!(explain(&f).partial);
 }
