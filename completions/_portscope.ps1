@@ -58,6 +58,7 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Show which processes hold a port')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Open known test sockets and prove that portscope reports them exactly')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
+            [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Tell why a port cannot be bound, and how to fix it')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -185,11 +186,33 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'portscope;why' {
+            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'Try the bind as this user (name or UID), with its groups and no capabilities (needs root)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2''s PIDs elsewhere; none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--reuseaddr', '--reuseaddr', [CompletionResultType]::ParameterName, 'Set SO_REUSEADDR, as most servers do')
+            [CompletionResult]::new('--reuseport', '--reuseport', [CompletionResultType]::ParameterName, 'Set SO_REUSEPORT')
+            [CompletionResult]::new('--v6only', '--v6only', [CompletionResultType]::ParameterName, 'Set IPV6_V6ONLY on an IPv6 socket')
+            [CompletionResult]::new('--dual-stack', '--dual-stack', [CompletionResultType]::ParameterName, 'Clear IPV6_V6ONLY on an IPv6 socket (IPv4 too through [::])')
+            [CompletionResult]::new('--freebind', '--freebind', [CompletionResultType]::ParameterName, 'Set IP_FREEBIND: bind an address not (yet) on any interface')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP (the default)')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP (the default)')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print one versioned JSON document instead of text')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'portscope;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
             [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Show which processes hold a port')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Open known test sockets and prove that portscope reports them exactly')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
+            [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Tell why a port cannot be bound, and how to fix it')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -203,6 +226,9 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;help;listen' {
+            break
+        }
+        'portscope;help;why' {
             break
         }
         'portscope;help;help' {

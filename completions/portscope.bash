@@ -34,6 +34,9 @@ _portscope() {
             portscope,who)
                 cmd="portscope__subcmd__who"
                 ;;
+            portscope,why)
+                cmd="portscope__subcmd__why"
+                ;;
             portscope__subcmd__help,help)
                 cmd="portscope__subcmd__help__subcmd__help"
                 ;;
@@ -49,6 +52,9 @@ _portscope() {
             portscope__subcmd__help,who)
                 cmd="portscope__subcmd__help__subcmd__who"
                 ;;
+            portscope__subcmd__help,why)
+                cmd="portscope__subcmd__help__subcmd__why"
+                ;;
             *)
                 ;;
         esac
@@ -56,7 +62,7 @@ _portscope() {
 
     case "${cmd}" in
         portscope)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --help --version list ls who verify listen help"
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --help --version list ls who verify listen why help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -123,7 +129,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__help)
-            opts="list who verify listen help"
+            opts="list who verify listen why help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -193,6 +199,20 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__help__subcmd__who)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__help__subcmd__why)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -348,6 +368,36 @@ _portscope() {
             case "${prev}" in
                 --state)
                     COMPREPLY=($(compgen -W "listen syn_sent syn_received established fin_wait_1 fin_wait_2 close_wait closing last_ack time_wait closed unconnected connected" -- "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__why)
+            opts="-t -u -h -V --as --reuseaddr --reuseport --v6only --dual-stack --freebind --tcp --udp --json --color --table-source --owner-source --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --as)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --color)

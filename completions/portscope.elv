@@ -55,6 +55,7 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand who 'Show which processes hold a port'
             cand verify 'Open known test sockets and prove that portscope reports them exactly'
             cand listen 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
+            cand why 'Tell why a port cannot be bound, and how to fix it'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'portscope;list'= {
@@ -176,11 +177,32 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'portscope;why'= {
+            cand --as 'Try the bind as this user (name or UID), with its groups and no capabilities (needs root)'
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2''s PIDs elsewhere; none: no owner join at all (like ss without -p)'
+            cand --reuseaddr 'Set SO_REUSEADDR, as most servers do'
+            cand --reuseport 'Set SO_REUSEPORT'
+            cand --v6only 'Set IPV6_V6ONLY on an IPv6 socket'
+            cand --dual-stack 'Clear IPV6_V6ONLY on an IPv6 socket (IPv4 too through [::])'
+            cand --freebind 'Set IP_FREEBIND: bind an address not (yet) on any interface'
+            cand -t 'TCP (the default)'
+            cand --tcp 'TCP (the default)'
+            cand -u 'UDP'
+            cand --udp 'UDP'
+            cand --json 'Print one versioned JSON document instead of text'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'portscope;help'= {
             cand list 'List sockets with their owning processes (the default command)'
             cand who 'Show which processes hold a port'
             cand verify 'Open known test sockets and prove that portscope reports them exactly'
             cand listen 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
+            cand why 'Tell why a port cannot be bound, and how to fix it'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'portscope;help;list'= {
@@ -190,6 +212,8 @@ set edit:completion:arg-completer[portscope] = {|@words|
         &'portscope;help;verify'= {
         }
         &'portscope;help;listen'= {
+        }
+        &'portscope;help;why'= {
         }
         &'portscope;help;help'= {
         }

@@ -28,9 +28,17 @@ Examples:
   portscope listen 8080 9000/udp     hold 127.0.0.1:8080/tcp and 127.0.0.1:9000/udp
   portscope listen '[::1]:0' --for 30s   any free port on ::1, for 30 seconds";
 
+const WHY_EXAMPLES: &str = "\
+Examples:
+  portscope why 80 --as www-data     can www-data bind 0.0.0.0:80/tcp? if not, why
+  portscope why '[::]:8080' 127.0.0.1:8080 --reuseaddr
+  portscope why 5353/udp --reuseport --json";
+
 const EXIT_STATUS: &str = "\
 Exit status: 0 success (for `who`: something matched), 1 nothing matched (`who`) or a check
-failed (`verify`), 2 bad input or an error, 3 `who` matched a socket whose owner is hidden.";
+failed (`verify`) or a port is not bindable (`why`), 2 bad input or an error, 3 `who` matched a
+socket whose owner is hidden, or `why` could not see everything (a hidden holder, --as
+without root).";
 
 /// What is listening, who owns this port, and can I trust the answer?
 #[derive(Debug, Parser)]
@@ -146,6 +154,17 @@ pub enum Command {
     /// wildcard by default. A port in use fails with its owner named, exit 2.
     #[command(after_help = LISTEN_EXAMPLES)]
     Listen(ListenArgs),
+    /// Tell why a port cannot be bound, and how to fix it
+    ///
+    /// Tries the bind for real, as the application would (same address, port, protocol
+    /// and socket options; as USER with --as), never listens and closes at once. Then
+    /// names every rule that explains a failure, with the evidence (the sockets in the
+    /// way and their owners, sysctls, capabilities, interface addresses) and the fix; or,
+    /// when it works, what could still bite. A bare PORT means 0.0.0.0:PORT. Exit status:
+    /// 0 every SPEC bindable, 1 at least one not, 2 bad input or an error, 3 the answer is
+    /// partial (a holder's owner is hidden, or --as without root).
+    #[command(after_help = WHY_EXAMPLES)]
+    Why(WhyArgs),
 }
 
 /// Protocol and family selection, shared by every command that reads sockets.
@@ -314,6 +333,47 @@ pub struct ListenArgs {
     /// server's forked workers do).
     #[arg(long)]
     pub fork: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WhyArgs {
+    /// What to bind: PORT (0.0.0.0:PORT), ADDR:PORT, [IPV6]:PORT, *:PORT, PORT/udp, or a
+    /// service name.
+    #[arg(required = true, value_name = "SPEC", value_hint = ValueHint::Other)]
+    pub specs: Vec<String>,
+    /// Try the bind as this user (name or UID), with its groups and no capabilities
+    /// (needs root).
+    #[arg(long = "as", value_name = "USER", value_hint = ValueHint::Username)]
+    pub as_user: Option<String>,
+    /// Set SO_REUSEADDR, as most servers do.
+    #[arg(long, help_heading = "Socket options")]
+    pub reuseaddr: bool,
+    /// Set SO_REUSEPORT.
+    #[arg(long, help_heading = "Socket options")]
+    pub reuseport: bool,
+    /// Set IPV6_V6ONLY on an IPv6 socket.
+    #[arg(long, conflicts_with = "dual_stack", help_heading = "Socket options")]
+    pub v6only: bool,
+    /// Clear IPV6_V6ONLY on an IPv6 socket (IPv4 too through [::]).
+    #[arg(long, help_heading = "Socket options")]
+    pub dual_stack: bool,
+    /// Set IP_FREEBIND: bind an address not (yet) on any interface.
+    #[arg(long, help_heading = "Socket options")]
+    pub freebind: bool,
+    /// TCP (the default).
+    #[arg(
+        short = 't',
+        long = "tcp",
+        conflicts_with = "udp",
+        help_heading = "Selection"
+    )]
+    pub tcp: bool,
+    /// UDP.
+    #[arg(short = 'u', long = "udp", help_heading = "Selection")]
+    pub udp: bool,
+    /// Print one versioned JSON document instead of text.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
 }
 
 /// Socket states accepted by --state.

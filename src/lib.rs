@@ -21,6 +21,8 @@ pub mod render;
 pub mod services;
 pub mod sort;
 pub mod spec;
+#[cfg(target_os = "linux")]
+pub mod why;
 
 use cli::{Cli, Command};
 use std::io::Write;
@@ -33,6 +35,10 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Some(Command::Who(a)) => cmd::who::run(&a, cli.color, &cli.sources, out),
         Some(Command::Verify(a)) => cmd::verify::run(&a, &cli.sources, out),
         Some(Command::Listen(a)) => cmd::listen::run(&a, &cli.sources, out),
+        #[cfg(target_os = "linux")]
+        Some(Command::Why(a)) => cmd::why::run(&a, &cli.sources, out),
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::Why(_)) => Err(error::Error::Unsupported("portscope why").into()),
     }
 }
 

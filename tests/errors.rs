@@ -1,5 +1,6 @@
 //! Errors that name the value, the cause and the owner: `listen` on v4-mapped addresses
 //! and on ports held by connections, address lists in a SPEC, `verify` out of descriptors.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

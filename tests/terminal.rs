@@ -1,5 +1,6 @@
 //! The table in a real terminal: tmux panes 40, 80 and 160 columns wide, so the width comes
 //! from the tty as it does for a person, and TERM=dumb gets no colour.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::*;

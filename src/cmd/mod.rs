@@ -5,6 +5,8 @@ pub mod list;
 pub mod listen;
 pub mod verify;
 pub mod who;
+#[cfg(target_os = "linux")]
+pub mod why;
 
 use std::io::{self, Write};
 

@@ -87,6 +87,7 @@ fn cmdline(_pid: u32, p: &sysinfo::Process) -> Vec<String> {
 /// NUL is dropped and the rest split on NUL, keeping empty arguments and every space. A
 /// process that rewrote its title without NULs is one element; an empty file (a kernel
 /// thread, a zombie) is no argument. Bytes that are not UTF-8 become U+FFFD.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub fn split_cmdline(raw: &[u8]) -> Vec<String> {
     if raw.is_empty() {
         return Vec::new();

@@ -7,6 +7,8 @@ pub mod sanitize;
 pub mod table;
 pub mod verify;
 pub mod who;
+#[cfg(target_os = "linux")]
+pub mod why;
 
 use std::ffi::OsStr;
 use std::io::IsTerminal;

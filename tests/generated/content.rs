@@ -28,7 +28,8 @@ pub const ROOT: Extra = Extra {
         ("0", "Success; for `who`, something matched."),
         (
             "1",
-            "`who`: nothing uses the port(s). `verify`: a check failed.",
+            "`who`: nothing uses the port(s). `verify`: a check failed. `why`: a port is not \
+             bindable.",
         ),
         (
             "2",
@@ -38,7 +39,8 @@ pub const ROOT: Extra = Extra {
         (
             "3",
             "`who` matched, but the owner of a matching socket is hidden (for example a \
-             process of another user, when not run as root): the answer is partial.",
+             process of another user, when not run as root): the answer is partial. `why`: \
+             likewise, or `--as` without root.",
         ),
     ],
     examples: &[
@@ -101,7 +103,7 @@ pub const WHO: Extra = Extra {
         (
             "3",
             "Something matched, but the owner of a matching socket is hidden (for example a \
-             process of another user, when not run as root): the answer is partial.",
+             process of another user, when not run as root): the answer is partial. `why`: likewise, or `--as` without root.",
         ),
     ],
     examples: &[
@@ -164,6 +166,38 @@ pub const LISTEN: Extra = Extra {
     reads_sockets: false,
 };
 
+pub const WHY: Extra = Extra {
+    exit_status: &[
+        ("0", "Every SPEC is bindable."),
+        ("1", "At least one SPEC is not bindable."),
+        (
+            "2",
+            "Bad input (a usage error, an invalid SPEC or user), or an error.",
+        ),
+        (
+            "3",
+            "The answer is partial: the owner of a socket in the way is hidden (for example a \
+             process of another user, when not run as root), or `--as` was given without root. \
+             Wins over 1.",
+        ),
+    ],
+    examples: &[
+        (
+            "Can www-data bind port 80 on every IPv4 address? If not, why:",
+            "portscope why --as www-data 80",
+        ),
+        (
+            "Would a server that sets SO_REUSEADDR get 127.0.0.1:8080 right now:",
+            "portscope why --reuseaddr 127.0.0.1:8080",
+        ),
+        (
+            "An IPv6-only and an IPv4 wildcard on one port, as JSON:",
+            "portscope why --v6only '[::]:8080' --json",
+        ),
+    ],
+    reads_sockets: true,
+};
+
 pub fn extra_for(page: &str) -> &'static Extra {
     match page {
         "portscope" => &ROOT,
@@ -171,6 +205,7 @@ pub fn extra_for(page: &str) -> &'static Extra {
         "portscope-who" => &WHO,
         "portscope-verify" => &VERIFY,
         "portscope-listen" => &LISTEN,
+        "portscope-why" => &WHY,
         other => panic!(
             "no EXIT STATUS/EXAMPLES for the man page {other}: add them in tests/generated.rs"
         ),
