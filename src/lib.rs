@@ -16,6 +16,7 @@ pub mod query;
 pub mod render;
 pub mod services;
 pub mod spec;
+pub mod textfile;
 
 use cli::{Cli, Command};
 use std::io::Write;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Some(Command::Who(a)) => cmd::who::run(&a, cli.color, out),
         Some(Command::Verify(a)) => cmd::verify::run(&a, cli.color, out),
         Some(Command::Listen(a)) => cmd::listen::run(&a, out),
+        Some(Command::Export(a)) => cmd::export::run(&a, out),
     }
 }
 

@@ -1,5 +1,6 @@
 //! One file per subcommand: build a query, run the pipeline, render.
 
+pub mod export;
 pub mod list;
 pub mod listen;
 pub mod verify;

@@ -18,6 +18,7 @@ pub use other::*;
 
 pub mod fast_hash;
 mod procinfo;
+pub mod starttime;
 
 pub use procinfo::{effective_uid, lookup_user, process_details, UserNames};
 

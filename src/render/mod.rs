@@ -1,6 +1,9 @@
 //! Render stage: plain data in, any `impl Write` out. Table for people, JSON for scripts.
 
+pub mod ansible;
 pub mod json;
+pub mod placement;
+pub mod prometheus;
 pub mod sanitize;
 pub mod table;
 

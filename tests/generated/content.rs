@@ -164,6 +164,25 @@ pub const LISTEN: Extra = Extra {
     reads_sockets: false,
 };
 
+pub const EXPORT: Extra = Extra {
+    exit_status: EXIT_OK_OR_ERROR,
+    examples: &[
+        (
+            "Metrics for node_exporter's textfile collector, replaced atomically:",
+            "portscope export prometheus --textfile-dir /var/lib/prometheus/node-exporter",
+        ),
+        (
+            "The same every minute from cron (/etc/cron.d/portscope):",
+            "* * * * * root portscope export prometheus --textfile-dir /var/lib/prometheus/node-exporter",
+        ),
+        (
+            "Facts in listen_ports_facts' structure, as an Ansible local fact:",
+            "portscope export ansible-facts",
+        ),
+    ],
+    reads_sockets: true,
+};
+
 pub fn extra_for(page: &str) -> &'static Extra {
     match page {
         "portscope" => &ROOT,
@@ -171,6 +190,7 @@ pub fn extra_for(page: &str) -> &'static Extra {
         "portscope-who" => &WHO,
         "portscope-verify" => &VERIFY,
         "portscope-listen" => &LISTEN,
+        "portscope-export" => &EXPORT,
         other => panic!(
             "no EXIT STATUS/EXAMPLES for the man page {other}: add them in tests/generated.rs"
         ),
