@@ -172,8 +172,8 @@ pub const EXPORT: Extra = Extra {
             "portscope export prometheus --textfile-dir /var/lib/prometheus/node-exporter",
         ),
         (
-            "The same every minute from cron (/etc/cron.d/portscope):",
-            "* * * * * root portscope export prometheus --textfile-dir /var/lib/prometheus/node-exporter",
+            "TCP listeners only, to stdout:",
+            "portscope export prometheus -t -o -",
         ),
         (
             "Facts in listen_ports_facts' structure, as an Ansible local fact:",
