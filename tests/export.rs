@@ -609,6 +609,7 @@ fn ansible_facts_have_the_module_structure_key_by_key() {
 
 #[test]
 fn bad_export_destinations_are_one_line_and_exit_2() {
+    let _serial = serial();
     let (code, out, err) = run(&["export", "ansible-facts", "--textfile-dir", "/tmp"]);
     assert_eq!((code, out.as_str()), (2, ""));
     assert_eq!(
