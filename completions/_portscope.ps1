@@ -59,6 +59,7 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Open known test sockets and prove that portscope reports them exactly')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Tell why a port cannot be bound, and how to fix it')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export the listening ports for Prometheus or Ansible')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -207,12 +208,40 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'portscope;export' {
+            [CompletionResult]::new('--textfile-dir', '--textfile-dir', [CompletionResultType]::ParameterName, 'prometheus only: write DIR/portscope.prom, replaced atomically, for node_exporter''s --collector.textfile.directory')
+            [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write FILE, replaced atomically; `-` (the default) is stdout')
+            [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write FILE, replaced atomically; `-` (the default) is stdout')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Sockets held by this process ID (comma list)')
+            [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Sockets held by a process whose name contains NAME (case-insensitive)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
+            [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2''s PIDs elsewhere; none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'portscope;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
             [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Show which processes hold a port')
             [CompletionResult]::new('verify', 'verify', [CompletionResultType]::ParameterValue, 'Open known test sockets and prove that portscope reports them exactly')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Tell why a port cannot be bound, and how to fix it')
+            [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export the listening ports for Prometheus or Ansible')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -229,6 +258,9 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;help;why' {
+            break
+        }
+        'portscope;help;export' {
             break
         }
         'portscope;help;help' {

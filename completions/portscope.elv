@@ -56,6 +56,7 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand verify 'Open known test sockets and prove that portscope reports them exactly'
             cand listen 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
             cand why 'Tell why a port cannot be bound, and how to fix it'
+            cand export 'Export the listening ports for Prometheus or Ansible'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'portscope;list'= {
@@ -197,12 +198,39 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'portscope;export'= {
+            cand --textfile-dir 'prometheus only: write DIR/portscope.prom, replaced atomically, for node_exporter''s --collector.textfile.directory'
+            cand -o 'Write FILE, replaced atomically; `-` (the default) is stdout'
+            cand --output 'Write FILE, replaced atomically; `-` (the default) is stdout'
+            cand -p 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
+            cand --port 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
+            cand --pid 'Sockets held by this process ID (comma list)'
+            cand --process 'Sockets held by a process whose name contains NAME (case-insensitive)'
+            cand --user 'Sockets of this user (name or UID): the socket''s owner or a holding process'
+            cand --class 'Only ports of this RFC 6335 class (comma list)'
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2''s PIDs elsewhere; none: no owner join at all (like ss without -p)'
+            cand -t 'TCP sockets only'
+            cand --tcp 'TCP sockets only'
+            cand -u 'UDP sockets only'
+            cand --udp 'UDP sockets only'
+            cand -4 'IPv4 sockets only'
+            cand --ipv4 'IPv4 sockets only'
+            cand -6 'IPv6 sockets only (dual-stack listeners included)'
+            cand --ipv6 'IPv6 sockets only (dual-stack listeners included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'portscope;help'= {
             cand list 'List sockets with their owning processes (the default command)'
             cand who 'Show which processes hold a port'
             cand verify 'Open known test sockets and prove that portscope reports them exactly'
             cand listen 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
             cand why 'Tell why a port cannot be bound, and how to fix it'
+            cand export 'Export the listening ports for Prometheus or Ansible'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'portscope;help;list'= {
@@ -214,6 +242,8 @@ set edit:completion:arg-completer[portscope] = {|@words|
         &'portscope;help;listen'= {
         }
         &'portscope;help;why'= {
+        }
+        &'portscope;help;export'= {
         }
         &'portscope;help;help'= {
         }

@@ -78,6 +78,7 @@ complete -c portscope -n "__fish_portscope_needs_command" -f -a "who" -d 'Show w
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "why" -d 'Tell why a port cannot be bound, and how to fix it'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "export" -d 'Export the listening ports for Prometheus or Ansible'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
 syn_sent\t''
@@ -261,9 +262,36 @@ complete -c portscope -n "__fish_portscope_using_subcommand why" -s u -l udp -d 
 complete -c portscope -n "__fish_portscope_using_subcommand why" -l json -d 'Print one versioned JSON document instead of text'
 complete -c portscope -n "__fish_portscope_using_subcommand why" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c portscope -n "__fish_portscope_using_subcommand why" -s V -l version -d 'Print version'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why help" -f -a "list" -d 'List sockets with their owning processes (the default command)'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why help" -f -a "who" -d 'Show which processes hold a port'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why help" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why help" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why help" -f -a "why" -d 'Tell why a port cannot be bound, and how to fix it'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l textfile-dir -d 'prometheus only: write DIR/portscope.prom, replaced atomically, for node_exporter\'s --collector.textfile.directory' -r -f -a "(__fish_complete_directories)"
+complete -c portscope -n "__fish_portscope_using_subcommand export" -s o -l output -d 'Write FILE, replaced atomically; `-` (the default) is stdout' -r -F
+complete -c portscope -n "__fish_portscope_using_subcommand export" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l pid -d 'Sockets held by this process ID (comma list)' -r
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r -f -a "(__fish_complete_users)"
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l class -d 'Only ports of this RFC 6335 class (comma list)' -r -f -a "well-known\t'0-1023'
+registered\t'1024-49151'
+dynamic\t'49152-65535'
+ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand export" -s t -l tcp -d 'TCP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand export" -s u -l udp -d 'UDP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand export" -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand export" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
+complete -c portscope -n "__fish_portscope_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_using_subcommand export" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "list" -d 'List sockets with their owning processes (the default command)'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "who" -d 'Show which processes hold a port'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "why" -d 'Tell why a port cannot be bound, and how to fix it'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "export" -d 'Export the listening ports for Prometheus or Ansible'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -33,6 +33,11 @@ Examples:
   portscope why 80 --as www-data     can www-data bind 0.0.0.0:80/tcp? if not, why
   portscope why '[::]:8080' 127.0.0.1:8080 --reuseaddr
   portscope why 5353/udp --reuseport --json";
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  portscope export prometheus --textfile-dir /var/lib/prometheus/node-exporter
+  portscope export prometheus -t -o -        TCP only, to stdout
+  portscope export ansible-facts             listen_ports_facts' structure, for facts.d";
 
 const EXIT_STATUS: &str = "\
 Exit status: 0 success (for `who`: something matched), 1 nothing matched (`who`) or a check
@@ -165,6 +170,15 @@ pub enum Command {
     /// partial (a holder's owner is hidden, or --as without root).
     #[command(after_help = WHY_EXAMPLES)]
     Why(WhyArgs),
+    /// Export the listening ports for Prometheus or Ansible
+    ///
+    /// prometheus: the Prometheus text exposition format, for node_exporter's textfile
+    /// collector (no PID, inode, command line or remote address labels; ports in the
+    /// ephemeral range folded into one series per owner). ansible-facts: the JSON of
+    /// community.general.listen_ports_facts (one item per socket and holding process), plus
+    /// portscope's own fields. Files are replaced atomically: never seen half-written.
+    #[command(after_help = EXPORT_EXAMPLES)]
+    Export(ExportArgs),
 }
 
 /// Protocol and family selection, shared by every command that reads sockets.
@@ -298,6 +312,89 @@ pub struct WhoArgs {
     pub first: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// What to write.
+    #[arg(value_enum, value_name = "FORMAT")]
+    pub format: ExportFormat,
+    /// prometheus only: write DIR/portscope.prom, replaced atomically, for node_exporter's
+    /// --collector.textfile.directory.
+    #[arg(
+        long,
+        value_name = "DIR",
+        value_hint = ValueHint::DirPath,
+        conflicts_with = "output",
+        help_heading = "Output"
+    )]
+    pub textfile_dir: Option<std::path::PathBuf>,
+    /// Write FILE, replaced atomically; `-` (the default) is stdout.
+    #[arg(
+        short = 'o',
+        long,
+        value_name = "FILE",
+        value_hint = ValueHint::FilePath,
+        help_heading = "Output"
+    )]
+    pub output: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub select: SelectArgs,
+}
+
+/// Selection for commands that always read the whole table (export): list's filters
+/// without the state choice.
+#[derive(Debug, Clone, Default, Args)]
+pub struct SelectArgs {
+    #[command(flatten)]
+    pub proto: ProtoArgs,
+    /// Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp.
+    #[arg(
+        short = 'p',
+        long,
+        value_name = "SPEC",
+        allow_negative_numbers = true,
+        value_hint = ValueHint::Other,
+        help_heading = "Selection"
+    )]
+    pub port: Vec<String>,
+    /// Sockets held by this process ID (comma list).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "PID",
+        help_heading = "Selection"
+    )]
+    pub pid: Vec<String>,
+    /// Sockets held by a process whose name contains NAME (case-insensitive).
+    #[arg(long, value_name = "NAME", value_hint = ValueHint::Other, help_heading = "Selection")]
+    pub process: Vec<String>,
+    /// Sockets of this user (name or UID): the socket's owner or a holding process.
+    #[arg(
+        long,
+        value_name = "USER",
+        value_hint = ValueHint::Username,
+        help_heading = "Selection"
+    )]
+    pub user: Vec<String>,
+    /// Only ports of this RFC 6335 class (comma list).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "CLASS",
+        help_heading = "Selection"
+    )]
+    pub class: Vec<ClassArg>,
+}
+
+/// Formats of `portscope export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Prometheus text exposition format (node_exporter textfile collector)
+    Prometheus,
+    /// JSON facts in community.general.listen_ports_facts' structure
+    AnsibleFacts,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -21,6 +21,7 @@ pub mod render;
 pub mod services;
 pub mod sort;
 pub mod spec;
+pub mod textfile;
 #[cfg(target_os = "linux")]
 pub mod why;
 
@@ -39,6 +40,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Some(Command::Why(a)) => cmd::why::run(&a, &cli.sources, out),
         #[cfg(not(target_os = "linux"))]
         Some(Command::Why(_)) => Err(error::Error::Unsupported("portscope why").into()),
+        Some(Command::Export(a)) => cmd::export::run(&a, &cli.sources, out),
     }
 }
 

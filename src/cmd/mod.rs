@@ -1,6 +1,7 @@
 //! One file per subcommand: build a query, pick the collector, run the pipeline, render.
 
 pub mod args;
+pub mod export;
 pub mod list;
 pub mod listen;
 pub mod verify;

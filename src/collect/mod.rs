@@ -14,6 +14,8 @@ pub mod linux;
 
 pub mod netstat2;
 mod procinfo;
+#[cfg(target_os = "linux")]
+pub mod starttime;
 
 pub use procinfo::{effective_uid, lookup_user, process_details, UserNames};
 

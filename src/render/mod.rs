@@ -1,8 +1,11 @@
 //! Render stage: plain data in, any `impl Write` out. Table for people, JSON for scripts,
 //! `who` blocks and the `verify` report.
 
+pub mod ansible;
 pub mod fit;
 pub mod json;
+pub mod placement;
+pub mod prometheus;
 pub mod sanitize;
 pub mod table;
 pub mod verify;

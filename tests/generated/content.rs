@@ -141,7 +141,7 @@ pub const VERIFY: Extra = Extra {
         ),
         (
             "The same checks against the /proc/net fallback:",
-            "PORTSCOPE_FORCE_PROCFS=1 portscope verify",
+            "portscope verify --table-source procnet",
         ),
         (
             "The checks as JSON, for a script or a CI job:",
@@ -198,6 +198,25 @@ pub const WHY: Extra = Extra {
     reads_sockets: true,
 };
 
+pub const EXPORT: Extra = Extra {
+    exit_status: EXIT_OK_OR_ERROR,
+    examples: &[
+        (
+            "Metrics for node_exporter's textfile collector, replaced atomically:",
+            "portscope export prometheus --textfile-dir /var/lib/prometheus/node-exporter",
+        ),
+        (
+            "TCP listeners only, to stdout:",
+            "portscope export prometheus -t -o -",
+        ),
+        (
+            "Facts in listen_ports_facts' structure, as an Ansible local fact:",
+            "portscope export ansible-facts",
+        ),
+    ],
+    reads_sockets: true,
+};
+
 pub fn extra_for(page: &str) -> &'static Extra {
     match page {
         "portscope" => &ROOT,
@@ -206,6 +225,7 @@ pub fn extra_for(page: &str) -> &'static Extra {
         "portscope-verify" => &VERIFY,
         "portscope-listen" => &LISTEN,
         "portscope-why" => &WHY,
+        "portscope-export" => &EXPORT,
         other => panic!(
             "no EXIT STATUS/EXAMPLES for the man page {other}: add them in tests/generated.rs"
         ),
@@ -216,7 +236,7 @@ pub const FILES: &[(&str, &str)] = &[
     (
         "/proc/net/*",
         "The socket tables (tcp, tcp6, udp, udp6), read when netlink sock_diag is unavailable \
-         or PORTSCOPE_FORCE_PROCFS is set.",
+         or with `--table-source procnet`.",
     ),
     (
         "/proc/*/fd",
@@ -240,9 +260,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
         "When set to a non-empty value, tables are not coloured unless `--color always` is given.",
     ),
     (
-        "PORTSCOPE_FORCE_PROCFS",
-        "When set to 1 (any non-empty value other than 0), read the socket tables from /proc/net \
-         instead of netlink sock_diag. IPv6 v6-only flags are then unknown.",
+        "TERM",
+        "`dumb` turns colour off, as NO_COLOR does. No other variable changes what portscope \
+         reports.",
     ),
 ];
 

@@ -1,0 +1,207 @@
+//! Render stage: Ansible facts in exactly the structure of
+//! `community.general.listen_ports_facts` (`{"ansible_facts": {"tcp_listen": [...],
+//! "udp_listen": [...]}}`), plus portscope's own fields, through serde.
+//!
+//! Like the module (which reads `ss -lptun`), a socket held by several processes gives one
+//! item per process, so a playbook that selects by pid or name finds each of them. A socket
+//! whose owner cannot be seen gives one item with pid 0 and name "" (the module's values
+//! without root); its `owner` and `owner_reason` say why.
+
+use super::placement::placement;
+use crate::model::{Owner, Protocol, Socket};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+/// What the renderer needs beyond the rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Process start times in `ps -o lstart` format, by PID (see collect::starttime).
+    pub start_times: &'a HashMap<u32, String>,
+}
+
+/// One item of `tcp_listen` / `udp_listen`. The first seven fields are the module's, with
+/// its types; the rest are portscope's (null when unknown).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenItem {
+    /// The bound address, without brackets or port: "0.0.0.0", "::", "::1".
+    pub address: String,
+    /// Process name; "" when the owner cannot be seen.
+    pub name: String,
+    /// 0 when the owner cannot be seen.
+    pub pid: u32,
+    pub port: u16,
+    /// "tcp" or "udp" (IPv6 included, as the module reports tcp6 sockets).
+    pub protocol: String,
+    /// Process start time as `ps -o lstart` prints it; "" when unknown.
+    pub stime: String,
+    /// The process's user; for an unseen owner, the socket's user; "" when neither is known.
+    pub user: String,
+    pub v6only: Option<bool>,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+    pub owner: Owner,
+    pub owner_reason: Option<String>,
+    pub netns: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Facts {
+    pub tcp_listen: Vec<ListenItem>,
+    pub udp_listen: Vec<ListenItem>,
+}
+
+/// The whole document.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Document {
+    pub ansible_facts: Facts,
+}
+
+/// One item per (listening socket, holding process); sorted by port, address, pid.
+pub fn facts(sockets: &[Socket], ctx: &Context<'_>) -> Document {
+    let mut doc = Document::default();
+    for s in sockets.iter().filter(|s| s.state.is_listening()) {
+        let list = match s.protocol {
+            Protocol::Tcp => &mut doc.ansible_facts.tcp_listen,
+            Protocol::Udp => &mut doc.ansible_facts.udp_listen,
+        };
+        let place = placement(s);
+        let base = ListenItem {
+            address: s.local.address.to_string(),
+            name: String::new(),
+            pid: 0,
+            port: s.local.port,
+            protocol: s.protocol.as_str().to_owned(),
+            stime: String::new(),
+            user: s.user.as_deref().unwrap_or_default().to_owned(),
+            v6only: s.v6only,
+            unit: place.unit.map(str::to_owned),
+            container: place.container.map(str::to_owned),
+            owner: s.owner,
+            owner_reason: s.owner_reason.map(|r| r.as_str().to_owned()),
+            netns: place.netns.map(str::to_owned),
+        };
+        if s.processes.is_empty() {
+            list.push(base);
+            continue;
+        }
+        for p in &s.processes {
+            list.push(ListenItem {
+                name: p.name.clone(),
+                pid: p.pid,
+                stime: ctx.start_times.get(&p.pid).cloned().unwrap_or_default(),
+                user: p.user.clone().unwrap_or_else(|| base.user.clone()),
+                ..base.clone()
+            });
+        }
+    }
+    for list in [
+        &mut doc.ansible_facts.tcp_listen,
+        &mut doc.ansible_facts.udp_listen,
+    ] {
+        list.sort_by(|a, b| {
+            (a.port, &a.address, a.pid, &a.name).cmp(&(b.port, &b.address, b.pid, &b.name))
+        });
+    }
+    doc
+}
+
+pub fn write_facts(
+    out: &mut dyn Write,
+    sockets: &[Socket],
+    ctx: &Context<'_>,
+    pretty: bool,
+) -> io::Result<()> {
+    let doc = facts(sockets, ctx);
+    if pretty {
+        serde_json::to_writer_pretty(&mut *out, &doc)?;
+    } else {
+        serde_json::to_writer(&mut *out, &doc)?;
+    }
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SockState::*;
+    use crate::render::placement::fixture::{process, socket};
+    use serde_json::{json, Value};
+
+    fn render(sockets: &[Socket]) -> Value {
+        let times = HashMap::from([(812, "Thu Feb  2 13:29:45 2017".to_owned())]);
+        let mut out = Vec::new();
+        write_facts(
+            &mut out,
+            sockets,
+            &Context {
+                start_times: &times,
+            },
+            false,
+        )
+        .unwrap();
+        assert_eq!(out.last(), Some(&b'\n'));
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn items_have_the_module_keys_and_types_then_portscope_fields() {
+        let doc = render(&[socket(
+            Protocol::Tcp,
+            "0.0.0.0",
+            22,
+            Listen,
+            vec![process(812, "sshd", "root")],
+        )]);
+        assert_eq!(
+            doc,
+            json!({"ansible_facts": {"tcp_listen": [{
+                "address": "0.0.0.0", "name": "sshd", "pid": 812, "port": 22,
+                "protocol": "tcp", "stime": "Thu Feb  2 13:29:45 2017", "user": "root",
+                "v6only": null, "unit": null, "container": null, "owner": "visible",
+                "owner_reason": null, "netns": null
+            }], "udp_listen": []}})
+        );
+    }
+
+    #[test]
+    fn shared_socket_gives_one_item_per_pid_and_hidden_gives_pid_zero() {
+        let doc = render(&[
+            socket(
+                Protocol::Udp,
+                "::1",
+                5353,
+                Unconnected,
+                vec![
+                    process(901, "avahi", "avahi"),
+                    process(900, "avahi", "avahi"),
+                ],
+            ),
+            socket(Protocol::Tcp, "::", 5432, Listen, vec![]),
+            socket(Protocol::Tcp, "10.0.0.1", 5432, Established, vec![]),
+        ]);
+        let udp = doc["ansible_facts"]["udp_listen"].as_array().unwrap();
+        let pids: Vec<&Value> = udp.iter().map(|i| &i["pid"]).collect();
+        assert_eq!(pids, [&json!(900), &json!(901)]);
+        assert_eq!(udp[0]["address"], "::1", "no brackets, no port");
+        assert_eq!(udp[0]["v6only"], true);
+        assert_eq!(udp[0]["stime"], "", "unknown start time");
+        let tcp = doc["ansible_facts"]["tcp_listen"].as_array().unwrap();
+        assert_eq!(tcp.len(), 1, "established sockets are not listed");
+        assert_eq!(
+            (&tcp[0]["pid"], &tcp[0]["name"], &tcp[0]["user"]),
+            (&json!(0), &json!(""), &json!("postgres"))
+        );
+        assert_eq!(
+            (&tcp[0]["owner"], &tcp[0]["owner_reason"], &tcp[0]["v6only"]),
+            (
+                &json!("hidden"),
+                &json!(crate::model::OwnerReason::Denied.as_str()),
+                &json!(false)
+            )
+        );
+    }
+}
