@@ -29,6 +29,88 @@ fn decodes_the_record_the_program_writes() {
     );
 }
 
+#[test]
+fn dedup_keeps_one_record_per_table_entry_and_the_lowest_tid() {
+    let records = vec![
+        // A leader that exited: both live threads report the shared table.
+        rec(100, 102, 3, 500, 1),
+        rec(100, 101, 3, 500, 1),
+        rec(100, 102, 4, 501, 1),
+        rec(100, 101, 4, 501, 1),
+        // A thread with its own table: fd 4 there is another socket, kept.
+        rec(100, 103, 4, 777, 1),
+        // Same inode number in another network namespace: another socket.
+        rec(100, 101, 5, 500, 2),
+        rec(7, 7, 3, 500, 1),
+    ];
+    assert_eq!(
+        dedup(records),
+        vec![
+            rec(7, 7, 3, 500, 1),
+            rec(100, 101, 3, 500, 1),
+            rec(100, 101, 4, 501, 1),
+            rec(100, 103, 4, 777, 1),
+            rec(100, 101, 5, 500, 2),
+        ]
+    );
+}
+
+#[test]
+fn owner_scan_has_the_procfs_shape() {
+    let records = vec![
+        rec(0, 0, 3, 500, 1), // outside our PID namespace: not nameable
+        rec(7, 7, 3, 500, 1),
+        rec(7, 7, 4, 600, 1),
+        rec(9, 9, 3, 500, 1),
+    ];
+    let mut wanted = InodeSet::default();
+    wanted.insert(500);
+    let scan = owner_scan(&records, &wanted, false);
+    assert_eq!(scan.holders, vec![(500, 7), (500, 9)]);
+    assert_eq!(
+        (scan.scanned, scan.denied, scan.stopped_early),
+        (3, 0, false)
+    );
+    let scan = owner_scan(&records, &wanted, true);
+    assert_eq!(scan.holders, vec![(500, 7)]);
+    assert!(scan.stopped_early);
+    let scan = owner_scan(&records, &InodeSet::default(), true);
+    assert_eq!((scan.holders.len(), scan.stopped_early), (0, false));
+}
+
+#[test]
+fn errors_name_their_kind_and_step() {
+    let e = |n| io::Error::from_raw_os_error(n);
+    assert_eq!(
+        BpfError::classify("load the program", &e(libc::EPERM), ""),
+        BpfError::Permission("load the program: Operation not permitted (os error 1)".into())
+    );
+    assert!(matches!(
+        BpfError::classify("load the program", &e(libc::EACCES), ""),
+        BpfError::Permission(_)
+    ));
+    // EACCES with a verifier log is the verifier refusing, not a permission check.
+    let v = BpfError::classify(
+        "load the program",
+        &e(libc::EACCES),
+        "R1 invalid mem access",
+    );
+    assert!(
+        matches!(&v, BpfError::Unsupported(m) if m.ends_with("verifier: R1 invalid mem access")),
+        "{v}"
+    );
+    for n in [libc::ENOENT, libc::EINVAL, libc::ENOSYS, 524] {
+        assert!(matches!(
+            BpfError::classify("x", &e(n), ""),
+            BpfError::Unsupported(_)
+        ));
+    }
+    assert_eq!(
+        BpfError::classify("read the iterator", &e(libc::EIO), "").to_string(),
+        "BPF owner scan failed: read the iterator: Input/output error (os error 5)"
+    );
+}
+
 fn is_root() -> bool {
     // SAFETY: geteuid cannot fail.
     unsafe { libc::geteuid() == 0 }
