@@ -84,6 +84,7 @@ const EXIT: u8 = 0x90;
 pub const PROBE_READ_KERNEL: i32 = 113;
 pub const SEQ_WRITE: i32 = 127;
 pub const GET_CURRENT_TASK_BTF: i32 = 158;
+pub const SOCK_FROM_FILE: i32 = 162;
 
 /// A program under construction.
 #[derive(Default)]

@@ -88,9 +88,9 @@ impl BpfError {
 
 /// Assembles the program for this kernel from its BTF.
 fn assemble() -> Result<(Vec<insn::Insn>, u32), BpfError> {
-    let blob = std::fs::read(VMLINUX_BTF)
+    let blob = btf::Blob::open(VMLINUX_BTF)
         .map_err(|e| BpfError::classify(&format!("read {VMLINUX_BTF}"), &e, ""))?;
-    let btf = btf::Btf::parse(&blob, program::STRUCTS, &[program::TARGET_FUNC])
+    let btf = btf::Btf::parse(blob.bytes(), program::STRUCTS, &[program::TARGET_FUNC])
         .map_err(|e| BpfError::Unsupported(format!("read {VMLINUX_BTF}: {e}")))?;
     let layout = program::Layout::from_btf(&btf)
         .map_err(|e| BpfError::Unsupported(format!("find the program's fields: {e}")))?;

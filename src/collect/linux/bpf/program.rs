@@ -13,25 +13,27 @@
 //!     // filesystem's inode number: only sockfs inodes are sockets (procfs says socket:[N]).
 //!     if (!inode->i_sb || inode->i_sb->s_magic != SOCKFS_MAGIC) return 0;
 //!     struct record r = { .fd = ctx->fd, .inode = inode->i_ino };
-//!     r.netns = ((struct socket *)file->private_data)->sk->__sk_common.skc_net.net->ns.inum;
-//!                                                    // (three bpf_probe_read_kernel calls)
-//!     struct pid *me = bpf_get_current_task_btf()->thread_pid;
-//!     unsigned L = me->level;                        // the reader's PID namespace level
-//!     void *ns = me->numbers[L].ns;
-//!     r.pid = nr_at(task->group_leader->thread_pid, L, ns);
-//!     r.tid = nr_at(task->thread_pid, L, ns);
+//!     struct socket *sock = bpf_sock_from_file(file);
+//!     if (sock && sock->sk && sock->sk->__sk_common.skc_net.net)
+//!         r.netns = sock->sk->__sk_common.skc_net.net->ns.inum;
+//!     unsigned L = bpf_get_current_task_btf()->thread_pid->level; // the reader's level
+//!     r.pid = nr_at(task->group_leader->thread_pid, L);
+//!     r.tid = nr_at(task->thread_pid, L);
 //!     bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 //!     return 0;
 //! }
-//! // pid_nr_ns(): the number at level L if the pid lives in the reader's namespace, else 0.
-//! static u32 nr_at(struct pid *p, unsigned L, void *ns) {
-//!     if (!p || p->level < L || p->numbers[L].ns != ns) return 0;
+//! // pid_nr_ns() without its namespace check: the iterator walks only the tasks of the
+//! // PID namespace of the process that opened it (find_ge_pid(tid, its ns)), so every
+//! // task it visits has a number at the reader's level, in the reader's namespace.
+//! static u32 nr_at(struct pid *p, unsigned L) {
+//!     if (!p || p->level < L) return 0;
 //!     return p->numbers[L].nr;
 //! }
 //! ```
 //!
 //! `numbers[L]` has a variable offset, which the verifier does not allow as a direct load
-//! from a BTF pointer, hence bpf_probe_read_kernel for those reads.
+//! from a BTF pointer, hence bpf_probe_read_kernel for those two reads. Every other read
+//! is a direct load, checked by the verifier against BTF and fault-safe in the kernel.
 
 use super::btf::{Btf, BtfError};
 use super::insn::*;
@@ -45,7 +47,7 @@ const MAX_PID_NS_LEVEL: i32 = 32;
 /// The function whose BTF id the program attaches to (`iter/task_file`).
 pub const TARGET_FUNC: &str = "bpf_iter_task_file";
 
-/// Stack layout: the record at fp-32, scratch at fp-40 and fp-56.
+/// Stack layout: the record at fp-32, scratch at fp-40.
 const REC: i16 = -32;
 const REC_PID: i16 = REC;
 const REC_TID: i16 = REC + 4;
@@ -54,7 +56,6 @@ const REC_PAD: i16 = REC + 12;
 const REC_INODE: i16 = REC + 16;
 const REC_NETNS: i16 = REC + 24;
 const SCRATCH: i16 = -40;
-const UPID: i16 = -56;
 
 /// A field offset and load width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,13 +64,12 @@ pub struct Load {
     pub size: Size,
 }
 
-/// Where the network namespace inode is, from a socket file's `private_data`.
+/// Where the network namespace inode is, from a `struct socket`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NetnsPath {
-    pub file_private_data: i16,
-    pub socket_sk: i32,
-    pub sock_net: i32,
-    pub net_inum: i32,
+    pub socket_sk: i16,
+    pub sock_net: i16,
+    pub net_inum: i16,
 }
 
 /// Every offset the program needs, read from the running kernel's BTF.
@@ -91,8 +91,7 @@ pub struct Layout {
     pub pid_level: i16,
     pub pid_numbers: i32,
     pub upid_size: i32,
-    pub upid_nr: i16,
-    pub upid_ns: i16,
+    pub upid_nr: i32,
     /// None when this kernel's structs do not have the expected shape: netns is then 0.
     pub netns: Option<NetnsPath>,
 }
@@ -137,19 +136,17 @@ impl Layout {
         // The context of a tracing program is the target's arguments, 8 bytes each.
         let arg = |name| -> Result<i16, BtfError> { Ok(btf.param_index(func, name)? as i16 * 8) };
         let (pid_numbers, upid_size) = btf.array("pid", &["numbers"])?;
-        let upid_nr = load(btf, "upid", &["nr"], &[4])?.off;
-        let upid_ns = ptr(btf, "upid", &["ns"])?;
-        if !(12..=16).contains(&upid_size) {
+        let upid_nr = load(btf, "upid", &["nr"], &[4])?.off.into();
+        if !(4..=64).contains(&upid_size) {
             return Err(BtfError::Missing(format!(
                 "struct upid of {upid_size} bytes"
             )));
         }
         let netns = (|| -> Result<NetnsPath, BtfError> {
             Ok(NetnsPath {
-                file_private_data: ptr(btf, "file", &["private_data"])?,
-                socket_sk: ptr(btf, "socket", &["sk"])?.into(),
-                sock_net: ptr(btf, "sock", &["__sk_common", "skc_net", "net"])?.into(),
-                net_inum: load(btf, "net", &["ns", "inum"], &[4])?.off.into(),
+                socket_sk: ptr(btf, "socket", &["sk"])?,
+                sock_net: ptr(btf, "sock", &["__sk_common", "skc_net", "net"])?,
+                net_inum: load(btf, "net", &["ns", "inum"], &[4])?.off,
             })
         })()
         .ok();
@@ -171,40 +168,27 @@ impl Layout {
             pid_numbers: pid_numbers as i32,
             upid_size: upid_size as i32,
             upid_nr,
-            upid_ns,
             netns,
         })
     }
 }
 
-/// r3 = *(u64 *)(r3 + off) via bpf_probe_read_kernel into SCRATCH; `fail` on error/NULL.
-fn read_ptr(a: &mut Asm, off: i32, len: i32, fail: &'static str) {
-    a.alu_imm(ADD, R3, off);
-    a.mov(R1, FP);
-    a.alu_imm(ADD, R1, SCRATCH.into());
-    a.mov_imm(R2, len);
-    a.call(PROBE_READ_KERNEL);
-    a.jmp_imm(JNE, R0, 0, fail);
-}
-
-/// *(u32 *)(fp + dst) = nr_at(r1, L = r9, ns = r8); continues at `done`.
+/// *(u32 *)(fp + dst) = nr_at(r1, L = r9); continues at `done`.
 fn nr_at_level(a: &mut Asm, l: &Layout, dst: i16, done: &'static str) {
     a.jmp_imm(JEQ, R1, 0, done); //           if (!p) return 0
     a.ldx(Size::W, R2, R1, l.pid_level); //   if (p->level < L) return 0
     a.jmp(JLT, R2, R9, done);
-    a.mov(R2, R9); //                          r3 = &p->numbers[L]
+    a.mov(R2, R9); //                          r3 = &p->numbers[L].nr
     a.alu_imm(MUL, R2, l.upid_size);
     a.alu(ADD, R1, R2);
-    a.alu_imm(ADD, R1, l.pid_numbers);
+    a.alu_imm(ADD, R1, l.pid_numbers + l.upid_nr);
     a.mov(R3, R1);
-    a.mov(R1, FP); //                          copy the upid to UPID
-    a.alu_imm(ADD, R1, UPID.into());
-    a.mov_imm(R2, l.upid_size);
+    a.mov(R1, FP); //                          copied to SCRATCH
+    a.alu_imm(ADD, R1, SCRATCH.into());
+    a.mov_imm(R2, 4);
     a.call(PROBE_READ_KERNEL);
     a.jmp_imm(JNE, R0, 0, done);
-    a.ldx(Size::DW, R1, FP, UPID + l.upid_ns); // if (numbers[L].ns != ns) return 0
-    a.jmp(JNE, R1, R8, done);
-    a.ldx(Size::W, R1, FP, UPID + l.upid_nr); //  return numbers[L].nr
+    a.ldx(Size::W, R1, FP, SCRATCH);
     a.stx(Size::W, FP, dst, R1);
 }
 
@@ -234,15 +218,14 @@ pub fn build(l: &Layout) -> Result<Vec<Insn>, String> {
     a.st(Size::W, FP, REC_PAD, 0);
     a.st(Size::DW, FP, REC_NETNS, 0);
     if let Some(n) = l.netns {
-        a.ldx(Size::DW, R3, R8, n.file_private_data); // r3 = (struct socket *)private_data
-        read_ptr(&mut a, n.socket_sk, 8, "pids"); //      ->sk
-        a.ldx(Size::DW, R3, FP, SCRATCH);
-        a.jmp_imm(JEQ, R3, 0, "pids");
-        read_ptr(&mut a, n.sock_net, 8, "pids"); //       ->__sk_common.skc_net.net
-        a.ldx(Size::DW, R3, FP, SCRATCH);
-        a.jmp_imm(JEQ, R3, 0, "pids");
-        read_ptr(&mut a, n.net_inum, 4, "pids"); //       ->ns.inum
-        a.ldx(Size::W, R1, FP, SCRATCH);
+        a.mov(R1, R8); //                             r0 = bpf_sock_from_file(file)
+        a.call(SOCK_FROM_FILE);
+        a.jmp_imm(JEQ, R0, 0, "pids");
+        a.ldx(Size::DW, R1, R0, n.socket_sk); //      ->sk
+        a.jmp_imm(JEQ, R1, 0, "pids");
+        a.ldx(Size::DW, R1, R1, n.sock_net); //       ->__sk_common.skc_net.net
+        a.jmp_imm(JEQ, R1, 0, "pids");
+        a.ldx(Size::W, R1, R1, n.net_inum); //        ->ns.inum
         a.stx(Size::DW, FP, REC_NETNS, R1);
     }
     a.label("pids");
@@ -251,13 +234,6 @@ pub fn build(l: &Layout) -> Result<Vec<Insn>, String> {
     a.jmp_imm(JEQ, R1, 0, "emit");
     a.ldx(Size::W, R9, R1, l.pid_level); //           r9 = L = its level
     a.jmp_imm(JGT, R9, MAX_PID_NS_LEVEL, "emit");
-    a.mov(R2, R9); //                                  r8 = numbers[L].ns
-    a.alu_imm(MUL, R2, l.upid_size);
-    a.alu(ADD, R1, R2);
-    a.alu_imm(ADD, R1, l.pid_numbers);
-    a.mov(R3, R1);
-    read_ptr(&mut a, l.upid_ns.into(), 8, "emit");
-    a.ldx(Size::DW, R8, FP, SCRATCH);
     a.ldx(Size::DW, R1, R7, l.task_group_leader); //  r.pid = nr_at(leader->thread_pid)
     a.jmp_imm(JEQ, R1, 0, "tid");
     a.ldx(Size::DW, R1, R1, l.task_thread_pid);
@@ -310,9 +286,7 @@ mod tests {
             pid_numbers: 96,
             upid_size: 16,
             upid_nr: 0,
-            upid_ns: 8,
             netns: netns.then_some(NetnsPath {
-                file_private_data: 200,
                 socket_sk: 24,
                 sock_net: 48,
                 net_inum: 160,
@@ -350,9 +324,13 @@ mod tests {
 
     #[test]
     fn netns_reads_only_when_the_layout_has_them() {
-        let reads = |p: &[Insn]| p.iter().filter(|i| i.imm == PROBE_READ_KERNEL).count();
-        // upid.ns of the reader, then numbers[L] of leader and thread; plus 3 for netns.
-        assert_eq!(reads(&build(&layout(false)).unwrap()), 3);
-        assert_eq!(reads(&build(&layout(true)).unwrap()), 6);
+        let calls = |p: &[Insn], id| p.iter().filter(|i| i.code == 0x85 && i.imm == id).count();
+        for netns in [false, true] {
+            let p = build(&layout(netns)).unwrap();
+            // numbers[L].nr of the leader and of the thread.
+            assert_eq!(calls(&p, PROBE_READ_KERNEL), 2);
+            assert_eq!(calls(&p, SOCK_FROM_FILE), usize::from(netns));
+            assert_eq!(calls(&p, GET_CURRENT_TASK_BTF), 1);
+        }
     }
 }
