@@ -156,6 +156,97 @@ fn listen(args: &[&str]) -> Command {
     c
 }
 
+/// A thread with its own descriptor table (unshare(CLONE_FILES)) and a socket only it
+/// holds; ends on drop.
+struct OwnTable {
+    tid: u32,
+    fd: u32,
+    inode: u64,
+    done: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl OwnTable {
+    fn start() -> OwnTable {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            // SAFETY: unshare(CLONE_FILES) gives this thread a private copy of the table.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_FILES) }, 0);
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            // SAFETY: gettid cannot fail.
+            let tid = unsafe { libc::gettid() } as u32;
+            let fd = l.as_raw_fd();
+            ready_tx.send((tid, fd as u32, fd_inode(fd))).unwrap();
+            let _ = done_rx.recv();
+        });
+        let (tid, fd, inode) = ready_rx.recv().unwrap();
+        OwnTable {
+            tid,
+            fd,
+            inode,
+            done: Some(done_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for OwnTable {
+    fn drop(&mut self) {
+        drop(self.done.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A unix socket bound to a path, and that path opened O_PATH: S_IFSOCK on a filesystem
+/// inode, which is no socket (readlink shows the path). Removed on drop.
+struct SocketPath {
+    dir: std::path::PathBuf,
+    inode: u64,
+    _held: (std::os::unix::net::UnixListener, std::fs::File),
+}
+
+impl SocketPath {
+    fn open() -> SocketPath {
+        use std::os::unix::fs::OpenOptionsExt;
+        let dir = std::env::temp_dir().join(format!("portscope-bpf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let opath = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH)
+            .open(&path)
+            .unwrap();
+        SocketPath {
+            inode: path_inode(path.to_str().unwrap()),
+            dir,
+            _held: (unix, opath),
+        }
+    }
+}
+
+impl Drop for SocketPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The one process among `pids` that is pid 1 of its own PID namespace.
+fn namespace_init(pids: &BTreeSet<u32>) -> Vec<u32> {
+    pids.iter()
+        .copied()
+        .filter(|&p| {
+            std::fs::read_to_string(format!("/proc/{p}/status")).is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with("NSpid:") && l.ends_with("\t1"))
+            })
+        })
+        .collect()
+}
+
 #[test]
 fn records_equal_a_readlink_scan_of_a_live_workload() {
     let _g = serial();
@@ -173,48 +264,14 @@ fn records_equal_a_readlink_scan_of_a_live_workload() {
     assert_eq!(forked.opened.pids.len(), 2, "{:?}", forked.opened.pids);
     // A process inside its own PID namespace (pid 1 there).
     let mut cmd = Command::new("unshare");
-    cmd.args([
-        "-p",
-        "-f",
-        "--mount-proc",
-        bin_path(),
-        "listen",
-        "--json",
-        "0",
-    ]);
-    let pidns = Holder::start(&mut cmd);
+    cmd.args(["-p", "-f", "--mount-proc", bin_path()]);
+    let pidns = Holder::start(cmd.args(["listen", "--json", "0"]));
     assert_eq!(pidns.opened.pid, 1);
     // A process in another network namespace (its lo is down: bind the wildcard).
     let mut cmd = Command::new("unshare");
-    cmd.args(["-n", bin_path(), "listen", "--json", "*:0"]);
-    let netns = Holder::start(&mut cmd);
-    // A thread with its own descriptor table and a socket only it holds.
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        // SAFETY: unshare(CLONE_FILES) gives this thread a private copy of the table.
-        assert_eq!(unsafe { libc::unshare(libc::CLONE_FILES) }, 0);
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        // SAFETY: gettid cannot fail.
-        let tid = unsafe { libc::gettid() } as u32;
-        ready_tx
-            .send((tid, l.as_raw_fd() as u32, fd_inode(l.as_raw_fd())))
-            .unwrap();
-        let _ = done_rx.recv();
-    });
-    let (tid, thread_fd, thread_ino) = ready_rx.recv().unwrap();
-    // A socket's filesystem path opened O_PATH is S_IFSOCK too, but not a socket.
-    let dir = std::env::temp_dir().join(format!("portscope-bpf-{me}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("s.sock");
-    let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    use std::os::unix::fs::OpenOptionsExt;
-    let opath = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH)
-        .open(&path)
-        .unwrap();
-    let path_ino = path_inode(path.to_str().unwrap());
+    let netns = Holder::start(cmd.args(["-n", bin_path(), "listen", "--json", "*:0"]));
+    let own = OwnTable::start();
+    let opath = SocketPath::open();
 
     let records = bpf::scan().unwrap();
     let pids = family(me);
@@ -222,13 +279,12 @@ fn records_equal_a_readlink_scan_of_a_live_workload() {
     for &p in &pids {
         readlink_pairs(p, &mut expected);
     }
-    done_tx.send(()).unwrap();
-    thread.join().unwrap();
-    drop((opath, unix));
-    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        bpf_pairs(&records, &pids),
+        expected,
+        "BPF vs readlink over {pids:?}"
+    );
 
-    let got = bpf_pairs(&records, &pids);
-    assert_eq!(got, expected, "BPF vs readlink over {pids:?}");
     let by_inode =
         |ino: u64| -> Vec<&Record> { records.iter().filter(|r| r.inode == ino).collect() };
     // The forked listener: one record per holder.
@@ -240,20 +296,11 @@ fn records_equal_a_readlink_scan_of_a_live_workload() {
         .collect();
     assert_eq!(holders, forked.opened.pids.iter().copied().collect());
     // The thread's own socket: our pid, its tid, its fd.
-    let r = by_inode(thread_ino);
+    let r = by_inode(own.inode);
     assert_eq!(r.len(), 1, "{r:?}");
-    assert_eq!((r[0].pid, r[0].tid, r[0].fd), (me, tid, thread_fd));
+    assert_eq!((r[0].pid, r[0].tid, r[0].fd), (me, own.tid, own.fd));
     // The PID-namespaced listener appears under the pid we see, not its pid 1.
-    let inner: Vec<u32> = pids
-        .iter()
-        .copied()
-        .filter(|&p| {
-            std::fs::read_to_string(format!("/proc/{p}/status")).is_ok_and(|s| {
-                s.lines()
-                    .any(|l| l.starts_with("NSpid:") && l.ends_with("\t1"))
-            })
-        })
-        .collect();
+    let inner = namespace_init(&pids);
     assert_eq!(inner.len(), 1, "{inner:?}");
     let ino = held_inodes(inner[0]);
     assert_eq!(ino.len(), 1);
@@ -261,7 +308,8 @@ fn records_equal_a_readlink_scan_of_a_live_workload() {
     assert_eq!(r.iter().map(|r| r.pid).collect::<Vec<_>>(), inner);
     // The socket in the other network namespace carries that namespace's inode.
     let ns = path_inode(&format!("/proc/{}/ns/net", netns.opened.pid));
-    assert_ne!(ns, path_inode("/proc/self/ns/net"));
+    let ours = path_inode("/proc/self/ns/net");
+    assert_ne!(ns, ours);
     let ino = held_inodes(netns.opened.pid);
     assert_eq!(ino.len(), 1);
     let r = by_inode(*ino.first().unwrap());
@@ -273,8 +321,9 @@ fn records_equal_a_readlink_scan_of_a_live_workload() {
     assert!(records
         .iter()
         .filter(|r| r.pid == me)
-        .all(|r| r.netns == path_inode("/proc/self/ns/net")));
-    assert!(by_inode(path_ino).iter().all(|r| r.pid != me));
+        .all(|r| r.netns == ours));
+    assert!(by_inode(opath.inode).iter().all(|r| r.pid != me));
+    drop((own, pidns));
 }
 
 #[test]
