@@ -4,7 +4,8 @@
 //! readlink each). No libbpf, no compiler: the program is assembled here from the running
 //! kernel's BTF (see program.rs for its source), loaded with bpf(2), read, and dropped.
 //!
-//! Needs CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN); callers fall back to the procfs scan on
+//! Needs Linux >= 5.11 (bpf_get_current_task_btf, bpf_sock_from_file) with BTF, and
+//! CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN); callers fall back to the procfs scan on
 //! [`BpfError::Permission`] and [`BpfError::Unsupported`].
 
 mod btf;
