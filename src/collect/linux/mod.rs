@@ -1,6 +1,7 @@
 //! Collect stage, Linux: netlink sock_diag for the tables (with a /proc/net fallback), one
 //! /proc/*/fd pass for the holders, sysinfo for the holders' details.
 
+pub mod bpf;
 mod fdscan;
 mod netlink;
 pub mod procnet;

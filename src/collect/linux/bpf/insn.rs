@@ -1,0 +1,240 @@
+//! Collect stage, Linux, BPF owner source: a tiny eBPF assembler. Each method appends one
+//! instruction with the encoding from the kernel's `include/uapi/linux/bpf.h`; forward
+//! jumps name a label that `finish` resolves, so the program reads top to bottom.
+
+/// One encoded instruction: opcode, dst/src registers, offset, immediate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u8,
+    pub regs: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+impl Insn {
+    /// The 8 bytes the kernel reads (little-endian: dst in the low nibble).
+    pub fn to_bytes(self) -> [u8; 8] {
+        let mut b = [0u8; 8];
+        b[0] = self.code;
+        b[1] = self.regs;
+        b[2..4].copy_from_slice(&self.off.to_le_bytes());
+        b[4..8].copy_from_slice(&self.imm.to_le_bytes());
+        b
+    }
+}
+
+/// Registers: R0 return value, R1-R5 arguments (clobbered by calls), R6-R9 kept across
+/// calls, R10 the read-only frame pointer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reg(pub u8);
+pub const R0: Reg = Reg(0);
+pub const R1: Reg = Reg(1);
+pub const R2: Reg = Reg(2);
+pub const R3: Reg = Reg(3);
+pub const R6: Reg = Reg(6);
+pub const R7: Reg = Reg(7);
+pub const R8: Reg = Reg(8);
+pub const R9: Reg = Reg(9);
+pub const FP: Reg = Reg(10);
+
+/// Load/store width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    B = 0x10,
+    H = 0x08,
+    W = 0x00,
+    DW = 0x18,
+}
+
+impl Size {
+    /// The width that loads a field of `bytes` bytes.
+    pub fn of(bytes: u32) -> Option<Size> {
+        match bytes {
+            1 => Some(Size::B),
+            2 => Some(Size::H),
+            4 => Some(Size::W),
+            8 => Some(Size::DW),
+            _ => None,
+        }
+    }
+}
+
+const LDX: u8 = 0x01;
+const ST: u8 = 0x02;
+const STX: u8 = 0x03;
+const JMP: u8 = 0x05;
+const ALU64: u8 = 0x07;
+const MEM: u8 = 0x60;
+const K: u8 = 0x00;
+const X: u8 = 0x08;
+
+pub const ADD: u8 = 0x00;
+pub const AND: u8 = 0x50;
+pub const MUL: u8 = 0x20;
+const MOV: u8 = 0xb0;
+
+pub const JEQ: u8 = 0x10;
+pub const JNE: u8 = 0x50;
+pub const JLT: u8 = 0xa0;
+pub const JGT: u8 = 0x20;
+const CALL: u8 = 0x80;
+const EXIT: u8 = 0x90;
+
+/// Helper function ids (`___BPF_FUNC_MAPPER` order in bpf.h).
+pub const PROBE_READ_KERNEL: i32 = 113;
+pub const SEQ_WRITE: i32 = 127;
+pub const GET_CURRENT_TASK_BTF: i32 = 158;
+pub const SOCK_FROM_FILE: i32 = 162;
+
+/// A program under construction.
+#[derive(Default)]
+pub struct Asm {
+    insns: Vec<Insn>,
+    /// (instruction index, label) of each jump still to resolve.
+    fixups: Vec<(usize, &'static str)>,
+    labels: Vec<(&'static str, usize)>,
+}
+
+fn regs(dst: Reg, src: Reg) -> u8 {
+    (src.0 << 4) | (dst.0 & 0x0f)
+}
+
+impl Asm {
+    fn push(&mut self, code: u8, dst: Reg, src: Reg, off: i16, imm: i32) {
+        self.insns.push(Insn {
+            code,
+            regs: regs(dst, src),
+            off,
+            imm,
+        });
+    }
+
+    /// dst = *(size *)(src + off)
+    pub fn ldx(&mut self, size: Size, dst: Reg, src: Reg, off: i16) {
+        self.push(LDX | MEM | size as u8, dst, src, off, 0);
+    }
+
+    /// *(size *)(dst + off) = imm
+    pub fn st(&mut self, size: Size, dst: Reg, off: i16, imm: i32) {
+        self.push(ST | MEM | size as u8, dst, R0, off, imm);
+    }
+
+    /// *(size *)(dst + off) = src
+    pub fn stx(&mut self, size: Size, dst: Reg, off: i16, src: Reg) {
+        self.push(STX | MEM | size as u8, dst, src, off, 0);
+    }
+
+    /// dst = src (64-bit)
+    pub fn mov(&mut self, dst: Reg, src: Reg) {
+        self.push(ALU64 | MOV | X, dst, src, 0, 0);
+    }
+
+    /// dst = imm (64-bit, sign-extended)
+    pub fn mov_imm(&mut self, dst: Reg, imm: i32) {
+        self.push(ALU64 | MOV | K, dst, R0, 0, imm);
+    }
+
+    /// dst op= imm (64-bit), op one of ADD, AND, MUL
+    pub fn alu_imm(&mut self, op: u8, dst: Reg, imm: i32) {
+        self.push(ALU64 | op | K, dst, R0, 0, imm);
+    }
+
+    /// dst op= src (64-bit)
+    pub fn alu(&mut self, op: u8, dst: Reg, src: Reg) {
+        self.push(ALU64 | op | X, dst, src, 0, 0);
+    }
+
+    /// if dst op imm goto label
+    pub fn jmp_imm(&mut self, op: u8, dst: Reg, imm: i32, label: &'static str) {
+        self.fixups.push((self.insns.len(), label));
+        self.push(JMP | op | K, dst, R0, 0, imm);
+    }
+
+    /// if dst op src goto label
+    pub fn jmp(&mut self, op: u8, dst: Reg, src: Reg, label: &'static str) {
+        self.fixups.push((self.insns.len(), label));
+        self.push(JMP | op | X, dst, src, 0, 0);
+    }
+
+    /// r0 = helper(r1..r5)
+    pub fn call(&mut self, helper: i32) {
+        self.push(JMP | CALL, R0, R0, 0, helper);
+    }
+
+    pub fn exit(&mut self) {
+        self.push(JMP | EXIT, R0, R0, 0, 0);
+    }
+
+    /// Marks the next instruction as `name`. Labels are forward-only and used once: the
+    /// program never loops (the verifier would need bounds), and one name per place keeps
+    /// the listing unambiguous.
+    pub fn label(&mut self, name: &'static str) {
+        self.labels.push((name, self.insns.len()));
+    }
+
+    /// The program, with every jump pointed at its label.
+    pub fn finish(mut self) -> Result<Vec<Insn>, String> {
+        for &(at, name) in &self.fixups {
+            let mut hits = self.labels.iter().filter(|l| l.0 == name);
+            let target = match (hits.next(), hits.next()) {
+                (Some(&(_, t)), None) => t,
+                (None, _) => return Err(format!("jump to undefined label {name}")),
+                (Some(_), Some(_)) => return Err(format!("label {name} defined twice")),
+            };
+            if target <= at || target >= self.insns.len() {
+                return Err(format!("label {name} is not ahead of its jump"));
+            }
+            self.insns[at].off =
+                i16::try_from(target - at - 1).map_err(|_| format!("jump to {name} too far"))?;
+        }
+        Ok(self.insns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_like_the_kernel_headers() {
+        let mut a = Asm::default();
+        a.ldx(Size::DW, R7, R6, 8); // r7 = *(u64 *)(r6 + 8)
+        a.jmp_imm(JEQ, R7, 0, "out"); // if r7 == 0 goto out
+        a.st(Size::W, FP, -20, 0); // *(u32 *)(r10 - 20) = 0
+        a.call(SEQ_WRITE);
+        a.label("out");
+        a.mov_imm(R0, 0);
+        a.exit();
+        let p = a.finish().unwrap();
+        let bytes: Vec<[u8; 8]> = p.iter().map(|i| i.to_bytes()).collect();
+        assert_eq!(bytes[0], [0x79, 0x67, 8, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes[1], [0x15, 0x07, 2, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes[2], [0x62, 0x0a, 0xec, 0xff, 0, 0, 0, 0]);
+        assert_eq!(bytes[3], [0x85, 0, 0, 0, 127, 0, 0, 0]);
+        assert_eq!(bytes[4], [0xb7, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes[5], [0x95, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn refuses_bad_labels() {
+        let mut a = Asm::default();
+        a.jmp_imm(JEQ, R0, 0, "nowhere");
+        a.exit();
+        assert_eq!(a.finish().unwrap_err(), "jump to undefined label nowhere");
+        let mut a = Asm::default();
+        a.label("back");
+        a.jmp_imm(JEQ, R0, 0, "back");
+        a.exit();
+        assert_eq!(
+            a.finish().unwrap_err(),
+            "label back is not ahead of its jump"
+        );
+        let mut a = Asm::default();
+        a.jmp_imm(JEQ, R0, 0, "twice");
+        a.label("twice");
+        a.exit();
+        a.label("twice");
+        a.exit();
+        assert_eq!(a.finish().unwrap_err(), "label twice defined twice");
+    }
+}

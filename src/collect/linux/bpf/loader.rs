@@ -1,0 +1,211 @@
+//! Collect stage, Linux, BPF owner source: the bpf(2) calls (load, link, iterator) and
+//! the read of the iterator's output. Every descriptor is an OwnedFd: the program, link
+//! and iterator are gone when the scan returns.
+
+use super::insn::Insn;
+use super::BpfError;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_LINK_CREATE: libc::c_long = 28;
+const BPF_ITER_CREATE: libc::c_long = 33;
+const BPF_PROG_TYPE_TRACING: u32 = 26;
+const BPF_TRACE_ITER: u32 = 28;
+
+/// The BPF_PROG_LOAD part of `union bpf_attr` up to `attach_prog_fd` (bpf.h).
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    line_info_rec_size: u32,
+    line_info: u64,
+    line_info_cnt: u32,
+    attach_btf_id: u32,
+    attach_prog_fd: u32,
+    _pad: u32,
+}
+
+/// The BPF_LINK_CREATE part: no iter_info, so the iterator walks every task.
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    iter_info: u64,
+    iter_info_len: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct IterCreateAttr {
+    link_fd: u32,
+    flags: u32,
+}
+
+/// bpf(cmd, attr, sizeof attr) returning a new descriptor.
+fn bpf_fd<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<OwnedFd> {
+    // SAFETY: attr is a live, fully initialised #[repr(C)] prefix of union bpf_attr whose
+    // pointers (if any) point to buffers that outlive the call; the size passed is its own.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T,
+            std::mem::size_of::<T>() as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success bpf() returns a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+}
+
+const LICENSE: &[u8] = b"GPL\0";
+const NAME: &[u8] = b"portscope_owner";
+
+/// Loads `insns` as an `iter/task_file` program. On refusal, loads once more with the
+/// verifier's log on, so the error can say why.
+pub fn load(insns: &[Insn], attach_btf_id: u32) -> Result<OwnedFd, BpfError> {
+    let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
+    let attempt = |log: &mut [u8]| {
+        let mut attr = ProgLoadAttr {
+            prog_type: BPF_PROG_TYPE_TRACING,
+            insn_cnt: insns.len() as u32,
+            insns: code.as_ptr() as u64,
+            license: LICENSE.as_ptr() as u64,
+            expected_attach_type: BPF_TRACE_ITER,
+            attach_btf_id,
+            ..Default::default()
+        };
+        attr.prog_name[..NAME.len()].copy_from_slice(NAME);
+        if !log.is_empty() {
+            attr.log_level = 1;
+            attr.log_size = log.len() as u32;
+            attr.log_buf = log.as_mut_ptr() as u64;
+        }
+        bpf_fd(BPF_PROG_LOAD, &mut attr)
+    };
+    let err = match attempt(&mut []) {
+        Ok(fd) => return Ok(fd),
+        Err(e) => e,
+    };
+    let mut log = vec![0u8; 256 * 1024];
+    let verdict = match attempt(&mut log) {
+        Ok(_) => String::new(), // accepted the second time: report the first refusal as is
+        Err(_) => last_lines(&log),
+    };
+    Err(BpfError::classify("load the program", &err, &verdict))
+}
+
+/// The last two non-empty lines of a NUL-terminated verifier log, joined.
+fn last_lines(log: &[u8]) -> String {
+    let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+    let text = String::from_utf8_lossy(&log[..end]);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(2)..].join(" / ")
+}
+
+/// Attaches the program as an iterator and opens one walk over every task's files.
+pub fn open_iter(prog: &OwnedFd) -> Result<OwnedFd, BpfError> {
+    let mut link = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        attach_type: BPF_TRACE_ITER,
+        ..Default::default()
+    };
+    let link = bpf_fd(BPF_LINK_CREATE, &mut link)
+        .map_err(|e| BpfError::classify("attach the iterator", &e, ""))?;
+    let mut iter = IterCreateAttr {
+        link_fd: link.as_raw_fd() as u32,
+        flags: 0,
+    };
+    // The iterator keeps its own reference to the link: dropping ours here is fine.
+    bpf_fd(BPF_ITER_CREATE, &mut iter)
+        .map_err(|e| BpfError::classify("create the iterator", &e, ""))
+}
+
+/// Reads the iterator to its end, handing every whole record to `each`.
+pub fn read_records(
+    iter: &OwnedFd,
+    len: usize,
+    mut each: impl FnMut(&[u8]),
+) -> Result<(), BpfError> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut have = 0usize;
+    loop {
+        // SAFETY: buf[have..] is writable for its length.
+        let n = unsafe {
+            libc::read(
+                iter.as_raw_fd(),
+                buf[have..].as_mut_ptr().cast(),
+                buf.len() - have,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(BpfError::classify("read the iterator", &e, ""));
+        }
+        if n == 0 {
+            break;
+        }
+        have += n as usize;
+        let whole = have - have % len;
+        buf[..whole].chunks_exact(len).for_each(&mut each);
+        // A read may end inside a record: keep its start for the next one.
+        buf.copy_within(whole..have, 0);
+        have -= whole;
+    }
+    if have != 0 {
+        return Err(BpfError::Other(format!(
+            "read the iterator: it ended inside a record ({have} of {len} bytes)"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attr_layouts_match_bpf_h() {
+        assert_eq!(std::mem::offset_of!(ProgLoadAttr, prog_name), 48);
+        assert_eq!(std::mem::offset_of!(ProgLoadAttr, expected_attach_type), 68);
+        assert_eq!(std::mem::offset_of!(ProgLoadAttr, attach_btf_id), 108);
+        assert_eq!(std::mem::offset_of!(LinkCreateAttr, iter_info), 16);
+        assert_eq!(std::mem::offset_of!(LinkCreateAttr, iter_info_len), 24);
+    }
+
+    #[test]
+    fn keeps_the_end_of_the_verifier_log() {
+        let log =
+            b"0: (bf) r6 = r1\n\n1: (79) r8 = *(u64 *)(r6 +24)\nR8 invalid mem access\n\0junk";
+        assert_eq!(
+            last_lines(log),
+            "1: (79) r8 = *(u64 *)(r6 +24) / R8 invalid mem access"
+        );
+        assert_eq!(last_lines(b"\0"), "");
+    }
+}
