@@ -124,7 +124,7 @@ _portscope() {
                     return 0
                     ;;
                 --owner-source)
-                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -220,7 +220,7 @@ _portscope() {
                     return 0
                     ;;
                 --owner-source)
-                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -399,7 +399,7 @@ _portscope() {
                     return 0
                     ;;
                 --owner-source)
-                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -432,7 +432,7 @@ _portscope() {
                     return 0
                     ;;
                 --owner-source)
-                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -465,7 +465,7 @@ _portscope() {
                     return 0
                     ;;
                 --owner-source)
-                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -495,7 +495,7 @@ _portscope() {
                     return 0
                     ;;
                 --owner-source)
-                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -525,7 +525,7 @@ _portscope() {
                     return 0
                     ;;
                 --owner-source)
-                    COMPREPLY=($(compgen -W "auto procfs none" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -58,7 +58,8 @@ complete -c portscope -n "__fish_portscope_needs_command" -l table-source -d 'So
 netlink\t'netlink sock_diag (Linux; what ss uses)'
 procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
 netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
-complete -c portscope -n "__fish_portscope_needs_command" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_needs_command" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_needs_command" -s t -l tcp -d 'TCP sockets only'
@@ -114,7 +115,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand list" -l table-sourc
 netlink\t'netlink sock_diag (Linux; what ss uses)'
 procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
 netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
-complete -c portscope -n "__fish_portscope_using_subcommand list" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand list" -s t -l tcp -d 'TCP sockets only'
@@ -162,7 +164,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand ls" -l table-source 
 netlink\t'netlink sock_diag (Linux; what ss uses)'
 procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
 netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
-complete -c portscope -n "__fish_portscope_using_subcommand ls" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -s t -l tcp -d 'TCP sockets only'
@@ -196,7 +199,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand who" -l table-source
 netlink\t'netlink sock_diag (Linux; what ss uses)'
 procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
 netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
-complete -c portscope -n "__fish_portscope_using_subcommand who" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand who" -l remote -d 'Match the remote port instead of the local one (who is connected to PORT elsewhere)'
@@ -218,7 +222,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand verify" -l table-sou
 netlink\t'netlink sock_diag (Linux; what ss uses)'
 procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
 netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
-complete -c portscope -n "__fish_portscope_using_subcommand verify" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l children -d 'Also hold the test sockets in a child process under another user (needs root)'
@@ -234,7 +239,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand listen" -l table-sou
 netlink\t'netlink sock_diag (Linux; what ss uses)'
 procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
 netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
-complete -c portscope -n "__fish_portscope_using_subcommand listen" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l json -d 'Print each opened socket as a JSON line as soon as it is open'
@@ -249,7 +255,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand why" -l table-source
 netlink\t'netlink sock_diag (Linux; what ss uses)'
 procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
 netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
-complete -c portscope -n "__fish_portscope_using_subcommand why" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand why" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand why" -l reuseaddr -d 'Set SO_REUSEADDR, as most servers do'
@@ -279,7 +286,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand export" -l table-sou
 netlink\t'netlink sock_diag (Linux; what ss uses)'
 procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
 netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
-complete -c portscope -n "__fish_portscope_using_subcommand export" -l owner-source -d 'Owner backend. auto: the /proc/*/fd scan (Linux), netstat2\'s PIDs elsewhere; none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s t -l tcp -d 'TCP sockets only'

@@ -90,8 +90,9 @@ pub struct SourceArgs {
         help_heading = "Sources"
     )]
     pub table_source: TableSourceArg,
-    /// Owner backend. auto: the /proc/*/fd scan (Linux), netstat2's PIDs elsewhere; none:
-    /// no owner join at all (like ss without -p).
+    /// Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the
+    /// host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2's PIDs
+    /// elsewhere. none: no owner join at all (like ss without -p).
     #[arg(
         long,
         value_enum,
@@ -121,6 +122,8 @@ pub enum TableSourceArg {
 pub enum OwnerSourceArg {
     #[default]
     Auto,
+    /// a BPF iterator over every task's files (Linux; needs CAP_BPF and CAP_PERFMON)
+    Bpf,
     /// a scan of /proc/*/fd (Linux)
     Procfs,
     /// no owner join

@@ -400,6 +400,8 @@ pub enum TableSourceKind {
 pub enum OwnerSourceKind {
     /// A scan of /proc/*/fd.
     Procfs,
+    /// A BPF iterator over every task's open files (Linux, root).
+    Bpf,
     /// The PIDs netstat2 reports with each socket (macOS, Windows).
     Netstat2,
     /// No owner join at all (--owner-source none).

@@ -104,7 +104,12 @@ fn scan(c: &mut Collector, q: &Query, kept: &[(SocketHarvest, Classification)]) 
         Ok(s) => s,
         Err(e) => OwnerScan {
             unavailable: true,
-            warnings: vec![format!("cannot read /proc ({e}): owners are not shown")],
+            warnings: vec![match c.owners.kind() {
+                OwnerSourceKind::Bpf => {
+                    format!("BPF owner scan failed ({e}): owners are not shown")
+                }
+                _ => format!("cannot read /proc ({e}): owners are not shown"),
+            }],
             ..OwnerScan::default()
         },
     }
@@ -140,7 +145,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     table.ports = port_filter(q);
     let harvest = c.tables.harvest(&table)?;
     let mut warnings = harvest.warnings;
-    let sources = Sources {
+    let mut sources = Sources {
         table: harvest.source,
         owners: c.owners.kind(),
     };
@@ -155,6 +160,8 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         .collect();
 
     let mut scan = scan(c, q, &kept);
+    // An owner source may fall back (bpf to procfs): say which one answered.
+    sources.owners = c.owners.kind();
     warnings.append(&mut scan.warnings);
     if scan.fd_limited > 0 {
         warnings.push(format!(

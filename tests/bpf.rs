@@ -2,12 +2,13 @@
 //! this test starts: a forked child sharing a listener, a thread with its own descriptor
 //! table, a process in a PID namespace, one in another network namespace, a reader inside
 //! a PID namespace, and the permission error an unprivileged caller gets.
+#![cfg(target_os = "linux")]
 
 mod common;
 
 use common::{bin_path, is_root, serial, skip};
-use portscope::cmd::listen::Opened;
-use portscope::collect::bpf::{self, BpfError, Record};
+use portscope::collect::linux::bpf::{self, BpfError, Record};
+use portscope::probe::Opened;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::os::fd::AsRawFd;

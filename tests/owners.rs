@@ -250,3 +250,67 @@ fn pid_namespace_without_its_own_proc_is_reported() {
     }
     drop(l);
 }
+
+/// Holds `n` descriptors of /dev/null (each its own open file, so /proc/sys/fs/file-nr
+/// grows by n) until dropped.
+fn hold_open_files(n: usize) -> Vec<std::fs::File> {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+        r.rlim_cur = r.rlim_max.min(1 << 16);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+    }
+    (0..n)
+        .map(|_| std::fs::File::open("/dev/null").unwrap())
+        .collect()
+}
+
+/// `auto` picks the BPF iterator where the host has enough open files for it to pay (and
+/// says so in sources.owners), and falls back to the /proc scan, silently, where the
+/// kernel refuses it (an unprivileged user).
+#[test]
+fn auto_owner_source_uses_bpf_on_a_busy_host_and_falls_back_as_nobody() {
+    if !quiet_netns() {
+        return;
+    }
+    let files = hold_open_files(portscope::collect::linux::BPF_MIN_FILES as usize + 500);
+    let l = Listener::start(&["0"]);
+    let port = l.port(0).to_string();
+    let out = portscope()
+        .args(["list", "--json", "-p", &port])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sources"]["owners"], "bpf", "{v}");
+    let pids: Vec<u64> = v["sockets"][0]["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pid"].as_u64().unwrap())
+        .collect();
+    assert_eq!(pids, vec![u64::from(l.opened[0].pid)]);
+    assert_eq!(v["warnings"], serde_json::json!([]), "silent: {v}");
+
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(bin_path())
+        .args(["list", "--json", "-p", &port])
+        .output();
+    let Ok(out) = out else {
+        skip("setpriv (util-linux) is not installed");
+        return;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(v["sources"]["owners"], "procfs", "{v}");
+    assert_eq!(
+        v["sockets"][0]["owner"], "hidden",
+        "root's listener, seen by nobody"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("BPF"),
+        "the fallback is silent"
+    );
+    drop((files, l));
+}

@@ -362,6 +362,7 @@ fn verify_passes_with_each_source_and_reports_it() {
         ("netlink", "procfs"),
         ("procnet", "procfs"),
         ("netstat2", "procfs"),
+        ("netlink", "bpf"),
         ("netlink", "none"),
     ] {
         let out = portscope()

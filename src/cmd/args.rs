@@ -85,6 +85,7 @@ pub fn collector(s: &SourceArgs) -> Result<Collector, crate::error::Error> {
     let owners = match s.owner_source {
         OwnerSourceArg::Auto => OwnerChoice::Auto,
         OwnerSourceArg::Procfs => OwnerChoice::Procfs,
+        OwnerSourceArg::Bpf => OwnerChoice::Bpf,
         OwnerSourceArg::None => OwnerChoice::None,
     };
     Collector::system(table, owners)

@@ -114,6 +114,7 @@ pub enum OwnerChoice {
     #[default]
     Auto,
     Procfs,
+    Bpf,
     None,
 }
 
@@ -142,7 +143,7 @@ impl Collector {
         let (tables, netstat_holders) = table_source(table)?;
         let owners: Box<dyn OwnerSource> = match owners {
             OwnerChoice::None => Box::new(NoOwners),
-            OwnerChoice::Auto | OwnerChoice::Procfs => owner_source(owners, netstat_holders)?,
+            _ => owner_source(owners, netstat_holders)?,
         };
         Ok(Collector {
             tables,
@@ -180,10 +181,14 @@ fn table_source(
 
 #[cfg(target_os = "linux")]
 fn owner_source(
-    _choice: OwnerChoice,
+    choice: OwnerChoice,
     _netstat: Option<netstat2::Holders>,
 ) -> Result<Box<dyn OwnerSource>, Error> {
-    Ok(Box::new(linux::ProcfsOwners::default()))
+    Ok(match choice {
+        OwnerChoice::Procfs => Box::new(linux::ProcfsOwners::default()),
+        OwnerChoice::Bpf => Box::new(linux::BpfOwners::new(false)),
+        _ => Box::new(linux::BpfOwners::new(true)),
+    })
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -193,6 +198,7 @@ fn owner_source(
 ) -> Result<Box<dyn OwnerSource>, Error> {
     match (choice, netstat) {
         (OwnerChoice::Procfs, _) => Err(Error::Unsupported("--owner-source procfs")),
+        (OwnerChoice::Bpf, _) => Err(Error::Unsupported("--owner-source bpf")),
         (_, Some(h)) => Ok(Box::new(netstat2::Netstat2Owners::new(h))),
         (_, None) => Err(Error::Unsupported("owners without netstat2")),
     }

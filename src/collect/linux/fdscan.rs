@@ -424,7 +424,7 @@ pub fn foreign_proc_warning(seen: u32, me: u32) -> String {
 }
 
 /// The initial PID namespace has a fixed inode (PROC_PID_INIT_INO).
-fn in_initial_pid_namespace() -> bool {
+pub fn in_initial_pid_namespace() -> bool {
     std::fs::read_link("/proc/self/ns/pid").is_ok_and(|l| l.as_os_str() == "pid:[4026531836]")
 }
 

@@ -6,7 +6,7 @@ mod fdscan;
 mod netlink;
 pub mod procnet;
 
-pub use fdscan::{foreign_proc, foreign_proc_warning, scan_owners};
+pub use fdscan::{foreign_proc, foreign_proc_warning, in_initial_pid_namespace, scan_owners};
 #[doc(hidden)]
 pub use netlink::parse_sock_diag_dump;
 
@@ -137,5 +137,96 @@ impl OwnerSource for ProcfsOwners {
     }
     fn user_name(&mut self, uid: u32) -> Option<String> {
         self.users.name(uid)
+    }
+}
+
+/// Below this many open files on the host (/proc/sys/fs/file-nr) the BPF iterator's fixed
+/// set-up (BTF walk and verifier, ~2.5 ms) costs more than reading every descriptor
+/// through /proc (~2.5 µs each): `auto` then scans /proc. Measured: see BENCHMARKS.md.
+pub const BPF_MIN_FILES: u64 = 2_000;
+
+/// Open files on the host, a cheap estimate of the descriptors a scan would read
+/// (descriptors that share a file count once).
+fn open_files() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/sys/fs/file-nr").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// The BPF task_file iterator; with `auto`, only where it pays, falling back to the /proc
+/// scan when the kernel refuses it (no privilege, no BTF, an old kernel): silently for
+/// the user, visibly in `sources.owners`.
+pub struct BpfOwners {
+    auto: bool,
+    /// What ran last: Bpf, or Procfs after a fallback (or by choice of `auto`).
+    ran: OwnerSourceKind,
+    procfs: ProcfsOwners,
+}
+
+impl BpfOwners {
+    pub fn new(auto: bool) -> BpfOwners {
+        BpfOwners {
+            auto,
+            ran: OwnerSourceKind::Bpf,
+            procfs: ProcfsOwners::default(),
+        }
+    }
+
+    /// Explicit bpf always runs; `auto` only where the host has enough open files, and
+    /// only with a working /proc (process details come from there: a PID without them
+    /// would read as "exited").
+    fn worth_it(&self) -> bool {
+        !self.auto || open_files().is_some_and(|n| n >= BPF_MIN_FILES)
+    }
+}
+
+impl OwnerSource for BpfOwners {
+    fn kind(&self) -> OwnerSourceKind {
+        self.ran
+    }
+
+    fn scan(&mut self, wanted: &InodeSet, first: bool) -> std::io::Result<OwnerScan> {
+        // The iterator gives PIDs at our PID namespace's level, but names and command
+        // lines come from /proc: with another namespace's /proc they would belong to other
+        // processes. The /proc scan keeps PIDs and details in one namespace (and warns).
+        let foreign = foreign_proc().is_some();
+        if foreign && self.ran == OwnerSourceKind::Bpf {
+            self.ran = OwnerSourceKind::Procfs;
+            let mut scan = self.procfs.scan(wanted, first)?;
+            if !self.auto {
+                scan.warnings.push(
+                    "BPF owner scan not used: /proc belongs to another PID namespace, so its \
+                     process details would not match the iterator's PIDs"
+                        .to_string(),
+                );
+            }
+            return Ok(scan);
+        }
+        if self.ran == OwnerSourceKind::Bpf && self.worth_it() {
+            match bpf::scan_owners(wanted, first) {
+                Ok(mut scan) => {
+                    scan.sees_every_process = in_initial_pid_namespace();
+                    return Ok(scan);
+                }
+                Err(e) if !self.auto => return Err(std::io::Error::other(e.to_string())),
+                Err(bpf::BpfError::Other(e)) => {
+                    self.ran = OwnerSourceKind::Procfs;
+                    let mut scan = self.procfs.scan(wanted, first)?;
+                    scan.warnings
+                        .push(format!("BPF owner scan failed ({e}): used the /proc scan"));
+                    return Ok(scan);
+                }
+                Err(_) => {}
+            }
+        }
+        self.ran = OwnerSourceKind::Procfs;
+        self.procfs.scan(wanted, first)
+    }
+
+    fn details(&mut self, pids: &[u32]) -> ProcessTable {
+        self.procfs.details(pids)
+    }
+
+    fn user_name(&mut self, uid: u32) -> Option<String> {
+        self.procfs.user_name(uid)
     }
 }

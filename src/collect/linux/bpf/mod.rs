@@ -13,8 +13,8 @@ mod insn;
 mod loader;
 mod program;
 
-use crate::collect::fast_hash::InodeSet;
 use crate::collect::OwnerScan;
+use crate::fast_hash::InodeSet;
 use std::io;
 
 /// Where the kernel publishes its own type information.
@@ -138,6 +138,10 @@ pub fn owner_scan(records: &[Record], wanted: &InodeSet, first: bool) -> OwnerSc
         }
         if r.pid != 0 && wanted.contains(&r.inode) {
             scan.holders.push((r.inode, r.pid));
+            // Visited through a thread: a table of its own, or the exited leader's.
+            if r.tid != r.pid && r.tid != 0 {
+                scan.thread_holders.push((r.inode, r.pid, r.tid));
+            }
             if first {
                 scan.stopped_early = true;
                 break;
