@@ -77,7 +77,7 @@ pub struct Cli {
 }
 
 /// Which backends read the host: the JSON `sources` object says which ran.
-#[derive(Debug, Clone, Copy, Default, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct SourceArgs {
     /// Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table
     /// (Linux), netstat2 elsewhere.
@@ -102,6 +102,18 @@ pub struct SourceArgs {
         help_heading = "Sources"
     )]
     pub owner_source: OwnerSourceArg,
+    /// Network namespaces to read: current (default), all (every namespace in use:
+    /// containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process's
+    /// namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net).
+    #[arg(
+        long,
+        global = true,
+        default_value = "current",
+        value_name = "all|current|NAME|PID|PATH",
+        value_hint = ValueHint::Other,
+        help_heading = "Sources"
+    )]
+    pub netns: String,
 }
 
 /// --table-source values.
@@ -524,6 +536,8 @@ pub enum SortKey {
     Process,
     State,
     User,
+    /// Network namespace: the current one first, then by name, then by inode
+    Netns,
 }
 
 /// --color values.

@@ -86,6 +86,7 @@ mod tests {
     fn harvest(proto: Protocol, local: &str, port: u16, state: SockState) -> SocketHarvest {
         let address: std::net::IpAddr = local.parse().unwrap();
         SocketHarvest {
+            netns: 0,
             protocol: proto,
             family: Family::of(&address),
             local: Endpoint { address, port },
@@ -153,6 +154,7 @@ mod tests {
 
     fn sock_with(name: &str, argv0: &str, pid: u32, uid: u32) -> Socket {
         Socket {
+            netns: Default::default(),
             protocol: Protocol::Tcp,
             family: Family::Ipv4,
             v6only: None,

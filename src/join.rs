@@ -3,7 +3,7 @@
 
 use crate::classify::Classification;
 use crate::fast_hash::InodeSet;
-use crate::model::{Owner, OwnerReason, Process, ProcessTable, Socket, SocketHarvest};
+use crate::model::{Netns, Owner, OwnerReason, Process, ProcessTable, Socket, SocketHarvest};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -27,6 +27,8 @@ pub struct ScanFacts<'a> {
     pub sees_every_process: bool,
     /// (inode, pid, tid): holders found in a thread's own descriptor table.
     pub thread_holders: &'a [(u64, u32, u32)],
+    /// The namespaces the harvest read; a socket's `netns` indexes this.
+    pub namespaces: &'a [Arc<Netns>],
     /// Inodes still in the kernel's tables after the scan; None when not re-checked.
     pub still_present: Option<&'a InodeSet>,
     /// User names for socket UIDs.
@@ -100,7 +102,13 @@ pub fn join(harvest: Vec<(SocketHarvest, Classification)>, facts: ScanFacts<'_>)
                 let (o, r) = reason(&h, pids, &facts);
                 (o, Some(r))
             };
+            let netns = facts
+                .namespaces
+                .get(usize::from(h.netns))
+                .cloned()
+                .unwrap_or_else(|| Arc::new(Netns::current(None)));
             Socket {
+                netns,
                 protocol: h.protocol,
                 family: h.family,
                 v6only: h.v6only,
@@ -161,6 +169,7 @@ mod tests {
             service: Some("http-alt"),
         };
         let rec = SocketHarvest {
+            netns: 0,
             protocol: Protocol::Tcp,
             family: Family::Ipv4,
             local: Endpoint {
@@ -219,6 +228,7 @@ mod tests {
                 fd_limited: false,
                 sees_every_process: false,
                 thread_holders: &[],
+                namespaces: &[],
                 still_present: Some(&still),
                 user_names: &names,
             },
@@ -264,6 +274,7 @@ mod tests {
                 fd_limited: false,
                 sees_every_process: false,
                 thread_holders: &[],
+                namespaces: &[],
                 still_present: None,
                 user_names: &names,
             },
@@ -327,6 +338,7 @@ mod tests {
                 fd_limited: false,
                 sees_every_process: false,
                 thread_holders: &[],
+                namespaces: &[],
                 still_present: None,
                 user_names: &names,
             },

@@ -409,11 +409,24 @@ pub enum OwnerSourceKind {
 }
 
 /// The JSON document's `sources` object: which backends actually ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sources {
+    /// The table backend; with several namespaces, `procnet` if any was read that way.
     pub table: TableSourceKind,
     pub owners: OwnerSourceKind,
+    /// With --netns other than current: how each namespace was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub netns: Vec<NetnsSource>,
+}
+
+/// How one namespace's table was read (JSON `sources.netns[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetnsSource {
+    pub inode: Option<u64>,
+    pub name: Option<String>,
+    pub table: TableSourceKind,
 }
 
 /// Which tables to read; pushed down to the kernel where it can filter.
@@ -487,6 +500,39 @@ pub struct SocketHarvest {
     /// None where the source does not report it (netstat2, some platforms) and for
     /// mini-sockets (time_wait, requests), to which the kernel gives uid 0.
     pub uid: Option<u32>,
+    /// Which network namespace: an index into `Harvest::namespaces` (0: the first read,
+    /// the current one unless --netns says otherwise).
+    pub netns: u16,
+}
+
+/// A network namespace, as every socket names it (JSON `netns`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Netns {
+    /// The nsfs inode (as in /proc/PID/ns/net); null only where it cannot be read (another
+    /// user's namespace, read as an unprivileged user through /proc/PID/net).
+    pub inode: Option<u64>,
+    /// Its `ip netns` name, if it has one.
+    pub name: Option<String>,
+    /// portscope's own namespace.
+    pub current: bool,
+}
+
+impl Default for Netns {
+    /// The current namespace, inode not (yet) read.
+    fn default() -> Netns {
+        Netns::current(None)
+    }
+}
+
+impl Netns {
+    pub fn current(inode: Option<u64>) -> Netns {
+        Netns {
+            inode,
+            name: None,
+            current: true,
+        }
+    }
 }
 
 /// A process that holds a socket.
@@ -526,6 +572,9 @@ pub struct Socket {
     pub inode: u64,
     /// The socket's owner UID as the kernel reports it; null where the source cannot know.
     pub uid: Option<u32>,
+    /// The network namespace it lives in; always present (the same address and port can
+    /// be bound in many namespaces at once).
+    pub netns: Arc<Netns>,
     /// User name of `uid`; added field (schema_version 1 allows additions).
     pub user: Option<Arc<str>>,
     pub owner: Owner,
@@ -618,6 +667,7 @@ mod tests {
     fn socket(local: &str, v6only: Option<bool>) -> Socket {
         let address: IpAddr = local.parse().unwrap();
         Socket {
+            netns: Default::default(),
             protocol: Protocol::Tcp,
             family: Family::of(&address),
             v6only,

@@ -148,7 +148,9 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let mut sources = Sources {
         table: harvest.source,
         owners: c.owners.kind(),
+        netns: harvest.per_netns,
     };
+    let namespaces = harvest.namespaces;
     let kept: Vec<(SocketHarvest, Classification)> = harvest
         .sockets
         .into_iter()
@@ -202,6 +204,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
             fd_limited: scan.fd_limited > 0,
             sees_every_process: scan.sees_every_process,
             thread_holders: &scan.thread_holders,
+            namespaces: &namespaces,
             still_present: still_present.as_ref(),
             user_names: &user_names,
         },

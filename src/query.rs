@@ -27,6 +27,7 @@ pub enum SortKey {
     Process,
     State,
     User,
+    Netns,
 }
 
 /// How the result is printed.

@@ -32,6 +32,12 @@ fn user(s: &Socket) -> Option<String> {
         .or_else(|| s.user.as_deref().map(str::to_string))
 }
 
+/// The current namespace first, then named ones by name, then the rest by inode.
+fn netns_key(s: &Socket) -> (bool, bool, Option<&str>, Option<u64>) {
+    let n = &s.netns;
+    (!n.current, n.name.is_none(), n.name.as_deref(), n.inode)
+}
+
 pub fn sort(sockets: &mut [Socket], key: SortKey, reverse: bool) {
     sockets.sort_by(|a, b| {
         let primary = match key {
@@ -45,6 +51,7 @@ pub fn sort(sockets: &mut [Socket], key: SortKey, reverse: bool) {
             },
             SortKey::State => a.state.cmp(&b.state),
             SortKey::User => user(a).cmp(&user(b)),
+            SortKey::Netns => netns_key(a).cmp(&netns_key(b)),
         };
         let o = primary.then_with(|| base(a, b));
         if reverse {

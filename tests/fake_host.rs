@@ -29,6 +29,7 @@ fn sock(
         port: a.port(),
     };
     SocketHarvest {
+        netns: 0,
         protocol: proto,
         family: Family::of(&local.ip()),
         local: ep(local),

@@ -176,6 +176,7 @@ fn conv<A, B: From<A>>(a: A) -> B {
 fn synthetic(n: usize) -> Vec<Socket> {
     (0..n)
         .map(|i| Socket {
+            netns: Default::default(),
             protocol: if i % 2 == 0 {
                 Protocol::Tcp
             } else {
@@ -220,7 +221,10 @@ fn render_time(sockets: &[Socket]) -> Duration {
     let style = TableStyle {
         color: false,
         width: None,
-        show_remote: true,
+        shape: portscope::render::table::Shape {
+            remote: true,
+            netns: false,
+        },
     };
     (0..3)
         .map(|_| {

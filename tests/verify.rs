@@ -133,7 +133,8 @@ fn verify_in_process(drop_listener: bool, json: bool) -> (i32, String) {
     .unwrap();
     // SAFETY: PR_SET_NAME reads a NUL-terminated string that outlives the call.
     unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
-    let mut c = Collector::system(TableChoice::Auto, OwnerChoice::Auto).unwrap();
+    let mut c =
+        Collector::system(TableChoice::Auto, OwnerChoice::Auto, Default::default()).unwrap();
     if drop_listener {
         let real = std::mem::replace(
             &mut c.tables,

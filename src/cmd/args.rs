@@ -5,7 +5,7 @@ use crate::cli::{
     ClassArg, ColorChoice, OwnerSourceArg, ProtoArgs, SortKey as SortArg, SourceArgs, StateArg,
     TableSourceArg,
 };
-use crate::collect::{Collector, OwnerChoice, TableChoice};
+use crate::collect::{Collector, NetnsChoice, OwnerChoice, TableChoice};
 use crate::model::{Family, Protocol, SockState};
 use crate::query::{self, ClassFilter, Output, SortKey};
 use crate::render;
@@ -52,6 +52,7 @@ pub fn sort(k: SortArg) -> SortKey {
         SortArg::Process => SortKey::Process,
         SortArg::State => SortKey::State,
         SortArg::User => SortKey::User,
+        SortArg::Netns => SortKey::Netns,
     }
 }
 
@@ -88,5 +89,18 @@ pub fn collector(s: &SourceArgs) -> Result<Collector, crate::error::Error> {
         OwnerSourceArg::Bpf => OwnerChoice::Bpf,
         OwnerSourceArg::None => OwnerChoice::None,
     };
-    Collector::system(table, owners)
+    Collector::system(table, owners, netns(&s.netns))
+}
+
+/// `--netns`: all, current, a PID (digits), a PATH (has a '/'), else an `ip netns` NAME.
+pub fn netns(v: &str) -> NetnsChoice {
+    match v {
+        "all" => NetnsChoice::All,
+        "current" => NetnsChoice::Current,
+        _ if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
+            .parse()
+            .map_or_else(|_| NetnsChoice::Name(v.into()), NetnsChoice::Pid),
+        _ if v.contains('/') => NetnsChoice::Path(v.into()),
+        _ => NetnsChoice::Name(v.into()),
+    }
 }

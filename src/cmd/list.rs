@@ -63,7 +63,7 @@ pub fn run_with(c: &mut Collector, q: &Query, out: &mut dyn Write) -> anyhow::Re
         let style = table::TableStyle {
             color: q.output.color,
             width: q.output.width,
-            show_remote: !q.listening_only(),
+            shape: table::Shape::of(&outcome.sockets, !q.listening_only()),
         };
         table::write_table(out, &outcome.sockets, style)?;
     }

@@ -290,7 +290,7 @@ pub fn run_with(c: &mut Collector, a: &VerifyArgs, out: &mut dyn Write) -> anyho
 
     let outcome = pipeline::run(c, &Query::new(TableQuery::everything()))?;
     let limits = Limits {
-        sources: outcome.sources,
+        sources: outcome.sources.clone(),
         foreign_proc: foreign_proc(),
     };
     for e in &fx.expect {

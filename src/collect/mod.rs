@@ -7,7 +7,10 @@
 
 use crate::error::Error;
 use crate::fast_hash::InodeSet;
-use crate::model::{OwnerSourceKind, ProcessTable, SocketHarvest, TableQuery, TableSourceKind};
+use crate::model::{
+    Netns, NetnsSource, OwnerSourceKind, ProcessTable, SocketHarvest, TableQuery, TableSourceKind,
+};
+use std::sync::Arc;
 
 #[cfg(target_os = "linux")]
 pub mod linux;
@@ -27,14 +30,21 @@ pub struct Harvest {
     pub warnings: Vec<String>,
     /// The backend that produced the rows (after any fallback).
     pub source: TableSourceKind,
+    /// The namespaces read; each socket's `netns` indexes this.
+    pub namespaces: Vec<Arc<Netns>>,
+    /// Per namespace, when more than the current one was read: which backend read it.
+    pub per_netns: Vec<NetnsSource>,
 }
 
 impl Harvest {
+    /// An empty harvest of the current namespace (inode unknown until the source sets it).
     pub fn new(source: TableSourceKind) -> Harvest {
         Harvest {
             sockets: Vec::new(),
             warnings: Vec::new(),
             source,
+            namespaces: vec![Arc::new(Netns::current(None))],
+            per_netns: Vec::new(),
         }
     }
 }
@@ -107,6 +117,20 @@ pub enum TableChoice {
     Netstat2,
 }
 
+/// `--netns`: which network namespaces to read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum NetnsChoice {
+    #[default]
+    Current,
+    All,
+    /// An `ip netns` name (/run/netns/NAME).
+    Name(String),
+    /// The namespace of this process.
+    Pid(u32),
+    /// An nsfs file (a bind mount, or /proc/PID/ns/net).
+    Path(std::path::PathBuf),
+}
+
 /// `--owner-source`: which backend joins sockets to processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OwnerChoice {
@@ -138,9 +162,13 @@ impl OwnerSource for NoOwners {
 
 impl Collector {
     /// The real host, with the backends the user chose.
-    pub fn system(table: TableChoice, owners: OwnerChoice) -> Result<Collector, Error> {
+    pub fn system(
+        table: TableChoice,
+        owners: OwnerChoice,
+        netns: NetnsChoice,
+    ) -> Result<Collector, Error> {
         raise_descriptor_limit();
-        let (tables, netstat_holders) = table_source(table)?;
+        let (tables, netstat_holders) = table_source(table, netns)?;
         let owners: Box<dyn OwnerSource> = match owners {
             OwnerChoice::None => Box::new(NoOwners),
             _ => owner_source(owners, netstat_holders)?,
@@ -156,7 +184,22 @@ impl Collector {
 #[cfg(target_os = "linux")]
 fn table_source(
     choice: TableChoice,
+    netns: NetnsChoice,
 ) -> Result<(Box<dyn TableSource>, Option<netstat2::Holders>), Error> {
+    if netns != NetnsChoice::Current {
+        let procnet_only =
+            match choice {
+                TableChoice::Auto | TableChoice::Netlink => false,
+                TableChoice::Procnet => true,
+                TableChoice::Netstat2 => return Err(Error::invalid(
+                    "option",
+                    "--table-source netstat2",
+                    "reads only the current network namespace; use netlink or procnet with --netns",
+                )),
+            };
+        let t = linux::netns::NamespacedTables::new(netns, procnet_only)?;
+        return Ok((Box::new(t), None));
+    }
     Ok(match choice {
         TableChoice::Auto | TableChoice::Netlink => (Box::new(linux::NetlinkTables::new()), None),
         TableChoice::Procnet => (Box::new(linux::ProcnetTables), None),
@@ -167,7 +210,11 @@ fn table_source(
 #[cfg(not(target_os = "linux"))]
 fn table_source(
     choice: TableChoice,
+    netns: NetnsChoice,
 ) -> Result<(Box<dyn TableSource>, Option<netstat2::Holders>), Error> {
+    if netns != NetnsChoice::Current {
+        return Err(Error::Unsupported("--netns"));
+    }
     match choice {
         TableChoice::Auto | TableChoice::Netstat2 => {
             let t = netstat2::Netstat2Tables::new();

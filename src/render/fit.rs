@@ -265,6 +265,7 @@ mod tests {
             })
         };
         let base = Socket {
+            netns: Default::default(),
             protocol: Protocol::Tcp,
             family: Family::Ipv4,
             v6only: None,
@@ -332,11 +333,14 @@ mod tests {
         vec![web, conn, dns]
     }
 
-    fn at(width: Option<u16>, show_remote: bool, sockets: &[Socket]) -> String {
+    fn at(width: Option<u16>, remote: bool, sockets: &[Socket]) -> String {
         let style = TableStyle {
             color: false,
             width,
-            show_remote,
+            shape: crate::render::table::Shape {
+                remote,
+                netns: false,
+            },
         };
         let mut out = Vec::new();
         write_table(&mut out, sockets, style).unwrap();

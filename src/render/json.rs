@@ -126,6 +126,7 @@ mod tests {
     use crate::model::*;
 
     const SOURCES: Sources = Sources {
+        netns: Vec::new(),
         table: TableSourceKind::Netlink,
         owners: OwnerSourceKind::Procfs,
     };
@@ -161,6 +162,7 @@ mod tests {
     #[test]
     fn hostile_names_stay_valid_json_and_round_trip() {
         let s = Socket {
+            netns: Default::default(),
             protocol: Protocol::Udp,
             family: Family::Ipv6,
             v6only: Some(true),

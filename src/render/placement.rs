@@ -49,6 +49,7 @@ pub mod fixture {
         let family = Family::of(&address);
         let hidden = processes.is_empty();
         Socket {
+            netns: Default::default(),
             protocol,
             family,
             v6only: (family == Family::Ipv6).then_some(!address.is_unspecified()),

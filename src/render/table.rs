@@ -51,7 +51,7 @@ pub struct TableStyle {
     /// Some(width) on a terminal: fit it (summarised holder lists, columns dropped, or one
     /// field per line). None: aligned lines, every holder, no limit.
     pub width: Option<u16>,
-    pub show_remote: bool,
+    pub shape: Shape,
 }
 
 /// Above this many rows the aligned writer is used even on a terminal.
@@ -62,14 +62,60 @@ pub struct Column {
     pub right: bool,
 }
 
-pub fn columns(show_remote: bool) -> Vec<Column> {
+/// Which optional columns the table has: REMOTE (any state other than listening shown) and
+/// NETNS (sockets of more than one network namespace shown).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Shape {
+    pub remote: bool,
+    pub netns: bool,
+}
+
+impl Shape {
+    /// NETNS appears when the rows span namespaces, or live in one other than ours.
+    pub fn of(sockets: &[Socket], remote: bool) -> Shape {
+        let first = sockets.first().map(|s| &s.netns);
+        Shape {
+            remote,
+            netns: sockets
+                .iter()
+                .any(|s| Some(&s.netns) != first || !s.netns.current),
+        }
+    }
+}
+
+/// What the NETNS column says: the `ip netns` name, else the holder's container, else the
+/// namespace inode.
+pub fn netns_label(s: &Socket) -> String {
+    if let Some(n) = &s.netns.name {
+        return sanitize(n).into_owned();
+    }
+    if let Some(c) = s.processes.iter().find_map(|p| container_name(p)) {
+        return c;
+    }
+    match s.netns.inode {
+        _ if s.netns.current => "current".to_string(),
+        Some(i) => i.to_string(),
+        None => "?".to_string(),
+    }
+}
+
+/// The container a process runs in, by name, where the model knows it.
+fn container_name(_p: &crate::model::Process) -> Option<String> {
+    None
+}
+
+pub fn columns(shape: Shape) -> Vec<Column> {
     let c = |name, right| Column { name, right };
-    let mut v = vec![
+    let mut v = Vec::new();
+    if shape.netns {
+        v.push(c("NETNS", false));
+    }
+    v.extend([
         c("PROTO", false),
         c("LOCAL ADDRESS", false),
         c("PORT", true),
-    ];
-    if show_remote {
+    ]);
+    if shape.remote {
         v.push(c("REMOTE", false));
     }
     v.extend([
@@ -104,13 +150,17 @@ fn opt_num(v: Option<u32>) -> String {
 }
 
 /// The cells of one socket's row, already sanitized; `summary` shortens long holder lists.
-pub fn row(s: &Socket, show_remote: bool, summary: bool) -> Vec<(String, Tone)> {
-    let mut r = vec![
+pub fn row(s: &Socket, shape: Shape, summary: bool) -> Vec<(String, Tone)> {
+    let mut r = Vec::with_capacity(14);
+    if shape.netns {
+        r.push((netns_label(s), Tone::Dim));
+    }
+    r.extend([
         (proto_label(s), Tone::Plain),
         (addr_text(&s.local.address), Tone::Plain),
         (s.local.port.to_string(), Tone::Plain),
-    ];
-    if show_remote {
+    ]);
+    if shape.remote {
         r.push((
             s.remote.map_or_else(|| "*".to_string(), |e| e.to_string()),
             Tone::Plain,
@@ -169,9 +219,9 @@ pub fn row(s: &Socket, show_remote: bool, summary: bool) -> Vec<(String, Tone)> 
 
 /// Writes the table: fitted to a terminal's width, or aligned lines for pipes and files.
 pub fn write_table(out: &mut dyn Write, sockets: &[Socket], style: TableStyle) -> io::Result<()> {
-    let cols = columns(style.show_remote);
+    let cols = columns(style.shape);
     let Some(width) = style.width else {
-        let widths = natural_widths(&cols, sockets, style.show_remote, false);
+        let widths = natural_widths(&cols, sockets, style.shape, false);
         let shown = vec![true; cols.len()];
         let fitted = Fitted {
             widths: &widths,
@@ -180,11 +230,11 @@ pub fn write_table(out: &mut dyn Write, sockets: &[Socket], style: TableStyle) -
         };
         return write_aligned(out, &cols, sockets, style, false, &fitted);
     };
-    let widths = natural_widths(&cols, sockets, style.show_remote, true);
+    let widths = natural_widths(&cols, sockets, style.shape, true);
     match fit::choose(&cols, &widths, usize::from(width)) {
         Layout::Records => {
             for (i, s) in sockets.iter().enumerate() {
-                let r = row(s, style.show_remote, true);
+                let r = row(s, style.shape, true);
                 fit::write_record(out, &cols, &r, i == 0, style.color)?;
             }
             Ok(())
@@ -192,7 +242,7 @@ pub fn write_table(out: &mut dyn Write, sockets: &[Socket], style: TableStyle) -
         Layout::Columns { hidden, clip } if sockets.len() <= COMFY_MAX_ROWS => {
             let rows: Vec<Vec<(String, Tone)>> = sockets
                 .iter()
-                .map(|s| clipped(&cols, row(s, style.show_remote, true), clip))
+                .map(|s| clipped(&cols, row(s, style.shape, true), clip))
                 .collect();
             out.write_all(comfy(&cols, &rows, &hidden, style.color).as_bytes())?;
             out.write_all(b"\n")
@@ -230,15 +280,10 @@ fn clipped(
 }
 
 /// Display width of each column: its header and its widest cell.
-fn natural_widths(
-    cols: &[Column],
-    sockets: &[Socket],
-    show_remote: bool,
-    summary: bool,
-) -> Vec<usize> {
+fn natural_widths(cols: &[Column], sockets: &[Socket], shape: Shape, summary: bool) -> Vec<usize> {
     let mut widths: Vec<usize> = cols.iter().map(|c| c.name.len()).collect();
     for s in sockets {
-        for (w, (text, _)) in widths.iter_mut().zip(row(s, show_remote, summary)) {
+        for (w, (text, _)) in widths.iter_mut().zip(row(s, shape, summary)) {
             *w = (*w).max(width_of(&text));
         }
     }
@@ -315,7 +360,7 @@ fn write_aligned(
         .collect();
     write_line(out, &mut line, cols, w, &header, style.color, true)?;
     for s in sockets {
-        let r = clipped(cols, row(s, style.show_remote, summary), w.clip);
+        let r = clipped(cols, row(s, style.shape, summary), w.clip);
         write_line(out, &mut line, cols, w, &r, style.color, false)?;
     }
     Ok(())
@@ -374,6 +419,7 @@ mod tests {
 
     pub(crate) fn sample() -> Vec<Socket> {
         let mk = |addr: &str, port: u16, v6only, name: &str, pid| Socket {
+            netns: Default::default(),
             protocol: Protocol::Tcp,
             family: if addr.contains(':') {
                 Family::Ipv6
@@ -424,7 +470,10 @@ mod tests {
         let style = TableStyle {
             color: false,
             width: None,
-            show_remote: false,
+            shape: Shape {
+                remote: false,
+                netns: false,
+            },
         };
         write_table(&mut out, &sample(), style).unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -442,7 +491,10 @@ tcp46  [::]           8080  http-alt  registered  listen       0     128  -     
         let style = TableStyle {
             color: false,
             width: Some(80),
-            show_remote: true,
+            shape: Shape {
+                remote: true,
+                netns: false,
+            },
         };
         let mut out = Vec::new();
         write_table(&mut out, &sample(), style).unwrap();
@@ -492,7 +544,10 @@ tcp46  [::]           8080  http-alt  registered  listen       0     128  -     
             let style = TableStyle {
                 color: false,
                 width,
-                show_remote: false,
+                shape: Shape {
+                    remote: false,
+                    netns: false,
+                },
             };
             write_table(&mut out, &s[..1], style).unwrap();
             let text = String::from_utf8(out).unwrap();
@@ -509,7 +564,10 @@ tcp46  [::]           8080  http-alt  registered  listen       0     128  -     
         let style = TableStyle {
             color: true,
             width: None,
-            show_remote: false,
+            shape: Shape {
+                remote: false,
+                netns: false,
+            },
         };
         write_table(&mut out, &sample()[..1], style).unwrap();
         let text = String::from_utf8(out).unwrap();

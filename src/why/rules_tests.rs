@@ -49,6 +49,7 @@ fn facts(addr: &str, proto: Protocol, errno: Option<i32>) -> Facts {
 fn sock(proto: Protocol, local: &str, state: SockState, v6only: Option<bool>, uid: u32) -> Socket {
     let local: SocketAddr = local.parse().unwrap();
     Socket {
+        netns: Default::default(),
         protocol: proto,
         family: Family::of(&local.ip()),
         v6only,

@@ -191,12 +191,18 @@ impl Worker<'_> {
         let part = &mut self.part;
         let mut link = [0u8; 64];
         let mut found = false;
+        let mut refused = false;
         let r = for_each_entry(dfd, &mut self.dbuf, |name| {
             // SAFETY: name is NUL-terminated; link is writable for its length.
             let n = unsafe {
                 libc::readlinkat(dfd, name.as_ptr(), link.as_mut_ptr().cast(), link.len())
             };
-            if n > 0 {
+            if n < 0 {
+                // A listable table whose links may not be read (a non-dumpable process,
+                // an LSM): its sockets are held by someone we cannot see.
+                let e = io::Error::last_os_error().raw_os_error();
+                refused |= matches!(e, Some(libc::EACCES) | Some(libc::EPERM));
+            } else if n > 0 {
                 if let Some(ino) = socket_inode(&link[..n as usize]) {
                     if wanted.contains(&ino) {
                         part.holders.push((ino, pid));
@@ -215,6 +221,9 @@ impl Worker<'_> {
         if r.is_err() {
             // The process exited while we read its table: what we saw stands.
             self.part.vanished += 1;
+        }
+        if refused {
+            self.part.denied += 1;
         }
         found
     }

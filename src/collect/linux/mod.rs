@@ -4,6 +4,7 @@
 pub mod bpf;
 mod fdscan;
 mod netlink;
+pub mod netns;
 pub mod procnet;
 
 pub use fdscan::{foreign_proc, foreign_proc_warning, in_initial_pid_namespace, scan_owners};
@@ -79,6 +80,7 @@ impl TableSource for NetlinkTables {
             }
         }
         h.warnings.dedup();
+        netns::tag_current(&mut h);
         Ok(h)
     }
 }
@@ -100,6 +102,7 @@ impl TableSource for ProcnetTables {
                 read_procnet(proto, family, query, &mut h)?;
             }
         }
+        netns::tag_current(&mut h);
         Ok(h)
     }
 }

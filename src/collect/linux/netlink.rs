@@ -416,6 +416,7 @@ fn parse_diag_msg(b: &[u8], proto: Protocol) -> Option<SocketHarvest> {
         // The kernel gives mini-sockets (time_wait, requests) uid 0: no owner at all.
         uid: (u32_ne(b, 68) != 0).then(|| u32_ne(b, 64)),
         inode: u64::from(u32_ne(b, 68)),
+        netns: 0,
     })
 }
 

@@ -12,13 +12,25 @@ pub fn read_table(
     query: &TableQuery,
     out: &mut Vec<SocketHarvest>,
 ) -> io::Result<()> {
-    let path = match (proto, family) {
-        (Protocol::Tcp, Family::Ipv4) => "/proc/net/tcp",
-        (Protocol::Tcp, Family::Ipv6) => "/proc/net/tcp6",
-        (Protocol::Udp, Family::Ipv4) => "/proc/net/udp",
-        (Protocol::Udp, Family::Ipv6) => "/proc/net/udp6",
+    read_table_at("/proc/net", proto, family, query, out)
+}
+
+/// The same from another directory: /proc/PID/net shows that process's namespace.
+pub fn read_table_at(
+    base: &str,
+    proto: Protocol,
+    family: Family,
+    query: &TableQuery,
+    out: &mut Vec<SocketHarvest>,
+) -> io::Result<()> {
+    let file = match (proto, family) {
+        (Protocol::Tcp, Family::Ipv4) => "tcp",
+        (Protocol::Tcp, Family::Ipv6) => "tcp6",
+        (Protocol::Udp, Family::Ipv4) => "udp",
+        (Protocol::Udp, Family::Ipv6) => "udp6",
     };
-    let text = std::fs::read_to_string(path)
+    let path = format!("{base}/{file}");
+    let text = std::fs::read_to_string(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
     parse_table(&text, proto, family, query, out);
     Ok(())
@@ -103,6 +115,7 @@ fn parse_line(line: &str, proto: Protocol, family: Family) -> Option<SocketHarve
             (inode != 0).then_some(uid)
         },
         inode: f[9].parse().ok()?,
+        netns: 0,
     })
 }
 

@@ -1,0 +1,515 @@
+//! Collect stage, Linux: every network namespace on the machine. Finds them (the
+//! `/proc/*/ns/net` links of running processes, `ip netns` names in /run/netns, docker's
+//! /run/docker/netns) and reads each one's socket table: as root through a sock_diag
+//! socket created inside it (setns on a short-lived thread: the socket keeps answering
+//! for that namespace), otherwise through /proc/PID/net of a member process, which even
+//! an unprivileged user may read. A namespace that cannot be read is named in a warning,
+//! never silently dropped.
+//!
+//! Identity: socket inodes come from one counter for the whole machine (sockfs), so an
+//! inode names one socket across every namespace; (namespace, inode) is kept anyway, so
+//! the output never conflates the same address and port bound in two namespaces.
+
+use super::netlink::{Diag, DiagError};
+use super::procnet;
+use crate::collect::{Harvest, NetnsChoice, TableSource};
+use crate::error::Error;
+use crate::fast_hash::InodeSet;
+use crate::model::{Family, Netns, NetnsSource, SocketHarvest, TableQuery, TableSourceKind};
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// One namespace to read, and how it can be reached.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub netns: Arc<Netns>,
+    /// An nsfs path to setns into (None for the current namespace).
+    pub path: Option<PathBuf>,
+    /// A process inside it, for /proc/PID/net.
+    pub member: Option<u32>,
+}
+
+/// The inode of an nsfs file (or of the namespace a /proc/PID/ns/net link names).
+fn ns_inode(path: &Path) -> std::io::Result<u64> {
+    std::fs::metadata(path).map(|m| m.ino())
+}
+
+pub fn current_inode() -> Option<u64> {
+    ns_inode(Path::new("/proc/self/ns/net")).ok()
+}
+
+fn pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// Named namespaces: /run/netns (ip netns) and /run/docker/netns (docker sandboxes).
+fn bind_mounted() -> Vec<(u64, Option<String>, PathBuf)> {
+    let mut out = Vec::new();
+    for (dir, named) in [("/run/netns", true), ("/run/docker/netns", false)] {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if let Ok(ino) = ns_inode(&path) {
+                let name = named.then(|| e.file_name().to_string_lossy().into_owned());
+                out.push((ino, name, path));
+            }
+        }
+    }
+    out
+}
+
+/// Every namespace in use. `unidentified`: PIDs whose namespace link we may not read
+/// (another user's process, without root): read later through /proc/PID/net.
+pub fn discover_all() -> (Vec<Target>, Vec<u32>) {
+    let current = current_inode();
+    let mut by_inode: HashMap<u64, Target> = HashMap::new();
+    let mut order: Vec<u64> = Vec::new();
+    let mut add = |ino: u64, t: Target, order: &mut Vec<u64>| {
+        by_inode
+            .entry(ino)
+            .and_modify(|old| {
+                if old.member.is_none() {
+                    old.member = t.member;
+                }
+                if old.netns.name.is_none() && t.netns.name.is_some() {
+                    old.netns = Arc::clone(&t.netns);
+                    old.path = t.path.clone();
+                }
+            })
+            .or_insert_with(|| {
+                order.push(ino);
+                t
+            });
+    };
+    if let Some(ino) = current {
+        let t = Target {
+            netns: Arc::new(Netns::current(Some(ino))),
+            path: None,
+            member: Some(std::process::id()),
+        };
+        add(ino, t, &mut order);
+    }
+    for (ino, name, path) in bind_mounted() {
+        let t = Target {
+            netns: Arc::new(Netns {
+                inode: Some(ino),
+                name,
+                current: Some(ino) == current,
+            }),
+            path: Some(path),
+            member: None,
+        };
+        add(ino, t, &mut order);
+    }
+    let mut unidentified = Vec::new();
+    for pid in pids() {
+        let link = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        match ns_inode(&link) {
+            Ok(ino) => {
+                let t = Target {
+                    netns: Arc::new(Netns {
+                        inode: Some(ino),
+                        name: None,
+                        current: Some(ino) == current,
+                    }),
+                    path: Some(link),
+                    member: Some(pid),
+                };
+                add(ino, t, &mut order);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => unidentified.push(pid),
+            Err(_) => {} // exited, or a kernel thread without a namespace link
+        }
+    }
+    let targets = order
+        .into_iter()
+        .filter_map(|i| by_inode.remove(&i))
+        .collect();
+    (targets, unidentified)
+}
+
+/// One named namespace (`--netns NAME|PID|PATH`), or a clear error naming the value.
+pub fn resolve(choice: &NetnsChoice) -> Result<Target, Error> {
+    let current = current_inode();
+    let (path, name, member, what, value) = match choice {
+        NetnsChoice::Name(n) => {
+            if n.is_empty() || n.contains('/') || n == "." || n == ".." {
+                return Err(Error::invalid(
+                    "network namespace",
+                    n,
+                    "not an ip netns name",
+                ));
+            }
+            let p = PathBuf::from("/run/netns").join(n);
+            (p, Some(n.clone()), None, "network namespace", n.clone())
+        }
+        NetnsChoice::Pid(pid) => (
+            PathBuf::from(format!("/proc/{pid}/ns/net")),
+            None,
+            Some(*pid),
+            "network namespace of pid",
+            pid.to_string(),
+        ),
+        NetnsChoice::Path(p) => (
+            p.clone(),
+            None,
+            None,
+            "network namespace file",
+            p.display().to_string(),
+        ),
+        NetnsChoice::Current | NetnsChoice::All => {
+            return Ok(Target {
+                netns: Arc::new(Netns::current(current)),
+                path: None,
+                member: Some(std::process::id()),
+            })
+        }
+    };
+    let ino = ns_inode(&path).map_err(|e| Error::invalid(what, value.clone(), e.to_string()))?;
+    if !is_netns(&path) {
+        return Err(Error::invalid(
+            what,
+            value,
+            "not a network namespace (nsfs) file",
+        ));
+    }
+    let name = name.or_else(|| {
+        bind_mounted()
+            .into_iter()
+            .find(|(i, n, _)| *i == ino && n.is_some())
+            .and_then(|(_, n, _)| n)
+    });
+    Ok(Target {
+        netns: Arc::new(Netns {
+            inode: Some(ino),
+            name,
+            current: Some(ino) == current,
+        }),
+        path: Some(path),
+        member,
+    })
+}
+
+/// Whether `path` is an nsfs file of a network namespace (a PID's link resolves to one).
+fn is_netns(path: &Path) -> bool {
+    if let Ok(link) = std::fs::read_link(path) {
+        return link.to_string_lossy().starts_with("net:[");
+    }
+    // A bind mount: nsfs's magic, and setns would tell the type; opening it and asking
+    // NS_GET_NSTYPE is the precise check.
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: an ioctl without arguments on a descriptor we own.
+    let t = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
+    t == libc::CLONE_NEWNET
+}
+
+/// Opens a sock_diag socket inside the namespace at `path`: a thread enters it, creates
+/// the socket and ends (the socket answers for the namespace it was created in; this
+/// thread's namespace is never changed).
+fn diag_in(path: &Path) -> std::io::Result<Diag> {
+    let file = std::fs::File::open(path)?;
+    let fd: OwnedFd = file.into();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns on a namespace descriptor we own; it changes only this
+            // short-lived thread, which creates the socket and ends.
+            if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Diag::open()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("namespace thread failed")))
+    })
+}
+
+/// Reads one namespace through netlink, appending its sockets with `index`.
+fn read_netlink(
+    diag: &mut Diag,
+    query: &TableQuery,
+    index: u16,
+    out: &mut Vec<SocketHarvest>,
+) -> Result<(), String> {
+    let start = out.len();
+    for &proto in &query.protocols {
+        for &family in &query.families {
+            let before = out.len();
+            if let Err(e) = diag.dump(proto, family, query, out) {
+                out.truncate(before);
+                return Err(match e {
+                    DiagError::NoHandler => format!("no sock_diag handler for {proto}"),
+                    DiagError::Io(e) => e.to_string(),
+                });
+            }
+        }
+    }
+    for s in &mut out[start..] {
+        s.netns = index;
+    }
+    Ok(())
+}
+
+/// Reads one namespace through /proc/PID/net of a member.
+fn read_procnet(
+    pid: u32,
+    query: &TableQuery,
+    index: u16,
+    out: &mut Vec<SocketHarvest>,
+) -> std::io::Result<()> {
+    let base = format!("/proc/{pid}/net");
+    let start = out.len();
+    for &proto in &query.protocols {
+        for &family in &query.families {
+            match procnet::read_table_at(&base, proto, family, query, out) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && family == Family::Ipv6 => {}
+                Err(e) => {
+                    out.truncate(start);
+                    return Err(e);
+                }
+            }
+        }
+    }
+    for s in &mut out[start..] {
+        s.netns = index;
+    }
+    Ok(())
+}
+
+/// The socket inodes of one process's namespace, read through /proc/PID/net: enough to
+/// tell whether it is a namespace already read (a socket inode lives in one namespace).
+fn inodes_of(pid: u32) -> Option<InodeSet> {
+    let mut out = Vec::new();
+    read_procnet(pid, &TableQuery::everything(), 0, &mut out).ok()?;
+    Some(out.iter().map(|s| s.inode).filter(|&i| i != 0).collect())
+}
+
+/// `--netns` other than current: reads each chosen namespace, netlink first.
+pub struct NamespacedTables {
+    choice: NetnsChoice,
+    /// netlink (auto) or procnet only.
+    procnet_only: bool,
+    /// Resolved once and kept for the re-check, so identities stay put.
+    targets: Option<(Vec<Target>, Vec<u32>)>,
+}
+
+impl NamespacedTables {
+    pub fn new(choice: NetnsChoice, procnet_only: bool) -> Result<NamespacedTables, Error> {
+        let targets = match &choice {
+            NetnsChoice::All => None,
+            other => Some((vec![resolve(other)?], Vec::new())),
+        };
+        Ok(NamespacedTables {
+            choice,
+            procnet_only,
+            targets,
+        })
+    }
+}
+
+/// Where one namespace's rows came from, or why they could not be read.
+enum Read {
+    Netlink,
+    Procnet,
+    Failed(String),
+}
+
+fn read_target(
+    t: &Target,
+    query: &TableQuery,
+    index: u16,
+    procnet_only: bool,
+    out: &mut Vec<SocketHarvest>,
+) -> Read {
+    let mut why = Vec::new();
+    if !procnet_only {
+        let diag = match &t.path {
+            None => Diag::open(),
+            Some(p) => diag_in(p),
+        };
+        match diag {
+            Ok(mut d) => match read_netlink(&mut d, query, index, out) {
+                Ok(()) => return Read::Netlink,
+                Err(e) => why.push(format!("netlink: {e}")),
+            },
+            Err(e) => why.push(format!("entering it: {e}")),
+        }
+    }
+    let member = t.member.or(t.netns.current.then(std::process::id));
+    match member {
+        Some(pid) => match read_procnet(pid, query, index, out) {
+            Ok(()) => Read::Procnet,
+            Err(e) => {
+                why.push(format!("/proc/{pid}/net: {e}"));
+                Read::Failed(why.join("; "))
+            }
+        },
+        None => {
+            why.push("no process inside it to read /proc/PID/net through".into());
+            Read::Failed(why.join("; "))
+        }
+    }
+}
+
+fn describe(ns: &Netns) -> String {
+    match (&ns.name, ns.inode) {
+        (Some(n), _) => format!("'{n}'"),
+        (None, Some(i)) => format!("net:[{i}]"),
+        (None, None) => "of another user".into(),
+    }
+}
+
+impl TableSource for NamespacedTables {
+    fn kind(&self) -> TableSourceKind {
+        if self.procnet_only {
+            TableSourceKind::Procnet
+        } else {
+            TableSourceKind::Netlink
+        }
+    }
+
+    fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
+        if self.targets.is_none() {
+            self.targets = Some(discover_all());
+        }
+        let (targets, unidentified) = self.targets.clone().unwrap_or_default();
+        let mut h = Harvest::new(self.kind());
+        h.namespaces.clear();
+        for t in &targets {
+            let index = h.namespaces.len() as u16;
+            h.namespaces.push(Arc::clone(&t.netns));
+            let table = match read_target(t, query, index, self.procnet_only, &mut h.sockets) {
+                Read::Netlink => TableSourceKind::Netlink,
+                Read::Procnet => TableSourceKind::Procnet,
+                Read::Failed(why) => {
+                    h.warnings.push(format!(
+                        "cannot read network namespace {}: {why}",
+                        describe(&t.netns)
+                    ));
+                    continue;
+                }
+            };
+            if table == TableSourceKind::Procnet {
+                h.source = TableSourceKind::Procnet;
+            }
+            h.per_netns.push(NetnsSource {
+                inode: t.netns.inode,
+                name: t.netns.name.clone(),
+                table,
+            });
+        }
+        if self.choice == NetnsChoice::All {
+            read_unidentified(&unidentified, &targets, query, &mut h);
+        }
+        if h.source == TableSourceKind::Procnet {
+            h.warnings.push(
+                "some network namespaces were read through /proc/PID/net: their IPv6 v6-only flags are unknown"
+                    .into(),
+            );
+        }
+        Ok(h)
+    }
+}
+
+/// Namespaces of processes whose namespace link we may not read (another user's, as an
+/// unprivileged user; PID 1 in some sandboxes): through /proc/PID/net, one per distinct set
+/// of socket inodes (a socket inode lives in one namespace, so a shared one means the same
+/// namespace). Their inode is unknown. Costs a full /proc/PID/net read per namespace.
+fn read_unidentified(pids: &[u32], targets: &[Target], query: &TableQuery, h: &mut Harvest) {
+    if pids.is_empty() {
+        return;
+    }
+    // Every socket of the namespaces already read, not only those the query kept.
+    let mut seen: InodeSet = h
+        .sockets
+        .iter()
+        .map(|s| s.inode)
+        .filter(|&i| i != 0)
+        .collect();
+    for t in targets {
+        if let Some(all) = t.member.and_then(inodes_of) {
+            seen.extend(all);
+        }
+    }
+    for &pid in pids {
+        let Some(inodes) = inodes_of(pid) else {
+            continue; // exited, or not readable either: nothing to tell apart
+        };
+        if inodes.is_empty() || inodes.iter().any(|i| seen.contains(i)) {
+            continue; // no sockets, or a namespace already read
+        }
+        let index = h.namespaces.len() as u16;
+        let ns = Arc::new(Netns {
+            inode: None,
+            name: None,
+            current: false,
+        });
+        if read_procnet(pid, query, index, &mut h.sockets).is_ok() {
+            h.namespaces.push(Arc::clone(&ns));
+            h.source = TableSourceKind::Procnet;
+            h.per_netns.push(NetnsSource {
+                inode: None,
+                name: None,
+                table: TableSourceKind::Procnet,
+            });
+            seen.extend(inodes);
+        }
+    }
+}
+
+/// The netns of the current process in a harvest of the current namespace only.
+pub fn tag_current(h: &mut Harvest) {
+    if let Some(first) = h.namespaces.first_mut() {
+        if first.inode.is_none() {
+            *first = Arc::new(Netns::current(current_inode()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_names_are_refused_with_the_value() {
+        for bad in ["", "a/b", ".."] {
+            let e = resolve(&NetnsChoice::Name(bad.into())).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("invalid network namespace '{bad}': not an ip netns name")
+            );
+        }
+        let e = resolve(&NetnsChoice::Name("no-such-ns-portscope".into())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid network namespace 'no-such-ns-portscope': No such file or directory (os error 2)"
+        );
+        let e = resolve(&NetnsChoice::Path("/etc/hostname".into())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid network namespace file '/etc/hostname': not a network namespace (nsfs) file"
+        );
+    }
+
+    #[test]
+    fn our_own_pid_is_the_current_namespace() {
+        let t = resolve(&NetnsChoice::Pid(std::process::id())).unwrap();
+        assert!(t.netns.current);
+        assert_eq!(t.netns.inode, current_inode());
+        let (all, _) = discover_all();
+        assert!(all[0].netns.current, "the current namespace comes first");
+        assert_eq!(all.iter().filter(|t| t.netns.current).count(), 1);
+    }
+}
