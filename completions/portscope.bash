@@ -68,7 +68,7 @@ _portscope() {
 
     case "${cmd}" in
         portscope)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --help --version list ls who verify listen why export help"
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --netns --help --version list ls who verify listen why export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -112,7 +112,7 @@ _portscope() {
                     return 0
                     ;;
                 --sort)
-                    COMPREPLY=($(compgen -W "port proto pid process state user" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "port proto pid process state user netns" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -127,6 +127,13 @@ _portscope() {
                     COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -135,7 +142,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__export)
-            opts="-o -t -u -4 -6 -p -h -V --textfile-dir --output --tcp --udp --ipv4 --ipv6 --port --pid --process --user --class --color --table-source --owner-source --help --version prometheus ansible-facts"
+            opts="-o -t -u -4 -6 -p -h -V --textfile-dir --output --tcp --udp --ipv4 --ipv6 --port --pid --process --user --class --color --table-source --owner-source --netns --help --version prometheus ansible-facts"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -221,6 +228,13 @@ _portscope() {
                     ;;
                 --owner-source)
                     COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 *)
@@ -343,7 +357,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__list)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --help --version"
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --netns --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -387,7 +401,7 @@ _portscope() {
                     return 0
                     ;;
                 --sort)
-                    COMPREPLY=($(compgen -W "port proto pid process state user" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "port proto pid process state user netns" -- "${cur}"))
                     return 0
                     ;;
                 --color)
@@ -402,6 +416,13 @@ _portscope() {
                     COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -410,7 +431,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__listen)
-            opts="-h -V --for --json --fork --color --table-source --owner-source --help --version"
+            opts="-h -V --for --json --fork --color --table-source --owner-source --netns --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -435,6 +456,13 @@ _portscope() {
                     COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -443,7 +471,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__verify)
-            opts="-v -h -V --port --children --json --verbose --color --table-source --owner-source --help --version"
+            opts="-v -h -V --port --children --json --verbose --color --table-source --owner-source --netns --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -468,6 +496,13 @@ _portscope() {
                     COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -476,7 +511,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__who)
-            opts="-t -u -4 -6 -q -n -h -V --remote --state --tcp --udp --ipv4 --ipv6 --quiet --first --json --numeric --color --table-source --owner-source --help --version"
+            opts="-t -u -4 -6 -q -n -h -V --remote --state --tcp --udp --ipv4 --ipv6 --quiet --first --json --numeric --color --table-source --owner-source --netns --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -498,6 +533,13 @@ _portscope() {
                     COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
                     return 0
                     ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -506,7 +548,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__why)
-            opts="-t -u -h -V --as --reuseaddr --reuseport --v6only --dual-stack --freebind --tcp --udp --json --color --table-source --owner-source --help --version"
+            opts="-t -u -h -V --as --reuseaddr --reuseport --v6only --dual-stack --freebind --tcp --udp --json --color --table-source --owner-source --netns --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -526,6 +568,13 @@ _portscope() {
                     ;;
                 --owner-source)
                     COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 *)

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_portscope_global_optspecs
-    string join \n t/tcp u/udp 4/ipv4 6/ipv6 l/listening a/all state= p/port= pid= process= user= class= sort= r/reverse json n/numeric color= table-source= owner-source= h/help V/version
+    string join \n t/tcp u/udp 4/ipv4 6/ipv6 l/listening a/all state= p/port= pid= process= user= class= sort= r/reverse json n/numeric color= table-source= owner-source= netns= h/help V/version
 end
 
 function __fish_portscope_needs_command
@@ -50,7 +50,8 @@ proto\t''
 pid\t''
 process\t''
 state\t''
-user\t''"
+user\t''
+netns\t'Network namespace: the current one first, then by name, then by inode'"
 complete -c portscope -n "__fish_portscope_needs_command" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -62,6 +63,7 @@ complete -c portscope -n "__fish_portscope_needs_command" -l owner-source -d 'Ow
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_needs_command" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_needs_command" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_needs_command" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_needs_command" -s 4 -l ipv4 -d 'IPv4 sockets only'
@@ -107,7 +109,8 @@ proto\t''
 pid\t''
 process\t''
 state\t''
-user\t''"
+user\t''
+netns\t'Network namespace: the current one first, then by name, then by inode'"
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -119,6 +122,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand list" -l owner-sourc
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand list" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand list" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand list" -s 4 -l ipv4 -d 'IPv4 sockets only'
@@ -156,7 +160,8 @@ proto\t''
 pid\t''
 process\t''
 state\t''
-user\t''"
+user\t''
+netns\t'Network namespace: the current one first, then by name, then by inode'"
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -168,6 +173,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand ls" -l owner-source 
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -s 4 -l ipv4 -d 'IPv4 sockets only'
@@ -203,6 +209,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand who" -l owner-source
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand who" -l remote -d 'Match the remote port instead of the local one (who is connected to PORT elsewhere)'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s u -l udp -d 'UDP sockets only'
@@ -226,6 +233,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand verify" -l owner-sou
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l children -d 'Also hold the test sockets in a child process under another user (needs root)'
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l json -d 'Print the checks as JSON'
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -s v -l verbose -d 'List every check, not one line per socket that passed'
@@ -243,6 +251,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand listen" -l owner-sou
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l json -d 'Print each opened socket as a JSON line as soon as it is open'
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l fork -d 'Also hold every socket in a forked child process, so each has two owners (as a server\'s forked workers do)'
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -259,6 +268,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand why" -l owner-source
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand why" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand why" -l reuseaddr -d 'Set SO_REUSEADDR, as most servers do'
 complete -c portscope -n "__fish_portscope_using_subcommand why" -l reuseport -d 'Set SO_REUSEPORT'
 complete -c portscope -n "__fish_portscope_using_subcommand why" -l v6only -d 'Set IPV6_V6ONLY on an IPv6 socket'
@@ -290,6 +300,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand export" -l owner-sou
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s 4 -l ipv4 -d 'IPv4 sockets only'

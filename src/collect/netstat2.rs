@@ -172,6 +172,9 @@ impl TableSource for Netstat2Tables {
             }
             h.sockets.push(rec);
         }
+        drop(holders);
+        #[cfg(target_os = "linux")]
+        crate::collect::linux::netns::tag_current(&mut h);
         Ok(h)
     }
 }

@@ -1,9 +1,10 @@
 //! Render stage, `who`: one block per owning process and port, for people.
 
-use crate::model::{Owner, Process, ProcessTable, SockState, Socket};
+use crate::model::{Netns, Owner, Process, ProcessTable, SockState, Socket};
 use crate::render::sanitize::{sanitize, sanitize_cmdline};
 use crate::spec::PortSpec;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// Who a block is about: one process, or the reason nobody can be shown.
 #[derive(PartialEq, Eq, Clone)]
@@ -15,6 +16,7 @@ enum Holder {
 struct Block<'a> {
     port: u16,
     proto: &'static str,
+    netns: &'a Arc<Netns>,
     holder: Holder,
     process: Option<&'a Process>,
     sockets: Vec<&'a Socket>,
@@ -52,14 +54,14 @@ pub fn blocks(
         };
         for (holder, process) in holders {
             let proto = s.protocol.as_str();
-            match blocks
-                .iter_mut()
-                .find(|b| b.port == port && b.proto == proto && b.holder == holder)
-            {
+            match blocks.iter_mut().find(|b| {
+                b.port == port && b.proto == proto && b.holder == holder && *b.netns == s.netns
+            }) {
                 Some(b) => b.sockets.push(s),
                 None => blocks.push(Block {
                     port,
                     proto,
+                    netns: &s.netns,
                     holder,
                     process,
                     sockets: vec![s],
@@ -92,6 +94,20 @@ pub fn blocks(
         }
     }
     text
+}
+
+/// Where the holder runs: the network namespace when it is not ours.
+fn where_lines(text: &mut String, b: &Block) {
+    let ns = b.netns;
+    if !ns.current {
+        let what = match (&ns.name, ns.inode) {
+            (Some(n), Some(i)) => format!("{} (net:[{i}])", sanitize(n)),
+            (Some(n), None) => sanitize(n).into_owned(),
+            (None, Some(i)) => format!("net:[{i}]"),
+            (None, None) => "another user's (inode unknown)".to_string(),
+        };
+        let _ = writeln!(text, "  {:<12} {what}", "netns");
+    }
 }
 
 fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
@@ -145,6 +161,7 @@ fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
         }
         (Holder::Pid(_), None) => {}
     }
+    where_lines(text, b);
     for s in &b.sockets {
         let label = match s.state {
             SockState::Listen => "listening",
