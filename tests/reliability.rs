@@ -525,6 +525,7 @@ fn unknown_fields(source: &str, s: &serde_json::Value) -> Vec<&'static str> {
 fn list_with(source: &str) -> (Vec<Socket>, String) {
     let out = portscope()
         .args(["list", "--all", "--json", "--table-source", source])
+        .args(["--owner-source", "procfs"])
         .timeout(TIMEOUT)
         .output()
         .unwrap();
