@@ -21,14 +21,18 @@ impl Tmux {
                 return None;
             }
         }
-        Some(Tmux {
+        let t = Tmux {
             // One server per test: two tests in this binary run at once.
             socket: {
                 static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
                 let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 format!("portscope-test-{}-{n}", std::process::id())
             },
-        })
+        };
+        // A session that outlives every pane: killing a pane's session must not make the
+        // server exit while the next one starts ("server exited unexpectedly").
+        t.tmux(&["new-session", "-d", "-s", "keep", "exec sleep 600"]);
+        Some(t)
     }
 
     fn tmux(&self, args: &[&str]) -> std::process::Output {
@@ -52,15 +56,25 @@ impl Tmux {
             self.socket
         );
         let w = width.to_string();
-        self.tmux(&["new-session", "-d", "-x", &w, "-y", "50", &script]);
+        self.tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            "pane",
+            "-x",
+            &w,
+            "-y",
+            "50",
+            &script,
+        ]);
         self.tmux(&["wait-for", "done"]);
         // No -J: a line the terminal wrapped must show as two.
-        let mut capture = vec!["capture-pane", "-p"];
+        let mut capture = vec!["capture-pane", "-p", "-t", "pane"];
         if escapes {
             capture.push("-e");
         }
         let text = String::from_utf8(self.tmux(&capture).stdout).unwrap();
-        self.tmux(&["kill-session"]);
+        self.tmux(&["kill-session", "-t", "pane"]);
         text.trim_end_matches('\n').to_string() + "\n"
     }
 }
