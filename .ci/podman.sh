@@ -87,12 +87,21 @@ build_image() {
     rm -f "$state/rootfs.tar"
 }
 
+# podman's cgroupfs parent in every cgroup hierarchy (v1 controllers and cgroup2).
+libpod_cgroups() {
+    awk '$0 ~ / - cgroup2? / { print $5 }' /proc/self/mountinfo | while read -r m; do
+        [[ -d $m/libpod_parent ]] && echo "$m/libpod_parent"
+    done | sort || true
+}
+
 setup() {
     install_missing
     # Recorded once, before the first container: a second setup must not take netavark's
     # own state for the host's.
     [[ -f $state/ip_forward ]] || cat /proc/sys/net/ipv4/ip_forward >"$state/ip_forward"
     [[ -f $state/tables ]] || tables >"$state/tables"
+    [[ -f $state/cgroups ]] || libpod_cgroups >"$state/cgroups"
+    [[ -f $state/storage ]] || { [[ -d /var/lib/containers/storage ]] && echo kept || echo new; } >"$state/storage"
     write_conf
     build_image
     echo "CONTAINERS_CONF=$CONTAINERS_CONF"
@@ -122,6 +131,12 @@ cleanup() {
         ids=$(podman ps -aq --filter "label=$LABEL" 2>/dev/null || true)
         [[ -z $ids ]] || podman rm -f -t 0 $ids >/dev/null 2>&1 || true
         podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
+        # Storage this script brought into being goes too, once nothing else is in it.
+        if [[ $(cat "$state/storage" 2>/dev/null) == new && -z $(podman ps -aq 2>/dev/null) &&
+              -z $(podman images -q 2>/dev/null) ]]; then
+            podman system reset -f >/dev/null 2>&1 || true
+            rm -rf /var/lib/containers /run/containers /run/libpod
+        fi
     fi
     if command -v nft >/dev/null && [[ -f $state/tables ]]; then
         local line
@@ -135,11 +150,20 @@ cleanup() {
             fi
         done < <(tables)
     fi
+    # libpod_parent (and conmon's cgroup in it) where setup found none; rmdir refuses a
+    # cgroup still in use, so a container outside our label keeps its own.
+    if [[ -f $state/cgroups ]]; then
+        local dir
+        while read -r dir; do
+            grep -qxF "$dir" "$state/cgroups" && continue
+            find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
+        done < <(libpod_cgroups)
+    fi
     ip link show podman0 >/dev/null 2>&1 && ip link delete podman0 || true
     if [[ -f $state/ip_forward ]]; then
         cat "$state/ip_forward" >/proc/sys/net/ipv4/ip_forward
     fi
-    rm -f "$state/ip_forward" "$state/tables" "$CONTAINERS_CONF"
+    rm -f "$state/ip_forward" "$state/tables" "$state/storage" "$state/cgroups" "$CONTAINERS_CONF"
 }
 
 case $cmd in

@@ -487,6 +487,10 @@ pub struct SocketHarvest {
     /// None where the source does not report it (netstat2, some platforms) and for
     /// mini-sockets (time_wait, requests), to which the kernel gives uid 0.
     pub uid: Option<u32>,
+    /// The cgroup (v2) the socket was created in, as the kernel's cgroup id (the cgroup2
+    /// directory's inode number): netlink only (INET_DIAG_CGROUP_ID, Linux 5.9+), and not
+    /// for mini-sockets.
+    pub cgroup_id: Option<u64>,
 }
 
 /// A process that holds a socket.

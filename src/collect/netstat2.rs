@@ -144,6 +144,7 @@ fn record(info: &SocketInfo, query: &TableQuery) -> Option<SocketHarvest> {
         send_queue: None,
         inode,
         uid,
+        cgroup_id: None,
     })
 }
 

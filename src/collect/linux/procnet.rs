@@ -103,6 +103,7 @@ fn parse_line(line: &str, proto: Protocol, family: Family) -> Option<SocketHarve
             (inode != 0).then_some(uid)
         },
         inode: f[9].parse().ok()?,
+        cgroup_id: None,
     })
 }
 
