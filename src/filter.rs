@@ -97,6 +97,7 @@ mod tests {
             send_queue: Some(0),
             inode: 1,
             uid: Some(1000),
+            cgroup_id: None,
         }
     }
 

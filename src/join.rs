@@ -183,6 +183,7 @@ mod tests {
             send_queue: Some(0),
             inode,
             uid: (inode != 0).then_some(0),
+            cgroup_id: None,
         };
         (rec, class)
     }

@@ -503,6 +503,10 @@ pub struct SocketHarvest {
     /// Which network namespace: an index into `Harvest::namespaces` (0: the first read,
     /// the current one unless --netns says otherwise).
     pub netns: u16,
+    /// The cgroup (v2) the socket was created in, as the kernel's cgroup id (the cgroup2
+    /// directory's inode number): netlink only (INET_DIAG_CGROUP_ID, Linux 5.9+), and not
+    /// for mini-sockets.
+    pub cgroup_id: Option<u64>,
 }
 
 /// A network namespace, as every socket names it (JSON `netns`).

@@ -40,6 +40,7 @@ fn sock(
         send_queue: Some(if state == SockState::Listen { 128 } else { 0 }),
         inode,
         uid: (inode != 0).then_some(1000),
+        cgroup_id: None,
     }
 }
 

@@ -145,6 +145,7 @@ fn record(info: &SocketInfo, query: &TableQuery) -> Option<SocketHarvest> {
         inode,
         uid,
         netns: 0,
+        cgroup_id: None,
     })
 }
 

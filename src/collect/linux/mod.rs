@@ -5,6 +5,7 @@ pub mod bpf;
 mod fdscan;
 mod netlink;
 pub mod netns;
+pub mod placement;
 pub mod procnet;
 
 pub use fdscan::{foreign_proc, foreign_proc_warning, in_initial_pid_namespace, scan_owners};

@@ -15,6 +15,8 @@ const NLM_F_DUMP: u16 = 0x300;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const INET_DIAG_SKV6ONLY: u16 = 11;
+/// The socket's cgroup v2 id (a u64); the kernel adds it to every full socket unasked.
+const INET_DIAG_CGROUP_ID: u16 = 21;
 const INET_DIAG_REQ_BYTECODE: u16 = 1;
 const BC_JMP: u8 = 1;
 const BC_S_GE: u8 = 2;
@@ -371,6 +373,7 @@ fn parse_diag_msg(b: &[u8], proto: Protocol) -> Option<SocketHarvest> {
     let dst = ip_from(fam, &b[24..40])?;
     let family = Family::of(&src);
     let mut v6only = None;
+    let mut cgroup_id = None;
     let mut attrs = &b[DIAG_MSG_LEN..];
     while attrs.len() >= 4 {
         let alen = u16_ne(attrs, 0) as usize;
@@ -380,6 +383,11 @@ fn parse_diag_msg(b: &[u8], proto: Protocol) -> Option<SocketHarvest> {
         }
         if aty == INET_DIAG_SKV6ONLY && alen >= 5 {
             v6only = Some(attrs[4] != 0);
+        }
+        if aty == INET_DIAG_CGROUP_ID && alen >= 12 {
+            let mut v = [0u8; 8];
+            v.copy_from_slice(&attrs[4..12]);
+            cgroup_id = Some(u64::from_ne_bytes(v));
         }
         let step = (alen + 3) & !3;
         attrs = &attrs[step.min(attrs.len())..];
@@ -417,6 +425,7 @@ fn parse_diag_msg(b: &[u8], proto: Protocol) -> Option<SocketHarvest> {
         uid: (u32_ne(b, 68) != 0).then(|| u32_ne(b, 64)),
         inode: u64::from(u32_ne(b, 68)),
         netns: 0,
+        cgroup_id,
     })
 }
 
@@ -455,6 +464,19 @@ mod tests {
         );
         assert_eq!(s.v6only, None);
         assert_eq!(s.family, Family::Ipv4);
+    }
+
+    #[test]
+    fn reads_the_cgroup_id_attribute_after_padding() {
+        // INET_DIAG_PAD (len 4, type 20), then INET_DIAG_CGROUP_ID: len 12, type 21, u64.
+        let mut attrs = vec![4, 0, 20, 0, 12, 0, 21, 0];
+        attrs.extend_from_slice(&0x1234_5678_9abc_u64.to_ne_bytes());
+        let s = parse_diag_msg(&msg(libc::AF_INET as u8, 10, 80, 9, &attrs), Protocol::Tcp);
+        assert_eq!(s.unwrap().cgroup_id, Some(0x1234_5678_9abc));
+        // A truncated attribute is ignored, not misread.
+        let short = [8, 0, 21, 0, 1, 0, 0, 0];
+        let s = parse_diag_msg(&msg(libc::AF_INET as u8, 10, 80, 9, &short), Protocol::Tcp);
+        assert_eq!(s.unwrap().cgroup_id, None);
     }
 
     #[test]

@@ -116,6 +116,7 @@ fn parse_line(line: &str, proto: Protocol, family: Family) -> Option<SocketHarve
         },
         inode: f[9].parse().ok()?,
         netns: 0,
+        cgroup_id: None,
     })
 }
 
