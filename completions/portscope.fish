@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_portscope_global_optspecs
-    string join \n t/tcp u/udp 4/ipv4 6/ipv6 l/listening a/all state= p/port= pid= process= user= class= sort= r/reverse json n/numeric color= table-source= owner-source= netns= h/help V/version
+    string join \n t/tcp u/udp 4/ipv4 6/ipv6 l/listening a/all state= p/port= pid= process= user= class= container= unit= sort= r/reverse json n/numeric color= table-source= owner-source= netns= h/help V/version
 end
 
 function __fish_portscope_needs_command
@@ -45,6 +45,8 @@ complete -c portscope -n "__fish_portscope_needs_command" -l class -d 'Only port
 registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
+complete -c portscope -n "__fish_portscope_needs_command" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
+complete -c portscope -n "__fish_portscope_needs_command" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_needs_command" -l sort -d 'Sort rows by this key (then port, protocol, address)' -r -f -a "port\t''
 proto\t''
 pid\t''
@@ -104,6 +106,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand list" -l class -d 'O
 registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l sort -d 'Sort rows by this key (then port, protocol, address)' -r -f -a "port\t''
 proto\t''
 pid\t''
@@ -155,6 +159,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand ls" -l class -d 'Onl
 registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -l sort -d 'Sort rows by this key (then port, protocol, address)' -r -f -a "port\t''
 proto\t''
 pid\t''

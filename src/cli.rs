@@ -282,6 +282,12 @@ pub struct ListArgs {
         help_heading = "Selection"
     )]
     pub class: Vec<ClassArg>,
+    /// Sockets of this container: its name, or its id (a prefix of at least 4 digits).
+    #[arg(long, value_name = "NAME|ID", value_hint = ValueHint::Other, help_heading = "Selection")]
+    pub container: Vec<String>,
+    /// Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service).
+    #[arg(long, value_name = "UNIT", value_hint = ValueHint::Other, help_heading = "Selection")]
+    pub unit: Vec<String>,
 
     /// Sort rows by this key (then port, protocol, address).
     #[arg(long, value_enum, default_value_t = SortKey::Port, help_heading = "Output")]

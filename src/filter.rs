@@ -2,7 +2,7 @@
 //! scan (so `who` on a free port never touches /proc); owner-level tests run after the join.
 
 use crate::classify::Classification;
-use crate::model::{PortClass, Socket, SocketHarvest};
+use crate::model::{Container, PortClass, Socket, SocketHarvest};
 use crate::query::{ClassFilter, Query};
 
 /// Everything that can be decided from the kernel's record and its classification.
@@ -41,8 +41,50 @@ pub fn socket_matches(q: &Query, s: &SocketHarvest, c: &Classification) -> bool 
     true
 }
 
-/// Everything that needs the holders: --pid, --process, --user (each, when given, must hold).
+/// A container named or id-prefixed by `want` (ids need 4 digits, as short ones collide).
+fn container_matches(c: &Container, want: &str) -> bool {
+    c.name.as_deref() == Some(want) || (want.len() >= 4 && c.id.starts_with(want))
+}
+
+/// --container and --unit: a holder's placement, or for a socket whose owner is hidden,
+/// its cgroup path (which names the container id and the unit).
+fn placement_matches(q: &Query, s: &Socket) -> bool {
+    let path_has = |want: &str| {
+        s.cgroup.as_deref().is_some_and(|p| {
+            p.split('/')
+                .any(|part| part == want || (want.len() >= 4 && part.contains(want)))
+        })
+    };
+    if !q.containers.is_empty() {
+        let hit = q.containers.iter().any(|want| {
+            s.processes.iter().any(|p| {
+                p.container
+                    .as_ref()
+                    .is_some_and(|c| container_matches(c, want))
+            }) || (s.processes.is_empty() && want.len() >= 12 && path_has(want))
+        });
+        if !hit {
+            return false;
+        }
+    }
+    if !q.units.is_empty() {
+        let hit = q.units.iter().any(|want| {
+            s.processes.iter().any(|p| p.unit.as_deref() == Some(want))
+                || (s.processes.is_empty() && path_has(want))
+        });
+        if !hit {
+            return false;
+        }
+    }
+    true
+}
+
+/// Everything that needs the holders: --pid, --process, --user, --container, --unit (each,
+/// when given, must hold).
 pub fn owner_matches(q: &Query, s: &Socket) -> bool {
+    if !placement_matches(q, s) {
+        return false;
+    }
     if !q.pids.is_empty() && !s.processes.iter().any(|p| q.pids.contains(&p.pid)) {
         return false;
     }
@@ -156,6 +198,7 @@ mod tests {
     fn sock_with(name: &str, argv0: &str, pid: u32, uid: u32) -> Socket {
         Socket {
             netns: Default::default(),
+            cgroup: None,
             protocol: Protocol::Tcp,
             family: Family::Ipv4,
             v6only: None,
@@ -183,6 +226,8 @@ mod tests {
                 uid: Some(uid),
                 ppid: None,
                 tid: None,
+                container: None,
+                unit: None,
             })],
         }
     }

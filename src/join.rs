@@ -29,6 +29,8 @@ pub struct ScanFacts<'a> {
     pub thread_holders: &'a [(u64, u32, u32)],
     /// The namespaces the harvest read; a socket's `netns` indexes this.
     pub namespaces: &'a [Arc<Netns>],
+    /// cgroup id → path, for the sockets' `cgroup`.
+    pub cgroups: &'a HashMap<u64, Arc<str>>,
     /// Inodes still in the kernel's tables after the scan; None when not re-checked.
     pub still_present: Option<&'a InodeSet>,
     /// User names for socket UIDs.
@@ -107,8 +109,10 @@ pub fn join(harvest: Vec<(SocketHarvest, Classification)>, facts: ScanFacts<'_>)
                 .get(usize::from(h.netns))
                 .cloned()
                 .unwrap_or_else(|| Arc::new(Netns::current(None)));
+            let cgroup = h.cgroup_id.and_then(|id| facts.cgroups.get(&id).cloned());
             Socket {
                 netns,
+                cgroup,
                 protocol: h.protocol,
                 family: h.family,
                 v6only: h.v6only,
@@ -197,6 +201,8 @@ mod tests {
             uid: Some(0),
             ppid: Some(1),
             tid: None,
+            container: None,
+            unit: None,
         }
     }
 
@@ -230,6 +236,7 @@ mod tests {
                 sees_every_process: false,
                 thread_holders: &[],
                 namespaces: &[],
+                cgroups: &HashMap::new(),
                 still_present: Some(&still),
                 user_names: &names,
             },
@@ -276,6 +283,7 @@ mod tests {
                 sees_every_process: false,
                 thread_holders: &[],
                 namespaces: &[],
+                cgroups: &HashMap::new(),
                 still_present: None,
                 user_names: &names,
             },
@@ -340,6 +348,7 @@ mod tests {
                 sees_every_process: false,
                 thread_holders: &[],
                 namespaces: &[],
+                cgroups: &HashMap::new(),
                 still_present: None,
                 user_names: &names,
             },

@@ -539,6 +539,42 @@ impl Netns {
     }
 }
 
+/// The container a process runs in. JSON: `"container": {...} | null` on a process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    /// "docker", "podman", "containerd", "cri-o", "lxc", "nspawn", or the machine's
+    /// registering service for other systemd machines (e.g. "libvirt-qemu").
+    pub runtime: String,
+    /// The full id (64 hex digits), or the name where the runtime has no other id (lxc,
+    /// nspawn).
+    pub id: String,
+    /// The name the engine gives it (docker without the leading '/'), where its state on
+    /// disk says.
+    pub name: Option<String>,
+    pub pod: Option<Pod>,
+    /// docker compose's project and service labels (name stays the container's own name,
+    /// e.g. "shop-web-1").
+    pub compose: Option<Compose>,
+}
+
+/// A Kubernetes pod, from the kubelet's log directories (/var/log/pods/NS_NAME_UID).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+}
+
+/// docker compose's labels (com.docker.compose.project / .service).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Compose {
+    pub project: String,
+    pub service: String,
+}
+
 /// A process that holds a socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -555,6 +591,12 @@ pub struct Process {
     /// thread-group leader's (a thread that unshared its table, or an exited leader).
     #[serde(default)]
     pub tid: Option<u32>,
+    /// The container it runs in (from its cgroup and the engine's state on disk).
+    #[serde(default)]
+    pub container: Option<Container>,
+    /// Its systemd unit (`nginx.service`, `user@1000.service`, `session-2.scope`).
+    #[serde(default)]
+    pub unit: Option<String>,
 }
 
 /// The joined, classified row that every renderer sees.
@@ -579,6 +621,8 @@ pub struct Socket {
     /// The network namespace it lives in; always present (the same address and port can
     /// be bound in many namespaces at once).
     pub netns: Arc<Netns>,
+    /// The cgroup (v2) path it was created in, known even when its owner is hidden.
+    pub cgroup: Option<Arc<str>>,
     /// User name of `uid`; added field (schema_version 1 allows additions).
     pub user: Option<Arc<str>>,
     pub owner: Owner,
@@ -672,6 +716,7 @@ mod tests {
         let address: IpAddr = local.parse().unwrap();
         Socket {
             netns: Default::default(),
+            cgroup: None,
             protocol: Protocol::Tcp,
             family: Family::of(&address),
             v6only,

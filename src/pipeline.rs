@@ -187,6 +187,11 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         ProcessTable::new()
     };
     let uids: HashSet<u32> = kept.iter().filter_map(|(s, _)| s.uid).collect();
+    let cgroup_ids: HashSet<u64> = kept.iter().filter_map(|(s, _)| s.cgroup_id).collect();
+    let cgroups: HashMap<u64, Arc<str>> = cgroup_ids
+        .into_iter()
+        .filter_map(|id| Some((id, Arc::from(c.owners.cgroup_path(id)?))))
+        .collect();
     let user_names: HashMap<u32, Option<Arc<str>>> = uids
         .into_iter()
         .map(|u| (u, c.owners.user_name(u).map(Arc::from)))
@@ -205,6 +210,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
             sees_every_process: scan.sees_every_process,
             thread_holders: &scan.thread_holders,
             namespaces: &namespaces,
+            cgroups: &cgroups,
             still_present: still_present.as_ref(),
             user_names: &user_names,
         },

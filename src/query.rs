@@ -54,6 +54,10 @@ pub struct Query {
     pub processes: Vec<String>,
     pub uids: Vec<u32>,
     pub classes: Vec<ClassFilter>,
+    /// Container names or id prefixes (any must match).
+    pub containers: Vec<String>,
+    /// systemd unit names, with their suffix (any must match).
+    pub units: Vec<String>,
     /// Stop the owner scan at the first holder.
     pub first: bool,
     pub numeric: bool,
@@ -74,6 +78,8 @@ impl Query {
             processes: Vec::new(),
             uids: Vec::new(),
             classes: Vec::new(),
+            containers: Vec::new(),
+            units: Vec::new(),
             first: false,
             numeric: false,
             parents: false,
@@ -85,7 +91,11 @@ impl Query {
 
     /// Whether the owner filters (--pid, --process, --user) are in use at all.
     pub fn has_owner_filters(&self) -> bool {
-        !self.pids.is_empty() || !self.processes.is_empty() || !self.uids.is_empty()
+        !self.pids.is_empty()
+            || !self.processes.is_empty()
+            || !self.uids.is_empty()
+            || !self.containers.is_empty()
+            || !self.units.is_empty()
     }
 
     /// Whether only listening states are shown (no REMOTE column then).
@@ -144,6 +154,21 @@ pub fn parse_pids(pids: &[String]) -> Result<Vec<u32>, Error> {
                 .ok()
                 .filter(|&n| n > 0)
                 .ok_or_else(|| Error::invalid("pid", p, "expected a positive process ID"))
+        })
+        .collect()
+}
+
+/// `--unit nginx` means nginx.service, as systemctl reads it.
+pub fn unit_names(units: &[String]) -> Vec<String> {
+    units
+        .iter()
+        .map(|u| {
+            let known = [".service", ".scope", ".socket", ".slice"];
+            if known.iter().any(|k| u.ends_with(k)) {
+                u.clone()
+            } else {
+                format!("{u}.service")
+            }
         })
         .collect()
 }

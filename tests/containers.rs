@@ -320,7 +320,6 @@ fn podman_container_process_and_its_conmon_reservation_are_labelled() {
 /// Needs the lead's `--netns all` (issue 12): the container's own listener on port 80, in
 /// its namespace, with the container on its process.
 #[test]
-#[ignore = "needs --netns (lead)"]
 fn list_netns_all_shows_the_containers_listener_with_its_container_name() {
     let Some(mut podman) = Podman::start() else {
         return;
@@ -343,4 +342,36 @@ fn list_netns_all_shows_the_containers_listener_with_its_container_name() {
         assert_eq!(s["processes"][0]["container"]["runtime"], "podman");
         assert_eq!(s["processes"][0]["container"]["id"], c.id.as_str());
     }
+}
+
+/// `who HOSTPORT` on a podman-published port follows conmon's reservation socket to the
+/// container's own listener and names its owner as the host sees it.
+#[test]
+fn who_follows_a_published_port_to_the_containers_listener() {
+    let Some(mut podman) = Podman::start() else {
+        return;
+    };
+    let name = format!("portscope-pub-{}", std::process::id());
+    let c = podman.run(&name, Podman::HTTPD);
+    let port = c.host_port.to_string();
+    let (code, stdout, stderr) = common::run(&["who", &port]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    assert!(
+        stdout.contains(&format!("(pid {}", c.conmon_pid)),
+        "conmon holds the host port: {stdout}"
+    );
+    let head = format!(
+        "{port}/tcp  published by container {name} (podman {}) via conmon's reservation socket (traffic goes by DNAT)\n",
+        &c.id[..12]
+    );
+    assert!(stdout.contains(&head), "{stdout}");
+    let backend = stdout
+        .lines()
+        .find(|l| l.starts_with("  backend "))
+        .unwrap_or_else(|| panic!("no backend line: {stdout}"));
+    assert!(
+        backend.ends_with(&format!("-> httpd (pid {})", c.pid)),
+        "{backend}"
+    );
+    assert!(backend.contains(":80 ("), "{backend}");
 }

@@ -129,6 +129,8 @@ fn process(pid: u32, name: &str) -> Process {
         uid: Some(1000),
         ppid: Some(1),
         tid: None,
+        container: None,
+        unit: None,
     }
 }
 

@@ -177,6 +177,7 @@ fn synthetic(n: usize) -> Vec<Socket> {
     (0..n)
         .map(|i| Socket {
             netns: Default::default(),
+            cgroup: None,
             protocol: if i % 2 == 0 {
                 Protocol::Tcp
             } else {
@@ -211,6 +212,8 @@ fn synthetic(n: usize) -> Vec<Socket> {
                 uid: Some(0),
                 ppid: Some(1),
                 tid: None,
+                container: None,
+                unit: None,
             })],
         })
         .collect()

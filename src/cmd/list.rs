@@ -27,6 +27,8 @@ pub fn build_query(a: &ListArgs, color: ColorChoice) -> anyhow::Result<Query> {
     q.processes = a.process.iter().map(|p| p.to_lowercase()).collect();
     q.uids = query::parse_users(&a.user, &lookup_user)?;
     q.classes = args::classes(&a.class);
+    q.containers = a.container.clone();
+    q.units = query::unit_names(&a.unit);
     q.numeric = a.output.numeric;
     q.sort = args::sort(a.sort);
     q.reverse = a.reverse;

@@ -4,6 +4,8 @@ pub mod args;
 pub mod export;
 pub mod list;
 pub mod listen;
+#[cfg(target_os = "linux")]
+pub mod published;
 pub mod verify;
 pub mod who;
 #[cfg(target_os = "linux")]

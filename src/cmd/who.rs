@@ -65,6 +65,54 @@ pub fn run(
     run_with(&mut c, &q, a.quiet, narrowed, out)
 }
 
+/// Published container ports among the answers: followed to the container's listener.
+#[cfg(target_os = "linux")]
+fn published_text(sockets: &[Socket], q: &Query) -> String {
+    use super::published;
+    use crate::collect::linux::placement::PublishedVia;
+    let via = |v: PublishedVia| match v {
+        PublishedVia::DockerProxy => "docker-proxy",
+        PublishedVia::Conmon => "conmon's reservation socket (traffic goes by DNAT)",
+        PublishedVia::Dnat => "DNAT only (no host socket)",
+    };
+    let mut found = published::backends(sockets);
+    // A port nothing holds on the host may still be published by DNAT alone.
+    if !q.remote {
+        for spec in &q.ports {
+            if let Some((None, port, proto)) = spec.single() {
+                let held = sockets.iter().any(|s| s.local.port == port);
+                if !held {
+                    let proto = proto.unwrap_or(crate::model::Protocol::Tcp);
+                    found.extend(published::dnat(port, proto).into_iter().map(|p| {
+                        published::Backend {
+                            published: p,
+                            sockets: Vec::new(),
+                        }
+                    }));
+                }
+            }
+        }
+    }
+    let items: Vec<who::Publication> = found
+        .iter()
+        .map(|b| who::Publication {
+            protocol: b.published.protocol,
+            host_port: b.published.host_port,
+            via: via(b.published.via),
+            container: b.published.container.as_ref(),
+            container_ip: b.published.container_ip,
+            container_port: b.published.container_port,
+            backend: &b.sockets,
+        })
+        .collect();
+    who::publications(&items)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn published_text(_sockets: &[Socket], _q: &Query) -> String {
+    String::new()
+}
+
 /// `who` on any host: `narrowed` says protocol, family or state filters were given, so a
 /// port with no match may still be in use.
 pub fn run_with(
@@ -108,6 +156,7 @@ pub fn run_with(
             &outcome.parents,
         );
         out.write_all(text.as_bytes())?;
+        out.write_all(published_text(&outcome.sockets, q).as_bytes())?;
     }
     out.flush()?;
     super::print_notes(&notes);

@@ -96,6 +96,10 @@ pub trait OwnerSource {
     fn details(&mut self, pids: &[u32]) -> ProcessTable;
     /// The user name of a UID, where the system knows one.
     fn user_name(&mut self, uid: u32) -> Option<String>;
+    /// The cgroup path of a kernel cgroup id (a socket's INET_DIAG_CGROUP_ID).
+    fn cgroup_path(&mut self, _id: u64) -> Option<String> {
+        None
+    }
 }
 
 /// Everything the pipeline reads from the host, chosen once and passed down.

@@ -43,6 +43,8 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
                 uid,
                 ppid: p.parent().map(|pp| pp.as_u32()),
                 tid: None,
+                container: None,
+                unit: None,
             }),
         );
     }

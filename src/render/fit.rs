@@ -262,10 +262,13 @@ mod tests {
                 uid: Some(uid),
                 ppid: None,
                 tid: None,
+                container: None,
+                unit: None,
             })
         };
         let base = Socket {
             netns: Default::default(),
+            cgroup: None,
             protocol: Protocol::Tcp,
             family: Family::Ipv4,
             v6only: None,

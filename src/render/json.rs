@@ -163,6 +163,7 @@ mod tests {
     fn hostile_names_stay_valid_json_and_round_trip() {
         let s = Socket {
             netns: Default::default(),
+            cgroup: None,
             protocol: Protocol::Udp,
             family: Family::Ipv6,
             v6only: Some(true),
@@ -190,6 +191,8 @@ mod tests {
                 uid: Some(0),
                 ppid: None,
                 tid: None,
+                container: None,
+                unit: None,
             })],
         };
         let mut out = Vec::new();

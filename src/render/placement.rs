@@ -34,6 +34,8 @@ pub mod fixture {
             uid: Some(if user == "root" { 0 } else { 1000 }),
             ppid: Some(1),
             tid: None,
+            container: None,
+            unit: None,
         })
     }
 
@@ -50,6 +52,7 @@ pub mod fixture {
         let hidden = processes.is_empty();
         Socket {
             netns: Default::default(),
+            cgroup: None,
             protocol,
             family,
             v6only: (family == Family::Ipv6).then_some(!address.is_unspecified()),

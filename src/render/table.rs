@@ -99,9 +99,13 @@ pub fn netns_label(s: &Socket) -> String {
     }
 }
 
-/// The container a process runs in, by name, where the model knows it.
-fn container_name(_p: &crate::model::Process) -> Option<String> {
-    None
+/// The container a process runs in, by name (else a short id), where the model knows it.
+fn container_name(p: &crate::model::Process) -> Option<String> {
+    let c = p.container.as_ref()?;
+    Some(match &c.name {
+        Some(n) => sanitize(n).into_owned(),
+        None => sanitize(&c.id.chars().take(12).collect::<String>()).into_owned(),
+    })
 }
 
 pub fn columns(shape: Shape) -> Vec<Column> {
@@ -420,6 +424,7 @@ mod tests {
     pub(crate) fn sample() -> Vec<Socket> {
         let mk = |addr: &str, port: u16, v6only, name: &str, pid| Socket {
             netns: Default::default(),
+            cgroup: None,
             protocol: Protocol::Tcp,
             family: if addr.contains(':') {
                 Family::Ipv6
@@ -451,6 +456,8 @@ mod tests {
                 uid: Some(1000),
                 ppid: None,
                 tid: None,
+                container: None,
+                unit: None,
             })],
         };
         let mut hidden = mk("::", 8080, Some(false), "x", 1);

@@ -96,8 +96,39 @@ pub fn blocks(
     text
 }
 
-/// Where the holder runs: the network namespace when it is not ours.
+/// Where the holder runs: its container (and pod), its systemd unit, the network
+/// namespace when it is not ours, and for a hidden owner the socket's cgroup.
 fn where_lines(text: &mut String, b: &Block) {
+    if let Some(p) = b.process {
+        if let Some(c) = &p.container {
+            let name = c.name.as_deref().map(sanitize).unwrap_or_default();
+            let short = &c.id.chars().take(12).collect::<String>();
+            let _ = writeln!(
+                text,
+                "  {:<12} {name} ({} {})",
+                "container",
+                sanitize(&c.runtime),
+                sanitize(short)
+            );
+            if let Some(pod) = &c.pod {
+                let _ = writeln!(
+                    text,
+                    "  {:<12} {}/{} (uid {})",
+                    "pod",
+                    sanitize(&pod.namespace),
+                    sanitize(&pod.name),
+                    sanitize(&pod.uid)
+                );
+            }
+        }
+        if let Some(u) = &p.unit {
+            let _ = writeln!(text, "  {:<12} {}", "unit", sanitize(u));
+        }
+    } else if let Some(cg) = b.sockets.first().and_then(|s| s.cgroup.as_deref()) {
+        if cg != "/" {
+            let _ = writeln!(text, "  {:<12} {}", "cgroup", sanitize(cg));
+        }
+    }
     let ns = b.netns;
     if !ns.current {
         let what = match (&ns.name, ns.inode) {
@@ -196,4 +227,69 @@ fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
     if conns.len() > SHOWN {
         let _ = writeln!(text, "  {:<12} ... and {} more", "", conns.len() - SHOWN);
     }
+}
+
+/// A published container port, as `who` shows it after the host's blocks.
+pub struct Publication<'a> {
+    pub protocol: crate::model::Protocol,
+    pub host_port: u16,
+    /// "docker-proxy", "conmon's reservation socket" or "DNAT only (no host socket)".
+    pub via: &'static str,
+    pub container: Option<&'a crate::model::Container>,
+    pub container_ip: Option<std::net::IpAddr>,
+    pub container_port: Option<u16>,
+    /// The container's own listeners on its port, with owners.
+    pub backend: &'a [Socket],
+}
+
+/// `8080/tcp  published by container web-1 (docker 3f2a…) via docker-proxy` and where the
+/// traffic goes: the container's address and its listener's owner.
+pub fn publications(items: &[Publication]) -> String {
+    let mut text = String::new();
+    for p in items {
+        let who = match p.container {
+            Some(c) => format!(
+                "container {} ({} {})",
+                c.name.as_deref().map(sanitize).unwrap_or_default(),
+                sanitize(&c.runtime),
+                sanitize(&c.id.chars().take(12).collect::<String>())
+            ),
+            None => "a container".to_string(),
+        };
+        let _ = writeln!(
+            text,
+            "{}/{}  published by {who} via {}",
+            p.host_port, p.protocol, p.via
+        );
+        let target = match (p.container_ip, p.container_port) {
+            (Some(ip), Some(port)) => crate::model::Endpoint { address: ip, port }.to_string(),
+            (None, Some(port)) => format!("port {port}"),
+            _ => "unknown (the engine's state does not say)".to_string(),
+        };
+        let _ = writeln!(text, "  {:<12} {target}", "forwards to");
+        if p.backend.is_empty() && p.container_port.is_some() {
+            let _ = writeln!(text, "  {:<12} nothing listening there", "backend");
+        }
+        for s in p.backend {
+            let owners: Vec<String> = s
+                .processes
+                .iter()
+                .map(|q| format!("{} (pid {})", sanitize(&q.name), q.pid))
+                .collect();
+            let owners = if owners.is_empty() {
+                s.owner_reason
+                    .map_or("owner unknown".to_string(), |r| r.as_str().to_string())
+            } else {
+                owners.join(", ")
+            };
+            let _ = writeln!(
+                text,
+                "  {:<12} {} ({}) -> {owners}",
+                "backend",
+                s.local,
+                s.family_note()
+            );
+        }
+    }
+    text
 }

@@ -50,6 +50,7 @@ fn sock(proto: Protocol, local: &str, state: SockState, v6only: Option<bool>, ui
     let local: SocketAddr = local.parse().unwrap();
     Socket {
         netns: Default::default(),
+        cgroup: None,
         protocol: proto,
         family: Family::of(&local.ip()),
         v6only,
@@ -80,6 +81,8 @@ fn sock(proto: Protocol, local: &str, state: SockState, v6only: Option<bool>, ui
             uid: Some(uid),
             ppid: None,
             tid: None,
+            container: None,
+            unit: None,
         })],
     }
 }

@@ -123,10 +123,20 @@ fn read_procnet(
     }
 }
 
-/// The /proc/*/fd scan, with sysinfo and the user database for details.
-#[derive(Default)]
+/// The /proc/*/fd scan, with sysinfo and the user database for details, and each
+/// holder's container and unit from its cgroup.
 pub struct ProcfsOwners {
     users: UserNames,
+    placer: placement::Placer,
+}
+
+impl Default for ProcfsOwners {
+    fn default() -> ProcfsOwners {
+        ProcfsOwners {
+            users: UserNames::default(),
+            placer: placement::Placer::new(placement::Roots::system()),
+        }
+    }
 }
 
 impl OwnerSource for ProcfsOwners {
@@ -137,10 +147,22 @@ impl OwnerSource for ProcfsOwners {
         scan_owners(wanted, first)
     }
     fn details(&mut self, pids: &[u32]) -> ProcessTable {
-        crate::collect::process_details(pids, &mut self.users)
+        let mut table = crate::collect::process_details(pids, &mut self.users);
+        for p in table.values_mut() {
+            let place = self.placer.process(p.pid);
+            if place.container.is_some() || place.unit.is_some() {
+                let q = std::sync::Arc::make_mut(p);
+                q.container = place.container;
+                q.unit = place.unit;
+            }
+        }
+        table
     }
     fn user_name(&mut self, uid: u32) -> Option<String> {
         self.users.name(uid)
+    }
+    fn cgroup_path(&mut self, id: u64) -> Option<String> {
+        self.placer.cgroup_path_by_id(id)
     }
 }
 
@@ -232,5 +254,9 @@ impl OwnerSource for BpfOwners {
 
     fn user_name(&mut self, uid: u32) -> Option<String> {
         self.procfs.user_name(uid)
+    }
+
+    fn cgroup_path(&mut self, id: u64) -> Option<String> {
+        self.procfs.cgroup_path(id)
     }
 }

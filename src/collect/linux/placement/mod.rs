@@ -22,46 +22,12 @@ pub use published::{
 };
 
 use crate::model::Protocol;
-use serde::{Deserialize, Serialize};
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// The container a process runs in. JSON: `"container": {...} | null` on a process.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Container {
-    /// "docker", "podman", "containerd", "cri-o", "lxc", "nspawn", or the machine's
-    /// registering service for other systemd machines (e.g. "libvirt-qemu").
-    pub runtime: String,
-    /// The full id (64 hex digits), or the name where the runtime has no other id (lxc,
-    /// nspawn).
-    pub id: String,
-    /// The name the engine gives it (docker without the leading '/'), where its state on
-    /// disk says.
-    pub name: Option<String>,
-    pub pod: Option<Pod>,
-    /// docker compose's project and service labels (name stays the container's own name,
-    /// e.g. "shop-web-1").
-    pub compose: Option<Compose>,
-}
-
-/// A Kubernetes pod, from the kubelet's log directories (/var/log/pods/NS_NAME_UID).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pod {
-    pub namespace: String,
-    pub name: String,
-    pub uid: String,
-}
-
-/// docker compose's labels (com.docker.compose.project / .service).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Compose {
-    pub project: String,
-    pub service: String,
-}
+pub use crate::model::{Compose, Container, Pod};
 
 /// Every filesystem root the lookups read; [`Roots::system`] for the host.
 #[derive(Debug, Clone)]
