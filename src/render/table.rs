@@ -83,14 +83,17 @@ impl Shape {
     }
 }
 
-/// What the NETNS column says: the `ip netns` name, else the holder's container, else the
-/// namespace inode.
+/// What the NETNS column says: the holder's container, else the `ip netns` name, else the
+/// namespace inode. (The container comes first: engines name their namespaces with
+/// generated ids, `netns-7ed39143-…`, which tell a person nothing.)
 pub fn netns_label(s: &Socket) -> String {
+    if !s.netns.current {
+        if let Some(c) = s.processes.iter().find_map(|p| container_name(p)) {
+            return c;
+        }
+    }
     if let Some(n) = &s.netns.name {
         return sanitize(n).into_owned();
-    }
-    if let Some(c) = s.processes.iter().find_map(|p| container_name(p)) {
-        return c;
     }
     match s.netns.inode {
         _ if s.netns.current => "current".to_string(),
