@@ -356,3 +356,28 @@ fn as_nobody_other_namespaces_are_read_through_proc_or_named_in_warnings() {
     );
     drop(inside);
 }
+
+/// `why --netns NAME` tries the bind inside that namespace: a port held only there is not
+/// bindable there, and bindable here.
+#[test]
+fn why_tries_the_bind_in_the_named_namespace() {
+    if !is_root() {
+        skip("not root: cannot create network namespaces");
+        return;
+    }
+    let Some(ns) = Named::new("why") else {
+        skip("ip netns add failed");
+        return;
+    };
+    let inside = Held::start(&["ip", "netns", "exec", &ns.0], "127.0.0.1:0");
+    let (_, v, _) = json(&["list", "--json", "--netns", &ns.0]);
+    let port = v["sockets"][0]["local"]["port"].as_u64().unwrap();
+    let spec = format!("127.0.0.1:{port}");
+    let (code, v, err) = json(&["why", &spec, "--json", "--netns", &ns.0]);
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(v["results"][0]["bindable"], false);
+    assert_eq!(v["results"][0]["reasons"][0]["rule"], "same_address");
+    let (code, _, err) = json(&["why", &spec, "--json", "--netns", "all"]);
+    assert_eq!(code, Some(2), "{err}");
+    drop(inside);
+}

@@ -94,3 +94,23 @@ pub fn dnat(port: u16, proto: crate::model::Protocol) -> Vec<Published> {
         .filter(|p| p.via == PublishedVia::Dnat)
         .collect()
 }
+
+/// Listeners systemd holds for socket activation (PID 1, named systemd): the `.socket`
+/// unit that declares each, where the unit files say (best effort: see the README).
+pub fn activations(sockets: &[Socket]) -> Vec<(String, String)> {
+    let mut placer = Placer::new(Roots::system());
+    sockets
+        .iter()
+        .filter(|s| s.state.is_listening())
+        .filter(|s| {
+            s.processes
+                .iter()
+                .any(|p| p.pid == 1 && p.name == "systemd")
+        })
+        .filter_map(|s| {
+            let addr = std::net::SocketAddr::new(s.local.address, s.local.port);
+            let unit = placer.socket_unit(s.protocol, addr)?;
+            Some((format!("{}/{}", s.local.port, s.protocol), unit))
+        })
+        .collect()
+}

@@ -105,7 +105,14 @@ fn published_text(sockets: &[Socket], q: &Query) -> String {
             backend: &b.sockets,
         })
         .collect();
-    who::publications(&items)
+    let mut text = who::publications(&items);
+    for (port, unit) in published::activations(sockets) {
+        text.push_str(&format!(
+            "{port}  socket-activated by systemd: {}\n",
+            crate::render::sanitize::sanitize(&unit)
+        ));
+    }
+    text
 }
 
 #[cfg(not(target_os = "linux"))]

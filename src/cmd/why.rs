@@ -24,6 +24,54 @@ pub fn exit_status(results: &[Verdict]) -> i32 {
     }
 }
 
+/// `--netns`: the one namespace to try the bind in (None: ours).
+fn netns_target(v: &str) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use crate::collect::NetnsChoice;
+    match super::args::netns(v) {
+        NetnsChoice::Current => Ok(None),
+        NetnsChoice::All => Err(crate::error::Error::invalid(
+            "network namespace",
+            v,
+            "why tries a bind in one namespace: name it (NAME, PID or PATH)",
+        )
+        .into()),
+        other => {
+            let t = crate::collect::linux::netns::resolve(&other)?;
+            Ok(t.path.filter(|_| !t.netns.current))
+        }
+    }
+}
+
+/// The trial and its local facts, inside the namespace at `path`: a thread enters it and
+/// ends (a forked --as child inherits the thread's namespace).
+fn in_netns(
+    path: &Option<std::path::PathBuf>,
+    req: &crate::why::BindRequest,
+    as_user: Option<&crate::why::RunAs>,
+) -> anyhow::Result<Option<facts::Local>> {
+    use std::os::fd::AsRawFd;
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let ns = std::fs::File::open(path)?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns on a namespace descriptor we own; it changes only this
+            // short-lived thread.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                let e = std::io::Error::last_os_error();
+                return Err(anyhow::anyhow!(
+                    "cannot enter network namespace '{}': {e}",
+                    path.display()
+                ));
+            }
+            facts::gather_local(req, as_user).map(Some)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the namespace thread failed")))
+    })
+}
+
 pub fn run(a: &WhyArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let proto = match (a.tcp, a.udp) {
         (true, _) => Some(Protocol::Tcp),
@@ -48,10 +96,16 @@ pub fn run(a: &WhyArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Re
         .collect::<Result<Vec<_>, _>>()?;
     let as_user = a.as_user.as_deref().map(trial::lookup).transpose()?;
     let mut c = super::args::collector(sources)?;
+    let target = netns_target(&sources.netns)?;
     let mut results = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     for (text, req) in a.specs.iter().zip(&requests) {
-        let (f, n) = facts::gather(&mut c, req, as_user.as_ref())?;
+        let (f, n) = facts::gather(
+            &mut c,
+            req,
+            as_user.as_ref(),
+            in_netns(&target, req, as_user.as_ref())?,
+        )?;
         for x in n {
             if !notes.contains(&x) {
                 notes.push(x);

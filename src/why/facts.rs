@@ -14,19 +14,46 @@ use crate::spec::PortSpec;
 use crate::why::{trial, BindRequest, Facts, IfAddr, PolicyFacts, RunAs, Sysctls};
 use std::net::{IpAddr, Ipv6Addr};
 
-/// Gathers the facts for one request. `as_user`: `--as`; without root the trial runs as
-/// portscope's own user and the facts say so.
-pub fn gather(
-    c: &mut Collector,
-    req: &BindRequest,
-    as_user: Option<&RunAs>,
-) -> anyhow::Result<(Facts, Vec<String>)> {
+/// What one namespace says about a request: the trial bind and its sysctls, interfaces
+/// and policy, all read in the calling thread's network namespace (so a thread that
+/// entered another namespace answers for that one).
+pub struct Local {
+    trial: crate::why::Trial,
+    as_needs_root: bool,
+    sysctls: Sysctls,
+    interfaces: Vec<IfAddr>,
+    policy: PolicyFacts,
+}
+
+pub fn gather_local(req: &BindRequest, as_user: Option<&RunAs>) -> anyhow::Result<Local> {
     let me = crate::collect::effective_uid();
     let (trial, as_needs_root) = match as_user {
         Some(u) if me == 0 => (trial::run_as(req, u)?, false),
         Some(u) if u.uid == me => (trial::run_here(req), false),
         Some(_) => (trial::run_here(req), true),
         None => (trial::run_here(req), false),
+    };
+    Ok(Local {
+        trial,
+        as_needs_root,
+        sysctls: sysctls(),
+        interfaces: interfaces(),
+        policy: policy(),
+    })
+}
+
+/// Gathers the facts for one request. `as_user`: `--as`; without root the trial runs as
+/// portscope's own user and the facts say so. `local`: already gathered in another
+/// namespace (--netns), else here.
+pub fn gather(
+    c: &mut Collector,
+    req: &BindRequest,
+    as_user: Option<&RunAs>,
+    local: Option<Local>,
+) -> anyhow::Result<(Facts, Vec<String>)> {
+    let local = match local {
+        Some(l) => l,
+        None => gather_local(req, as_user)?,
     };
     // The trial is the answer; without the tables only the evidence is missing.
     let (sockets, notes, tables_unreadable) =
@@ -41,12 +68,12 @@ pub fn gather(
     Ok((
         Facts {
             request: req.clone(),
-            trial,
+            trial: local.trial,
             as_user: as_user.cloned(),
-            as_needs_root,
-            sysctls: sysctls(),
-            interfaces: interfaces(),
-            policy: policy(),
+            as_needs_root: local.as_needs_root,
+            sysctls: local.sysctls,
+            interfaces: local.interfaces,
+            policy: local.policy,
             sockets,
             tables_unreadable,
         },
