@@ -340,6 +340,16 @@ fn as_nobody_other_namespaces_are_read_through_proc_or_named_in_warnings() {
     assert_eq!(found[0]["owner"], "hidden");
     assert_eq!(found[0]["uid"], 0);
     assert_eq!(v["sources"]["table"], "procnet");
+    // And the socket's own cgroup, from the kernel, without its owner: here the listener's
+    // (read independently from /proc/PID/cgroup's cgroup v2 line).
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", inside.pid)).unwrap();
+    let want = cg
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap()
+        .to_string();
+    let (_, root_view, _) = json(&["list", "--json", "--netns", &green.0]);
+    assert_eq!(root_view["sockets"][0]["cgroup"], want.as_str(), "as root");
     // The namespace with no process in it cannot be read at all: said, not dropped.
     let warnings: Vec<&str> = v["warnings"]
         .as_array()
@@ -380,4 +390,35 @@ fn why_tries_the_bind_in_the_named_namespace() {
     let (code, _, err) = json(&["why", &spec, "--json", "--netns", "all"]);
     assert_eq!(code, Some(2), "{err}");
     drop(inside);
+}
+
+/// Without root the owner of root's listener is hidden, but the socket's cgroup (from the
+/// kernel, through netlink) still says where it belongs.
+#[test]
+fn as_nobody_the_cgroup_of_a_hidden_owner_is_known() {
+    if !quiet_netns() {
+        return;
+    }
+    let l = Listener::start(&["0"]);
+    let port = l.port(0).to_string();
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", l.opened[0].pid)).unwrap();
+    let want = cg
+        .lines()
+        .find_map(|x| x.strip_prefix("0::"))
+        .unwrap()
+        .to_string();
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(bin_path())
+        .args(["list", "--json", "-p", &port])
+        .output();
+    let Ok(out) = out else {
+        skip("setpriv (util-linux) is not installed");
+        return;
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = &v["sockets"][0];
+    assert_eq!(s["owner"], "hidden", "{v}");
+    assert_eq!(s["cgroup"], want.as_str(), "{v}");
+    drop(l);
 }
