@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::fast_hash::InodeSet;
 use crate::model::{OwnerSourceKind, ProcessTable, SocketHarvest, TableQuery, TableSourceKind};
 
+pub mod cache;
 #[cfg(target_os = "linux")]
 pub mod linux;
 
