@@ -4,7 +4,8 @@
 //!
 //! Owner changes are still found, at a bounded cost:
 //! - a process that appeared since the last tick (a forked worker, a new server handed a
-//!   listener) has its own descriptors read: cost in proportion to new processes;
+//!   listener) has its own descriptors read, then once more on the next tick (after an
+//!   exec): cost in proportion to new processes;
 //! - a holder that is no longer in /proc is dropped at once (a socket left with no known
 //!   holder is resolved again by a full scan on the same tick);
 //! - a full scan (which also catches descriptors passed to, or closed by, processes that
@@ -55,6 +56,8 @@ pub struct CachedOwners<V: ProcessView> {
     /// Holders per inode, for the inodes of the last scan.
     holders: InodeMap<Vec<u32>>,
     pids: Option<HashSet<u32>>,
+    /// PIDs read because they appeared on the last tick: read once more on this one.
+    recent: Vec<u32>,
     details: ProcessTable,
     users: HashMap<u32, Option<String>>,
     facts: Facts,
@@ -70,6 +73,7 @@ impl<V: ProcessView> CachedOwners<V> {
             view,
             holders: InodeMap::default(),
             pids: None,
+            recent: Vec::new(),
             details: ProcessTable::new(),
             users: HashMap::new(),
             facts: Facts::default(),
@@ -95,9 +99,24 @@ impl<V: ProcessView> CachedOwners<V> {
         orphaned
     }
 
-    /// Reads the descriptors of processes that appeared, adding them as holders of `wanted`.
-    fn adopt_new(&mut self, appeared: &[u32], wanted: &InodeSet) {
-        for &pid in appeared {
+    /// Reads the descriptors of processes that appeared, and once more those that appeared
+    /// a tick ago (a child caught between fork and exec still held every descriptor of its
+    /// parent; exec closed the close-on-exec ones since). What a process holds is replaced
+    /// by what is read now.
+    fn adopt_new(&mut self, appeared: Vec<u32>, wanted: &InodeSet) {
+        let mut read: Vec<u32> = std::mem::take(&mut self.recent);
+        read.extend(&appeared);
+        self.recent = appeared;
+        if read.is_empty() {
+            return;
+        }
+        let again: HashSet<u32> = read.iter().copied().collect();
+        for pids in self.holders.values_mut() {
+            pids.retain(|p| !again.contains(p));
+        }
+        for pid in again {
+            // Its name and command line too: an exec changes them.
+            self.details.remove(&pid);
             self.stats.targeted_pids += 1;
             for inode in self.view.sockets_of(pid) {
                 if !wanted.contains(&inode) {
@@ -117,6 +136,7 @@ impl<V: ProcessView> CachedOwners<V> {
         let cost = self.view.cpu_time().saturating_sub(cpu);
         self.next_full = Some(self.view.now() + cost * REFRESH_BUDGET);
         self.stats.full_scans += 1;
+        self.recent.clear();
         self.holders = wanted.iter().map(|&i| (i, Vec::new())).collect();
         for &(inode, pid) in &scan.holders {
             let h = self.holders.entry(inode).or_default();
@@ -164,7 +184,7 @@ impl<V: ProcessView> OwnerSource for CachedOwners<V> {
         if unseen || due || !orphaned.is_empty() || self.pids.is_none() {
             warnings = self.full_scan(wanted)?.warnings;
         } else {
-            self.adopt_new(&appeared, wanted);
+            self.adopt_new(appeared, wanted);
             self.holders.retain(|i, _| wanted.contains(i));
         }
         let holders = self
@@ -413,6 +433,26 @@ mod tests {
         host.borrow_mut().procs.insert(12, vec![2]);
         assert_eq!(holders(&mut c, &[2]), vec![(2, 12)]);
         assert_eq!(host.borrow().scans, 2);
+    }
+
+    #[test]
+    fn a_child_read_before_its_exec_is_read_again_after_it() {
+        let (host, mut c) = setup();
+        holders(&mut c, &[1, 2]);
+        // Between fork and exec the child holds both of its parent's sockets ...
+        host.borrow_mut().procs.insert(11, vec![1, 2]);
+        assert_eq!(
+            holders(&mut c, &[1, 2]),
+            vec![(1, 10), (1, 11), (2, 10), (2, 11)]
+        );
+        // ... exec closes the close-on-exec one: the next tick reads the child again.
+        host.borrow_mut().procs.insert(11, vec![1]);
+        assert_eq!(holders(&mut c, &[1, 2]), vec![(1, 10), (1, 11), (2, 10)]);
+        assert_eq!(c.stats.targeted_pids, 2);
+        // Then it is known: no more reads of it.
+        holders(&mut c, &[1, 2]);
+        assert_eq!(c.stats.targeted_pids, 2);
+        assert_eq!(host.borrow().scans, 1);
     }
 
     #[test]

@@ -252,7 +252,10 @@ pub const WATCH: Extra = Extra {
 
 pub const DIFF: Extra = Extra {
     exit_status: &[
-        ("0", "The two documents list the same sockets with the same owners."),
+        (
+            "0",
+            "The two documents list the same sockets with the same owners.",
+        ),
         ("1", "Something differs (each difference is printed)."),
         (
             "2",
