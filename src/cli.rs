@@ -212,8 +212,9 @@ pub enum Command {
     /// worker or a new process handed a listener shows within one interval), while holders
     /// that exited are dropped at once. What that cannot see (a descriptor passed to, or
     /// closed by, a process that already existed) is caught by a full owner scan repeated
-    /// at most once per 100 times its own CPU cost, so that refreshes stay under 1% of one
-    /// core: on a quiet host every tick, on a host with 100,000 descriptors every ~10-20 s.
+    /// at most once per 200 times its own CPU cost, so that refreshes stay under 0.5% of one
+    /// core: on a small host every tick or two, with 100,000 descriptors every ~8 s (BPF
+    /// owner source) to ~80 s (the /proc scan).
     /// Removals are seen on the next tick (the sock_diag destroy notifications are not
     /// used). Exit status: 0 on Ctrl-C, SIGTERM, --count or --for; 2 bad input or an error.
     #[command(after_help = WATCH_EXAMPLES)]
