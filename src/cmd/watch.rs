@@ -187,7 +187,9 @@ pub fn run_with(
         if let (Some(at), Some(every)) = (next_snapshot, s.snapshot_every) {
             if now >= at {
                 write_snapshot(out, q, s, &last)?;
-                next_snapshot = Some(now + every);
+                // On the schedule, like the ticks, so it stays in step with them.
+                let next = at + every;
+                next_snapshot = Some(if next <= now { now + every } else { next });
             }
         }
     }
