@@ -215,8 +215,9 @@ pub enum Command {
     /// at most once per 200 times its own CPU cost, so that refreshes stay under 0.5% of one
     /// core: on a small host every tick or two, with 100,000 descriptors every ~8 s (BPF
     /// owner source) to ~80 s (the /proc scan).
-    /// Removals are seen on the next tick (the sock_diag destroy notifications are not
-    /// used). Exit status: 0 on Ctrl-C, SIGTERM, --count or --for; 2 bad input or an error.
+    /// Removals are seen on the next tick: the sock_diag destroy notifications come as the
+    /// kernel frees a socket, after it left its file, so they carry no inode to match.
+    /// Exit status: 0 on Ctrl-C, SIGTERM, --count or --for; 2 bad input or an error.
     #[command(after_help = WATCH_EXAMPLES)]
     Watch(WatchArgs),
     /// Compare two saved list --json documents
