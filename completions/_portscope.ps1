@@ -63,6 +63,8 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Tell why a port cannot be bound, and how to fix it')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export the listening ports for Prometheus or Ansible')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Print every change to the socket table as it happens')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two saved list --json documents')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -249,6 +251,58 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'portscope;watch' {
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); implies every state is considered')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Sockets held by this process ID (comma list)')
+            [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Sockets held by a process whose name contains NAME (case-insensitive)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
+            [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
+            [CompletionResult]::new('--container', '--container', [CompletionResultType]::ParameterName, 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)')
+            [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms')
+            [CompletionResult]::new('--snapshot-every', '--snapshot-every', [CompletionResultType]::ParameterName, 'Print a snapshot of every socket again this often (e.g. 1h), as at the start')
+            [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after N changes (snapshots do not count)')
+            [CompletionResult]::new('--for', '--for', [CompletionResultType]::ParameterName, 'Stop after this long (e.g. 30s, 10m)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('-l', '-l', [CompletionResultType]::ParameterName, 'Listening sockets only: TCP listen, UDP unconnected (the default view)')
+            [CompletionResult]::new('--listening', '--listening', [CompletionResultType]::ParameterName, 'Listening sockets only: TCP listen, UDP unconnected (the default view)')
+            [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
+            [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
+            [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'One JSON object per line: {"schema_version", "ts", "host", "event", "socket"}, event one of snapshot, added, removed, owner_changed')
+            [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('--numeric', '--numeric', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'portscope;diff' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'One JSON object per line, as watch --jsonl writes them')
+            [CompletionResult]::new('--strict', '--strict', [CompletionResultType]::ParameterName, 'Also match inodes and compare PIDs (by default two hosts with the same services diff clean)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'portscope;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
             [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Show which processes hold a port')
@@ -256,6 +310,8 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Hold test listeners open until Ctrl-C, --for, or stdin closes')
             [CompletionResult]::new('why', 'why', [CompletionResultType]::ParameterValue, 'Tell why a port cannot be bound, and how to fix it')
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export the listening ports for Prometheus or Ansible')
+            [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Print every change to the socket table as it happens')
+            [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two saved list --json documents')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -275,6 +331,12 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;help;export' {
+            break
+        }
+        'portscope;help;watch' {
+            break
+        }
+        'portscope;help;diff' {
             break
         }
         'portscope;help;help' {

@@ -60,6 +60,8 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand listen 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
             cand why 'Tell why a port cannot be bound, and how to fix it'
             cand export 'Export the listening ports for Prometheus or Ansible'
+            cand watch 'Print every change to the socket table as it happens'
+            cand diff 'Compare two saved list --json documents'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'portscope;list'= {
@@ -238,6 +240,56 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'portscope;watch'= {
+            cand --state 'Only these states (comma list); implies every state is considered'
+            cand -p 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
+            cand --port 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
+            cand --pid 'Sockets held by this process ID (comma list)'
+            cand --process 'Sockets held by a process whose name contains NAME (case-insensitive)'
+            cand --user 'Sockets of this user (name or UID): the socket''s owner or a holding process'
+            cand --class 'Only ports of this RFC 6335 class (comma list)'
+            cand --container 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)'
+            cand --unit 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)'
+            cand --interval 'How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms'
+            cand --snapshot-every 'Print a snapshot of every socket again this often (e.g. 1h), as at the start'
+            cand --count 'Stop after N changes (snapshots do not count)'
+            cand --for 'Stop after this long (e.g. 30s, 10m)'
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand -t 'TCP sockets only'
+            cand --tcp 'TCP sockets only'
+            cand -u 'UDP sockets only'
+            cand --udp 'UDP sockets only'
+            cand -4 'IPv4 sockets only'
+            cand --ipv4 'IPv4 sockets only'
+            cand -6 'IPv6 sockets only (dual-stack listeners included)'
+            cand --ipv6 'IPv6 sockets only (dual-stack listeners included)'
+            cand -l 'Listening sockets only: TCP listen, UDP unconnected (the default view)'
+            cand --listening 'Listening sockets only: TCP listen, UDP unconnected (the default view)'
+            cand -a 'Every state (established, time_wait, ...), with the remote end'
+            cand --all 'Every state (established, time_wait, ...), with the remote end'
+            cand --jsonl 'One JSON object per line: {"schema_version", "ts", "host", "event", "socket"}, event one of snapshot, added, removed, owner_changed'
+            cand -n 'Numeric ports: no service names'
+            cand --numeric 'Numeric ports: no service names'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'portscope;diff'= {
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand --jsonl 'One JSON object per line, as watch --jsonl writes them'
+            cand --strict 'Also match inodes and compare PIDs (by default two hosts with the same services diff clean)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'portscope;help'= {
             cand list 'List sockets with their owning processes (the default command)'
             cand who 'Show which processes hold a port'
@@ -245,6 +297,8 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand listen 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
             cand why 'Tell why a port cannot be bound, and how to fix it'
             cand export 'Export the listening ports for Prometheus or Ansible'
+            cand watch 'Print every change to the socket table as it happens'
+            cand diff 'Compare two saved list --json documents'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'portscope;help;list'= {
@@ -258,6 +312,10 @@ set edit:completion:arg-completer[portscope] = {|@words|
         &'portscope;help;why'= {
         }
         &'portscope;help;export'= {
+        }
+        &'portscope;help;watch'= {
+        }
+        &'portscope;help;diff'= {
         }
         &'portscope;help;help'= {
         }

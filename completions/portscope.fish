@@ -84,6 +84,8 @@ complete -c portscope -n "__fish_portscope_needs_command" -f -a "verify" -d 'Ope
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "why" -d 'Tell why a port cannot be bound, and how to fix it'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "export" -d 'Export the listening ports for Prometheus or Ansible'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "watch" -d 'Print every change to the socket table as it happens'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "diff" -d 'Compare two saved list --json documents'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
 syn_sent\t''
@@ -313,10 +315,77 @@ complete -c portscope -n "__fish_portscope_using_subcommand export" -s 4 -l ipv4
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s V -l version -d 'Print version'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "list" -d 'List sockets with their owning processes (the default command)'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "who" -d 'Show which processes hold a port'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "why" -d 'Tell why a port cannot be bound, and how to fix it'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "export" -d 'Export the listening ports for Prometheus or Ansible'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
+syn_sent\t''
+syn_received\t''
+established\t''
+fin_wait_1\t''
+fin_wait_2\t''
+close_wait\t''
+closing\t''
+last_ack\t''
+time_wait\t''
+closed\t''
+unconnected\t'UDP: bound, no peer'
+connected\t'UDP: connect()ed to a peer'"
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l pid -d 'Sockets held by this process ID (comma list)' -r
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l user -d 'Sockets of this user (name or UID): the socket\'s owner or a holding process' -r -f -a "(__fish_complete_users)"
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l class -d 'Only ports of this RFC 6335 class (comma list)' -r -f -a "well-known\t'0-1023'
+registered\t'1024-49151'
+dynamic\t'49152-65535'
+ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l interval -d 'How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l snapshot-every -d 'Print a snapshot of every socket again this often (e.g. 1h), as at the start' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l count -d 'Stop after N changes (snapshots do not count)' -r
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l for -d 'Stop after this long (e.g. 30s, 10m)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s t -l tcp -d 'TCP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s u -l udp -d 'UDP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s l -l listening -d 'Listening sockets only: TCP listen, UDP unconnected (the default view)'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s a -l all -d 'Every state (established, time_wait, ...), with the remote end'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l jsonl -d 'One JSON object per line: {"schema_version", "ts", "host", "event", "socket"}, event one of snapshot, added, removed, owner_changed'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s n -l numeric -d 'Numeric ports: no service names'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand diff" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand diff" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand diff" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand diff" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand diff" -l jsonl -d 'One JSON object per line, as watch --jsonl writes them'
+complete -c portscope -n "__fish_portscope_using_subcommand diff" -l strict -d 'Also match inodes and compare PIDs (by default two hosts with the same services diff clean)'
+complete -c portscope -n "__fish_portscope_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_using_subcommand diff" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "list" -d 'List sockets with their owning processes (the default command)'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "who" -d 'Show which processes hold a port'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "why" -d 'Tell why a port cannot be bound, and how to fix it'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "export" -d 'Export the listening ports for Prometheus or Ansible'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "watch" -d 'Print every change to the socket table as it happens'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "diff" -d 'Compare two saved list --json documents'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

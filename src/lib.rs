@@ -22,6 +22,7 @@ pub mod services;
 pub mod sort;
 pub mod spec;
 pub mod textfile;
+pub mod watch;
 #[cfg(target_os = "linux")]
 pub mod why;
 
@@ -41,6 +42,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         #[cfg(not(target_os = "linux"))]
         Some(Command::Why(_)) => Err(error::Error::Unsupported("portscope why").into()),
         Some(Command::Export(a)) => cmd::export::run(&a, &cli.sources, out),
+        Some(Command::Watch(a)) => cmd::watch::run(&a, cli.color, &cli.sources, out),
+        Some(Command::Diff(a)) => cmd::diff::run(&a, cli.color, out),
     }
 }
 

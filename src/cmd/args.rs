@@ -2,13 +2,14 @@
 //! nothing below cmd/ knows clap.
 
 use crate::cli::{
-    ClassArg, ColorChoice, OwnerSourceArg, ProtoArgs, SortKey as SortArg, SourceArgs, StateArg,
-    TableSourceArg,
+    ClassArg, ColorChoice, ListSelection, OwnerSourceArg, ProtoArgs, SortKey as SortArg,
+    SourceArgs, StateArg, TableSourceArg,
 };
-use crate::collect::{Collector, NetnsChoice, OwnerChoice, TableChoice};
-use crate::model::{Family, Protocol, SockState};
-use crate::query::{self, ClassFilter, Output, SortKey};
+use crate::collect::{lookup_user, Collector, NetnsChoice, OwnerChoice, TableChoice};
+use crate::model::{Family, Protocol, SockState, TableQuery};
+use crate::query::{self, ClassFilter, Output, Query, SortKey};
 use crate::render;
+use crate::services::Services;
 use std::io::IsTerminal;
 
 pub fn state(a: StateArg) -> SockState {
@@ -58,6 +59,28 @@ pub fn sort(k: SortArg) -> SortKey {
 
 pub fn protocols_and_families(p: &ProtoArgs) -> (Vec<Protocol>, Vec<Family>) {
     query::protocols_and_families(p.tcp, p.udp, p.ipv4, p.ipv6)
+}
+
+/// The query of `list`'s selection flags (shared by `list` and `watch`); sort and output
+/// are left at their defaults for the caller to set.
+pub fn selection_query(a: &ListSelection) -> anyhow::Result<Query> {
+    let (protocols, families) = protocols_and_families(&a.proto);
+    let mut q = Query::new(TableQuery {
+        protocols,
+        families,
+        states: query::states(&states(&a.state), a.all, a.listening),
+        ports: None,
+    });
+    if !a.port.is_empty() {
+        q.ports = query::parse_ports(&a.port, Services::system())?;
+    }
+    q.pids = query::parse_pids(&a.pid)?;
+    q.processes = a.process.iter().map(|p| p.to_lowercase()).collect();
+    q.uids = query::parse_users(&a.user, &lookup_user)?;
+    q.classes = classes(&a.class);
+    q.containers = a.container.clone();
+    q.units = query::unit_names(&a.unit);
+    Ok(q)
 }
 
 /// Output decisions made once, from the flags and what stdout is.

@@ -2,33 +2,16 @@
 
 use super::args;
 use crate::cli::{ColorChoice, ListArgs, SourceArgs};
-use crate::collect::{lookup_user, Collector};
+use crate::collect::Collector;
 use crate::join;
-use crate::model::TableQuery;
 use crate::pipeline;
-use crate::query::{self, Query};
+use crate::query::Query;
 use crate::render::{json, table};
-use crate::services::Services;
 use crate::sort;
 use std::io::Write;
 
 pub fn build_query(a: &ListArgs, color: ColorChoice) -> anyhow::Result<Query> {
-    let (protocols, families) = args::protocols_and_families(&a.proto);
-    let mut q = Query::new(TableQuery {
-        protocols,
-        families,
-        states: query::states(&args::states(&a.state), a.all, a.listening),
-        ports: None,
-    });
-    if !a.port.is_empty() {
-        q.ports = query::parse_ports(&a.port, Services::system())?;
-    }
-    q.pids = query::parse_pids(&a.pid)?;
-    q.processes = a.process.iter().map(|p| p.to_lowercase()).collect();
-    q.uids = query::parse_users(&a.user, &lookup_user)?;
-    q.classes = args::classes(&a.class);
-    q.containers = a.container.clone();
-    q.units = query::unit_names(&a.unit);
+    let mut q = args::selection_query(&a.select)?;
     q.numeric = a.output.numeric;
     q.sort = args::sort(a.sort);
     q.reverse = a.reverse;

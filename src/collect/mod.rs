@@ -12,6 +12,7 @@ use crate::model::{
 };
 use std::sync::Arc;
 
+pub mod cache;
 #[cfg(target_os = "linux")]
 pub mod linux;
 

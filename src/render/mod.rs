@@ -1,7 +1,8 @@
 //! Render stage: plain data in, any `impl Write` out. Table for people, JSON for scripts,
-//! `who` blocks and the `verify` report.
+//! `who` blocks, the `verify` report, change events.
 
 pub mod ansible;
+pub mod events;
 pub mod fit;
 pub mod json;
 pub mod placement;

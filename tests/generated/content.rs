@@ -217,6 +217,69 @@ pub const EXPORT: Extra = Extra {
     reads_sockets: true,
 };
 
+pub const WATCH: Extra = Extra {
+    exit_status: &[
+        (
+            "0",
+            "Stopped by Ctrl-C (SIGINT), SIGTERM, `--count` or `--for`; nothing more is printed \
+             after the signal.",
+        ),
+        (
+            "2",
+            "Bad input (a usage error, an invalid SPEC, or an interval under 50ms), or an error.",
+        ),
+    ],
+    examples: &[
+        (
+            "What starts and stops listening, as it happens:",
+            "portscope watch",
+        ),
+        (
+            "Wait until something changes on port 8080, then exit:",
+            "portscope watch -p 8080 --count 1",
+        ),
+        (
+            "Every change as JSON Lines, with a full snapshot every hour, for a log pipeline:",
+            "portscope watch --jsonl --snapshot-every 1h >> /var/log/portscope.jsonl",
+        ),
+        (
+            "Connections too, ten times a second, for one minute:",
+            "portscope watch --all --interval 100ms --for 1m",
+        ),
+    ],
+    reads_sockets: true,
+};
+
+pub const DIFF: Extra = Extra {
+    exit_status: &[
+        (
+            "0",
+            "The two documents list the same sockets with the same owners.",
+        ),
+        ("1", "Something differs (each difference is printed)."),
+        (
+            "2",
+            "Bad input: a usage error, or a file that cannot be read or is not a portscope \
+             `list --json` document (named, with the reason).",
+        ),
+    ],
+    examples: &[
+        (
+            "What changed on this host since yesterday's snapshot:",
+            "portscope list --json > today.json; portscope diff yesterday.json today.json",
+        ),
+        (
+            "Do two web servers run the same services? As JSON Lines:",
+            "portscope diff web1.json web2.json --jsonl",
+        ),
+        (
+            "The same socket, inode and PIDs included:",
+            "portscope diff --strict before.json after.json",
+        ),
+    ],
+    reads_sockets: false,
+};
+
 pub fn extra_for(page: &str) -> &'static Extra {
     match page {
         "portscope" => &ROOT,
@@ -226,6 +289,8 @@ pub fn extra_for(page: &str) -> &'static Extra {
         "portscope-listen" => &LISTEN,
         "portscope-why" => &WHY,
         "portscope-export" => &EXPORT,
+        "portscope-watch" => &WATCH,
+        "portscope-diff" => &DIFF,
         other => panic!(
             "no EXIT STATUS/EXAMPLES for the man page {other}: add them in tests/generated.rs"
         ),

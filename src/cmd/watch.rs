@@ -1,0 +1,280 @@
+//! `portscope watch`: the table once, then every change as it happens, until Ctrl-C,
+//! SIGTERM, `--count` or `--for`. Each tick runs the same pipeline as `list` on a collector
+//! whose owner source remembers (collect::cache), then diffs with the last tick (watch/).
+
+use super::args;
+use super::listen::parse_duration;
+use crate::cli::{ColorChoice, SourceArgs, WatchArgs};
+use crate::collect::cache::{CachedOwners, ProcView};
+use crate::collect::{Collector, NoOwners};
+use crate::error::Error;
+use crate::join;
+use crate::model::{OwnerSourceKind, Socket};
+use crate::pipeline;
+use crate::query::Query;
+use crate::render::events::{self, rfc3339_ms};
+use crate::render::table;
+use crate::sort;
+use crate::watch::{self, Event, Matching};
+use std::collections::HashSet;
+use std::io::Write;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Below this the table dump itself becomes the load.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
+
+/// When and how to stop and print, validated once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub interval: Duration,
+    pub snapshot_every: Option<Duration>,
+    pub count: Option<u64>,
+    pub duration: Option<Duration>,
+    pub jsonl: bool,
+    pub host: String,
+}
+
+/// What the waiting between ticks ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The time asked for passed.
+    Timeout,
+    /// SIGINT or SIGTERM: stop now, print nothing more.
+    Stop,
+}
+
+pub fn settings(a: &WatchArgs) -> anyhow::Result<Settings> {
+    let interval = parse_duration(&a.interval)?;
+    if interval < MIN_INTERVAL {
+        return Err(Error::invalid("interval", &a.interval, "must be at least 50ms").into());
+    }
+    let snapshot_every = a
+        .snapshot_every
+        .as_deref()
+        .map(parse_duration)
+        .transpose()?;
+    if snapshot_every.is_some_and(|d| d < MIN_INTERVAL) {
+        let v = a.snapshot_every.as_deref().unwrap_or_default();
+        return Err(Error::invalid("snapshot interval", v, "must be at least 50ms").into());
+    }
+    Ok(Settings {
+        interval,
+        snapshot_every,
+        count: a.count,
+        duration: a.duration.as_deref().map(parse_duration).transpose()?,
+        jsonl: a.jsonl,
+        host: hostname(),
+    })
+}
+
+pub fn run(
+    a: &WatchArgs,
+    color: ColorChoice,
+    sources: &SourceArgs,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let mut q = args::selection_query(&a.select)?;
+    q.numeric = a.numeric;
+    q.output = args::output(false, color);
+    let s = settings(a)?;
+    // Signals are blocked before any thread exists (the owner scan starts some), so that
+    // every thread leaves them to the signalfd.
+    let mut signals = signals::Signals::install()?;
+    let mut c = args::collector(sources)?;
+    if c.owners.kind() != OwnerSourceKind::None {
+        let inner = std::mem::replace(&mut c.owners, Box::new(NoOwners));
+        c.owners = Box::new(CachedOwners::new(inner, ProcView));
+    }
+    run_with(&mut c, &q, &s, &mut |d| signals.wait(d), out)
+}
+
+/// One tick: the pipeline, sorted; new warnings to stderr once each.
+fn tick(c: &mut Collector, q: &Query, said: &mut HashSet<String>) -> anyhow::Result<Vec<Socket>> {
+    let mut outcome = pipeline::run(c, q)?;
+    sort::sort(&mut outcome.sockets, q.sort, q.reverse);
+    let fresh: Vec<String> = outcome
+        .warnings
+        .into_iter()
+        .filter(|w| said.insert(w.clone()))
+        .collect();
+    super::print_notes(&fresh);
+    Ok(outcome.sockets)
+}
+
+/// The table (text) or one `snapshot` event per socket (JSON Lines).
+fn write_snapshot(
+    out: &mut dyn Write,
+    q: &Query,
+    s: &Settings,
+    sockets: &[Socket],
+) -> anyhow::Result<()> {
+    if s.jsonl {
+        let ts = rfc3339_ms(SystemTime::now());
+        for e in watch::snapshot(sockets) {
+            events::write_jsonl(out, &e, &ts, &s.host)?;
+        }
+    } else {
+        let style = table::TableStyle {
+            color: q.output.color,
+            width: q.output.width,
+            shape: table::Shape::of(sockets, !q.listening_only()),
+        };
+        table::write_table(out, sockets, style)?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn write_event(out: &mut dyn Write, q: &Query, s: &Settings, e: &Event) -> anyhow::Result<()> {
+    let ts = rfc3339_ms(SystemTime::now());
+    if s.jsonl {
+        events::write_jsonl(out, e, &ts, &s.host)?;
+    } else {
+        events::write_text(out, e, Some(&ts), q.output.color)?;
+    }
+    // A log pipeline (or a person) sees each change as it happens.
+    out.flush()?;
+    Ok(())
+}
+
+/// `watch` on any host; `wait(d)` sleeps up to `d` or until told to stop.
+pub fn run_with(
+    c: &mut Collector,
+    q: &Query,
+    s: &Settings,
+    wait: &mut dyn FnMut(Duration) -> Wake,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let start = Instant::now();
+    let end = s.duration.map(|d| start + d);
+    let mut said = HashSet::new();
+    let mut last = tick(c, q, &mut said)?;
+    write_snapshot(out, q, s, &last)?;
+    super::print_notes(&join::hidden_summary(&last).into_iter().collect::<Vec<_>>());
+    let mut changes = 0u64;
+    let mut next_tick = start + s.interval;
+    let mut next_snapshot = s.snapshot_every.map(|d| start + d);
+    loop {
+        if s.count.is_some_and(|n| changes >= n) {
+            return Ok(0);
+        }
+        let now = Instant::now();
+        if end.is_some_and(|e| now >= e) {
+            return Ok(0);
+        }
+        let until = end.map_or(next_tick, |e| e.min(next_tick));
+        if until > now && wait(until - now) == Wake::Stop {
+            return Ok(0);
+        }
+        let now = Instant::now();
+        if now < next_tick || end.is_some_and(|e| now >= e) {
+            continue;
+        }
+        // A slow tick (a loaded host) skips the ticks it overran instead of bunching them.
+        next_tick += s.interval;
+        if next_tick <= now {
+            next_tick = now + s.interval;
+        }
+        let current = watch::settle(&last, tick(c, q, &mut said)?);
+        for e in watch::diff(&last, &current, Matching::Strict) {
+            write_event(out, q, s, &e)?;
+            changes += 1;
+            if s.count.is_some_and(|n| changes >= n) {
+                return Ok(0);
+            }
+        }
+        last = current;
+        if let (Some(at), Some(every)) = (next_snapshot, s.snapshot_every) {
+            if now >= at {
+                write_snapshot(out, q, s, &last)?;
+                // On the schedule, like the ticks, so it stays in step with them.
+                let next = at + every;
+                next_snapshot = Some(if next <= now { now + every } else { next });
+            }
+        }
+    }
+}
+
+/// This host's name (uname's nodename), for the JSON Lines `host` field.
+pub fn hostname() -> String {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
+        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+        if rc == 0 {
+            let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            return String::from_utf8_lossy(&buf[..n]).into_owned();
+        }
+    }
+    String::new()
+}
+
+#[cfg(target_os = "linux")]
+mod signals {
+    use super::Wake;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::time::Duration;
+
+    /// SIGINT and SIGTERM, blocked and read from a signalfd, so that they end the wait
+    /// between ticks instead of the process: watch then exits 0 having printed nothing
+    /// more than complete lines.
+    pub struct Signals(OwnedFd);
+
+    impl Signals {
+        pub fn install() -> std::io::Result<Signals> {
+            // SAFETY: a local signal set, blocked for this (so far the only) thread, then
+            // handed to signalfd; both results checked.
+            let fd = unsafe {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGINT);
+                libc::sigaddset(&mut set, libc::SIGTERM);
+                if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
+            };
+            if fd < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // SAFETY: fd is a fresh descriptor that nothing else owns.
+            Ok(Signals(unsafe { OwnedFd::from_raw_fd(fd) }))
+        }
+
+        pub fn wait(&mut self, d: Duration) -> Wake {
+            let ms = d.as_millis().clamp(1, i32::MAX as u128) as i32;
+            let mut pfd = libc::pollfd {
+                fd: self.0.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n > 0 && pfd.revents != 0 {
+                Wake::Stop
+            } else {
+                Wake::Timeout // EINTR too: the loop waits again for what is left
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod signals {
+    use super::Wake;
+    use std::time::Duration;
+
+    /// Elsewhere Ctrl-C ends the process by its default action.
+    pub struct Signals;
+
+    impl Signals {
+        pub fn install() -> std::io::Result<Signals> {
+            Ok(Signals)
+        }
+        pub fn wait(&mut self, d: Duration) -> Wake {
+            std::thread::sleep(d);
+            Wake::Timeout
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! `portscope diff OLD.json NEW.json`: lines and exit statuses on saved documents, default
+//! (inodes and PIDs ignored) against --strict, and files that are not documents.
+
+mod common;
+
+use common::*;
+use std::path::PathBuf;
+
+/// A scratch directory, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!("portscope-diff-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir(&p).expect("create temp dir");
+        Dir(p)
+    }
+
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// One socket of a `list --json` document; `holders` are (pid, name).
+fn socket(port: u16, state: &str, inode: u64, holders: &[(u32, &str)]) -> String {
+    let procs: Vec<String> = holders
+        .iter()
+        .map(|(pid, name)| {
+            format!(
+                r#"{{"pid":{pid},"name":"{name}","cmdline":["{name}"],"user":"www","uid":33,"tid":null}}"#
+            )
+        })
+        .collect();
+    let proto = if state == "unconnected" { "udp" } else { "tcp" };
+    format!(
+        r#"{{"protocol":"{proto}","family":"ipv4","v6only":null,"local":{{"address":"0.0.0.0","port":{port}}},"remote":null,"state":"{state}","port_class":"well-known","ephemeral":false,"service":null,"recv_queue":0,"send_queue":128,"inode":{inode},"uid":33,"user":"www","owner":"visible","owner_reason":null,"processes":[{}]}}"#,
+        procs.join(",")
+    )
+}
+
+fn document(sockets: &[String]) -> String {
+    format!(
+        r#"{{"schema_version":1,"sources":{{"table":"netlink","owners":"procfs"}},"sockets":[{}],"warnings":[]}}"#,
+        sockets.join(",")
+    )
+}
+
+#[test]
+fn two_hosts_with_the_same_services_diff_clean_unless_strict() {
+    let d = Dir::new("same");
+    let a = d.file(
+        "a.json",
+        &document(&[
+            socket(80, "listen", 100, &[(10, "nginx"), (11, "nginx")]),
+            socket(53, "unconnected", 101, &[(20, "named")]),
+        ]),
+    );
+    let b = d.file(
+        "b.json",
+        &document(&[
+            socket(53, "unconnected", 201, &[(40, "named")]),
+            socket(
+                80,
+                "listen",
+                200,
+                &[(30, "nginx"), (31, "nginx"), (32, "nginx")],
+            ),
+        ]),
+    );
+    assert_eq!(run(&["diff", &a, &b]), (0, String::new(), String::new()));
+    let (code, out, err) = run(&["diff", "--strict", &a, &b]);
+    assert_eq!((code, err.as_str()), (1, ""));
+    assert_eq!(
+        out,
+        "- udp 0.0.0.0:53 * unconnected named[20] www\n\
+         + udp 0.0.0.0:53 * unconnected named[40] www\n\
+         - tcp 0.0.0.0:80 * listen nginx[10],nginx[11] www\n\
+         + tcp 0.0.0.0:80 * listen nginx[30],nginx[31],nginx[32] www\n"
+    );
+}
+
+#[test]
+fn added_removed_and_owner_changed_lines_and_exit_1() {
+    let d = Dir::new("changes");
+    let old = d.file(
+        "old.json",
+        &document(&[
+            socket(22, "listen", 1, &[(5, "sshd")]),
+            socket(80, "listen", 2, &[(10, "nginx")]),
+        ]),
+    );
+    let new = d.file(
+        "new.json",
+        &document(&[
+            socket(80, "listen", 3, &[(12, "apache2")]),
+            socket(8080, "listen", 4, &[(13, "python3")]),
+        ]),
+    );
+    let (code, out, err) = run(&["diff", &old, &new]);
+    assert_eq!((code, err.as_str()), (1, ""));
+    assert_eq!(
+        out,
+        "- tcp 0.0.0.0:22 * listen sshd[5] www\n\
+         ~ tcp 0.0.0.0:80 * listen apache2[12] www (was nginx[10] www)\n\
+         + tcp 0.0.0.0:8080 * listen python3[13] www\n"
+    );
+    // The same as JSON Lines: every field, the socket as list's object, the new one for ~.
+    let (code, out, _) = run(&["diff", "--jsonl", &old, &new]);
+    assert_eq!(code, 1);
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let got: Vec<(&str, u64, u64)> = lines
+        .iter()
+        .map(|v| {
+            let s = &v["socket"];
+            (
+                v["event"].as_str().unwrap(),
+                s["local"]["port"].as_u64().unwrap(),
+                s["inode"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("removed", 22, 1),
+            ("owner_changed", 80, 3),
+            ("added", 8080, 4)
+        ]
+    );
+    for v in &lines {
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, ["event", "host", "schema_version", "socket", "ts"]);
+        assert_eq!(v["schema_version"], 1);
+        let _: portscope::model::Socket = serde_json::from_value(v["socket"].clone()).unwrap();
+    }
+    // A document against itself: nothing, exit 0.
+    assert_eq!(
+        run(&["diff", "--strict", &new, &new]),
+        (0, String::new(), String::new())
+    );
+}
+
+#[test]
+fn a_file_that_is_not_a_document_is_named_with_the_reason_exit_2() {
+    let d = Dir::new("bad");
+    let good = d.file("good.json", &document(&[]));
+    let other = d.file("other.json", r#"{"schema_version":1,"hosts":[]}"#);
+    let (code, out, err) = run(&["diff", &good, &other]);
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert!(
+        err.starts_with(&format!(
+            "portscope: invalid document '{other}': not a portscope list --json document: unknown field `hosts`"
+        )),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let text = d.file("text.json", "PROTO LOCAL ADDRESS\n");
+    let (code, _, err) = run(&["diff", &text, &good]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with(&format!(
+            "portscope: invalid document '{text}': not a portscope list --json document: expected value at line 1 column 1"
+        )),
+        "{err}"
+    );
+    let future = d.file(
+        "v2.json",
+        &document(&[]).replace("\"schema_version\":1", "\"schema_version\":2"),
+    );
+    let (code, _, err) = run(&["diff", &good, &future]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        format!(
+            "portscope: invalid document '{future}': schema_version 2 is not supported (this portscope reads 1)\n"
+        )
+    );
+    let missing = format!("{}/missing.json", d.0.display());
+    let (code, _, err) = run(&["diff", &missing, &good]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with(&format!(
+            "portscope: invalid document '{missing}': No such file"
+        )),
+        "{err}"
+    );
+}
