@@ -233,6 +233,8 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--process', '--process', [CompletionResultType]::ParameterName, 'Sockets held by a process whose name contains NAME (case-insensitive)')
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
             [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
+            [CompletionResult]::new('--container', '--container', [CompletionResultType]::ParameterName, 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)')
+            [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
             [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')

@@ -201,7 +201,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__export)
-            opts="-o -t -u -4 -6 -p -h -V --textfile-dir --output --tcp --udp --ipv4 --ipv6 --port --pid --process --user --class --color --table-source --owner-source --netns --help --version prometheus ansible-facts"
+            opts="-o -t -u -4 -6 -p -h -V --textfile-dir --output --tcp --udp --ipv4 --ipv6 --port --pid --process --user --class --container --unit --color --table-source --owner-source --netns --help --version prometheus ansible-facts"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -275,6 +275,20 @@ _portscope() {
                     ;;
                 --class)
                     COMPREPLY=($(compgen -W "well-known registered dynamic ephemeral" -- "${cur}"))
+                    return 0
+                    ;;
+                --container)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --unit)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
                     return 0
                     ;;
                 --color)

@@ -223,6 +223,8 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --process 'Sockets held by a process whose name contains NAME (case-insensitive)'
             cand --user 'Sockets of this user (name or UID): the socket''s owner or a holding process'
             cand --class 'Only ports of this RFC 6335 class (comma list)'
+            cand --container 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)'
+            cand --unit 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)'
             cand --color 'When to colour the table (used by list)'
             cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
             cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'

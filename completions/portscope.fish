@@ -297,6 +297,8 @@ complete -c portscope -n "__fish_portscope_using_subcommand export" -l class -d 
 registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand export" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
 always\t''
 never\t''"

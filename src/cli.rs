@@ -362,50 +362,8 @@ pub struct ListSelection {
         help_heading = "Selection"
     )]
     pub state: Vec<StateArg>,
-    /// Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp.
-    #[arg(
-        short = 'p',
-        long,
-        value_name = "SPEC",
-        allow_negative_numbers = true,
-        value_hint = ValueHint::Other,
-        help_heading = "Selection"
-    )]
-    pub port: Vec<String>,
-    /// Sockets held by this process ID (comma list).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "PID",
-        help_heading = "Selection"
-    )]
-    pub pid: Vec<String>,
-    /// Sockets held by a process whose name contains NAME (case-insensitive).
-    #[arg(long, value_name = "NAME", value_hint = ValueHint::Other, help_heading = "Selection")]
-    pub process: Vec<String>,
-    /// Sockets of this user (name or UID): the socket's owner or a holding process.
-    #[arg(
-        long,
-        value_name = "USER",
-        value_hint = ValueHint::Username,
-        help_heading = "Selection"
-    )]
-    pub user: Vec<String>,
-    /// Only ports of this RFC 6335 class (comma list).
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        value_name = "CLASS",
-        help_heading = "Selection"
-    )]
-    pub class: Vec<ClassArg>,
-    /// Sockets of this container: its name, or its id (a prefix of at least 4 digits).
-    #[arg(long, value_name = "NAME|ID", value_hint = ValueHint::Other, help_heading = "Selection")]
-    pub container: Vec<String>,
-    /// Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service).
-    #[arg(long, value_name = "UNIT", value_hint = ValueHint::Other, help_heading = "Selection")]
-    pub unit: Vec<String>,
+    #[command(flatten)]
+    pub filters: FilterArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -478,6 +436,13 @@ pub struct ExportArgs {
 pub struct SelectArgs {
     #[command(flatten)]
     pub proto: ProtoArgs,
+    #[command(flatten)]
+    pub filters: FilterArgs,
+}
+
+/// The filters of list, watch and export: port, owner, class, container, unit.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
     /// Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp.
     #[arg(
         short = 'p',
@@ -516,6 +481,12 @@ pub struct SelectArgs {
         help_heading = "Selection"
     )]
     pub class: Vec<ClassArg>,
+    /// Sockets of this container: its name, or its id (a prefix of at least 4 digits).
+    #[arg(long, value_name = "NAME|ID", value_hint = ValueHint::Other, help_heading = "Selection")]
+    pub container: Vec<String>,
+    /// Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service).
+    #[arg(long, value_name = "UNIT", value_hint = ValueHint::Other, help_heading = "Selection")]
+    pub unit: Vec<String>,
 }
 
 /// Formats of `portscope export`.

@@ -2,8 +2,8 @@
 //! nothing below cmd/ knows clap.
 
 use crate::cli::{
-    ClassArg, ColorChoice, ListSelection, OwnerSourceArg, ProtoArgs, SortKey as SortArg,
-    SourceArgs, StateArg, TableSourceArg,
+    ClassArg, ColorChoice, FilterArgs, ListSelection, OwnerSourceArg, ProtoArgs,
+    SortKey as SortArg, SourceArgs, StateArg, TableSourceArg,
 };
 use crate::collect::{lookup_user, Collector, NetnsChoice, OwnerChoice, TableChoice};
 use crate::model::{Family, Protocol, SockState, TableQuery};
@@ -71,16 +71,22 @@ pub fn selection_query(a: &ListSelection) -> anyhow::Result<Query> {
         states: query::states(&states(&a.state), a.all, a.listening),
         ports: None,
     });
-    if !a.port.is_empty() {
-        q.ports = query::parse_ports(&a.port, Services::system())?;
-    }
-    q.pids = query::parse_pids(&a.pid)?;
-    q.processes = a.process.iter().map(|p| p.to_lowercase()).collect();
-    q.uids = query::parse_users(&a.user, &lookup_user)?;
-    q.classes = classes(&a.class);
-    q.containers = a.container.clone();
-    q.units = query::unit_names(&a.unit);
+    apply_filters(&mut q, &a.filters)?;
     Ok(q)
+}
+
+/// The filters shared by list, watch and export, validated into the query.
+pub fn apply_filters(q: &mut Query, f: &FilterArgs) -> anyhow::Result<()> {
+    if !f.port.is_empty() {
+        q.ports = query::parse_ports(&f.port, Services::system())?;
+    }
+    q.pids = query::parse_pids(&f.pid)?;
+    q.processes = f.process.iter().map(|p| p.to_lowercase()).collect();
+    q.uids = query::parse_users(&f.user, &lookup_user)?;
+    q.classes = classes(&f.class);
+    q.containers = f.container.clone();
+    q.units = query::unit_names(&f.unit);
+    Ok(())
 }
 
 /// Output decisions made once, from the flags and what stdout is.

@@ -3,13 +3,12 @@
 
 use super::args;
 use crate::cli::{ExportArgs, ExportFormat, SelectArgs, SourceArgs};
-use crate::collect::{lookup_user, Collector};
+use crate::collect::Collector;
 use crate::error::Error;
 use crate::model::{Socket, TableQuery};
 use crate::pipeline;
 use crate::query::{self, Query};
 use crate::render::{ansible, prometheus};
-use crate::services::Services;
 use crate::textfile;
 use anyhow::Context as _;
 use std::io::{IsTerminal, Write};
@@ -33,13 +32,7 @@ pub fn build_query(format: ExportFormat, a: &SelectArgs) -> anyhow::Result<Query
         states,
         ports: None,
     });
-    if !a.port.is_empty() {
-        q.ports = query::parse_ports(&a.port, Services::system())?;
-    }
-    q.pids = query::parse_pids(&a.pid)?;
-    q.processes = a.process.iter().map(|p| p.to_lowercase()).collect();
-    q.uids = query::parse_users(&a.user, &lookup_user)?;
-    q.classes = args::classes(&a.class);
+    args::apply_filters(&mut q, &a.filters)?;
     q.numeric = true;
     Ok(q)
 }
