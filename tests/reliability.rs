@@ -502,6 +502,7 @@ fn unknown_fields(source: &str, s: &serde_json::Value) -> Vec<&'static str> {
     let mut unknown = Vec::new();
     match source {
         "procnet" => {
+            unknown.push("cgroup"); // only netlink carries the socket's cgroup id
             // No v6-only flag, and a listener's backlog limit reads 0 there.
             if v6_native {
                 unknown.push("v6only");
@@ -512,7 +513,7 @@ fn unknown_fields(source: &str, s: &serde_json::Value) -> Vec<&'static str> {
         }
         "netstat2" => {
             // No queues, no v6-only flag, no UDP peer (so no UDP connectedness either).
-            unknown.extend(["recv_queue", "send_queue", "v6only"]);
+            unknown.extend(["recv_queue", "send_queue", "v6only", "cgroup"]);
             if udp {
                 unknown.extend(["remote", "state"]);
             }
