@@ -619,9 +619,12 @@ pub struct Socket {
     /// The socket's owner UID as the kernel reports it; null where the source cannot know.
     pub uid: Option<u32>,
     /// The network namespace it lives in; always present (the same address and port can
-    /// be bound in many namespaces at once).
+    /// be bound in many namespaces at once). Documents written before it existed read
+    /// as the current namespace, inode unknown.
+    #[serde(default)]
     pub netns: Arc<Netns>,
     /// The cgroup (v2) path it was created in, known even when its owner is hidden.
+    #[serde(default)]
     pub cgroup: Option<Arc<str>>,
     /// User name of `uid`; added field (schema_version 1 allows additions).
     pub user: Option<Arc<str>>,

@@ -503,7 +503,7 @@ fn unknown_fields(source: &str, s: &serde_json::Value) -> Vec<&'static str> {
     match source {
         "procnet" => {
             unknown.push("cgroup"); // only netlink carries the socket's cgroup id
-            // No v6-only flag, and a listener's backlog limit reads 0 there.
+                                    // No v6-only flag, and a listener's backlog limit reads 0 there.
             if v6_native {
                 unknown.push("v6only");
             }

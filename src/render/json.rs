@@ -21,8 +21,9 @@ struct DocumentRef<'a> {
 #[serde(deny_unknown_fields)]
 pub struct Document {
     pub schema_version: u32,
-    /// Which backends ran (added in 0.2; schema 1 allows additions).
-    pub sources: Sources,
+    /// Which backends ran (added in 0.2, so absent from older schema-1 documents).
+    #[serde(default)]
+    pub sources: Option<Sources>,
     pub sockets: Vec<Socket>,
     pub warnings: Vec<String>,
 }
@@ -222,5 +223,19 @@ mod tests {
         assert_eq!(v["sockets"][0]["remote"], serde_json::Value::Null);
         assert_eq!(v["sockets"][0]["send_queue"], serde_json::Value::Null);
         assert_eq!(v["sources"]["table"], "netlink");
+    }
+
+    /// A document written by portscope 0.1 (schema 1, before sources, netns, cgroup, tid,
+    /// container and unit were added) still reads: `diff` compares saved documents.
+    #[test]
+    fn a_schema_1_document_from_before_the_additions_still_reads() {
+        let old = r#"{"schema_version":1,"sockets":[{"protocol":"tcp","family":"ipv4","v6only":null,"local":{"address":"0.0.0.0","port":22},"remote":null,"state":"listen","port_class":"well-known","ephemeral":false,"service":"ssh","recv_queue":0,"send_queue":128,"inode":7,"uid":0,"user":"root","owner":"visible","owner_reason":null,"processes":[{"pid":812,"name":"sshd","cmdline":["/usr/sbin/sshd"],"user":"root","uid":0}]}],"warnings":[]}"#;
+        let d: Document = serde_json::from_str(old).unwrap();
+        assert_eq!(d.sources, None);
+        let s = &d.sockets[0];
+        assert_eq!((s.local.port, s.cgroup.as_deref()), (22, None));
+        assert!(s.netns.current);
+        assert_eq!(s.processes[0].tid, None);
+        assert_eq!(s.processes[0].container, None);
     }
 }
