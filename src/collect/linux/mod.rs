@@ -141,16 +141,16 @@ impl OwnerSource for ProcfsOwners {
 }
 
 /// Below this many open files on the host (/proc/sys/fs/file-nr) the BPF iterator's fixed
-/// set-up (BTF walk and verifier, ~2.5 ms) costs more than reading every descriptor
-/// through /proc (~2.5 µs each): `auto` then scans /proc. Measured: see BENCHMARKS.md.
-pub const BPF_MIN_FILES: u64 = 2_000;
+/// set-up costs more than reading every descriptor through /proc, so `auto` scans /proc.
+/// Measured (bench/crossover.sh, BENCHMARKS.md "Choosing an owner source"): whole
+/// `list --all --json`, the two sources cross between 1,100 and 1,650 open files on a
+/// 2-vCPU host (the set-up is ~3 ms, a descriptor through /proc ~3.5 µs, through the
+/// iterator ~0.3 µs); 1,500 sits in that gap.
+pub const BPF_MIN_FILES: u64 = 1_500;
 
-/// Open files on the host, a cheap estimate of the descriptors a scan would read
-/// (descriptors that share a file count once).
-fn open_files() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/sys/fs/file-nr").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
+/// A walk started by `prepare`, on its own thread: the loaded program (to walk again)
+/// and what the first walk saw.
+type Prefetch = std::thread::JoinHandle<Result<(bpf::Walker, Vec<bpf::Record>), bpf::BpfError>>;
 
 /// The BPF task_file iterator; with `auto`, only where it pays, falling back to the /proc
 /// scan when the kernel refuses it (no privilege, no BTF, an old kernel): silently for
@@ -160,6 +160,9 @@ pub struct BpfOwners {
     /// What ran last: Bpf, or Procfs after a fallback (or by choice of `auto`).
     ran: OwnerSourceKind,
     procfs: ProcfsOwners,
+    /// The walk `prepare` started; never joined if no scan follows (a free port): it
+    /// ends by itself, and waiting for it would cost that command the whole walk.
+    pending: Option<Prefetch>,
 }
 
 impl BpfOwners {
@@ -168,6 +171,7 @@ impl BpfOwners {
             auto,
             ran: OwnerSourceKind::Bpf,
             procfs: ProcfsOwners::default(),
+            pending: None,
         }
     }
 
@@ -175,13 +179,45 @@ impl BpfOwners {
     /// only with a working /proc (process details come from there: a PID without them
     /// would read as "exited").
     fn worth_it(&self) -> bool {
-        !self.auto || open_files().is_some_and(|n| n >= BPF_MIN_FILES)
+        !self.auto || fdscan::open_files().is_some_and(|n| n >= BPF_MIN_FILES)
+    }
+
+    /// The iterator's answer. A walk prefetched by `prepare` ran alongside the table
+    /// dump: a socket opened after the walk passed its holder is in the tables but not
+    /// in the walk. So when any wanted socket has no holder, walk once more (the program
+    /// stays loaded: only the walk is paid again), now after the dump, as the procfs
+    /// scan would: what is said about a socket nobody holds stays true.
+    fn bpf_scan(&mut self, wanted: &InodeSet, first: bool) -> Result<OwnerScan, bpf::BpfError> {
+        let Some(pending) = self.pending.take() else {
+            return Ok(bpf::owner_scan(&bpf::scan()?, wanted, first));
+        };
+        let (walker, records) = pending
+            .join()
+            .map_err(|_| bpf::BpfError::Other("the BPF reader thread failed".into()))??;
+        let scan = bpf::owner_scan(&records, wanted, first);
+        let found: InodeSet = scan.holders.iter().map(|&(i, _)| i).collect();
+        if scan.stopped_early || found.len() == wanted.len() {
+            return Ok(scan);
+        }
+        Ok(bpf::owner_scan(&walker.read()?, wanted, first))
     }
 }
 
 impl OwnerSource for BpfOwners {
     fn kind(&self) -> OwnerSourceKind {
         self.ran
+    }
+
+    /// Loads the program and walks every task on a thread while the tables are dumped
+    /// (the walk needs no wanted set). Only where `scan` would use the iterator.
+    fn prepare(&mut self) {
+        if self.ran == OwnerSourceKind::Bpf && foreign_proc().is_none() && self.worth_it() {
+            self.pending = Some(std::thread::spawn(|| {
+                let walker = bpf::Walker::load()?;
+                let records = walker.read()?;
+                Ok((walker, records))
+            }));
+        }
     }
 
     fn scan(&mut self, wanted: &InodeSet, first: bool) -> std::io::Result<OwnerScan> {
@@ -201,8 +237,8 @@ impl OwnerSource for BpfOwners {
             }
             return Ok(scan);
         }
-        if self.ran == OwnerSourceKind::Bpf && self.worth_it() {
-            match bpf::scan_owners(wanted, first) {
+        if self.ran == OwnerSourceKind::Bpf && (self.pending.is_some() || self.worth_it()) {
+            match self.bpf_scan(wanted, first) {
                 Ok(mut scan) => {
                     scan.sees_every_process = in_initial_pid_namespace();
                     return Ok(scan);
