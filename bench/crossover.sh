@@ -52,8 +52,8 @@ for n in "${FDS[@]}"; do
     WPID=$WL_PID
     IFS= read -r -t 120 _ <&"${WL[0]}" || { echo "crossover.sh: workload not ready" >&2; exit 1; }
     filenr=$(cut -f1 /proc/sys/fs/file-nr)
-    open=$(find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-    nproc=$(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)
+    open=$( (find /proc/[0-9]*/fd -mindepth 1 -maxdepth 1 2>/dev/null || true) | wc -l)
+    nproc=$( (find /proc -maxdepth 1 -name '[0-9]*' 2>/dev/null || true) | wc -l)
     for ((r = 0; r < ROUNDS; r++)); do
         args=()
         for c in "${CMDS[@]}"; do args+=(-n "${c%%=*}" "${c#*=}"); done

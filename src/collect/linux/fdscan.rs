@@ -8,12 +8,13 @@ use crate::fast_hash::InodeSet;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-const DIRENT_BUF: usize = 32 * 1024;
+use super::fdwork::{scan_part, Shared};
 
-fn open_dir_at(dir: RawFd, path: &CStr) -> io::Result<OwnedFd> {
+pub(super) const DIRENT_BUF: usize = 32 * 1024;
+
+pub(super) fn open_dir_at(dir: RawFd, path: &CStr) -> io::Result<OwnedFd> {
     // SAFETY: path is NUL-terminated; the result is checked.
     let fd = unsafe {
         libc::openat(
@@ -31,7 +32,7 @@ fn open_dir_at(dir: RawFd, path: &CStr) -> io::Result<OwnedFd> {
 }
 
 /// One getdents64 call into `buf`: the bytes filled, 0 at the end of the directory.
-fn getdents(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn getdents(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     // SAFETY: buf is writable for buf.len() bytes.
     let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
     if n < 0 {
@@ -43,7 +44,7 @@ fn getdents(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Calls `f` with each entry name (NUL-terminated) in one getdents64 result, `.` and
 /// `..` left out; false when `f` asked to stop.
-fn entries(buf: &[u8], mut f: impl FnMut(&CStr) -> bool) -> bool {
+pub(super) fn entries(buf: &[u8], mut f: impl FnMut(&CStr) -> bool) -> bool {
     let mut off = 0usize;
     let n = buf.len();
     while off + 19 < n {
@@ -64,7 +65,11 @@ fn entries(buf: &[u8], mut f: impl FnMut(&CStr) -> bool) -> bool {
 }
 
 /// Calls `f` with each entry name (NUL-terminated) of the directory `fd`.
-fn for_each_entry(fd: RawFd, buf: &mut [u8], mut f: impl FnMut(&CStr) -> bool) -> io::Result<()> {
+pub(super) fn for_each_entry(
+    fd: RawFd,
+    buf: &mut [u8],
+    mut f: impl FnMut(&CStr) -> bool,
+) -> io::Result<()> {
     loop {
         let n = getdents(fd, buf)?;
         if n == 0 || !entries(&buf[..n], &mut f) {
@@ -73,7 +78,7 @@ fn for_each_entry(fd: RawFd, buf: &mut [u8], mut f: impl FnMut(&CStr) -> bool) -
     }
 }
 
-fn parse_u32(b: &[u8]) -> Option<u32> {
+pub(super) fn parse_u32(b: &[u8]) -> Option<u32> {
     if b.is_empty() || b.len() > 10 {
         return None;
     }
@@ -88,7 +93,7 @@ fn parse_u32(b: &[u8]) -> Option<u32> {
 }
 
 /// Parses `socket:[12345]` in place.
-fn socket_inode(link: &[u8]) -> Option<u64> {
+pub(super) fn socket_inode(link: &[u8]) -> Option<u64> {
     let rest = link.strip_prefix(b"socket:[")?;
     let rest = rest.strip_suffix(b"]")?;
     let mut v: u64 = 0;
@@ -116,14 +121,14 @@ pub fn list_pids(proc_fd: RawFd) -> io::Result<Vec<u32>> {
 
 /// Counts and finds, per worker thread.
 #[derive(Default)]
-struct Part {
-    holders: Vec<(u64, u32)>,
+pub(super) struct Part {
+    pub holders: Vec<(u64, u32)>,
     /// Holders found only in a thread's own descriptor table: (inode, pid, tid).
-    thread_holders: Vec<(u64, u32, u32)>,
-    denied: usize,
-    vanished: usize,
-    fd_limited: usize,
-    scanned: usize,
+    pub thread_holders: Vec<(u64, u32, u32)>,
+    pub denied: usize,
+    pub vanished: usize,
+    pub fd_limited: usize,
+    pub scanned: usize,
 }
 
 /// Writes `<n>` into `out` as decimal, returning the digits' length.
@@ -145,7 +150,12 @@ fn put_u32(out: &mut [u8], mut n: u32) -> usize {
 
 /// `<pid>/fd`, `<pid>/task` or `<pid>/task/<tid>/fd`, NUL-terminated, in `buf`: no
 /// formatting machinery on the hot path.
-fn proc_path<'b>(buf: &'b mut [u8; 48], pid: u32, tid: Option<u32>, leaf: &[u8]) -> &'b CStr {
+pub(super) fn proc_path<'b>(
+    buf: &'b mut [u8; 48],
+    pid: u32,
+    tid: Option<u32>,
+    leaf: &[u8],
+) -> &'b CStr {
     let mut at = put_u32(buf, pid);
     if let Some(t) = tid {
         buf[at..at + 6].copy_from_slice(b"/task/");
@@ -161,7 +171,7 @@ fn proc_path<'b>(buf: &'b mut [u8; 48], pid: u32, tid: Option<u32>, leaf: &[u8])
 
 /// Whether two tasks share one descriptor table (kcmp KCMP_FILES); None when the kernel
 /// cannot say (no CONFIG_KCMP, or not permitted).
-fn same_files(pid: u32, tid: u32) -> Option<bool> {
+pub(super) fn same_files(pid: u32, tid: u32) -> Option<bool> {
     const KCMP_FILES: libc::c_long = 2;
     // SAFETY: kcmp takes plain integers and touches no memory of ours.
     let r = unsafe { libc::syscall(libc::SYS_kcmp, pid, tid, KCMP_FILES, 0, 0) };
@@ -169,373 +179,13 @@ fn same_files(pid: u32, tid: u32) -> Option<bool> {
 }
 
 /// Why a directory could not be opened, counted where the answer needs it.
-fn count_failure(part: &mut Part, e: &io::Error) {
+pub(super) fn count_failure(part: &mut Part, e: &io::Error) {
     match e.raw_os_error() {
         Some(libc::EACCES) | Some(libc::EPERM) => part.denied += 1,
         // Out of descriptors is not "the process vanished": its owners would silently go.
         Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOMEM) => part.fd_limited += 1,
         _ => part.vanished += 1,
     }
-}
-
-/// Descriptors `start..end` of one table (`tid`: a thread's own table). A whole table is
-/// `0..u32::MAX`; a table too large for one getdents buffer is cut into slices that any
-/// scan thread may take, so one process with 60k descriptors keeps both cores busy.
-#[derive(Clone, Copy)]
-struct Slice {
-    pid: u32,
-    tid: Option<u32>,
-    start: u32,
-    end: u32,
-}
-
-impl Slice {
-    fn whole(pid: u32, tid: Option<u32>) -> Slice {
-        Slice {
-            pid,
-            tid,
-            start: 0,
-            end: u32::MAX,
-        }
-    }
-}
-
-/// Descriptors per slice of a large table: ~5 ms of readlink, fine enough to balance two
-/// threads, coarse enough that the extra open and lseek per slice do not count.
-const SLICE: u32 = 2048;
-
-/// What the scan threads share: the PID list (taken in chunks), then slices of tables.
-struct Shared<'a> {
-    proc_fd: RawFd,
-    pids: &'a [u32],
-    next: AtomicUsize,
-    wanted: &'a InodeSet,
-    stop_at_first: Option<&'a AtomicBool>,
-    /// Cut large tables into slices (more than one thread, and not `--first`).
-    split: bool,
-    queue: Mutex<Queue>,
-    more: Condvar,
-}
-
-struct Queue {
-    slices: Vec<Slice>,
-    /// Threads still taking PIDs: each may yet add slices.
-    listing: usize,
-}
-
-impl Shared<'_> {
-    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn try_slice(&self) -> Option<Slice> {
-        if !self.split {
-            return None;
-        }
-        self.queue().slices.pop()
-    }
-
-    /// A slice, once one is there; None when none is left and no thread can add one.
-    fn wait_slice(&self) -> Option<Slice> {
-        let mut q = self.queue();
-        loop {
-            if let Some(s) = q.slices.pop() {
-                return Some(s);
-            }
-            if q.listing == 0 {
-                return None;
-            }
-            q = self.more.wait(q).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-
-    fn add_slices(&self, s: impl Iterator<Item = Slice>) {
-        self.queue().slices.extend(s);
-        self.more.notify_all();
-    }
-}
-
-/// A thread's stake in `Queue::listing`, given up when it has no PID left to take, or
-/// when it unwinds: a thread that died must not leave the others waiting for slices.
-struct Listing<'a>(Option<&'a Shared<'a>>);
-
-impl Listing<'_> {
-    fn done(&mut self) {
-        if let Some(sh) = self.0.take() {
-            sh.queue().listing -= 1;
-            sh.more.notify_all();
-        }
-    }
-}
-
-impl Drop for Listing<'_> {
-    fn drop(&mut self) {
-        self.done();
-    }
-}
-
-struct Worker<'a> {
-    sh: &'a Shared<'a>,
-    dbuf: Vec<u8>,
-    tbuf: Vec<u8>,
-    part: Part,
-}
-
-impl Worker<'_> {
-    /// Reads one descriptor table, or a slice of it; true when a wanted socket was found.
-    fn scan_table(&mut self, s: Slice) -> bool {
-        let mut path = [0u8; 48];
-        let cpath = proc_path(&mut path, s.pid, s.tid, b"fd");
-        let fd_dir = match open_dir_at(self.sh.proc_fd, cpath) {
-            Ok(fd) => fd,
-            Err(e) => {
-                // A slice of a process that exited since: counted once, with its table.
-                if s.start == 0 || e.raw_os_error() != Some(libc::ENOENT) {
-                    count_failure(&mut self.part, &e);
-                }
-                return false;
-            }
-        };
-        let dfd = fd_dir.as_raw_fd();
-        // The position in /proc/PID/fd is the descriptor number + 2 (after . and ..).
-        // SAFETY: plain integers on a descriptor we own.
-        if s.start > 0 && unsafe { libc::lseek(dfd, i64::from(s.start) + 2, libc::SEEK_SET) } < 0 {
-            return false;
-        }
-        let mut split_at = None;
-        let mut found = false;
-        loop {
-            let n = match getdents(dfd, &mut self.dbuf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(_) => {
-                    // The process exited while we read its table: what we saw stands.
-                    self.part.vanished += 1;
-                    break;
-                }
-            };
-            // A full first buffer: more than ~1,300 descriptors. Hand the rest out.
-            if s.end == u32::MAX && split_at.is_none() && self.sh.split && n + 64 > self.dbuf.len()
-            {
-                split_at = self.share_rest(s, &self.dbuf[..n]);
-            }
-            let end = split_at.unwrap_or(s.end);
-            let (more, hit) = read_links(dfd, &self.dbuf[..n], s, end, self.sh, &mut self.part);
-            found |= hit;
-            if !more || split_at.is_some() || (found && self.sh.stop_at_first.is_some()) {
-                break;
-            }
-        }
-        found
-    }
-
-    /// Queues slices for the descriptors after the last one in `first` (one getdents
-    /// result), up to the table's size (FDSize), the last one open-ended; returns where
-    /// this thread's part ends, or None when the table's size is unknown.
-    fn share_rest(&self, s: Slice, first: &[u8]) -> Option<u32> {
-        let mut last = None;
-        entries(first, |name| {
-            last = parse_u32(name.to_bytes());
-            true
-        });
-        let from = last?.checked_add(1)?;
-        let size = self.fd_table_size(s.pid, s.tid)?;
-        let starts = (from..size.max(from + 1)).step_by(SLICE as usize);
-        let slices = starts.map(|start| Slice {
-            start,
-            end: if start.saturating_add(SLICE) >= size {
-                u32::MAX
-            } else {
-                start + SLICE
-            },
-            ..s
-        });
-        self.sh.add_slices(slices);
-        Some(from)
-    }
-
-    /// FDSize from /proc/PID[/task/TID]/status: one more than the highest descriptor the
-    /// table can hold now.
-    fn fd_table_size(&self, pid: u32, tid: Option<u32>) -> Option<u32> {
-        let mut path = [0u8; 48];
-        let p = proc_path(&mut path, pid, tid, b"status");
-        let mut buf = [0u8; 4096];
-        let text = read_small(self.sh.proc_fd, p, &mut buf)?;
-        let at = text.windows(8).position(|w| w == b"FDSize:\t")? + 8;
-        let digits = text[at..].split(|&b| b == b'\n').next()?;
-        parse_u32(digits)
-    }
-
-    /// Threads with a descriptor table of their own: one that called
-    /// unshare(CLONE_FILES), or every live thread once the leader has exited (its own
-    /// table is then empty). Each distinct table is read once.
-    fn scan_threads(&mut self, pid: u32) -> bool {
-        let mut path = [0u8; 48];
-        let Ok(task_dir) = open_dir_at(self.sh.proc_fd, proc_path(&mut path, pid, None, b"task"))
-        else {
-            return false;
-        };
-        let mut tids: Vec<u32> = Vec::new();
-        let _ = for_each_entry(task_dir.as_raw_fd(), &mut self.tbuf, |name| {
-            if let Some(t) = parse_u32(name.to_bytes()) {
-                tids.push(t);
-            }
-            true
-        });
-        drop(task_dir);
-        if tids.len() <= 1 {
-            return false;
-        }
-        let mut read: Vec<u32> = vec![pid];
-        let mut leader_alive: Option<bool> = None;
-        let mut found = false;
-        for tid in tids.into_iter().filter(|&t| t != pid) {
-            let mut distinct = true;
-            for &r in &read {
-                let same = match same_files(r, tid) {
-                    Some(same) => same,
-                    // Without kcmp, only the threads of an exited leader are read (not
-                    // every thread of every process, which would multiply the cost).
-                    None => r != pid || *leader_alive.get_or_insert_with(|| self.leader_alive(pid)),
-                };
-                if same {
-                    distinct = false;
-                    break;
-                }
-            }
-            if distinct {
-                read.push(tid);
-                found |= self.scan_table(Slice::whole(pid, Some(tid)));
-                if found && self.sh.stop_at_first.is_some() {
-                    return true;
-                }
-            }
-        }
-        found
-    }
-
-    /// Whether the thread-group leader still runs (it is a zombie once it called
-    /// pthread_exit while other threads live).
-    fn leader_alive(&self, pid: u32) -> bool {
-        let mut path = [0u8; 48];
-        let p = proc_path(&mut path, pid, None, b"stat");
-        let mut buf = [0u8; 512];
-        let Some(text) = read_small(self.sh.proc_fd, p, &mut buf) else {
-            return false;
-        };
-        // "pid (comm) S ...": the state follows the last ')'.
-        let state = text
-            .iter()
-            .rposition(|&b| b == b')')
-            .and_then(|i| text.get(i + 2));
-        !matches!(state, Some(b'Z') | Some(b'X') | None)
-    }
-
-    /// One process: its table, then its threads' own tables. True when the scan may stop
-    /// (`--first` found a holder).
-    fn scan_pid(&mut self, pid: u32) -> bool {
-        let before = (self.part.denied, self.part.vanished, self.part.fd_limited);
-        let mut found = self.scan_table(Slice::whole(pid, None));
-        if (self.part.denied, self.part.vanished, self.part.fd_limited) != before {
-            return false;
-        }
-        self.part.scanned += 1;
-        let first = self.sh.stop_at_first;
-        if !(found && first.is_some()) {
-            found |= self.scan_threads(pid);
-        }
-        match first {
-            Some(stop) if found => {
-                stop.store(true, Ordering::Relaxed);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Reads the links of one getdents result's entries below `end`; (whether the table goes
-/// on past this buffer, whether a wanted socket was found).
-fn read_links(
-    dfd: RawFd,
-    buf: &[u8],
-    s: Slice,
-    end: u32,
-    sh: &Shared,
-    part: &mut Part,
-) -> (bool, bool) {
-    let mut link = [0u8; 64];
-    let mut found = false;
-    let first = sh.stop_at_first.is_some();
-    let more = entries(buf, |name| {
-        if end != u32::MAX && parse_u32(name.to_bytes()).is_none_or(|fd| fd >= end) {
-            return false;
-        }
-        // SAFETY: name is NUL-terminated; link is writable for its length.
-        let n =
-            unsafe { libc::readlinkat(dfd, name.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
-        if n > 0 {
-            if let Some(ino) = socket_inode(&link[..n as usize]) {
-                if sh.wanted.contains(&ino) {
-                    part.holders.push((ino, s.pid));
-                    if let Some(t) = s.tid {
-                        part.thread_holders.push((ino, s.pid, t));
-                    }
-                    found = true;
-                    return !first;
-                }
-            }
-        }
-        true
-    });
-    (more, found)
-}
-
-/// Reads a small /proc file relative to `dir` into `buf`; None if it cannot be read.
-fn read_small<'b>(dir: RawFd, path: &CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
-    // SAFETY: path is NUL-terminated; the descriptor is closed below.
-    let fd = unsafe { libc::openat(dir, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: buf is writable for its length; fd is ours.
-    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    // SAFETY: fd is ours and open.
-    unsafe { libc::close(fd) };
-    Some(&buf[..usize::try_from(n).ok()?])
-}
-
-/// One scan thread: PIDs in chunks, slices as they come, until nothing is left.
-fn scan_part(sh: &Shared) -> Part {
-    let mut w = Worker {
-        sh,
-        dbuf: vec![0u8; DIRENT_BUF],
-        tbuf: vec![0u8; 4096],
-        part: Part::default(),
-    };
-    let mut listing = Listing(Some(sh));
-    const CHUNK: usize = 4;
-    let stopped = || sh.stop_at_first.is_some_and(|s| s.load(Ordering::Relaxed));
-    while listing.0.is_some() {
-        if let Some(s) = sh.try_slice() {
-            w.scan_table(s);
-            continue;
-        }
-        let start = sh.next.fetch_add(CHUNK, Ordering::Relaxed);
-        if start >= sh.pids.len() {
-            listing.done();
-            break;
-        }
-        for &pid in &sh.pids[start..(start + CHUNK).min(sh.pids.len())] {
-            if stopped() || w.scan_pid(pid) {
-                return w.part;
-            }
-        }
-    }
-    while let Some(s) = sh.wait_slice() {
-        w.scan_table(s);
-    }
-    w.part
 }
 
 /// Open files on the host (/proc/sys/fs/file-nr): a cheap estimate of the descriptors a
@@ -572,19 +222,7 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
     let worth_it = open_files().map_or(pids.len() >= 256, |n| n >= SCAN_THREADS_MIN_FILES);
     let threads = if worth_it { cpus } else { 1 };
     let stop = AtomicBool::new(false);
-    let sh = Shared {
-        proc_fd: pfd,
-        pids: &pids,
-        next: AtomicUsize::new(0),
-        wanted,
-        stop_at_first: first.then_some(&stop),
-        split: threads > 1 && !first,
-        queue: Mutex::new(Queue {
-            slices: Vec::new(),
-            listing: threads,
-        }),
-        more: Condvar::new(),
-    };
+    let sh = Shared::new(pfd, &pids, wanted, first.then_some(&stop), threads);
     let parts: Vec<Option<Part>> = if threads == 1 {
         vec![Some(scan_part(&sh))]
     } else {

@@ -3,6 +3,7 @@
 
 pub mod bpf;
 mod fdscan;
+mod fdwork;
 mod netlink;
 pub mod procnet;
 
