@@ -267,3 +267,48 @@ impl OwnerSource for BpfOwners {
         self.procfs.user_name(uid)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket opened after the prefetched walk (started by `prepare`, before the
+    /// tables are read) must still be found: the scan walks again for wanted sockets the
+    /// first walk did not see.
+    #[test]
+    fn prefetched_walk_misses_no_socket_opened_after_it() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 || foreign_proc().is_some() {
+            let ci = std::env::var("PORTSCOPE_NO_SKIP").is_ok_and(|v| !v.is_empty() && v != "0");
+            assert!(
+                !ci,
+                "required but unavailable here: not root, cannot load a BPF program"
+            );
+            eprintln!("SKIP: not root: cannot load a BPF program");
+            return;
+        }
+        let mut owners = BpfOwners::new(false);
+        owners.prepare();
+        // Let the walk finish before the socket exists, then hand its result back.
+        let done = owners
+            .pending
+            .take()
+            .expect("prepare started a walk")
+            .join()
+            .unwrap();
+        let (walker, records) = done.unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let ino = std::fs::metadata(format!("/proc/self/fd/{}", l.as_raw_fd()))
+            .unwrap()
+            .ino();
+        assert!(records.iter().all(|r| r.inode != ino));
+        owners.pending = Some(std::thread::spawn(move || Ok((walker, records))));
+        let mut wanted = InodeSet::default();
+        wanted.insert(ino);
+        let scan = owners.scan(&wanted, false).unwrap();
+        assert_eq!(owners.kind(), OwnerSourceKind::Bpf);
+        assert_eq!(scan.holders, vec![(ino, std::process::id())]);
+    }
+}
