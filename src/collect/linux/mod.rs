@@ -149,9 +149,8 @@ impl OwnerSource for ProcfsOwners {
 /// iterator ~0.3 µs); 1,500 sits in that gap.
 pub const BPF_MIN_FILES: u64 = 1_500;
 
-/// A walk started by `prepare`, on its own thread: the loaded program (to walk again)
-/// and what the first walk saw.
-type Prefetch = std::thread::JoinHandle<Result<(bpf::Walker, Vec<bpf::Record>), bpf::BpfError>>;
+/// The program being loaded by `prepare`, on its own thread.
+type Loading = std::thread::JoinHandle<Result<bpf::Walker, bpf::BpfError>>;
 
 /// The BPF task_file iterator; with `auto`, only where it pays, falling back to the /proc
 /// scan when the kernel refuses it (no privilege, no BTF, an old kernel): silently for
@@ -161,9 +160,8 @@ pub struct BpfOwners {
     /// What ran last: Bpf, or Procfs after a fallback (or by choice of `auto`).
     ran: OwnerSourceKind,
     procfs: ProcfsOwners,
-    /// The walk `prepare` started; never joined if no scan follows (a free port): it
-    /// ends by itself, and waiting for it would cost that command the whole walk.
-    pending: Option<Prefetch>,
+    /// The load `prepare` started; never joined if no scan follows (a free port).
+    pending: Option<Loading>,
 }
 
 impl BpfOwners {
@@ -183,23 +181,17 @@ impl BpfOwners {
         !self.auto || fdscan::open_files().is_some_and(|n| n >= BPF_MIN_FILES)
     }
 
-    /// The iterator's answer. A walk prefetched by `prepare` ran alongside the table
-    /// dump: a socket opened after the walk passed its holder is in the tables but not
-    /// in the walk. So when any wanted socket has no holder, walk once more (the program
-    /// stays loaded: only the walk is paid again), now after the dump, as the procfs
-    /// scan would: what is said about a socket nobody holds stays true.
+    /// The iterator's answer: the program loaded by `prepare` (or now), then one walk,
+    /// after the tables were read, as the procfs scan would: a socket opened meanwhile
+    /// cannot look held by nobody. (Walking during the dump too and again for sockets
+    /// nobody was found holding measured slower: see BENCHMARKS.md.)
     fn bpf_scan(&mut self, wanted: &InodeSet, first: bool) -> Result<OwnerScan, bpf::BpfError> {
-        let Some(pending) = self.pending.take() else {
-            return Ok(bpf::owner_scan(&bpf::scan()?, wanted, first));
+        let walker = match self.pending.take() {
+            Some(loading) => loading
+                .join()
+                .map_err(|_| bpf::BpfError::Other("the BPF loader thread failed".into()))??,
+            None => bpf::Walker::load()?,
         };
-        let (walker, records) = pending
-            .join()
-            .map_err(|_| bpf::BpfError::Other("the BPF reader thread failed".into()))??;
-        let scan = bpf::owner_scan(&records, wanted, first);
-        let found: InodeSet = scan.holders.iter().map(|&(i, _)| i).collect();
-        if scan.stopped_early || found.len() == wanted.len() {
-            return Ok(scan);
-        }
         Ok(bpf::owner_scan(&walker.read()?, wanted, first))
     }
 }
@@ -209,15 +201,11 @@ impl OwnerSource for BpfOwners {
         self.ran
     }
 
-    /// Loads the program and walks every task on a thread while the tables are dumped
-    /// (the walk needs no wanted set). Only where `scan` would use the iterator.
+    /// Loads the program (BTF walk, verifier: the iterator's fixed cost) on a thread
+    /// while the tables are dumped. Only where `scan` would use the iterator.
     fn prepare(&mut self) {
         if self.ran == OwnerSourceKind::Bpf && foreign_proc().is_none() && self.worth_it() {
-            self.pending = Some(std::thread::spawn(|| {
-                let walker = bpf::Walker::load()?;
-                let records = walker.read()?;
-                Ok((walker, records))
-            }));
+            self.pending = Some(std::thread::spawn(bpf::Walker::load));
         }
     }
 
@@ -272,11 +260,10 @@ impl OwnerSource for BpfOwners {
 mod tests {
     use super::*;
 
-    /// A socket opened after the prefetched walk (started by `prepare`, before the
-    /// tables are read) must still be found: the scan walks again for wanted sockets the
-    /// first walk did not see.
+    /// The program loaded by `prepare` walks only when `scan` runs: a socket opened
+    /// after `prepare` (as one opened during the table dump) is found.
     #[test]
-    fn prefetched_walk_misses_no_socket_opened_after_it() {
+    fn a_socket_opened_after_prepare_is_found() {
         // SAFETY: geteuid cannot fail.
         if unsafe { libc::geteuid() } != 0 || foreign_proc().is_some() {
             let ci = std::env::var("PORTSCOPE_NO_SKIP").is_ok_and(|v| !v.is_empty() && v != "0");
@@ -289,26 +276,26 @@ mod tests {
         }
         let mut owners = BpfOwners::new(false);
         owners.prepare();
-        // Let the walk finish before the socket exists, then hand its result back.
-        let done = owners
+        // Let the load finish before the socket exists, then hand it back.
+        let walker = owners
             .pending
             .take()
-            .expect("prepare started a walk")
+            .expect("prepare started a load")
             .join()
             .unwrap();
-        let (walker, records) = done.unwrap();
+        let walker = walker.unwrap();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         use std::os::fd::AsRawFd;
         use std::os::unix::fs::MetadataExt;
         let ino = std::fs::metadata(format!("/proc/self/fd/{}", l.as_raw_fd()))
             .unwrap()
             .ino();
-        assert!(records.iter().all(|r| r.inode != ino));
-        owners.pending = Some(std::thread::spawn(move || Ok((walker, records))));
+        owners.pending = Some(std::thread::spawn(move || Ok(walker)));
         let mut wanted = InodeSet::default();
         wanted.insert(ino);
         let scan = owners.scan(&wanted, false).unwrap();
         assert_eq!(owners.kind(), OwnerSourceKind::Bpf);
         assert_eq!(scan.holders, vec![(ino, std::process::id())]);
+        assert!(owners.pending.is_none());
     }
 }
