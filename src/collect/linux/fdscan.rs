@@ -196,8 +196,10 @@ pub fn open_files() -> Option<u64> {
 }
 
 /// From this many open files on the host the /proc scan uses every core (up to 8); below
-/// it one thread, as starting the others costs more than they save. Measured: see
-/// BENCHMARKS.md, "One scan thread or two".
+/// it one thread. A second thread costs ~50 µs to start and join, a descriptor ~3 µs to
+/// read, so it pays from a few hundred descriptors; 1,000 leaves margin. Not yet pinned
+/// down by measurement: the one-thread/two-thread crossover run (bench/crossover.sh, see
+/// BENCHMARKS.md) was drowned by other load on the host.
 pub const SCAN_THREADS_MIN_FILES: u64 = 1_000;
 
 /// Finds the holders of `wanted` among every process visible in /proc.

@@ -143,11 +143,13 @@ impl OwnerSource for ProcfsOwners {
 
 /// Below this many open files on the host (/proc/sys/fs/file-nr) the BPF iterator's fixed
 /// set-up costs more than reading every descriptor through /proc, so `auto` scans /proc.
-/// Measured (bench/crossover.sh, BENCHMARKS.md "Choosing an owner source"): whole
-/// `list --all --json`, the two sources cross between 1,100 and 1,650 open files on a
-/// 2-vCPU host (the set-up is ~3 ms, a descriptor through /proc ~3.5 µs, through the
-/// iterator ~0.3 µs); 1,500 sits in that gap.
-pub const BPF_MIN_FILES: u64 = 1_500;
+/// Measured with bench/crossover.sh on a quiet 2-vCPU host (BENCHMARKS.md, "Choosing an
+/// owner source"): whole `list --all --json`, bpf 8.1 ms vs procfs 7.2 ms at file-nr
+/// 1,143, and 7.4 ms vs 8.9 ms at 1,644; the sources cross near 1,400. file-nr counts open
+/// file descriptions, not descriptors (a forked server's shared ones count once, files
+/// only mmapped count too): on a quiet host it is within a few hundred of the descriptors
+/// a scan reads, which is the work both sources scale with.
+pub const BPF_MIN_FILES: u64 = 1_400;
 
 /// The program being loaded by `prepare`, on its own thread.
 type Loading = std::thread::JoinHandle<Result<bpf::Walker, bpf::BpfError>>;
