@@ -195,6 +195,19 @@ pub fn open_files() -> Option<u64> {
     text.split_whitespace().next()?.parse().ok()
 }
 
+/// The cores this process may use that nothing else is running on right now: the
+/// runnable count in /proc/loadavg ("R/T", this thread included) against the CPUs we
+/// may run on. A thread started on a busy core only queues behind the other work: on a
+/// 2-core host with both cores busy, two scan threads measured slower than one.
+pub fn free_cpus() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let running = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().nth(3)?.split('/').next()?.parse().ok())
+        .unwrap_or(1usize);
+    cpus.saturating_sub(running.saturating_sub(1)).max(1)
+}
+
 /// From this many open files on the host the /proc scan uses every core (up to 8); below
 /// it one thread. A second thread costs ~50 µs to start and join, a descriptor ~3 µs to
 /// read, so it pays from a few hundred descriptors; 1,000 leaves margin. Not yet pinned
@@ -215,14 +228,10 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
             "/proc lists no processes (not a procfs mount?)",
         ));
     }
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
     // By work, not by process count: 250 processes may hold 70k descriptors. Without
-    // file-nr (an odd /proc), by the old rule of thumb.
+    // file-nr (an odd /proc), by the old rule of thumb. And only on cores that are free.
     let worth_it = open_files().map_or(pids.len() >= 256, |n| n >= SCAN_THREADS_MIN_FILES);
-    let threads = if worth_it { cpus } else { 1 };
+    let threads = if worth_it { free_cpus().clamp(1, 8) } else { 1 };
     let stop = AtomicBool::new(false);
     let sh = Shared::new(pfd, &pids, wanted, first.then_some(&stop), threads);
     let parts: Vec<Option<Part>> = if threads == 1 {

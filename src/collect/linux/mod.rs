@@ -204,9 +204,15 @@ impl OwnerSource for BpfOwners {
     }
 
     /// Loads the program (BTF walk, verifier: the iterator's fixed cost) on a thread
-    /// while the tables are dumped. Only where `scan` would use the iterator.
+    /// while the tables are dumped. Only where `scan` would use the iterator, and only
+    /// with a core free for it: on busy cores the hand-over measured slower than loading
+    /// after the dump.
     fn prepare(&mut self) {
-        if self.ran == OwnerSourceKind::Bpf && foreign_proc().is_none() && self.worth_it() {
+        if self.ran == OwnerSourceKind::Bpf
+            && foreign_proc().is_none()
+            && self.worth_it()
+            && fdscan::free_cpus() > 1
+        {
             self.pending = Some(std::thread::spawn(bpf::Walker::load));
         }
     }
@@ -277,14 +283,9 @@ mod tests {
             return;
         }
         let mut owners = BpfOwners::new(false);
-        owners.prepare();
-        // Let the load finish before the socket exists, then hand it back.
-        let walker = owners
-            .pending
-            .take()
-            .expect("prepare started a load")
-            .join()
-            .unwrap();
+        // What `prepare` starts when a core is free (it may not be, on a busy host):
+        // loaded, and finished, before the socket exists.
+        let walker = std::thread::spawn(bpf::Walker::load).join().unwrap();
         let walker = walker.unwrap();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         use std::os::fd::AsRawFd;
