@@ -203,16 +203,28 @@ pub fn free_cpus() -> usize {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let running = std::fs::read_to_string("/proc/loadavg")
         .ok()
-        .and_then(|t| t.split_whitespace().nth(3)?.split('/').next()?.parse().ok())
-        .unwrap_or(1usize);
+        .and_then(|t| runnable(&t))
+        .unwrap_or(1);
     cpus.saturating_sub(running.saturating_sub(1)).max(1)
 }
 
-/// From this many open files on the host the /proc scan uses every core (up to 8); below
-/// it one thread. A second thread costs ~50 µs to start and join, a descriptor ~3 µs to
-/// read, so it pays from a few hundred descriptors; 1,000 leaves margin. Not yet pinned
-/// down by measurement: the one-thread/two-thread crossover run (bench/crossover.sh, see
-/// BENCHMARKS.md) was drowned by other load on the host.
+/// The runnable task count of a /proc/loadavg line ("0.29 1.43 2.32 1/85 15663").
+fn runnable(loadavg: &str) -> Option<usize> {
+    loadavg
+        .split_whitespace()
+        .nth(3)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// From this many open files on the host the /proc scan uses every free core (up to 8);
+/// below it one thread. A thread costs ~50 µs to start and join, a descriptor ~3 µs to
+/// read, so a second one pays from a few hundred descriptors if it gets a core; 1,000
+/// leaves margin. Not pinned down by measurement: on the loaded host where it was tried
+/// (BENCHMARKS.md, issue 13) a second thread on a busy core lost at every size, which is
+/// what [`free_cpus`] is for, and a quiet host was not to be had.
 pub const SCAN_THREADS_MIN_FILES: u64 = 1_000;
 
 /// Finds the holders of `wanted` among every process visible in /proc.
@@ -361,6 +373,15 @@ mod tests {
         assert!(!proc_hides_pids(
             "1 2 0:5 / /mnt/proc rw - proc proc rw,hidepid=2\n"
         ));
+    }
+
+    #[test]
+    fn reads_the_runnable_count() {
+        assert_eq!(runnable("0.29 1.43 2.32 1/85 15663\n"), Some(1));
+        assert_eq!(runnable("10.79 6.86 4.19 8/137 4615"), Some(8));
+        assert_eq!(runnable("0.29 1.43 2.32"), None);
+        assert_eq!(runnable("a b c x/85 1"), None);
+        assert!(free_cpus() >= 1);
     }
 
     #[test]
