@@ -156,9 +156,10 @@ impl Worker<'_> {
         };
         let dfd = fd_dir.as_raw_fd();
         // The position in /proc/PID/fd is the descriptor number + 2 (after . and ..).
-        // SAFETY: plain integers on a descriptor we own.
-        if s.start > 0 && unsafe { libc::lseek(dfd, i64::from(s.start) + 2, libc::SEEK_SET) } < 0 {
-            return false;
+        // Should the seek fail, the listing starts at 0 and read_links skips to `start`.
+        if s.start > 0 {
+            // SAFETY: plain integers on a descriptor we own.
+            unsafe { libc::lseek(dfd, i64::from(s.start) + 2, libc::SEEK_SET) };
         }
         let mut split_at = None;
         let mut found = false;
@@ -326,8 +327,12 @@ fn read_links(
     let mut found = false;
     let first = sh.stop_at_first.is_some();
     let more = entries(buf, |name| {
-        if end != u32::MAX && parse_u32(name.to_bytes()).is_none_or(|fd| fd >= end) {
-            return false;
+        if s.start > 0 || end != u32::MAX {
+            match parse_u32(name.to_bytes()) {
+                Some(fd) if fd < s.start => return true,
+                Some(fd) if fd < end => {}
+                _ => return false,
+            }
         }
         // SAFETY: name is NUL-terminated; link is writable for its length.
         let n =
