@@ -418,7 +418,7 @@ mod tests {
     }
 
     /// One table of ~5,000 descriptors holding one socket twice, at a low and a high
-    /// descriptor: the high one is only reached through a slice (lseek to fd + 2).
+    /// descriptor: each slice finds exactly the descriptors in its range.
     #[test]
     fn a_large_table_is_read_in_slices_and_found_whole() {
         let need = 6000;
