@@ -19,17 +19,30 @@ GROUPS = [
     ("who-late", "Large: who holds the late port (last socket process)", "portscope who PORT"),
     ("who-free", "Large: who holds a free port", "portscope who PORT"),
     ("small", "Small: listening sockets", "portscope list"),
+    ("mid-list", "Mid (~250 processes, ~70k fds): every socket with its owners",
+     "portscope list --all --json"),
+    ("mid-who", "Mid: who holds the early port", "portscope who PORT"),
 ]
 
 # (label, group, numerator, denominator, limit) on ratios of medians.
 RATIO_TARGETS = [
-    ("list --all --json vs ss -tuanp", "list", "portscope list --all --json", "ss -tuanp", 0.40),
+    ("list --all --json vs ss -tuanp", "list", "portscope list --all --json", "ss -tuanp", 0.12),
+    ("mid: list --all --json vs ss -tuanp", "mid-list", "portscope list --all --json",
+     "ss -tuanp", 0.15),
+    ("procfs scan: list --all --json vs ss -tuanp", "list",
+     "portscope list --all --json --owner-source procfs", "ss -tuanp", 0.45),
+    ("mid: procfs scan vs ss -tuanp", "mid-list",
+     "portscope list --all --json --owner-source procfs", "ss -tuanp", 0.45),
+    ("mid: who PORT, owners found, vs ss", "mid-who", "portscope who PORT",
+     "ss -tanp 'sport = :PORT'", 0.12),
+    ("small workload: list vs ss -tulnp", "small", "portscope list",
+     "ss -tulnp (listening only)", 0.60),
     ("list --all --json vs lsof -nP -i", "list", "portscope list --all --json", "lsof -nP -i", 0.20),
     ("who PORT, free port, vs ss", "who-free", "portscope who PORT", "ss -tanp 'sport = :PORT'", 0.05),
     ("who PORT, owners found (early port), vs ss", "who-early", "portscope who PORT",
-     "ss -tanp 'sport = :PORT'", 0.40),
+     "ss -tanp 'sport = :PORT'", 0.12),
     ("who PORT, owners found (late port), vs ss", "who-late", "portscope who PORT",
-     "ss -tanp 'sport = :PORT'", 0.40),
+     "ss -tanp 'sport = :PORT'", 0.12),
     ("who --first PORT, early port, vs ss", "who-early", "portscope who --first PORT",
      "ss -tanp 'sport = :PORT'", 0.10),
     ("small workload: list vs ss -tuanp", "small", "portscope list", "ss -tuanp", 0.80),
@@ -95,14 +108,17 @@ def main(d):
     groups = {gid: load_group(d, gid) for gid, _, _ in GROUPS}
     busy = read_kv(os.path.join(d, "quiet.tsv"), "\t")
     large, small = read_ready(d, "large"), read_ready(d, "small")
+    mid = read_ready(d, "mid")
     ports = {}
     if large:
         ports = {"who-early": large["early_port"], "who-late": large["late_port"],
                  "who-free": large["free_port"]}
+    if mid:
+        ports["mid-who"] = mid["early_port"]
 
     p("## Workloads")
     p("")
-    for size, r in (("large", large), ("small", small)):
+    for size, r in (("large", large), ("mid", mid), ("small", small)):
         if not r:
             continue
         st = read_kv(os.path.join(d, "state-%s.txt" % size), "=")

@@ -3,7 +3,8 @@
 # workload (bench/workload.py), with hyperfine. Prints a markdown report on stdout;
 # progress and hyperfine's own output go to stderr.
 #
-#   bench/run.sh [large|small|both]        (default: large)
+#   bench/run.sh [large|mid|small|both|all]   (default: large; both = large + small,
+#                                             all = large + mid + small)
 #
 # Environment:
 #   PORTSCOPE   portscope binary to measure (default: cargo build --release here, then
@@ -25,8 +26,8 @@
 set -euo pipefail
 
 SIZE=${1:-large}
-case "$SIZE" in large | small | both) ;; *)
-    echo "usage: $0 [large|small|both]" >&2
+case "$SIZE" in large | mid | small | both | all) ;; *)
+    echo "usage: $0 [large|mid|small|both|all]" >&2
     exit 2
     ;;
 esac
@@ -276,6 +277,9 @@ bench_large() {
     hf list \
         "portscope list --all --json" "$P list --all --json" \
         "ss -tuanp" "ss -tuanp" \
+        "portscope list --all --json --owner-source bpf" "$P list --all --json --owner-source bpf" \
+        "portscope list --all --json --owner-source procfs" "$P list --all --json --owner-source procfs" \
+        "ss -tuan (no owners)" "ss -tuan" \
         "netstat -tuanp" "netstat -tuanp" \
         "lsof -nP -i" "lsof -nP -i" \
         "portscope list --all (table)" "$P list --all"
@@ -291,6 +295,7 @@ bench_large() {
         hf "who-$which" \
             "portscope who PORT" "$P who $port" \
             "${extra[@]}" \
+            "portscope who --owner-source procfs PORT" "$P who --owner-source procfs $port" \
             "ss -tanp 'sport = :PORT'" "ss -tanp 'sport = :$port'" \
             "lsof -nP -i :PORT" "lsof -nP -i :$port" \
             "fuser PORT/tcp" "fuser $port/tcp"
@@ -299,9 +304,31 @@ bench_large() {
     say "peak RSS (${RSS_RUNS} runs each)"
     rss "portscope list --all --json" "$P" list --all --json
     rss "portscope list --all (table)" "$P" list --all
+    rss "portscope list --all --json --owner-source procfs" "$P" list --all --json --owner-source procfs
     rss "ss -tuanp" ss -tuanp
     rss "lsof -nP -i" lsof -nP -i
     workload_alive || die "the workload ended before the end of the measurements"
+    stop_workload
+}
+
+# ~250 processes (with the host's own) holding ~70k descriptors: fewer than 256 PIDs,
+# the case the scan used to give one thread.
+bench_mid() {
+    start_workload mid
+    record_workload mid
+    local P=$PORTSCOPE
+    sanity "portscope who $EARLY (mid)" "$EARLY_PID" "$P" who -q "$EARLY"
+    sanity "portscope list --all --json (mid)" "$LATE_PID" "$P" list --all --json
+    hf mid-list \
+        "portscope list --all --json" "$P list --all --json" \
+        "ss -tuanp" "ss -tuanp" \
+        "portscope list --all --json --owner-source bpf" "$P list --all --json --owner-source bpf" \
+        "portscope list --all --json --owner-source procfs" "$P list --all --json --owner-source procfs" \
+        "ss -tuan (no owners)" "ss -tuan"
+    hf mid-who \
+        "portscope who PORT" "$P who $EARLY" \
+        "ss -tanp 'sport = :PORT'" "ss -tanp 'sport = :$EARLY'" \
+        "portscope who --owner-source procfs PORT" "$P who --owner-source procfs $EARLY"
     stop_workload
 }
 
@@ -352,8 +379,14 @@ write_meta
 case "$SIZE" in
 large) bench_large ;;
 small) bench_small ;;
+mid) bench_mid ;;
 both)
     bench_large
+    bench_small
+    ;;
+all)
+    bench_large
+    bench_mid
     bench_small
     ;;
 esac

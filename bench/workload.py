@@ -55,6 +55,9 @@ PRESETS = {
     "tiny": dict(socket_procs=2, sockets_per_proc=6, file_procs=1, files_per_proc=8),
     # "a handful of sockets", like an idle laptop plus a dev server or two.
     "small": dict(socket_procs=2, sockets_per_proc=6, file_procs=2, files_per_proc=16),
+    # A database-server-like host: ~250 processes in all (with a quiet host's ~80) and
+    # ~70,000 descriptors: 40 x 175 sockets (7,000) plus 130 x 485 open files.
+    "mid": dict(socket_procs=40, sockets_per_proc=175, file_procs=130, files_per_proc=485),
     # ~10,000 sockets across 50 processes, plus 200 processes x 500 open files.
     "large": dict(socket_procs=50, sockets_per_proc=200, file_procs=200, files_per_proc=500),
 }

@@ -143,6 +143,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let classifier = classifier(q.numeric, c.ephemeral);
     let mut table = q.table.clone();
     table.ports = port_filter(q);
+    c.owners.prepare();
     let harvest = c.tables.harvest(&table)?;
     let mut warnings = harvest.warnings;
     let mut sources = Sources {

@@ -91,6 +91,10 @@ pub trait TableSource {
 /// An owner backend: which processes hold which socket inodes, and their details.
 pub trait OwnerSource {
     fn kind(&self) -> OwnerSourceKind;
+    /// Called once before the socket tables are read. A source may start work here that
+    /// needs no wanted set (on a thread, overlapping the dump), as long as `scan` still
+    /// answers as if it had started after the dump.
+    fn prepare(&mut self) {}
     /// Finds the holders of `wanted`; `first`: stop at the first holder found.
     fn scan(&mut self, wanted: &InodeSet, first: bool) -> std::io::Result<OwnerScan>;
     /// Name, command line, UID and parent of each PID; PIDs that exited are left out.

@@ -8,11 +8,13 @@ use crate::fast_hash::InodeSet;
 use std::ffi::CStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-const DIRENT_BUF: usize = 32 * 1024;
+use super::fdwork::{scan_part, Shared};
 
-fn open_dir_at(dir: RawFd, path: &CStr) -> io::Result<OwnedFd> {
+pub(super) const DIRENT_BUF: usize = 32 * 1024;
+
+pub(super) fn open_dir_at(dir: RawFd, path: &CStr) -> io::Result<OwnedFd> {
     // SAFETY: path is NUL-terminated; the result is checked.
     let fd = unsafe {
         libc::openat(
@@ -29,38 +31,54 @@ fn open_dir_at(dir: RawFd, path: &CStr) -> io::Result<OwnedFd> {
     }
 }
 
+/// One getdents64 call into `buf`: the bytes filled, 0 at the end of the directory.
+pub(super) fn getdents(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is writable for buf.len() bytes.
+    let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Calls `f` with each entry name (NUL-terminated) in one getdents64 result, `.` and
+/// `..` left out; false when `f` asked to stop.
+pub(super) fn entries(buf: &[u8], mut f: impl FnMut(&CStr) -> bool) -> bool {
+    let mut off = 0usize;
+    let n = buf.len();
+    while off + 19 < n {
+        // struct linux_dirent64 { u64 ino; i64 off; u16 reclen; u8 type; char name[]; }
+        let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
+        if reclen == 0 {
+            break;
+        }
+        if let Ok(name) = CStr::from_bytes_until_nul(&buf[off + 19..(off + reclen).min(n)]) {
+            let b = name.to_bytes();
+            if b != b"." && b != b".." && !f(name) {
+                return false;
+            }
+        }
+        off += reclen;
+    }
+    true
+}
+
 /// Calls `f` with each entry name (NUL-terminated) of the directory `fd`.
-fn for_each_entry(fd: RawFd, buf: &mut [u8], mut f: impl FnMut(&CStr) -> bool) -> io::Result<()> {
+pub(super) fn for_each_entry(
+    fd: RawFd,
+    buf: &mut [u8],
+    mut f: impl FnMut(&CStr) -> bool,
+) -> io::Result<()> {
     loop {
-        // SAFETY: buf is writable for buf.len() bytes.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n == 0 {
+        let n = getdents(fd, buf)?;
+        if n == 0 || !entries(&buf[..n], &mut f) {
             return Ok(());
-        }
-        let mut off = 0usize;
-        let n = n as usize;
-        while off + 19 < n {
-            // struct linux_dirent64 { u64 ino; i64 off; u16 reclen; u8 type; char name[]; }
-            let reclen = u16::from_ne_bytes([buf[off + 16], buf[off + 17]]) as usize;
-            if reclen == 0 {
-                break;
-            }
-            let name = &buf[off + 19..(off + reclen).min(n)];
-            if let Ok(name) = CStr::from_bytes_until_nul(name) {
-                let b = name.to_bytes();
-                if b != b"." && b != b".." && !f(name) {
-                    return Ok(());
-                }
-            }
-            off += reclen;
         }
     }
 }
 
-fn parse_u32(b: &[u8]) -> Option<u32> {
+pub(super) fn parse_u32(b: &[u8]) -> Option<u32> {
     if b.is_empty() || b.len() > 10 {
         return None;
     }
@@ -75,7 +93,7 @@ fn parse_u32(b: &[u8]) -> Option<u32> {
 }
 
 /// Parses `socket:[12345]` in place.
-fn socket_inode(link: &[u8]) -> Option<u64> {
+pub(super) fn socket_inode(link: &[u8]) -> Option<u64> {
     let rest = link.strip_prefix(b"socket:[")?;
     let rest = rest.strip_suffix(b"]")?;
     let mut v: u64 = 0;
@@ -103,14 +121,14 @@ pub fn list_pids(proc_fd: RawFd) -> io::Result<Vec<u32>> {
 
 /// Counts and finds, per worker thread.
 #[derive(Default)]
-struct Part {
-    holders: Vec<(u64, u32)>,
+pub(super) struct Part {
+    pub holders: Vec<(u64, u32)>,
     /// Holders found only in a thread's own descriptor table: (inode, pid, tid).
-    thread_holders: Vec<(u64, u32, u32)>,
-    denied: usize,
-    vanished: usize,
-    fd_limited: usize,
-    scanned: usize,
+    pub thread_holders: Vec<(u64, u32, u32)>,
+    pub denied: usize,
+    pub vanished: usize,
+    pub fd_limited: usize,
+    pub scanned: usize,
 }
 
 /// Writes `<n>` into `out` as decimal, returning the digits' length.
@@ -132,7 +150,12 @@ fn put_u32(out: &mut [u8], mut n: u32) -> usize {
 
 /// `<pid>/fd`, `<pid>/task` or `<pid>/task/<tid>/fd`, NUL-terminated, in `buf`: no
 /// formatting machinery on the hot path.
-fn proc_path<'b>(buf: &'b mut [u8; 48], pid: u32, tid: Option<u32>, leaf: &[u8]) -> &'b CStr {
+pub(super) fn proc_path<'b>(
+    buf: &'b mut [u8; 48],
+    pid: u32,
+    tid: Option<u32>,
+    leaf: &[u8],
+) -> &'b CStr {
     let mut at = put_u32(buf, pid);
     if let Some(t) = tid {
         buf[at..at + 6].copy_from_slice(b"/task/");
@@ -148,7 +171,7 @@ fn proc_path<'b>(buf: &'b mut [u8; 48], pid: u32, tid: Option<u32>, leaf: &[u8])
 
 /// Whether two tasks share one descriptor table (kcmp KCMP_FILES); None when the kernel
 /// cannot say (no CONFIG_KCMP, or not permitted).
-fn same_files(pid: u32, tid: u32) -> Option<bool> {
+pub(super) fn same_files(pid: u32, tid: u32) -> Option<bool> {
     const KCMP_FILES: libc::c_long = 2;
     // SAFETY: kcmp takes plain integers and touches no memory of ours.
     let r = unsafe { libc::syscall(libc::SYS_kcmp, pid, tid, KCMP_FILES, 0, 0) };
@@ -156,7 +179,7 @@ fn same_files(pid: u32, tid: u32) -> Option<bool> {
 }
 
 /// Why a directory could not be opened, counted where the answer needs it.
-fn count_failure(part: &mut Part, e: &io::Error) {
+pub(super) fn count_failure(part: &mut Part, e: &io::Error) {
     match e.raw_os_error() {
         Some(libc::EACCES) | Some(libc::EPERM) => part.denied += 1,
         // Out of descriptors is not "the process vanished": its owners would silently go.
@@ -165,187 +188,44 @@ fn count_failure(part: &mut Part, e: &io::Error) {
     }
 }
 
-struct Worker<'a> {
-    proc_fd: RawFd,
-    wanted: &'a InodeSet,
-    stop_at_first: Option<&'a AtomicBool>,
-    dbuf: Vec<u8>,
-    tbuf: Vec<u8>,
-    part: Part,
+/// Open files on the host (/proc/sys/fs/file-nr): a cheap estimate of the descriptors a
+/// scan reads (descriptors that share a file count once; files no table holds count).
+pub fn open_files() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/sys/fs/file-nr").ok()?;
+    text.split_whitespace().next()?.parse().ok()
 }
 
-impl Worker<'_> {
-    /// Reads one descriptor table; true when a wanted socket was found in it.
-    fn scan_table(&mut self, pid: u32, tid: Option<u32>) -> bool {
-        let mut path = [0u8; 48];
-        let cpath = proc_path(&mut path, pid, tid, b"fd");
-        let fd_dir = match open_dir_at(self.proc_fd, cpath) {
-            Ok(fd) => fd,
-            Err(e) => {
-                count_failure(&mut self.part, &e);
-                return false;
-            }
-        };
-        let dfd = fd_dir.as_raw_fd();
-        let (wanted, first) = (self.wanted, self.stop_at_first.is_some());
-        let part = &mut self.part;
-        let mut link = [0u8; 64];
-        let mut found = false;
-        let mut refused = false;
-        let r = for_each_entry(dfd, &mut self.dbuf, |name| {
-            // SAFETY: name is NUL-terminated; link is writable for its length.
-            let n = unsafe {
-                libc::readlinkat(dfd, name.as_ptr(), link.as_mut_ptr().cast(), link.len())
-            };
-            if n < 0 {
-                // A listable table whose links may not be read (a non-dumpable process,
-                // an LSM): its sockets are held by someone we cannot see.
-                let e = io::Error::last_os_error().raw_os_error();
-                refused |= matches!(e, Some(libc::EACCES) | Some(libc::EPERM));
-            } else if n > 0 {
-                if let Some(ino) = socket_inode(&link[..n as usize]) {
-                    if wanted.contains(&ino) {
-                        part.holders.push((ino, pid));
-                        if let Some(t) = tid {
-                            part.thread_holders.push((ino, pid, t));
-                        }
-                        found = true;
-                        if first {
-                            return false;
-                        }
-                    }
-                }
-            }
-            true
-        });
-        if r.is_err() {
-            // The process exited while we read its table: what we saw stands.
-            self.part.vanished += 1;
-        }
-        if refused {
-            self.part.denied += 1;
-        }
-        found
-    }
-
-    /// Threads with a descriptor table of their own: one that called
-    /// unshare(CLONE_FILES), or every live thread once the leader has exited (its own
-    /// table is then empty). Each distinct table is read once.
-    fn scan_threads(&mut self, pid: u32) -> bool {
-        let mut path = [0u8; 48];
-        let Ok(task_dir) = open_dir_at(self.proc_fd, proc_path(&mut path, pid, None, b"task"))
-        else {
-            return false;
-        };
-        let mut tids: Vec<u32> = Vec::new();
-        let _ = for_each_entry(task_dir.as_raw_fd(), &mut self.tbuf, |name| {
-            if let Some(t) = parse_u32(name.to_bytes()) {
-                tids.push(t);
-            }
-            true
-        });
-        drop(task_dir);
-        if tids.len() <= 1 {
-            return false;
-        }
-        let mut read: Vec<u32> = vec![pid];
-        let mut leader_alive: Option<bool> = None;
-        let mut found = false;
-        for tid in tids.into_iter().filter(|&t| t != pid) {
-            let mut distinct = true;
-            for &r in &read {
-                let same = match same_files(r, tid) {
-                    Some(same) => same,
-                    // Without kcmp, only the threads of an exited leader are read (not
-                    // every thread of every process, which would multiply the cost).
-                    None => r != pid || *leader_alive.get_or_insert_with(|| self.leader_alive(pid)),
-                };
-                if same {
-                    distinct = false;
-                    break;
-                }
-            }
-            if distinct {
-                read.push(tid);
-                found |= self.scan_table(pid, Some(tid));
-                if found && self.stop_at_first.is_some() {
-                    return true;
-                }
-            }
-        }
-        found
-    }
-
-    /// Whether the thread-group leader still runs (it is a zombie once it called
-    /// pthread_exit while other threads live).
-    fn leader_alive(&self, pid: u32) -> bool {
-        let mut path = [0u8; 48];
-        let p = proc_path(&mut path, pid, None, b"stat");
-        // SAFETY: p is NUL-terminated; the descriptor is closed below.
-        let fd =
-            unsafe { libc::openat(self.proc_fd, p.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-        if fd < 0 {
-            return false;
-        }
-        let mut buf = [0u8; 512];
-        // SAFETY: buf is writable for its length; fd is ours.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        // SAFETY: fd is ours and open.
-        unsafe { libc::close(fd) };
-        let text = &buf[..n.max(0) as usize];
-        // "pid (comm) S ...": the state follows the last ')'.
-        let state = text
-            .iter()
-            .rposition(|&b| b == b')')
-            .and_then(|i| text.get(i + 2));
-        !matches!(state, Some(b'Z') | Some(b'X') | None)
-    }
+/// The cores this process may use that nothing else is running on right now: the
+/// runnable count in /proc/loadavg ("R/T", this thread included) against the CPUs we
+/// may run on. A thread started on a busy core only queues behind the other work: on a
+/// 2-core host with both cores busy, two scan threads measured slower than one.
+pub fn free_cpus() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let running = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| runnable(&t))
+        .unwrap_or(1);
+    cpus.saturating_sub(running.saturating_sub(1)).max(1)
 }
 
-fn scan_part(
-    proc_fd: RawFd,
-    pids: &[u32],
-    next: &AtomicUsize,
-    wanted: &InodeSet,
-    stop_at_first: Option<&AtomicBool>,
-) -> Part {
-    let mut w = Worker {
-        proc_fd,
-        wanted,
-        stop_at_first,
-        dbuf: vec![0u8; DIRENT_BUF],
-        tbuf: vec![0u8; 4096],
-        part: Part::default(),
-    };
-    const CHUNK: usize = 16;
-    loop {
-        let start = next.fetch_add(CHUNK, Ordering::Relaxed);
-        if start >= pids.len() {
-            break;
-        }
-        for &pid in &pids[start..(start + CHUNK).min(pids.len())] {
-            if stop_at_first.is_some_and(|s| s.load(Ordering::Relaxed)) {
-                return w.part;
-            }
-            let before = (w.part.denied, w.part.vanished, w.part.fd_limited);
-            let mut found = w.scan_table(pid, None);
-            if (w.part.denied, w.part.vanished, w.part.fd_limited) != before {
-                continue;
-            }
-            w.part.scanned += 1;
-            if !(found && stop_at_first.is_some()) {
-                found |= w.scan_threads(pid);
-            }
-            if found {
-                if let Some(s) = stop_at_first {
-                    s.store(true, Ordering::Relaxed);
-                    return w.part;
-                }
-            }
-        }
-    }
-    w.part
+/// The runnable task count of a /proc/loadavg line ("0.29 1.43 2.32 1/85 15663").
+fn runnable(loadavg: &str) -> Option<usize> {
+    loadavg
+        .split_whitespace()
+        .nth(3)?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
 }
+
+/// From this many open files on the host the /proc scan uses every free core (up to 8);
+/// below it one thread. A thread costs ~50 µs to start and join, a descriptor ~3 µs to
+/// read, so a second one pays from a few hundred descriptors if it gets a core; 1,000
+/// leaves margin. Not pinned down by measurement: on the loaded host where it was tried
+/// (BENCHMARKS.md, issue 13) a second thread on a busy core lost at every size, which is
+/// what [`free_cpus`] is for, and a quiet host was not to be had.
+pub const SCAN_THREADS_MIN_FILES: u64 = 1_000;
 
 /// Finds the holders of `wanted` among every process visible in /proc.
 /// `first`: stop at the first holder found (`who --first`).
@@ -360,22 +240,17 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
             "/proc lists no processes (not a procfs mount?)",
         ));
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    // A thread costs ~20 µs to start: not worth it for an idle laptop's few hundred PIDs.
-    let threads = if pids.len() < 256 { 1 } else { threads };
-    let next = AtomicUsize::new(0);
+    // By work, not by process count: 250 processes may hold 70k descriptors. Without
+    // file-nr (an odd /proc), by the old rule of thumb. And only on cores that are free.
+    let worth_it = open_files().map_or(pids.len() >= 256, |n| n >= SCAN_THREADS_MIN_FILES);
+    let threads = if worth_it { free_cpus().clamp(1, 8) } else { 1 };
     let stop = AtomicBool::new(false);
-    let stop_ref = first.then_some(&stop);
+    let sh = Shared::new(pfd, &pids, wanted, first.then_some(&stop), threads);
     let parts: Vec<Option<Part>> = if threads == 1 {
-        vec![Some(scan_part(pfd, &pids, &next, wanted, stop_ref))]
+        vec![Some(scan_part(&sh))]
     } else {
         std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|_| s.spawn(|| scan_part(pfd, &pids, &next, wanted, stop_ref)))
-                .collect();
+            let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| scan_part(&sh))).collect();
             handles.into_iter().map(|h| h.join().ok()).collect()
         })
     };
@@ -498,6 +373,15 @@ mod tests {
         assert!(!proc_hides_pids(
             "1 2 0:5 / /mnt/proc rw - proc proc rw,hidepid=2\n"
         ));
+    }
+
+    #[test]
+    fn reads_the_runnable_count() {
+        assert_eq!(runnable("0.29 1.43 2.32 1/85 15663\n"), Some(1));
+        assert_eq!(runnable("10.79 6.86 4.19 8/137 4615"), Some(8));
+        assert_eq!(runnable("0.29 1.43 2.32"), None);
+        assert_eq!(runnable("a b c x/85 1"), None);
+        assert!(free_cpus() >= 1);
     }
 
     #[test]

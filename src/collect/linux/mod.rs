@@ -3,6 +3,7 @@
 
 pub mod bpf;
 mod fdscan;
+mod fdwork;
 mod netlink;
 pub mod netns;
 pub mod placement;
@@ -167,16 +168,17 @@ impl OwnerSource for ProcfsOwners {
 }
 
 /// Below this many open files on the host (/proc/sys/fs/file-nr) the BPF iterator's fixed
-/// set-up (BTF walk and verifier, ~2.5 ms) costs more than reading every descriptor
-/// through /proc (~2.5 µs each): `auto` then scans /proc. Measured: see BENCHMARKS.md.
-pub const BPF_MIN_FILES: u64 = 2_000;
+/// set-up costs more than reading every descriptor through /proc, so `auto` scans /proc.
+/// Measured with bench/crossover.sh on a quiet 2-vCPU host (BENCHMARKS.md, "Choosing an
+/// owner source"): whole `list --all --json`, bpf 8.1 ms vs procfs 7.2 ms at file-nr
+/// 1,143, and 7.4 ms vs 8.9 ms at 1,644; the sources cross near 1,400. file-nr counts open
+/// file descriptions, not descriptors (a forked server's shared ones count once, files
+/// only mmapped count too): on a quiet host it is within a few hundred of the descriptors
+/// a scan reads, which is the work both sources scale with.
+pub const BPF_MIN_FILES: u64 = 1_400;
 
-/// Open files on the host, a cheap estimate of the descriptors a scan would read
-/// (descriptors that share a file count once).
-fn open_files() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/sys/fs/file-nr").ok()?;
-    text.split_whitespace().next()?.parse().ok()
-}
+/// The program being loaded by `prepare`, on its own thread.
+type Loading = std::thread::JoinHandle<Result<bpf::Walker, bpf::BpfError>>;
 
 /// The BPF task_file iterator; with `auto`, only where it pays, falling back to the /proc
 /// scan when the kernel refuses it (no privilege, no BTF, an old kernel): silently for
@@ -186,6 +188,8 @@ pub struct BpfOwners {
     /// What ran last: Bpf, or Procfs after a fallback (or by choice of `auto`).
     ran: OwnerSourceKind,
     procfs: ProcfsOwners,
+    /// The load `prepare` started; never joined if no scan follows (a free port).
+    pending: Option<Loading>,
 }
 
 impl BpfOwners {
@@ -194,6 +198,7 @@ impl BpfOwners {
             auto,
             ran: OwnerSourceKind::Bpf,
             procfs: ProcfsOwners::default(),
+            pending: None,
         }
     }
 
@@ -201,13 +206,41 @@ impl BpfOwners {
     /// only with a working /proc (process details come from there: a PID without them
     /// would read as "exited").
     fn worth_it(&self) -> bool {
-        !self.auto || open_files().is_some_and(|n| n >= BPF_MIN_FILES)
+        !self.auto || fdscan::open_files().is_some_and(|n| n >= BPF_MIN_FILES)
+    }
+
+    /// The iterator's answer: the program loaded by `prepare` (or now), then one walk,
+    /// after the tables were read, as the procfs scan would: a socket opened meanwhile
+    /// cannot look held by nobody. (Walking during the dump too and again for sockets
+    /// nobody was found holding measured slower: see BENCHMARKS.md.)
+    fn bpf_scan(&mut self, wanted: &InodeSet, first: bool) -> Result<OwnerScan, bpf::BpfError> {
+        let walker = match self.pending.take() {
+            Some(loading) => loading
+                .join()
+                .map_err(|_| bpf::BpfError::Other("the BPF loader thread failed".into()))??,
+            None => bpf::Walker::load()?,
+        };
+        Ok(bpf::owner_scan(&walker.read()?, wanted, first))
     }
 }
 
 impl OwnerSource for BpfOwners {
     fn kind(&self) -> OwnerSourceKind {
         self.ran
+    }
+
+    /// Loads the program (BTF walk, verifier: the iterator's fixed cost) on a thread
+    /// while the tables are dumped. Only where `scan` would use the iterator, and only
+    /// with a core free for it: on busy cores the hand-over measured slower than loading
+    /// after the dump.
+    fn prepare(&mut self) {
+        if self.ran == OwnerSourceKind::Bpf
+            && foreign_proc().is_none()
+            && self.worth_it()
+            && fdscan::free_cpus() > 1
+        {
+            self.pending = Some(std::thread::spawn(bpf::Walker::load));
+        }
     }
 
     fn scan(&mut self, wanted: &InodeSet, first: bool) -> std::io::Result<OwnerScan> {
@@ -227,8 +260,8 @@ impl OwnerSource for BpfOwners {
             }
             return Ok(scan);
         }
-        if self.ran == OwnerSourceKind::Bpf && self.worth_it() {
-            match bpf::scan_owners(wanted, first) {
+        if self.ran == OwnerSourceKind::Bpf && (self.pending.is_some() || self.worth_it()) {
+            match self.bpf_scan(wanted, first) {
                 Ok(mut scan) => {
                     scan.sees_every_process = in_initial_pid_namespace();
                     return Ok(scan);
@@ -258,5 +291,44 @@ impl OwnerSource for BpfOwners {
 
     fn cgroup_path(&mut self, id: u64) -> Option<String> {
         self.procfs.cgroup_path(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The program loaded by `prepare` walks only when `scan` runs: a socket opened
+    /// after `prepare` (as one opened during the table dump) is found.
+    #[test]
+    fn a_socket_opened_after_prepare_is_found() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 || foreign_proc().is_some() {
+            let ci = std::env::var("PORTSCOPE_NO_SKIP").is_ok_and(|v| !v.is_empty() && v != "0");
+            assert!(
+                !ci,
+                "required but unavailable here: not root, cannot load a BPF program"
+            );
+            eprintln!("SKIP: not root: cannot load a BPF program");
+            return;
+        }
+        let mut owners = BpfOwners::new(false);
+        // What `prepare` starts when a core is free (it may not be, on a busy host):
+        // loaded, and finished, before the socket exists.
+        let walker = std::thread::spawn(bpf::Walker::load).join().unwrap();
+        let walker = walker.unwrap();
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let ino = std::fs::metadata(format!("/proc/self/fd/{}", l.as_raw_fd()))
+            .unwrap()
+            .ino();
+        owners.pending = Some(std::thread::spawn(move || Ok(walker)));
+        let mut wanted = InodeSet::default();
+        wanted.insert(ino);
+        let scan = owners.scan(&wanted, false).unwrap();
+        assert_eq!(owners.kind(), OwnerSourceKind::Bpf);
+        assert_eq!(scan.holders, vec![(ino, std::process::id())]);
+        assert!(owners.pending.is_none());
     }
 }

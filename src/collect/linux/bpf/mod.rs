@@ -100,17 +100,35 @@ fn assemble() -> Result<(Vec<insn::Insn>, u32), BpfError> {
     Ok((insns, layout.attach_btf_id))
 }
 
-/// Every socket descriptor of every process visible in the caller's PID namespace, once
-/// per (pid, fd, inode, netns), sorted by pid then fd.
+/// The program, assembled for this kernel and loaded: the fixed cost (BTF walk and
+/// verifier) paid once, after which each [`Walker::read`] is one walk over every task.
+pub struct Walker {
+    prog: std::os::fd::OwnedFd,
+}
+
+impl Walker {
+    pub fn load() -> Result<Walker, BpfError> {
+        let (insns, attach_btf_id) = assemble()?;
+        Ok(Walker {
+            prog: loader::load(&insns, attach_btf_id)?,
+        })
+    }
+
+    /// Every socket descriptor of every process visible in the caller's PID namespace,
+    /// once per (pid, fd, inode, netns), sorted by pid then fd, as of this call.
+    pub fn read(&self) -> Result<Vec<Record>, BpfError> {
+        let iter = loader::open_iter(&self.prog)?;
+        let mut records = Vec::with_capacity(1024);
+        loader::read_records(&iter, program::RECORD_LEN, |b| {
+            records.push(Record::parse(b))
+        })?;
+        Ok(dedup(records))
+    }
+}
+
+/// Loads the program and walks once: see [`Walker::read`].
 pub fn scan() -> Result<Vec<Record>, BpfError> {
-    let (insns, attach_btf_id) = assemble()?;
-    let prog = loader::load(&insns, attach_btf_id)?;
-    let iter = loader::open_iter(&prog)?;
-    let mut records = Vec::with_capacity(1024);
-    loader::read_records(&iter, program::RECORD_LEN, |b| {
-        records.push(Record::parse(b))
-    })?;
-    Ok(dedup(records))
+    Walker::load()?.read()
 }
 
 /// One record per (pid, fd, inode, netns). The iterator visits a thread group once per
@@ -149,11 +167,6 @@ pub fn owner_scan(records: &[Record], wanted: &InodeSet, first: bool) -> OwnerSc
         }
     }
     scan
-}
-
-/// `scan` then `owner_scan`: a drop-in for `fdscan::scan_owners` that can fail with a kind.
-pub fn scan_owners(wanted: &InodeSet, first: bool) -> Result<OwnerScan, BpfError> {
-    Ok(owner_scan(&scan()?, wanted, first))
 }
 
 #[cfg(test)]

@@ -1,0 +1,497 @@
+//! Collect stage, Linux: the threads of the /proc scan (fdscan.rs) and how they share
+//! the work: PIDs in small chunks, then slices of any table too large for one getdents
+//! buffer, so the threads stay busy until the last descriptor, however the descriptors
+//! are spread over processes.
+
+use super::fdscan::{
+    count_failure, entries, for_each_entry, getdents, open_dir_at, parse_u32, proc_path,
+    same_files, socket_inode, Part, DIRENT_BUF,
+};
+use crate::fast_hash::InodeSet;
+use std::ffi::CStr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
+
+/// Descriptors `start..end` of one table (`tid`: a thread's own table). A whole table is
+/// `0..u32::MAX`; a table too large for one getdents buffer is cut into slices that any
+/// scan thread may take, so one process with 60k descriptors keeps both cores busy.
+#[derive(Clone, Copy)]
+struct Slice {
+    pid: u32,
+    tid: Option<u32>,
+    start: u32,
+    end: u32,
+}
+
+impl Slice {
+    fn whole(pid: u32, tid: Option<u32>) -> Slice {
+        Slice {
+            pid,
+            tid,
+            start: 0,
+            end: u32::MAX,
+        }
+    }
+}
+
+/// Descriptors per slice of a large table: ~5 ms of readlink, fine enough to balance two
+/// threads, coarse enough that the extra open and lseek per slice do not count.
+const SLICE: u32 = 2048;
+
+/// What the scan threads share: the PID list (taken in chunks), then slices of tables.
+pub(super) struct Shared<'a> {
+    proc_fd: RawFd,
+    pids: &'a [u32],
+    next: AtomicUsize,
+    wanted: &'a InodeSet,
+    stop_at_first: Option<&'a AtomicBool>,
+    /// Cut large tables into slices (more than one thread, and not `--first`).
+    split: bool,
+    queue: Mutex<Queue>,
+    more: Condvar,
+}
+
+struct Queue {
+    slices: Vec<Slice>,
+    /// Threads still taking PIDs: each may yet add slices.
+    listing: usize,
+}
+
+impl<'a> Shared<'a> {
+    /// Work for `threads` threads; `stop_at_first`: the flag `--first` stops them with.
+    pub(super) fn new(
+        proc_fd: RawFd,
+        pids: &'a [u32],
+        wanted: &'a InodeSet,
+        stop_at_first: Option<&'a AtomicBool>,
+        threads: usize,
+    ) -> Shared<'a> {
+        Shared {
+            proc_fd,
+            pids,
+            next: AtomicUsize::new(0),
+            wanted,
+            stop_at_first,
+            split: threads > 1 && stop_at_first.is_none(),
+            queue: Mutex::new(Queue {
+                slices: Vec::new(),
+                listing: threads,
+            }),
+            more: Condvar::new(),
+        }
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn try_slice(&self) -> Option<Slice> {
+        if !self.split {
+            return None;
+        }
+        self.queue().slices.pop()
+    }
+
+    /// A slice, once one is there; None when none is left and no thread can add one.
+    fn wait_slice(&self) -> Option<Slice> {
+        let mut q = self.queue();
+        loop {
+            if let Some(s) = q.slices.pop() {
+                return Some(s);
+            }
+            if q.listing == 0 {
+                return None;
+            }
+            q = self.more.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn add_slices(&self, s: impl Iterator<Item = Slice>) {
+        self.queue().slices.extend(s);
+        self.more.notify_all();
+    }
+}
+
+/// A thread's stake in `Queue::listing`, given up when it has no PID left to take, or
+/// when it unwinds: a thread that died must not leave the others waiting for slices.
+struct Listing<'a>(Option<&'a Shared<'a>>);
+
+impl Listing<'_> {
+    fn done(&mut self) {
+        if let Some(sh) = self.0.take() {
+            sh.queue().listing -= 1;
+            sh.more.notify_all();
+        }
+    }
+}
+
+impl Drop for Listing<'_> {
+    fn drop(&mut self) {
+        self.done();
+    }
+}
+
+struct Worker<'a> {
+    sh: &'a Shared<'a>,
+    dbuf: Vec<u8>,
+    tbuf: Vec<u8>,
+    part: Part,
+}
+
+impl Worker<'_> {
+    /// Reads one descriptor table, or a slice of it; true when a wanted socket was found.
+    fn scan_table(&mut self, s: Slice) -> bool {
+        let mut path = [0u8; 48];
+        let cpath = proc_path(&mut path, s.pid, s.tid, b"fd");
+        let fd_dir = match open_dir_at(self.sh.proc_fd, cpath) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // A slice of a process that exited since: counted once, with its table.
+                if s.start == 0 || e.raw_os_error() != Some(libc::ENOENT) {
+                    count_failure(&mut self.part, &e);
+                }
+                return false;
+            }
+        };
+        let dfd = fd_dir.as_raw_fd();
+        // The position in /proc/PID/fd is the descriptor number + 2 (after . and ..).
+        // Should the seek fail, the listing starts at 0 and read_links skips to `start`.
+        if s.start > 0 {
+            // SAFETY: plain integers on a descriptor we own.
+            unsafe { libc::lseek(dfd, i64::from(s.start) + 2, libc::SEEK_SET) };
+        }
+        let mut split_at = None;
+        let mut found = false;
+        loop {
+            let n = match getdents(dfd, &mut self.dbuf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(_) => {
+                    // The process exited while we read its table: what we saw stands.
+                    self.part.vanished += 1;
+                    break;
+                }
+            };
+            // A full first buffer: more than ~1,300 descriptors. Hand the rest out.
+            if s.end == u32::MAX && split_at.is_none() && self.sh.split && n + 64 > self.dbuf.len()
+            {
+                split_at = self.share_rest(s, &self.dbuf[..n]);
+            }
+            let end = split_at.unwrap_or(s.end);
+            let (more, hit) = read_links(dfd, &self.dbuf[..n], s, end, self.sh, &mut self.part);
+            found |= hit;
+            if !more || split_at.is_some() || (found && self.sh.stop_at_first.is_some()) {
+                break;
+            }
+        }
+        found
+    }
+
+    /// Queues slices for the descriptors after the last one in `first` (one getdents
+    /// result), up to the table's size (FDSize), the last one open-ended; returns where
+    /// this thread's part ends, or None when the table's size is unknown.
+    fn share_rest(&self, s: Slice, first: &[u8]) -> Option<u32> {
+        let mut last = None;
+        entries(first, |name| {
+            last = parse_u32(name.to_bytes());
+            true
+        });
+        let from = last?.checked_add(1)?;
+        let size = self.fd_table_size(s.pid, s.tid)?;
+        let starts = (from..size.max(from + 1)).step_by(SLICE as usize);
+        let slices = starts.map(|start| Slice {
+            start,
+            end: if start.saturating_add(SLICE) >= size {
+                u32::MAX
+            } else {
+                start + SLICE
+            },
+            ..s
+        });
+        self.sh.add_slices(slices);
+        Some(from)
+    }
+
+    /// FDSize from /proc/PID[/task/TID]/status: one more than the highest descriptor the
+    /// table can hold now.
+    fn fd_table_size(&self, pid: u32, tid: Option<u32>) -> Option<u32> {
+        let mut path = [0u8; 48];
+        let p = proc_path(&mut path, pid, tid, b"status");
+        let mut buf = [0u8; 4096];
+        let text = read_small(self.sh.proc_fd, p, &mut buf)?;
+        let at = text.windows(8).position(|w| w == b"FDSize:\t")? + 8;
+        let digits = text[at..].split(|&b| b == b'\n').next()?;
+        parse_u32(digits)
+    }
+
+    /// Threads with a descriptor table of their own: one that called
+    /// unshare(CLONE_FILES), or every live thread once the leader has exited (its own
+    /// table is then empty). Each distinct table is read once.
+    fn scan_threads(&mut self, pid: u32) -> bool {
+        let mut path = [0u8; 48];
+        let Ok(task_dir) = open_dir_at(self.sh.proc_fd, proc_path(&mut path, pid, None, b"task"))
+        else {
+            return false;
+        };
+        let mut tids: Vec<u32> = Vec::new();
+        let _ = for_each_entry(task_dir.as_raw_fd(), &mut self.tbuf, |name| {
+            if let Some(t) = parse_u32(name.to_bytes()) {
+                tids.push(t);
+            }
+            true
+        });
+        drop(task_dir);
+        if tids.len() <= 1 {
+            return false;
+        }
+        let mut read: Vec<u32> = vec![pid];
+        let mut leader_alive: Option<bool> = None;
+        let mut found = false;
+        for tid in tids.into_iter().filter(|&t| t != pid) {
+            let mut distinct = true;
+            for &r in &read {
+                let same = match same_files(r, tid) {
+                    Some(same) => same,
+                    // Without kcmp, only the threads of an exited leader are read (not
+                    // every thread of every process, which would multiply the cost).
+                    None => r != pid || *leader_alive.get_or_insert_with(|| self.leader_alive(pid)),
+                };
+                if same {
+                    distinct = false;
+                    break;
+                }
+            }
+            if distinct {
+                read.push(tid);
+                found |= self.scan_table(Slice::whole(pid, Some(tid)));
+                if found && self.sh.stop_at_first.is_some() {
+                    return true;
+                }
+            }
+        }
+        found
+    }
+
+    /// Whether the thread-group leader still runs (it is a zombie once it called
+    /// pthread_exit while other threads live).
+    fn leader_alive(&self, pid: u32) -> bool {
+        let mut path = [0u8; 48];
+        let p = proc_path(&mut path, pid, None, b"stat");
+        let mut buf = [0u8; 512];
+        let Some(text) = read_small(self.sh.proc_fd, p, &mut buf) else {
+            return false;
+        };
+        // "pid (comm) S ...": the state follows the last ')'.
+        let state = text
+            .iter()
+            .rposition(|&b| b == b')')
+            .and_then(|i| text.get(i + 2));
+        !matches!(state, Some(b'Z') | Some(b'X') | None)
+    }
+
+    /// One process: its table, then its threads' own tables. True when the scan may stop
+    /// (`--first` found a holder).
+    fn scan_pid(&mut self, pid: u32) -> bool {
+        let before = (self.part.denied, self.part.vanished, self.part.fd_limited);
+        let mut found = self.scan_table(Slice::whole(pid, None));
+        if (self.part.denied, self.part.vanished, self.part.fd_limited) != before {
+            return false;
+        }
+        self.part.scanned += 1;
+        let first = self.sh.stop_at_first;
+        if !(found && first.is_some()) {
+            found |= self.scan_threads(pid);
+        }
+        match first {
+            Some(stop) if found => {
+                stop.store(true, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Reads the links of one getdents result's entries below `end`; (whether the table goes
+/// on past this buffer, whether a wanted socket was found).
+fn read_links(
+    dfd: RawFd,
+    buf: &[u8],
+    s: Slice,
+    end: u32,
+    sh: &Shared,
+    part: &mut Part,
+) -> (bool, bool) {
+    let mut link = [0u8; 64];
+    let mut found = false;
+    let mut refused = false;
+    let first = sh.stop_at_first.is_some();
+    let more = entries(buf, |name| {
+        if s.start > 0 || end != u32::MAX {
+            match parse_u32(name.to_bytes()) {
+                Some(fd) if fd < s.start => return true,
+                Some(fd) if fd < end => {}
+                _ => return false,
+            }
+        }
+        // SAFETY: name is NUL-terminated; link is writable for its length.
+        let n =
+            unsafe { libc::readlinkat(dfd, name.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
+        if n < 0 {
+            // A listable table whose links may not be read (a non-dumpable process, an
+            // LSM): its sockets are held by someone we cannot see.
+            let e = std::io::Error::last_os_error().raw_os_error();
+            refused |= matches!(e, Some(libc::EACCES) | Some(libc::EPERM));
+        } else if n > 0 {
+            if let Some(ino) = socket_inode(&link[..n as usize]) {
+                if sh.wanted.contains(&ino) {
+                    part.holders.push((ino, s.pid));
+                    if let Some(t) = s.tid {
+                        part.thread_holders.push((ino, s.pid, t));
+                    }
+                    found = true;
+                    return !first;
+                }
+            }
+        }
+        true
+    });
+    if refused {
+        part.denied += 1;
+    }
+    (more, found)
+}
+
+/// Reads a small /proc file relative to `dir` into `buf`; None if it cannot be read.
+fn read_small<'b>(dir: RawFd, path: &CStr, buf: &'b mut [u8]) -> Option<&'b [u8]> {
+    // SAFETY: path is NUL-terminated; the descriptor is closed below.
+    let fd = unsafe { libc::openat(dir, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: buf is writable for its length; fd is ours.
+    let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    // SAFETY: fd is ours and open.
+    unsafe { libc::close(fd) };
+    Some(&buf[..usize::try_from(n).ok()?])
+}
+
+/// One scan thread: PIDs in chunks, slices as they come, until nothing is left.
+pub(super) fn scan_part(sh: &Shared) -> Part {
+    let mut w = Worker {
+        sh,
+        dbuf: vec![0u8; DIRENT_BUF],
+        tbuf: vec![0u8; 4096],
+        part: Part::default(),
+    };
+    let mut listing = Listing(Some(sh));
+    const CHUNK: usize = 4;
+    let stopped = || sh.stop_at_first.is_some_and(|s| s.load(Ordering::Relaxed));
+    while listing.0.is_some() {
+        if let Some(s) = sh.try_slice() {
+            w.scan_table(s);
+            continue;
+        }
+        let start = sh.next.fetch_add(CHUNK, Ordering::Relaxed);
+        if start >= sh.pids.len() {
+            listing.done();
+            break;
+        }
+        for &pid in &sh.pids[start..(start + CHUNK).min(sh.pids.len())] {
+            if stopped() || w.scan_pid(pid) {
+                return w.part;
+            }
+        }
+    }
+    while let Some(s) = sh.wait_slice() {
+        w.scan_table(s);
+    }
+    w.part
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    fn run(sh: &Shared, threads: usize) -> Vec<(u64, u32)> {
+        let mut holders: Vec<(u64, u32)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..threads).map(|_| s.spawn(|| scan_part(sh))).collect();
+            hs.into_iter()
+                .flat_map(|h| h.join().unwrap().holders)
+                .collect()
+        });
+        holders.sort_unstable();
+        holders
+    }
+
+    /// One table of ~5,000 descriptors holding one socket twice, at a low and a high
+    /// descriptor: each slice finds exactly the descriptors in its range.
+    #[test]
+    fn a_large_table_is_read_in_slices_and_found_whole() {
+        let need = 6000;
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: lim is a valid rlimit to write into.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+        if lim.rlim_max < need {
+            eprintln!(
+                "skipped: RLIMIT_NOFILE hard limit {} < {need}",
+                lim.rlim_max
+            );
+            return;
+        }
+        if lim.rlim_cur < need {
+            lim.rlim_cur = need;
+            // SAFETY: lim is a valid rlimit.
+            assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+        }
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ino = std::fs::metadata(format!("/proc/self/fd/{}", l.as_raw_fd()))
+            .unwrap()
+            .ino();
+        let files: Vec<std::fs::File> = (0..5000)
+            .map(|_| std::fs::File::open("/dev/null").unwrap())
+            .collect();
+        let high = l.try_clone().unwrap();
+        assert!(high.as_raw_fd() > 4000, "fd {}", high.as_raw_fd());
+        let me = std::process::id();
+        let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc").unwrap();
+        let mut wanted = InodeSet::default();
+        wanted.insert(ino);
+        let pids = [me];
+        let pfd = proc_dir.as_raw_fd();
+
+        // Two threads: the table is split; one thread: it is not. Same holders.
+        let two = Shared::new(pfd, &pids, &wanted, None, 2);
+        assert!(two.split);
+        assert_eq!(run(&two, 2), vec![(ino, me), (ino, me)]);
+        let one = Shared::new(pfd, &pids, &wanted, None, 1);
+        assert!(!one.split);
+        assert_eq!(run(&one, 1), vec![(ino, me), (ino, me)]);
+
+        // A slice starting above the low descriptor sees only the high one, and one
+        // ending below the high descriptor only the low one.
+        let mut w = Worker {
+            sh: &one,
+            dbuf: vec![0u8; DIRENT_BUF],
+            tbuf: Vec::new(),
+            part: Part::default(),
+        };
+        let (lo, hi) = (l.as_raw_fd() as u32, high.as_raw_fd() as u32);
+        let slice = |start, end| Slice {
+            pid: me,
+            tid: None,
+            start,
+            end,
+        };
+        assert!(w.scan_table(slice(lo + 1, u32::MAX)));
+        assert!(w.scan_table(slice(0, hi)));
+        assert!(!w.scan_table(slice(lo + 1, hi)));
+        assert_eq!(w.part.holders, vec![(ino, me), (ino, me)]);
+        drop(files);
+    }
+}
