@@ -3,6 +3,8 @@
 //! The pipeline, one module per stage: collect (harvest) → classify → filter → join → sort →
 //! render. cli.rs ends at cmd/; everything below takes plain values.
 
+#[cfg(target_os = "linux")]
+pub mod act;
 pub mod classify;
 pub mod cli;
 pub mod cmd;
@@ -41,6 +43,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         #[cfg(not(target_os = "linux"))]
         Some(Command::Why(_)) => Err(error::Error::Unsupported("portscope why").into()),
         Some(Command::Export(a)) => cmd::export::run(&a, &cli.sources, out),
+        #[cfg(target_os = "linux")]
+        Some(Command::Kill(a)) => cmd::kill::run(&a, &cli.sources, out),
+        #[cfg(target_os = "linux")]
+        Some(Command::Close(a)) => cmd::close::run(&a, &cli.sources, out),
+        #[cfg(target_os = "linux")]
+        Some(Command::Wait(a)) => cmd::wait::run(&a, &cli.sources, out),
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::Kill(_)) => Err(error::Error::Unsupported("portscope kill").into()),
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::Close(_)) => Err(error::Error::Unsupported("portscope close").into()),
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::Wait(_)) => Err(error::Error::Unsupported("portscope wait").into()),
     }
 }
 

@@ -2,8 +2,10 @@
 //! /proc/*/fd pass for the holders, sysinfo for the holders' details.
 
 pub mod bpf;
+pub mod destroy;
 mod fdscan;
 mod netlink;
+pub mod pidfd;
 pub mod procnet;
 
 pub use fdscan::{foreign_proc, foreign_proc_warning, in_initial_pid_namespace, scan_owners};
