@@ -113,7 +113,14 @@ pub fn execute(plan: &Plan) -> anyhow::Result<Report> {
     // Proof, not hope: a destroyed socket no longer exists in the state it was in.
     let after = dump(&mut d, &done)?;
     for s in &done {
-        if find(&after, s).is_some_and(|k| same_state(k, s)) {
+        let now = find(&after, s);
+        if s.state == crate::model::SockState::Listen && now.is_some_and(|k| k.state_code == 7) {
+            report.notes.push(format!(
+                "{} {} no longer listens, but the dead descriptor keeps the port bound (state closed) until its process closes it: a server that binds with SO_REUSEADDR can take it now",
+                s.protocol, s.local
+            ));
+        }
+        if now.is_some_and(|k| same_state(k, s)) {
             report.status = worse(report.status, Status::StillHeld);
             report.notes.push(format!(
                 "{} {} is still there after SOCK_DESTROY",

@@ -16,11 +16,11 @@ pub enum Asker<'a> {
     None,
 }
 
-/// Why the plan needs a yes, if it does: more than one `thing`, or someone else's.
-pub fn reason(count: usize, thing: &str, other_users: &[String]) -> Option<String> {
+/// Why the plan needs a yes, if it does: more than one of `things`, or someone else's.
+pub fn reason(count: usize, things: &str, other_users: &[String]) -> Option<String> {
     let mut why = Vec::new();
     if count > 1 {
-        why.push(format!("{count} {thing}s"));
+        why.push(format!("{count} {things}"));
     }
     if !other_users.is_empty() {
         why.push(format!("owned by {}", other_users.join(", ")));
@@ -76,10 +76,10 @@ mod tests {
 
     #[test]
     fn one_own_process_needs_no_question() {
-        assert_eq!(reason(1, "process", &[]), None);
-        assert_eq!(reason(2, "process", &[]).unwrap(), "2 processes");
+        assert_eq!(reason(1, "processes", &[]), None);
+        assert_eq!(reason(2, "processes", &[]).unwrap(), "2 processes");
         assert_eq!(
-            reason(1, "socket", &["alice".into()]).unwrap(),
+            reason(1, "sockets", &["alice".into()]).unwrap(),
             "owned by alice"
         );
     }

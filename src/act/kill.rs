@@ -141,8 +141,7 @@ pub fn execute(
     if let Some(e) = err {
         return Err(e);
     }
-    if !freed && opts.escalate && opts.signal != libc::SIGKILL {
-        escalate(&live, &mut report);
+    if !freed && opts.escalate && opts.signal != libc::SIGKILL && escalate(&live, &mut report) > 0 {
         until(Instant::now() + AFTER_KILL, || {
             live.iter().all(|p| p.exited_within(Duration::ZERO)) && !held(c).unwrap_or(true)
         });
@@ -151,13 +150,16 @@ pub fn execute(
     Ok(report)
 }
 
-fn escalate(live: &[Pidfd], report: &mut Report) {
+/// SIGKILL to every target still alive; returns how many were sent.
+fn escalate(live: &[Pidfd], report: &mut Report) -> usize {
+    let mut sent = 0;
     for p in live {
         if p.exited_within(Duration::ZERO) {
             continue;
         }
         // The same pidfd: still the same process, whatever happened to its PID.
         let error = p.signal(libc::SIGKILL).err().map(|e| e.to_string());
+        sent += usize::from(error.is_none());
         report.steps.push(Step {
             pid: Some(p.pid()),
             socket: None,
@@ -165,6 +167,7 @@ fn escalate(live: &[Pidfd], report: &mut Report) {
             error,
         });
     }
+    sent
 }
 
 /// The final look, with owners: free, or who holds it now and what restarts them.

@@ -116,7 +116,7 @@ pub fn other_users(plan: &Plan) -> Vec<String> {
 pub fn confirmed(
     flags: Flags,
     count: usize,
-    thing: &str,
+    things: &str,
     question: &str,
     plan: &Plan,
     asker: Asker<'_>,
@@ -124,7 +124,7 @@ pub fn confirmed(
     if flags.yes {
         return Ok(true);
     }
-    match confirm::reason(count, thing, &other_users(plan)) {
+    match confirm::reason(count, things, &other_users(plan)) {
         None => Ok(true),
         Some(why) => confirm::ask(asker, question, &why),
     }

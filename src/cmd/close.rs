@@ -38,7 +38,7 @@ pub fn run_with(
         crate::render::act::plan_text(&plan, "close", "destroy"),
         if n == 1 { "" } else { "s" }
     );
-    if !shared::confirmed(flags, n, "socket", &question, &plan, asker)? {
+    if !shared::confirmed(flags, n, "sockets", &question, &plan, asker)? {
         let mut r = Report::new(Status::Error);
         r.notes.push("not confirmed: nothing was closed".into());
         return shared::output(out, "close", "destroy", &plan, Some(&r), flags);

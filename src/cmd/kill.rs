@@ -54,7 +54,7 @@ pub fn run_with(
         crate::render::act::plan_text(&plan, "kill", verb),
         if n == 1 { "" } else { "es" }
     );
-    if !shared::confirmed(flags, n, "process", &question, &plan, asker)? {
+    if !shared::confirmed(flags, n, "processes", &question, &plan, asker)? {
         let mut r = crate::act::Report::new(crate::act::Status::Error);
         r.notes.push("not confirmed: nothing was signalled".into());
         return shared::output(out, "kill", verb, &plan, Some(&r), flags);

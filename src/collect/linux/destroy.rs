@@ -248,6 +248,21 @@ impl DestroyEvents {
     /// Joins the destroy groups of these protocols and families.
     pub fn subscribe(protocols: &[Protocol], families: &[Family]) -> io::Result<DestroyEvents> {
         let fd = open_socket()?;
+        // Multicast is delivered only to a bound socket (port ID 0: the kernel picks one).
+        // SAFETY: sockaddr_nl is plain data; zeroed with the family set is "any port ID".
+        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        // SAFETY: sa outlives the call; the length is its size.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sa as *const libc::sockaddr_nl).cast(),
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
         for (p, f, group) in DESTROY_GROUPS {
             if !protocols.contains(&p) || !families.contains(&f) {
                 continue;
