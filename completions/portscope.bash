@@ -16,11 +16,17 @@ _portscope() {
             ",$1")
                 cmd="portscope"
                 ;;
+            portscope,close)
+                cmd="portscope__subcmd__close"
+                ;;
             portscope,export)
                 cmd="portscope__subcmd__export"
                 ;;
             portscope,help)
                 cmd="portscope__subcmd__help"
+                ;;
+            portscope,kill)
+                cmd="portscope__subcmd__kill"
                 ;;
             portscope,list)
                 cmd="portscope__subcmd__list"
@@ -34,17 +40,26 @@ _portscope() {
             portscope,verify)
                 cmd="portscope__subcmd__verify"
                 ;;
+            portscope,wait)
+                cmd="portscope__subcmd__wait"
+                ;;
             portscope,who)
                 cmd="portscope__subcmd__who"
                 ;;
             portscope,why)
                 cmd="portscope__subcmd__why"
                 ;;
+            portscope__subcmd__help,close)
+                cmd="portscope__subcmd__help__subcmd__close"
+                ;;
             portscope__subcmd__help,export)
                 cmd="portscope__subcmd__help__subcmd__export"
                 ;;
             portscope__subcmd__help,help)
                 cmd="portscope__subcmd__help__subcmd__help"
+                ;;
+            portscope__subcmd__help,kill)
+                cmd="portscope__subcmd__help__subcmd__kill"
                 ;;
             portscope__subcmd__help,list)
                 cmd="portscope__subcmd__help__subcmd__list"
@@ -54,6 +69,9 @@ _portscope() {
                 ;;
             portscope__subcmd__help,verify)
                 cmd="portscope__subcmd__help__subcmd__verify"
+                ;;
+            portscope__subcmd__help,wait)
+                cmd="portscope__subcmd__help__subcmd__wait"
                 ;;
             portscope__subcmd__help,who)
                 cmd="portscope__subcmd__help__subcmd__who"
@@ -68,7 +86,7 @@ _portscope() {
 
     case "${cmd}" in
         portscope)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --help --version list ls who verify listen why export help"
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --sort --reverse --json --numeric --color --table-source --owner-source --help --version list ls who verify listen why export kill close wait help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -115,6 +133,32 @@ _portscope() {
                     COMPREPLY=($(compgen -W "port proto pid process state user" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__close)
+            opts="-t -u -4 -6 -y -h -V --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --color --table-source --owner-source --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -231,8 +275,22 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__help)
-            opts="list who verify listen why export help"
+            opts="list who verify listen why export kill close wait help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__help__subcmd__close)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -259,6 +317,20 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__help__subcmd__kill)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -314,6 +386,20 @@ _portscope() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        portscope__subcmd__help__subcmd__wait)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         portscope__subcmd__help__subcmd__who)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -335,6 +421,53 @@ _portscope() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__kill)
+            opts="-t -u -4 -6 -y -s -h -V --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --grace --no-escalate --signal --color --table-source --owner-source --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --grace)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --signal)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -450,6 +583,79 @@ _portscope() {
             fi
             case "${prev}" in
                 --port)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__wait)
+            opts="-t -u -4 -6 -h -V --until --timeout --connect --http --owner --pid --user --container --unit --run-anyway --tcp --udp --ipv4 --ipv6 --color --table-source --owner-source --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --until)
+                    COMPREPLY=($(compgen -W "up free" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --http)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --owner)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --container)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --unit)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace

@@ -667,3 +667,152 @@ fn destroy_notifications_name_a_closed_listener() {
     eprintln!("destroy notification after {:?}", t.elapsed());
     assert!(ports.contains(&port), "{ports:?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// A fake host: PID 1 and a hidden holder, which no test may create for real.
+
+mod fake {
+    use portscope::collect::{Collector, Harvest, OwnerScan, OwnerSource, TableSource};
+    use portscope::error::Error;
+    use portscope::fast_hash::InodeSet;
+    use portscope::model::*;
+    use std::sync::Arc;
+
+    pub struct Tables(pub Vec<SocketHarvest>);
+
+    impl TableSource for Tables {
+        fn kind(&self) -> TableSourceKind {
+            TableSourceKind::Netlink
+        }
+        fn harvest(&mut self, q: &TableQuery) -> Result<Harvest, Error> {
+            let mut h = Harvest::new(TableSourceKind::Netlink);
+            h.sockets = self
+                .0
+                .iter()
+                .filter(|s| q.wants_state(s.state))
+                .cloned()
+                .collect();
+            Ok(h)
+        }
+    }
+
+    pub struct Owners {
+        pub holders: Vec<(u64, u32)>,
+        pub denied: usize,
+    }
+
+    impl OwnerSource for Owners {
+        fn kind(&self) -> OwnerSourceKind {
+            OwnerSourceKind::Procfs
+        }
+        fn scan(&mut self, wanted: &InodeSet, _: bool) -> std::io::Result<OwnerScan> {
+            Ok(OwnerScan {
+                holders: self
+                    .holders
+                    .iter()
+                    .filter(|(i, _)| wanted.contains(i))
+                    .copied()
+                    .collect(),
+                denied: self.denied,
+                ..OwnerScan::default()
+            })
+        }
+        fn details(&mut self, pids: &[u32]) -> ProcessTable {
+            pids.iter()
+                .map(|&pid| {
+                    let p = Process {
+                        pid,
+                        name: if pid == 1 {
+                            "init".into()
+                        } else {
+                            "web".into()
+                        },
+                        cmdline: vec![],
+                        user: Some("root".into()),
+                        uid: Some(0),
+                        ppid: Some(0),
+                        tid: None,
+                    };
+                    (pid, Arc::new(p))
+                })
+                .collect()
+        }
+        fn user_name(&mut self, _: u32) -> Option<String> {
+            Some("root".into())
+        }
+    }
+
+    pub fn listener(port: u16, inode: u64) -> SocketHarvest {
+        SocketHarvest {
+            protocol: Protocol::Tcp,
+            family: Family::Ipv4,
+            local: Endpoint {
+                address: "0.0.0.0".parse().unwrap(),
+                port,
+            },
+            remote: None,
+            state: SockState::Listen,
+            v6only: None,
+            recv_queue: Some(0),
+            send_queue: Some(128),
+            inode,
+            uid: Some(0),
+        }
+    }
+
+    pub fn host(sockets: Vec<SocketHarvest>, holders: Vec<(u64, u32)>, denied: usize) -> Collector {
+        Collector {
+            tables: Box::new(Tables(sockets)),
+            owners: Box::new(Owners { holders, denied }),
+            ephemeral: Some((32768, 60999)),
+        }
+    }
+}
+
+fn kill_on(c: &mut portscope::collect::Collector, spec: &str) -> (i32, String) {
+    let (sel, flags) = portscope::cmd::act::selection(&act_args(&[spec])).unwrap();
+    let opts = portscope::act::kill::KillOptions {
+        signal: libc::SIGTERM,
+        signal_name: "SIGTERM".into(),
+        grace: Duration::from_millis(10),
+        escalate: true,
+    };
+    let mut out = Vec::new();
+    let mut hook = |pid: u32| panic!("pid {pid} would have been signalled");
+    let code = portscope::cmd::kill::run_with(
+        c,
+        &sel,
+        flags,
+        &opts,
+        portscope::act::confirm::Asker::None,
+        Some(&mut hook),
+        &mut out,
+    )
+    .unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
+
+#[test]
+fn pid_1_is_refused_and_nothing_is_signalled() {
+    // PID 1 and an ordinary process share the listener: neither is signalled.
+    let mut c = fake::host(vec![fake::listener(80, 7)], vec![(7, 1), (7, 4242)], 0);
+    let (code, out) = kill_on(&mut c, "80");
+    assert_eq!(code, 2, "{out}");
+    assert_eq!(
+        out,
+        "portscope kill 80: plan\n  SIGTERM pid 4242 web user root: holds tcp listen 0.0.0.0:80\n  \
+         refused: pid 1 init: PID 1 (init): ending it takes the system or container down\nresult: error\n"
+    );
+}
+
+#[test]
+fn a_hidden_holder_stops_kill_with_exit_3() {
+    // Inode 8 is held by nobody portscope can see (a denied descriptor table).
+    let mut c = fake::host(vec![fake::listener(81, 8)], vec![], 1);
+    let (code, out) = kill_on(&mut c, "81");
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("  hidden: tcp listen 0.0.0.0:81: permission denied"),
+        "{out}"
+    );
+}
