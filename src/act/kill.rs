@@ -3,9 +3,11 @@
 //! holds it (a restarted holder with its unit or container).
 
 use super::{cgroup, guard, Plan, Remaining, Report, SocketRef, Status, Step, Target};
+use crate::classify::Classification;
 use crate::collect::linux::pidfd::Pidfd;
-use crate::collect::{Collector, NoOwners};
-use crate::model::Socket;
+use crate::collect::Collector;
+use crate::filter;
+use crate::model::{Owner, PortFilter, Socket, SocketHarvest};
 use crate::pipeline;
 use crate::query::Query;
 use std::io;
@@ -64,13 +66,59 @@ fn signal_one(t: &Target, sig: libc::c_int) -> Result<Pidfd, Skip> {
     Ok(fd)
 }
 
-/// The sockets the query selects, from the table alone (no owner scan): cheap enough to
-/// poll.
+/// The sockets the query selects, from the table alone: no owner scan, no user names, the
+/// query's ports pushed down to the kernel. Cheap enough to poll; the rows carry no
+/// owners (`Owner::None`, no reason).
 pub fn table_only(c: &mut Collector, q: &Query) -> anyhow::Result<Vec<Socket>> {
-    let saved = std::mem::replace(&mut c.owners, Box::new(NoOwners));
-    let r = pipeline::run(c, q);
-    c.owners = saved;
-    Ok(r?.sockets)
+    let classifier = pipeline::classifier(true, c.ephemeral);
+    let mut table = q.table.clone();
+    if !q.ports.is_empty() {
+        let ranges = q
+            .ports
+            .iter()
+            .flat_map(|spec| {
+                spec.ranges
+                    .iter()
+                    .map(|r| (r.low, r.high, r.proto.or(spec.proto)))
+            })
+            .collect();
+        table.ports = Some(PortFilter {
+            ranges,
+            remote: q.remote,
+        });
+    }
+    let harvest = c.tables.harvest(&table)?;
+    Ok(harvest
+        .sockets
+        .into_iter()
+        .filter_map(|s| {
+            let class = classifier.classify(&s);
+            filter::socket_matches(q, &s, &class).then(|| bare(s, class))
+        })
+        .collect())
+}
+
+/// A table row as a socket with no owner information.
+fn bare(s: SocketHarvest, class: Classification) -> Socket {
+    Socket {
+        protocol: s.protocol,
+        family: s.family,
+        v6only: s.v6only,
+        local: s.local,
+        remote: s.remote,
+        state: s.state,
+        port_class: class.port_class,
+        ephemeral: class.ephemeral,
+        service: class.service.map(Into::into),
+        recv_queue: s.recv_queue,
+        send_queue: s.send_queue,
+        inode: s.inode,
+        uid: s.uid,
+        user: None,
+        owner: Owner::None,
+        owner_reason: None,
+        processes: Vec::new(),
+    }
 }
 
 /// Looks until `done` or the deadline, more slowly as time passes.

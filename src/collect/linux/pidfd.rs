@@ -63,7 +63,8 @@ impl Pidfd {
             events: libc::POLLIN,
             revents: 0,
         };
-        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // Rounded up: a sub-millisecond rest must not become a 0 ms busy poll.
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
         loop {
             // SAFETY: one valid pollfd.
             let n = unsafe { libc::poll(&mut p, 1, ms) };
