@@ -816,3 +816,38 @@ fn a_hidden_holder_stops_kill_with_exit_3() {
         "{out}"
     );
 }
+
+#[test]
+fn wait_up_counts_only_the_wanted_owner() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let l = Listener::start(&["0"]);
+    let port = l.port(0).to_string();
+    let pid = l.pid().to_string();
+    let (code, out, err) = run(&[
+        "wait",
+        &port,
+        "--owner",
+        "portscope",
+        "--pid",
+        &pid,
+        "--timeout",
+        "2s",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!(", pid {pid} portscope")), "{out}");
+    // A proxy is not the backend: someone else holding the port does not count.
+    let (code, _, err) = run(&["wait", &port, "--owner", "nginx", "--timeout", "100ms"]);
+    assert_eq!(code, 1, "{err}");
+    let (code, _, _) = run(&[
+        "wait",
+        &port,
+        "--unit",
+        "no-such.service",
+        "--timeout",
+        "100ms",
+    ]);
+    assert_eq!(code, 1);
+}

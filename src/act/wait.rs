@@ -233,6 +233,40 @@ fn probe(addr: SocketAddr, http: Option<&str>, limit: Duration) -> bool {
     code.is_some_and(|c| c.starts_with('2') || c.starts_with('3'))
 }
 
+/// How long an owner lookup is trusted while the same sockets are there: a proxy holding
+/// the port while the backend is awaited costs one /proc scan per this, not one per look.
+const OWNER_TTL: Duration = Duration::from_millis(250);
+
+/// The last owner lookup and the sockets (by inode) it was made for.
+#[derive(Default)]
+struct OwnerCache {
+    inodes: Vec<u64>,
+    at: Option<Instant>,
+    sockets: Vec<Socket>,
+}
+
+/// The sockets with their owners: looked up again when the sockets changed or the last
+/// lookup is older than OWNER_TTL.
+fn owned(
+    c: &mut Collector,
+    q: &Query,
+    table: &[Socket],
+    cache: &mut OwnerCache,
+) -> anyhow::Result<Vec<Socket>> {
+    let mut inodes: Vec<u64> = table.iter().map(|s| s.inode).collect();
+    inodes.sort_unstable();
+    if cache.inodes == inodes && cache.at.is_some_and(|t| t.elapsed() < OWNER_TTL) {
+        return Ok(cache.sockets.clone());
+    }
+    let sockets = pipeline::run(c, q)?.sockets;
+    *cache = OwnerCache {
+        inodes,
+        at: Some(Instant::now()),
+        sockets: sockets.clone(),
+    };
+    Ok(sockets)
+}
+
 enum Look {
     Met(Vec<String>),
     NotYet(Vec<String>),
@@ -246,6 +280,7 @@ fn look(
     specs: &[WaitSpec],
     o: &WaitOptions,
     left: Duration,
+    cache: &mut OwnerCache,
 ) -> anyhow::Result<Look> {
     let mut sockets = super::kill::table_only(c, q)?;
     let pending = |socks: &[Socket]| -> Vec<String> {
@@ -273,7 +308,7 @@ fn look(
         _ => {}
     }
     if o.owner.any() {
-        sockets = pipeline::run(c, q)?.sockets;
+        sockets = owned(c, q, &sockets, cache)?;
         let mut hidden = Vec::new();
         sockets.retain(|s| match owner_ok(&o.owner, s) {
             Some(ok) => ok,
@@ -378,11 +413,12 @@ pub fn run(
         .flat_map(|w| w.spec.ranges.iter().map(|r| (r.low, r.high)))
         .collect();
     let mut step = Duration::from_millis(1);
+    let mut cache = OwnerCache::default();
     loop {
         let left = deadline.map_or(Duration::from_secs(3600), |d| {
             d.saturating_duration_since(Instant::now())
         });
-        match look(c, q, specs, o, left)? {
+        match look(c, q, specs, o, left, &mut cache)? {
             Look::Met(lines) => return Ok(Ending::Met(lines)),
             Look::Hidden(w) => return Ok(Ending::OwnerHidden(w)),
             Look::NotYet(w) => {
