@@ -533,12 +533,7 @@ pub struct WhyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ActArgs {
     /// Port SPEC, as for who: 8080, 8080/tcp, 127.0.0.1:8080, [::1]:8080, 8000-8100, http.
-    #[arg(
-        required = true,
-        value_name = "SPEC",
-        allow_negative_numbers = true,
-        value_hint = ValueHint::Other
-    )]
+    #[arg(required = true, value_name = "SPEC", value_hint = ValueHint::Other)]
     pub specs: Vec<String>,
     #[command(flatten)]
     pub proto: ProtoArgs,
@@ -592,12 +587,7 @@ pub enum UntilArg {
 #[derive(Debug, Clone, Args)]
 pub struct WaitArgs {
     /// Port SPEC, as for who, plus localhost:PORT (either family).
-    #[arg(
-        required = true,
-        value_name = "SPEC",
-        allow_negative_numbers = true,
-        value_hint = ValueHint::Other
-    )]
+    #[arg(required = true, value_name = "SPEC", value_hint = ValueHint::Other)]
     pub specs: Vec<String>,
     /// The condition to wait for.
     #[arg(long, value_enum, default_value_t = UntilArg::Up, value_name = "WHAT")]

@@ -851,3 +851,45 @@ fn wait_up_counts_only_the_wanted_owner() {
     ]);
     assert_eq!(code, 1);
 }
+
+#[test]
+fn a_no_at_the_prompt_signals_nothing() {
+    let mut c = fake::host(vec![fake::listener(82, 9)], vec![(9, 4242), (9, 4243)], 0);
+    let mut a = act_args(&["82"]);
+    a.yes = false;
+    let (sel, flags) = portscope::cmd::act::selection(&a).unwrap();
+    let opts = portscope::act::kill::KillOptions {
+        signal: libc::SIGTERM,
+        signal_name: "SIGTERM".into(),
+        grace: Duration::from_millis(10),
+        escalate: true,
+    };
+    let mut input: &[u8] = b"n\n";
+    let mut prompt = Vec::new();
+    let asker = portscope::act::confirm::Asker::Terminal {
+        input: &mut input,
+        prompt: &mut prompt,
+    };
+    let mut hook = |pid: u32| panic!("pid {pid} would have been signalled");
+    let mut out = Vec::new();
+    let code = portscope::cmd::kill::run_with(
+        &mut c,
+        &sel,
+        flags,
+        &opts,
+        asker,
+        Some(&mut hook),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(code, 2);
+    let prompt = String::from_utf8(prompt).unwrap();
+    assert!(
+        prompt.ends_with("Signal 2 processes with SIGTERM? [y/N] "),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains("  SIGTERM pid 4243 web user root: holds tcp listen 0.0.0.0:82\n"),
+        "{prompt}"
+    );
+}
