@@ -122,10 +122,14 @@ pub fn execute(plan: &Plan) -> anyhow::Result<Report> {
         }
         if now.is_some_and(|k| same_state(k, s)) {
             report.status = worse(report.status, Status::StillHeld);
-            report.notes.push(format!(
-                "{} {} is still there after SOCK_DESTROY",
-                s.protocol, s.local
-            ));
+            report.notes.push(if s.protocol == Protocol::Udp {
+                format!(
+                    "udp {} is still bound after SOCK_DESTROY: for UDP the kernel only aborts the calls pending on it and keeps a port bound explicitly; end its process (portscope kill) to free the port",
+                    s.local
+                )
+            } else {
+                format!("{} {} is still there after SOCK_DESTROY", s.protocol, s.local)
+            });
         }
     }
     dead_descriptor_notes(plan, &done, &mut report);
