@@ -72,3 +72,33 @@ fn close_destroys_a_listener_and_a_connection_while_the_process_lives() {
     assert!(left.iter().all(|s| s == "closed"), "{left:?}");
     end(holder);
 }
+
+#[test]
+fn close_of_udp_frees_an_autobound_port_but_not_an_explicit_one() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    // Bound to port 0: the kernel picked the port and releases it with the socket.
+    let auto = Listener::start(&["0/udp"]);
+    let (code, out, err) = run(&["close", &format!("{}/udp", auto.port(0))]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.ends_with(": destroyed\nresult: freed\n"), "{out}");
+    // Bound to a port by number: the kernel keeps it bound (state unchanged).
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let fixed = Listener::start(&[&format!("{port}/udp")]);
+    let (code, out, err) = run(&["close", &format!("{port}/udp")]);
+    assert_eq!(code, 4, "{out}{err}");
+    assert!(out.ends_with(": destroyed\nresult: still held\n"), "{out}");
+    assert!(
+        err.contains(&format!(
+            "udp 127.0.0.1:{port} is still bound after SOCK_DESTROY"
+        )),
+        "{err}"
+    );
+    drop((auto, fixed));
+}
