@@ -92,6 +92,13 @@ fn kill_escalates_to_sigkill_for_a_holder_that_ignores_sigterm() {
     assert_eq!(r.status, Status::StillHeld);
     assert_eq!(r.remaining[0].pid, Some(h.id()));
     assert!(!r.remaining[0].new);
+    assert_eq!(
+        r.notes,
+        [format!(
+            "pid {} is still running (it was not sent SIGKILL, or has not ended yet)",
+            h.id()
+        )]
+    );
     assert!(h.try_wait().unwrap().is_none(), "SIGTERM is ignored");
     // Default: SIGKILL after the grace period.
     let (code, out, err) = run(&["kill", &port, "--grace", "200ms", "--json"]);

@@ -195,6 +195,12 @@ pub fn execute(
         });
     }
     finish(c, listening, everything, plan, &mut report, changed, denied)?;
+    for p in live.iter().filter(|p| !p.exited_within(Duration::ZERO)) {
+        report.notes.push(format!(
+            "pid {} is still running (it was not sent SIGKILL, or has not ended yet)",
+            p.pid()
+        ));
+    }
     Ok(report)
 }
 
