@@ -439,3 +439,29 @@ fn a_no_at_the_prompt_signals_nothing() {
         "{prompt}"
     );
 }
+
+#[test]
+fn a_user_who_cannot_see_the_holder_gets_exit_3_and_nothing_is_signalled() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let l = Listener::start(&["0"]);
+    let out = Command::new(bin_path())
+        .args(["kill", &l.port(0).to_string(), "--json"])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{stdout}{stderr}");
+    let d = act_doc(&stdout);
+    assert_eq!(d.result.unwrap().status, Status::Hidden);
+    assert_eq!(d.plan.hidden.len(), 1);
+    assert!(d.plan.targets.is_empty());
+    let mut l = l;
+    assert!(l.child.try_wait().unwrap().is_none(), "not signalled");
+}
