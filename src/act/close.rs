@@ -160,7 +160,9 @@ fn dead_descriptor_notes(plan: &Plan, done: &[SocketRef], report: &mut Report) {
             .targets
             .iter()
             .find(|t| t.pid == pid)
-            .map_or(String::new(), |t| format!(" ({})", t.name));
+            .map_or(String::new(), |t| {
+                format!(" ({})", crate::render::sanitize::sanitize(&t.name))
+            });
         report.notes.push(format!(
             "pid {pid}{name} keeps a dead descriptor for {n} closed socket{}: its next call on it fails; it is not re-opened",
             if n == 1 { "" } else { "s" }

@@ -183,7 +183,9 @@ pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
         for x in &plan.refused {
             r.notes.push(format!(
                 "refusing to signal pid {} ({}): {}; nothing was signalled",
-                x.pid, x.name, x.reason
+                x.pid,
+                crate::render::sanitize::sanitize(&x.name),
+                x.reason
             ));
         }
         return Some(r);
