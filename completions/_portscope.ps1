@@ -65,6 +65,9 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export the listening ports for Prometheus or Ansible')
             [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Print every change to the socket table as it happens')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two saved list --json documents')
+            [CompletionResult]::new('kill', 'kill', [CompletionResultType]::ParameterValue, 'Free a port: signal the processes that hold it, safely, and check that it is free')
+            [CompletionResult]::new('close', 'close', [CompletionResultType]::ParameterValue, 'Destroy the sockets on a port in the kernel, leaving their processes running')
+            [CompletionResult]::new('wait', 'wait', [CompletionResultType]::ParameterValue, 'Wait until a port is up (listening) or free, then optionally run a command')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -305,6 +308,87 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             break
         }
+        'portscope;kill' {
+            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'How long to wait for the processes to exit and the port to be free before SIGKILL (e.g. 500ms, 5s)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'The first signal (name or number)')
+            [CompletionResult]::new('--signal', '--signal', [CompletionResultType]::ParameterName, 'The first signal (name or number)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--all-states', '--all-states', [CompletionResultType]::ParameterName, 'Also act on sockets in other states (connections on the port), not only listening TCP and bound UDP sockets')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (needed without a terminal when it would ask)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (needed without a terminal when it would ask)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Only print the plan; change nothing')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the plan and the result as one versioned JSON document')
+            [CompletionResult]::new('--no-escalate', '--no-escalate', [CompletionResultType]::ParameterName, 'Never send SIGKILL: after the grace period, report what still holds the port')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'portscope;close' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--all-states', '--all-states', [CompletionResultType]::ParameterName, 'Also act on sockets in other states (connections on the port), not only listening TCP and bound UDP sockets')
+            [CompletionResult]::new('-y', '-y', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (needed without a terminal when it would ask)')
+            [CompletionResult]::new('--yes', '--yes', [CompletionResultType]::ParameterName, 'Do not ask for confirmation (needed without a terminal when it would ask)')
+            [CompletionResult]::new('--dry-run', '--dry-run', [CompletionResultType]::ParameterName, 'Only print the plan; change nothing')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the plan and the result as one versioned JSON document')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
+        'portscope;wait' {
+            [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'The condition to wait for')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (exit 1); default: wait for ever')
+            [CompletionResult]::new('--http', '--http', [CompletionResultType]::ParameterName, 'Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets)')
+            [CompletionResult]::new('--owner', '--owner', [CompletionResultType]::ParameterName, 'Only a socket held by a process whose name contains NAME counts')
+            [CompletionResult]::new('--pid', '--pid', [CompletionResultType]::ParameterName, 'Only a socket held by this PID counts (comma list)')
+            [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Only a socket of this user (name or UID) counts')
+            [CompletionResult]::new('--container', '--container', [CompletionResultType]::ParameterName, 'Only a socket held by a process in this container (ID or prefix) counts')
+            [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Only a socket held by a process of this systemd unit counts')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Once listening, also prove the accept path with a TCP connect (sends packets)')
+            [CompletionResult]::new('--run-anyway', '--run-anyway', [CompletionResultType]::ParameterName, 'Run COMMAND even when the wait timed out (its status is then portscope''s)')
+            [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
+            [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('--udp', '--udp', [CompletionResultType]::ParameterName, 'UDP sockets only')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'IPv4 sockets only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'IPv6 sockets only (dual-stack listeners included)')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
+            [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
+            break
+        }
         'portscope;help' {
             [CompletionResult]::new('list', 'list', [CompletionResultType]::ParameterValue, 'List sockets with their owning processes (the default command)')
             [CompletionResult]::new('who', 'who', [CompletionResultType]::ParameterValue, 'Show which processes hold a port')
@@ -314,6 +398,9 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('export', 'export', [CompletionResultType]::ParameterValue, 'Export the listening ports for Prometheus or Ansible')
             [CompletionResult]::new('watch', 'watch', [CompletionResultType]::ParameterValue, 'Print every change to the socket table as it happens')
             [CompletionResult]::new('diff', 'diff', [CompletionResultType]::ParameterValue, 'Compare two saved list --json documents')
+            [CompletionResult]::new('kill', 'kill', [CompletionResultType]::ParameterValue, 'Free a port: signal the processes that hold it, safely, and check that it is free')
+            [CompletionResult]::new('close', 'close', [CompletionResultType]::ParameterValue, 'Destroy the sockets on a port in the kernel, leaving their processes running')
+            [CompletionResult]::new('wait', 'wait', [CompletionResultType]::ParameterValue, 'Wait until a port is up (listening) or free, then optionally run a command')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -339,6 +426,15 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;help;diff' {
+            break
+        }
+        'portscope;help;kill' {
+            break
+        }
+        'portscope;help;close' {
+            break
+        }
+        'portscope;help;wait' {
             break
         }
         'portscope;help;help' {

@@ -16,6 +16,9 @@ _portscope() {
             ",$1")
                 cmd="portscope"
                 ;;
+            portscope,close)
+                cmd="portscope__subcmd__close"
+                ;;
             portscope,diff)
                 cmd="portscope__subcmd__diff"
                 ;;
@@ -24,6 +27,9 @@ _portscope() {
                 ;;
             portscope,help)
                 cmd="portscope__subcmd__help"
+                ;;
+            portscope,kill)
+                cmd="portscope__subcmd__kill"
                 ;;
             portscope,list)
                 cmd="portscope__subcmd__list"
@@ -37,6 +43,9 @@ _portscope() {
             portscope,verify)
                 cmd="portscope__subcmd__verify"
                 ;;
+            portscope,wait)
+                cmd="portscope__subcmd__wait"
+                ;;
             portscope,watch)
                 cmd="portscope__subcmd__watch"
                 ;;
@@ -45,6 +54,9 @@ _portscope() {
                 ;;
             portscope,why)
                 cmd="portscope__subcmd__why"
+                ;;
+            portscope__subcmd__help,close)
+                cmd="portscope__subcmd__help__subcmd__close"
                 ;;
             portscope__subcmd__help,diff)
                 cmd="portscope__subcmd__help__subcmd__diff"
@@ -55,6 +67,9 @@ _portscope() {
             portscope__subcmd__help,help)
                 cmd="portscope__subcmd__help__subcmd__help"
                 ;;
+            portscope__subcmd__help,kill)
+                cmd="portscope__subcmd__help__subcmd__kill"
+                ;;
             portscope__subcmd__help,list)
                 cmd="portscope__subcmd__help__subcmd__list"
                 ;;
@@ -63,6 +78,9 @@ _portscope() {
                 ;;
             portscope__subcmd__help,verify)
                 cmd="portscope__subcmd__help__subcmd__verify"
+                ;;
+            portscope__subcmd__help,wait)
+                cmd="portscope__subcmd__help__subcmd__wait"
                 ;;
             portscope__subcmd__help,watch)
                 cmd="portscope__subcmd__help__subcmd__watch"
@@ -80,7 +98,7 @@ _portscope() {
 
     case "${cmd}" in
         portscope)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --sort --reverse --json --numeric --color --table-source --owner-source --netns --help --version list ls who verify listen why export watch diff help"
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --sort --reverse --json --numeric --color --table-source --owner-source --netns --help --version list ls who verify listen why export watch diff kill close wait help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -141,6 +159,39 @@ _portscope() {
                     COMPREPLY=($(compgen -W "port proto pid process state user netns" -- "${cur}"))
                     return 0
                     ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__close)
+            opts="-t -u -4 -6 -y -h -V --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --color --table-source --owner-source --netns --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -318,8 +369,22 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__help)
-            opts="list who verify listen why export watch diff help"
+            opts="list who verify listen why export watch diff kill close wait help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__help__subcmd__close)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -360,6 +425,20 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__help__subcmd__kill)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -415,6 +494,20 @@ _portscope() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        portscope__subcmd__help__subcmd__wait)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         portscope__subcmd__help__subcmd__watch)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -450,6 +543,60 @@ _portscope() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__kill)
+            opts="-t -u -4 -6 -y -s -h -V --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --grace --no-escalate --signal --color --table-source --owner-source --netns --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --grace)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --signal)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -593,6 +740,86 @@ _portscope() {
             fi
             case "${prev}" in
                 --port)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__wait)
+            opts="-t -u -4 -6 -h -V --until --timeout --connect --http --owner --pid --user --container --unit --run-anyway --tcp --udp --ipv4 --ipv6 --color --table-source --owner-source --netns --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --until)
+                    COMPREPLY=($(compgen -W "up free" -- "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --http)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --owner)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --pid)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --container)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --unit)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace

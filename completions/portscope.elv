@@ -62,6 +62,9 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand export 'Export the listening ports for Prometheus or Ansible'
             cand watch 'Print every change to the socket table as it happens'
             cand diff 'Compare two saved list --json documents'
+            cand kill 'Free a port: signal the processes that hold it, safely, and check that it is free'
+            cand close 'Destroy the sockets on a port in the kernel, leaving their processes running'
+            cand wait 'Wait until a port is up (listening) or free, then optionally run a command'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'portscope;list'= {
@@ -292,6 +295,84 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
         }
+        &'portscope;kill'= {
+            cand --grace 'How long to wait for the processes to exit and the port to be free before SIGKILL (e.g. 500ms, 5s)'
+            cand -s 'The first signal (name or number)'
+            cand --signal 'The first signal (name or number)'
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand -t 'TCP sockets only'
+            cand --tcp 'TCP sockets only'
+            cand -u 'UDP sockets only'
+            cand --udp 'UDP sockets only'
+            cand -4 'IPv4 sockets only'
+            cand --ipv4 'IPv4 sockets only'
+            cand -6 'IPv6 sockets only (dual-stack listeners included)'
+            cand --ipv6 'IPv6 sockets only (dual-stack listeners included)'
+            cand --all-states 'Also act on sockets in other states (connections on the port), not only listening TCP and bound UDP sockets'
+            cand -y 'Do not ask for confirmation (needed without a terminal when it would ask)'
+            cand --yes 'Do not ask for confirmation (needed without a terminal when it would ask)'
+            cand --dry-run 'Only print the plan; change nothing'
+            cand --json 'Print the plan and the result as one versioned JSON document'
+            cand --no-escalate 'Never send SIGKILL: after the grace period, report what still holds the port'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'portscope;close'= {
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand -t 'TCP sockets only'
+            cand --tcp 'TCP sockets only'
+            cand -u 'UDP sockets only'
+            cand --udp 'UDP sockets only'
+            cand -4 'IPv4 sockets only'
+            cand --ipv4 'IPv4 sockets only'
+            cand -6 'IPv6 sockets only (dual-stack listeners included)'
+            cand --ipv6 'IPv6 sockets only (dual-stack listeners included)'
+            cand --all-states 'Also act on sockets in other states (connections on the port), not only listening TCP and bound UDP sockets'
+            cand -y 'Do not ask for confirmation (needed without a terminal when it would ask)'
+            cand --yes 'Do not ask for confirmation (needed without a terminal when it would ask)'
+            cand --dry-run 'Only print the plan; change nothing'
+            cand --json 'Print the plan and the result as one versioned JSON document'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
+        &'portscope;wait'= {
+            cand --until 'The condition to wait for'
+            cand --timeout 'Give up after this long (exit 1); default: wait for ever'
+            cand --http 'Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets)'
+            cand --owner 'Only a socket held by a process whose name contains NAME counts'
+            cand --pid 'Only a socket held by this PID counts (comma list)'
+            cand --user 'Only a socket of this user (name or UID) counts'
+            cand --container 'Only a socket held by a process in this container (ID or prefix) counts'
+            cand --unit 'Only a socket held by a process of this systemd unit counts'
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand --connect 'Once listening, also prove the accept path with a TCP connect (sends packets)'
+            cand --run-anyway 'Run COMMAND even when the wait timed out (its status is then portscope''s)'
+            cand -t 'TCP sockets only'
+            cand --tcp 'TCP sockets only'
+            cand -u 'UDP sockets only'
+            cand --udp 'UDP sockets only'
+            cand -4 'IPv4 sockets only'
+            cand --ipv4 'IPv4 sockets only'
+            cand -6 'IPv6 sockets only (dual-stack listeners included)'
+            cand --ipv6 'IPv6 sockets only (dual-stack listeners included)'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+        }
         &'portscope;help'= {
             cand list 'List sockets with their owning processes (the default command)'
             cand who 'Show which processes hold a port'
@@ -301,6 +382,9 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand export 'Export the listening ports for Prometheus or Ansible'
             cand watch 'Print every change to the socket table as it happens'
             cand diff 'Compare two saved list --json documents'
+            cand kill 'Free a port: signal the processes that hold it, safely, and check that it is free'
+            cand close 'Destroy the sockets on a port in the kernel, leaving their processes running'
+            cand wait 'Wait until a port is up (listening) or free, then optionally run a command'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'portscope;help;list'= {
@@ -318,6 +402,12 @@ set edit:completion:arg-completer[portscope] = {|@words|
         &'portscope;help;watch'= {
         }
         &'portscope;help;diff'= {
+        }
+        &'portscope;help;kill'= {
+        }
+        &'portscope;help;close'= {
+        }
+        &'portscope;help;wait'= {
         }
         &'portscope;help;help'= {
         }

@@ -86,6 +86,9 @@ complete -c portscope -n "__fish_portscope_needs_command" -f -a "why" -d 'Tell w
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "export" -d 'Export the listening ports for Prometheus or Ansible'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "watch" -d 'Print every change to the socket table as it happens'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "diff" -d 'Compare two saved list --json documents'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "kill" -d 'Free a port: signal the processes that hold it, safely, and check that it is free'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "close" -d 'Destroy the sockets on a port in the kernel, leaving their processes running'
+complete -c portscope -n "__fish_portscope_needs_command" -f -a "wait" -d 'Wait until a port is up (listening) or free, then optionally run a command'
 complete -c portscope -n "__fish_portscope_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
 syn_sent\t''
@@ -382,12 +385,91 @@ complete -c portscope -n "__fish_portscope_using_subcommand diff" -l jsonl -d 'O
 complete -c portscope -n "__fish_portscope_using_subcommand diff" -l strict -d 'Also match inodes and compare PIDs (by default two hosts with the same services diff clean)'
 complete -c portscope -n "__fish_portscope_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c portscope -n "__fish_portscope_using_subcommand diff" -s V -l version -d 'Print version'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "list" -d 'List sockets with their owning processes (the default command)'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "who" -d 'Show which processes hold a port'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "why" -d 'Tell why a port cannot be bound, and how to fix it'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "export" -d 'Export the listening ports for Prometheus or Ansible'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "watch" -d 'Print every change to the socket table as it happens'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "diff" -d 'Compare two saved list --json documents'
-complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l grace -d 'How long to wait for the processes to exit and the port to be free before SIGKILL (e.g. 500ms, 5s)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -s s -l signal -d 'The first signal (name or number)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -s t -l tcp -d 'TCP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -s u -l udp -d 'UDP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l all-states -d 'Also act on sockets in other states (connections on the port), not only listening TCP and bound UDP sockets'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -s y -l yes -d 'Do not ask for confirmation (needed without a terminal when it would ask)'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l dry-run -d 'Only print the plan; change nothing'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l json -d 'Print the plan and the result as one versioned JSON document'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l no-escalate -d 'Never send SIGKILL: after the grace period, report what still holds the port'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand close" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand close" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand close" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand close" -s t -l tcp -d 'TCP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -s u -l udp -d 'UDP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -l all-states -d 'Also act on sockets in other states (connections on the port), not only listening TCP and bound UDP sockets'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -s y -l yes -d 'Do not ask for confirmation (needed without a terminal when it would ask)'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -l dry-run -d 'Only print the plan; change nothing'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -l json -d 'Print the plan and the result as one versioned JSON document'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l until -d 'The condition to wait for' -r -f -a "up\t'every SPEC has a listener reachable at its address'
+free\t'no listening or bound socket remains on any SPEC'"
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l timeout -d 'Give up after this long (exit 1); default: wait for ever' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l http -d 'Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l owner -d 'Only a socket held by a process whose name contains NAME counts' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l pid -d 'Only a socket held by this PID counts (comma list)' -r
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l user -d 'Only a socket of this user (name or UID) counts' -r -f -a "(__fish_complete_users)"
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l container -d 'Only a socket held by a process in this container (ID or prefix) counts' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l unit -d 'Only a socket held by a process of this systemd unit counts' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l color -d 'When to colour the table (used by list)' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l table-source -d 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere' -r -f -a "auto\t''
+netlink\t'netlink sock_diag (Linux; what ss uses)'
+procnet\t'/proc/net/{tcp,tcp6,udp,udp6} (Linux; no v6-only flags)'
+netstat2\t'the netstat2 crate (every platform; no queues, v6-only flags or UDP peers)'"
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l owner-source -d 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2\'s PIDs elsewhere. none: no owner join at all (like ss without -p)' -r -f -a "auto\t''
+bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
+procfs\t'a scan of /proc/*/fd (Linux)'
+none\t'no owner join'"
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l connect -d 'Once listening, also prove the accept path with a TCP connect (sends packets)'
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l run-anyway -d 'Run COMMAND even when the wait timed out (its status is then portscope\'s)'
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -s t -l tcp -d 'TCP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -s u -l udp -d 'UDP sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -s 4 -l ipv4 -d 'IPv4 sockets only'
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -s V -l version -d 'Print version'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "list" -d 'List sockets with their owning processes (the default command)'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "who" -d 'Show which processes hold a port'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "verify" -d 'Open known test sockets and prove that portscope reports them exactly'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "listen" -d 'Hold test listeners open until Ctrl-C, --for, or stdin closes'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "why" -d 'Tell why a port cannot be bound, and how to fix it'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "export" -d 'Export the listening ports for Prometheus or Ansible'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "watch" -d 'Print every change to the socket table as it happens'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "diff" -d 'Compare two saved list --json documents'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "kill" -d 'Free a port: signal the processes that hold it, safely, and check that it is free'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "close" -d 'Destroy the sockets on a port in the kernel, leaving their processes running'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "wait" -d 'Wait until a port is up (listening) or free, then optionally run a command'
+complete -c portscope -n "__fish_portscope_using_subcommand help; and not __fish_seen_subcommand_from list who verify listen why export watch diff kill close wait help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -50,6 +50,22 @@ Examples:
   portscope list --json > before.json; ...; portscope list --json > after.json
   portscope diff before.json after.json      what changed (exit 1 if anything did)
   portscope diff web1.json web2.json --jsonl two hosts, as JSON lines";
+const KILL_EXAMPLES: &str = "\
+Examples:
+  portscope kill 8080                end whoever listens on 8080 (SIGTERM, then SIGKILL after 5s)
+  portscope kill 8080 --dry-run --json   the plan only: who would be signalled
+  portscope kill -y --grace 10s 5432 6379";
+
+const CLOSE_EXAMPLES: &str = "\
+Examples:
+  portscope close 8080               destroy the listener on 8080; its process lives on
+  portscope close --all-states 5432 --dry-run";
+
+const WAIT_EXAMPLES: &str = "\
+Examples:
+  portscope wait localhost:5432 --timeout 30s -- ./migrate   run once PostgreSQL listens
+  portscope wait 8080 --until free   until nothing listens on 8080
+  portscope wait 8080 --http /healthz --owner nginx --timeout 1m";
 
 const EXIT_STATUS: &str = "\
 Exit status: 0 success (for `who`: something matched), 1 nothing matched (`who`) or a check
@@ -243,6 +259,42 @@ pub enum Command {
     /// the reason).
     #[command(after_help = DIFF_EXAMPLES)]
     Diff(DiffArgs),
+    /// Free a port: signal the processes that hold it, safely, and check that it is free
+    ///
+    /// Targets every process holding a listening TCP or bound UDP socket on SPEC (the who
+    /// grammar; with --all-states also those with connections on it). Each is pinned with a
+    /// pidfd and re-checked to still hold the socket before it is signalled, so a reused PID
+    /// is never hit. PID 1, kernel threads, portscope and its ancestors are refused. Sends
+    /// SIGTERM, waits up to --grace for the processes to exit and the port to be free, then
+    /// SIGKILL unless --no-escalate. A holder restarted by its supervisor is named, with the
+    /// systemd unit or container to stop. On a terminal it asks before signalling another
+    /// user's process or more than one process; without one that needs -y. Exit status: 0
+    /// freed, 1 nothing held it, 2 bad input or an error (a refused target, no
+    /// confirmation), 3 a holder is hidden or not permitted to be signalled, 4 still held
+    /// after the grace period (e.g. restarted), 5 a target changed before it could be
+    /// signalled.
+    #[command(after_help = KILL_EXAMPLES)]
+    Kill(KillArgs),
+    /// Destroy the sockets on a port in the kernel, leaving their processes running
+    ///
+    /// What ss -K does (SOCK_DESTROY over netlink sock_diag), for a stuck listener or a hung
+    /// connection. Every socket that could not be closed is named with the reason (EPERM:
+    /// needs CAP_NET_ADMIN; EOPNOTSUPP: a kernel without CONFIG_INET_DIAG_DESTROY). The
+    /// process keeps a dead descriptor. Same selection, confirmation and --dry-run as kill.
+    /// Exit status: 0 closed, 1 nothing matched, 2 bad input or an error, 3 not permitted,
+    /// 4 still there afterwards, 5 a socket changed before it could be closed.
+    #[command(after_help = CLOSE_EXAMPLES)]
+    Close(CloseArgs),
+    /// Wait until a port is up (listening) or free, then optionally run a command
+    ///
+    /// Watches the socket table and never connects unless --connect or --http is given. up:
+    /// every SPEC has a listening TCP socket (bound UDP with -u) reachable at its address
+    /// (an IPv4 address is met by itself, 0.0.0.0 or a dual-stack [::]; localhost by either
+    /// family, and the output says which). free: no listening or bound socket remains.
+    /// Exit status: 0 met (or COMMAND's status), 1 timed out, 2 bad input or an error, 3 up
+    /// but the owner constraint cannot be checked (the owner is hidden).
+    #[command(after_help = WAIT_EXAMPLES)]
+    Wait(WaitArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -572,6 +624,108 @@ pub struct WhyArgs {
     /// Print one versioned JSON document instead of text.
     #[arg(long, help_heading = "Output")]
     pub json: bool,
+}
+
+/// Selection and confirmation shared by `kill` and `close`.
+#[derive(Debug, Clone, Args)]
+pub struct ActArgs {
+    /// Port SPEC, as for who: 8080, 8080/tcp, 127.0.0.1:8080, [::1]:8080, 8000-8100, http.
+    #[arg(required = true, value_name = "SPEC", value_hint = ValueHint::Other)]
+    pub specs: Vec<String>,
+    #[command(flatten)]
+    pub proto: ProtoArgs,
+    /// Also act on sockets in other states (connections on the port), not only listening
+    /// TCP and bound UDP sockets.
+    #[arg(long, help_heading = "Selection")]
+    pub all_states: bool,
+    /// Do not ask for confirmation (needed without a terminal when it would ask).
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+    /// Only print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the plan and the result as one versioned JSON document.
+    #[arg(long, help_heading = "Output")]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KillArgs {
+    #[command(flatten)]
+    pub act: ActArgs,
+    /// How long to wait for the processes to exit and the port to be free before SIGKILL
+    /// (e.g. 500ms, 5s).
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_hint = ValueHint::Other)]
+    pub grace: String,
+    /// Never send SIGKILL: after the grace period, report what still holds the port.
+    #[arg(long)]
+    pub no_escalate: bool,
+    /// The first signal (name or number).
+    #[arg(short = 's', long, value_name = "SIGNAL", default_value = "TERM", value_hint = ValueHint::Other)]
+    pub signal: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CloseArgs {
+    #[command(flatten)]
+    pub act: ActArgs,
+}
+
+/// --until values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum UntilArg {
+    /// every SPEC has a listener reachable at its address
+    #[default]
+    Up,
+    /// no listening or bound socket remains on any SPEC
+    Free,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WaitArgs {
+    /// Port SPEC, as for who, plus localhost:PORT (either family).
+    #[arg(required = true, value_name = "SPEC", value_hint = ValueHint::Other)]
+    pub specs: Vec<String>,
+    /// The condition to wait for.
+    #[arg(long, value_enum, default_value_t = UntilArg::Up, value_name = "WHAT")]
+    pub until: UntilArg,
+    /// Give up after this long (exit 1); default: wait for ever.
+    #[arg(long, value_name = "DURATION", value_hint = ValueHint::Other)]
+    pub timeout: Option<String>,
+    /// Once listening, also prove the accept path with a TCP connect (sends packets).
+    #[arg(long, help_heading = "Probe")]
+    pub connect: bool,
+    /// Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets).
+    #[arg(long, value_name = "PATH", conflicts_with = "connect", help_heading = "Probe", value_hint = ValueHint::Other)]
+    pub http: Option<String>,
+    /// Only a socket held by a process whose name contains NAME counts.
+    #[arg(long, value_name = "NAME", help_heading = "Owner", value_hint = ValueHint::Other)]
+    pub owner: Vec<String>,
+    /// Only a socket held by this PID counts (comma list).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "PID",
+        help_heading = "Owner"
+    )]
+    pub pid: Vec<String>,
+    /// Only a socket of this user (name or UID) counts.
+    #[arg(long, value_name = "USER", help_heading = "Owner", value_hint = ValueHint::Username)]
+    pub user: Vec<String>,
+    /// Only a socket held by a process in this container (ID or prefix) counts.
+    #[arg(long, value_name = "ID", help_heading = "Owner", value_hint = ValueHint::Other)]
+    pub container: Vec<String>,
+    /// Only a socket held by a process of this systemd unit counts.
+    #[arg(long, value_name = "UNIT", help_heading = "Owner", value_hint = ValueHint::Other)]
+    pub unit: Vec<String>,
+    /// Run COMMAND even when the wait timed out (its status is then portscope's).
+    #[arg(long, requires = "command")]
+    pub run_anyway: bool,
+    #[command(flatten)]
+    pub proto: ProtoArgs,
+    /// Run this once the condition is met; its exit status becomes portscope's.
+    #[arg(last = true, value_name = "COMMAND", value_hint = ValueHint::CommandWithArguments)]
+    pub command: Vec<String>,
 }
 
 /// Socket states accepted by --state.

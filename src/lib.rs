@@ -3,6 +3,8 @@
 //! The pipeline, one module per stage: collect (harvest) → classify → filter → join → sort →
 //! render. cli.rs ends at cmd/; everything below takes plain values.
 
+#[cfg(target_os = "linux")]
+pub mod act;
 pub mod classify;
 pub mod cli;
 pub mod cmd;
@@ -44,6 +46,18 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
         Some(Command::Export(a)) => cmd::export::run(&a, &cli.sources, out),
         Some(Command::Watch(a)) => cmd::watch::run(&a, cli.color, &cli.sources, out),
         Some(Command::Diff(a)) => cmd::diff::run(&a, cli.color, out),
+        #[cfg(target_os = "linux")]
+        Some(Command::Kill(a)) => cmd::kill::run(&a, &cli.sources, out),
+        #[cfg(target_os = "linux")]
+        Some(Command::Close(a)) => cmd::close::run(&a, &cli.sources, out),
+        #[cfg(target_os = "linux")]
+        Some(Command::Wait(a)) => cmd::wait::run(&a, &cli.sources, out),
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::Kill(_)) => Err(error::Error::Unsupported("portscope kill").into()),
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::Close(_)) => Err(error::Error::Unsupported("portscope close").into()),
+        #[cfg(not(target_os = "linux"))]
+        Some(Command::Wait(_)) => Err(error::Error::Unsupported("portscope wait").into()),
     }
 }
 

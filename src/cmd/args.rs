@@ -125,7 +125,7 @@ pub fn collector(s: &SourceArgs) -> Result<Collector, crate::error::Error> {
 pub fn netns(v: &str) -> NetnsChoice {
     match v {
         "all" => NetnsChoice::All,
-        "current" => NetnsChoice::Current,
+        "current" | "" => NetnsChoice::Current,
         _ if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) => v
             .parse()
             .map_or_else(|_| NetnsChoice::Name(v.into()), NetnsChoice::Pid),

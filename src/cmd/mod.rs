@@ -1,13 +1,21 @@
 //! One file per subcommand: build a query, pick the collector, run the pipeline, render.
 
+#[cfg(target_os = "linux")]
+pub mod act;
 pub mod args;
+#[cfg(target_os = "linux")]
+pub mod close;
 pub mod diff;
 pub mod export;
+#[cfg(target_os = "linux")]
+pub mod kill;
 pub mod list;
 pub mod listen;
 #[cfg(target_os = "linux")]
 pub mod published;
 pub mod verify;
+#[cfg(target_os = "linux")]
+pub mod wait;
 pub mod watch;
 pub mod who;
 #[cfg(target_os = "linux")]

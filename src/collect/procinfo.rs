@@ -242,17 +242,28 @@ mod tests {
         use std::os::unix::process::CommandExt;
         let me = std::process::id();
         // sh waits on its stdin, whatever its arguments (sleep would reject "" and exit).
+        use std::io::BufRead;
         let mut child = std::process::Command::new("sh")
             .arg0(" sleep ")
-            .args(["-c", "read x", "", "  ", "30", ""])
+            .args(["-c", "echo ready; read x", "", "  ", "30", ""])
             .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        // Readiness: sh runs its script (and so has its own argv) once it says so.
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line, "ready\n");
         let t = process_details(&[child.id(), me], &mut UserNames::default());
         let got = t[&child.id()].cmdline.clone();
         drop(child.stdin.take());
         let _ = child.wait();
-        assert_eq!(got, vec![" sleep ", "-c", "read x", "", "  ", "30", ""]);
+        assert_eq!(
+            got,
+            vec![" sleep ", "-c", "echo ready; read x", "", "  ", "30", ""]
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Render stage: plain data in, any `impl Write` out. Table for people, JSON for scripts,
 //! `who` blocks, the `verify` report, change events.
 
+#[cfg(target_os = "linux")]
+pub mod act;
 pub mod ansible;
 pub mod events;
 pub mod fit;

@@ -280,6 +280,112 @@ pub const DIFF: Extra = Extra {
     reads_sockets: false,
 };
 
+pub const KILL: Extra = Extra {
+    exit_status: &[
+        (
+            "0",
+            "The port is free: no listening or bound socket on SPEC remains.",
+        ),
+        ("1", "Nothing held it."),
+        (
+            "2",
+            "Bad input, an error, a refused target (PID 1, a kernel thread, portscope or its \
+             ancestors) or no confirmation (without a terminal, `-y` is needed to signal more \
+             than one process or another user's).",
+        ),
+        (
+            "3",
+            "A holder is hidden, or not permitted to be signalled: nothing was signalled.",
+        ),
+        (
+            "4",
+            "Still held after the grace period (for example restarted by a supervisor; the new \
+             PID and its unit or container are named).",
+        ),
+        (
+            "5",
+            "A target changed (exited, or let go of the socket) before it could be signalled.",
+        ),
+    ],
+    examples: &[
+        (
+            "End whoever listens on 8080 (SIGTERM, SIGKILL after 5 seconds):",
+            "portscope kill 8080",
+        ),
+        (
+            "The plan only, as JSON:",
+            "portscope kill 8080 --dry-run --json",
+        ),
+        (
+            "Two ports, no question, ten seconds of grace, never SIGKILL:",
+            "portscope kill -y --grace 10s --no-escalate 5432 6379",
+        ),
+    ],
+    reads_sockets: true,
+};
+
+pub const CLOSE: Extra = Extra {
+    exit_status: &[
+        ("0", "Every selected socket was destroyed."),
+        ("1", "Nothing matched."),
+        (
+            "2",
+            "Bad input, an error (a kernel without CONFIG_INET_DIAG_DESTROY) or no confirmation.",
+        ),
+        (
+            "3",
+            "Not permitted: destroying a socket needs CAP_NET_ADMIN.",
+        ),
+        ("4", "A socket is still there afterwards."),
+        (
+            "5",
+            "A socket closed or was replaced before it could be destroyed.",
+        ),
+    ],
+    examples: &[
+        (
+            "Destroy the listener on 8080; its process lives on:",
+            "portscope close 8080",
+        ),
+        (
+            "What would be closed on 5432, connections included:",
+            "portscope close --all-states 5432 --dry-run",
+        ),
+    ],
+    reads_sockets: true,
+};
+
+pub const WAIT: Extra = Extra {
+    exit_status: &[
+        (
+            "0",
+            "The condition was met (with COMMAND: COMMAND's exit status).",
+        ),
+        ("1", "Timed out."),
+        ("2", "Bad input or an error."),
+        (
+            "3",
+            "Up, but the owner is hidden, so `--owner`, `--pid`, `--user`, `--container` or \
+             `--unit` cannot be checked.",
+        ),
+    ],
+    examples: &[
+        (
+            "Run the migrations once PostgreSQL listens on localhost (either family):",
+            "portscope wait localhost:5432 --timeout 30s -- ./migrate",
+        ),
+        (
+            "Until nothing listens on 8080 any more:",
+            "portscope wait 8080 --until free",
+        ),
+        (
+            "Until nginx answers 2xx or 3xx on /healthz:",
+            "portscope wait 8080 --http /healthz --owner nginx --timeout 1m",
+        ),
+    ],
+    reads_sockets: true,
+};
+
 pub fn extra_for(page: &str) -> &'static Extra {
     match page {
         "portscope" => &ROOT,
@@ -289,6 +395,9 @@ pub fn extra_for(page: &str) -> &'static Extra {
         "portscope-listen" => &LISTEN,
         "portscope-why" => &WHY,
         "portscope-export" => &EXPORT,
+        "portscope-kill" => &KILL,
+        "portscope-close" => &CLOSE,
+        "portscope-wait" => &WAIT,
         "portscope-watch" => &WATCH,
         "portscope-diff" => &DIFF,
         other => panic!(

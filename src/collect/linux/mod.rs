@@ -2,10 +2,12 @@
 //! /proc/*/fd pass for the holders, sysinfo for the holders' details.
 
 pub mod bpf;
+pub mod destroy;
 mod fdscan;
 mod fdwork;
 mod netlink;
 pub mod netns;
+pub mod pidfd;
 pub mod placement;
 pub mod procnet;
 

@@ -8,12 +8,12 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-const NETLINK_SOCK_DIAG: libc::c_int = 4;
-const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+pub(super) const NETLINK_SOCK_DIAG: libc::c_int = 4;
+pub(super) const SOCK_DIAG_BY_FAMILY: u16 = 20;
+pub(super) const NLM_F_REQUEST: u16 = 0x1;
+pub(super) const NLM_F_DUMP: u16 = 0x300;
+pub(super) const NLMSG_ERROR: u16 = 2;
+pub(super) const NLMSG_DONE: u16 = 3;
 const INET_DIAG_SKV6ONLY: u16 = 11;
 /// The socket's cgroup v2 id (a u64); the kernel adds it to every full socket unasked.
 const INET_DIAG_CGROUP_ID: u16 = 21;
@@ -26,11 +26,11 @@ const BC_D_LE: u8 = 5;
 /// More ranges than this are filtered in user space only (the bytecode grows linearly).
 const MAX_BC_RANGES: usize = 64;
 
-const NLMSG_HDRLEN: usize = 16;
+pub(super) const NLMSG_HDRLEN: usize = 16;
 /// Seconds to wait for each netlink reply before giving up on netlink.
 const RECV_TIMEOUT_SECS: libc::time_t = 3;
 const DIAG_MSG_LEN: usize = 72;
-const REQ_LEN: usize = NLMSG_HDRLEN + 56;
+pub(super) const REQ_LEN: usize = NLMSG_HDRLEN + 56;
 
 /// A netlink sock_diag socket, reused for every table of one run.
 pub struct Diag {
@@ -49,19 +49,7 @@ pub enum DiagError {
 
 impl Diag {
     pub fn open() -> io::Result<Diag> {
-        // SAFETY: plain socket(2) call; the result is checked before use.
-        let fd = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-                NETLINK_SOCK_DIAG,
-            )
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let fd = open_socket()?;
         // A sandbox that swallows netlink must not hang us: each reply must come within
         // this long (a dump of 100k sockets takes well under a second), else EAGAIN and
         // the caller falls back to /proc/net.
@@ -174,6 +162,23 @@ impl Diag {
     }
 }
 
+/// A fresh NETLINK_SOCK_DIAG socket (also used by `destroy.rs`).
+pub(super) fn open_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked before use.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+            NETLINK_SOCK_DIAG,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 enum Batch {
     More,
     Done,
@@ -255,7 +260,7 @@ pub fn compile_ports(ranges: &[(u16, u16)], remote: bool) -> Vec<u8> {
     bc
 }
 
-fn build_request(
+pub(super) fn build_request(
     proto: Protocol,
     family: Family,
     states: u32,
@@ -287,11 +292,11 @@ fn build_request(
     r
 }
 
-fn u16_ne(b: &[u8], at: usize) -> u16 {
+pub(super) fn u16_ne(b: &[u8], at: usize) -> u16 {
     u16::from_ne_bytes([b[at], b[at + 1]])
 }
 
-fn u32_ne(b: &[u8], at: usize) -> u32 {
+pub(super) fn u32_ne(b: &[u8], at: usize) -> u32 {
     u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 

@@ -1,0 +1,248 @@
+//! Acting on a port (`kill`, `close`, `wait`): after the pipeline has said who holds it,
+//! the selection becomes a plan (what would be signalled or closed, what is refused or
+//! hidden), the plan is confirmed, then carried out and checked. Plain data in and out;
+//! the system calls sit behind `collect::linux::{pidfd, destroy}`.
+
+pub mod cgroup;
+pub mod close;
+pub mod confirm;
+pub mod guard;
+pub mod kill;
+pub mod wait;
+
+use crate::model::{Endpoint, Owner, OwnerReason, Protocol, SockState, Socket};
+use serde::{Deserialize, Serialize};
+
+/// Exit statuses of `kill` and `close` (the public contract).
+pub const EXIT_FREED: i32 = 0;
+pub const EXIT_NOTHING: i32 = 1;
+pub const EXIT_ERROR: i32 = 2;
+pub const EXIT_HIDDEN: i32 = 3;
+pub const EXIT_STILL_HELD: i32 = 4;
+pub const EXIT_CHANGED: i32 = 5;
+
+/// A socket as the plan names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SocketRef {
+    pub protocol: Protocol,
+    pub local: Endpoint,
+    pub remote: Option<Endpoint>,
+    pub state: SockState,
+    pub inode: u64,
+    /// PIDs holding it (empty: hidden or kernel-held).
+    pub pids: Vec<u32>,
+}
+
+impl SocketRef {
+    pub fn of(s: &Socket) -> SocketRef {
+        let mut pids: Vec<u32> = s.processes.iter().map(|p| p.pid).collect();
+        pids.sort_unstable();
+        pids.dedup();
+        SocketRef {
+            protocol: s.protocol,
+            local: s.local,
+            remote: s.remote,
+            state: s.state,
+            inode: s.inode,
+            pids,
+        }
+    }
+}
+
+/// A process the plan would signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    pub pid: u32,
+    pub name: String,
+    pub user: Option<String>,
+    pub uid: Option<u32>,
+    pub cmdline: Vec<String>,
+    /// Inodes of the selected sockets it holds: what the safety re-check looks for.
+    pub inodes: Vec<u64>,
+}
+
+/// A holder portscope will not signal, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refused {
+    pub pid: u32,
+    pub name: String,
+    pub reason: String,
+}
+
+/// A socket held by a process portscope cannot see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hidden {
+    pub socket: SocketRef,
+    pub reason: OwnerReason,
+}
+
+/// What `kill` or `close` would do, before doing it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    pub specs: Vec<String>,
+    /// Every selected socket (`close` destroys these).
+    pub sockets: Vec<SocketRef>,
+    /// Processes to signal (`kill`), each once.
+    pub targets: Vec<Target>,
+    pub refused: Vec<Refused>,
+    pub hidden: Vec<Hidden>,
+}
+
+impl Plan {
+    /// Builds the plan from the pipeline's sockets; `refuse` says why a PID must not be
+    /// signalled (PID 1, a kernel thread, portscope or its ancestors).
+    pub fn build(
+        specs: &[String],
+        sockets: &[Socket],
+        refuse: &dyn Fn(u32) -> Option<String>,
+    ) -> Plan {
+        let mut plan = Plan {
+            specs: specs.to_vec(),
+            ..Plan::default()
+        };
+        for s in sockets {
+            let r = SocketRef::of(s);
+            if s.owner == Owner::Hidden && s.owner_reason.is_some_and(|x| x.is_partial()) {
+                plan.hidden.push(Hidden {
+                    socket: r.clone(),
+                    reason: s.owner_reason.unwrap_or(OwnerReason::Denied),
+                });
+            }
+            plan.sockets.push(r);
+            for p in &s.processes {
+                if let Some(t) = plan.targets.iter_mut().find(|t| t.pid == p.pid) {
+                    if !t.inodes.contains(&s.inode) {
+                        t.inodes.push(s.inode);
+                    }
+                    continue;
+                }
+                if plan.refused.iter().any(|x| x.pid == p.pid) {
+                    continue;
+                }
+                match refuse(p.pid) {
+                    Some(reason) => plan.refused.push(Refused {
+                        pid: p.pid,
+                        name: p.name.clone(),
+                        reason,
+                    }),
+                    None => plan.targets.push(Target {
+                        pid: p.pid,
+                        name: p.name.clone(),
+                        user: p.user.clone(),
+                        uid: p.uid,
+                        cmdline: p.cmdline.clone(),
+                        inodes: vec![s.inode],
+                    }),
+                }
+            }
+        }
+        plan.targets.sort_by_key(|t| t.pid);
+        plan
+    }
+
+    /// PIDs of every process holding a selected socket.
+    pub fn holder_pids(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.sockets.iter().flat_map(|s| s.pids.clone()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+/// A holder still there at the end, and how to stop what restarts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Remaining {
+    pub pid: Option<u32>,
+    pub name: Option<String>,
+    pub socket: SocketRef,
+    /// The PID was not in the plan: the holder was restarted (or a new one took over).
+    pub new: bool,
+    pub unit: Option<String>,
+    pub container: Option<String>,
+    /// What would stop it for good (portscope never runs it).
+    pub hint: Option<String>,
+}
+
+/// One step that was carried out, or skipped with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// The process (kill) or the socket's first holder (close), if any.
+    pub pid: Option<u32>,
+    /// The socket closed (close only).
+    pub socket: Option<SocketRef>,
+    /// `SIGTERM`, `SIGKILL`, `destroyed`, or `skipped`.
+    pub action: String,
+    /// Why it was skipped or failed; None when it worked.
+    pub error: Option<String>,
+}
+
+/// Outcome words, one per exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Freed,
+    Nothing,
+    Error,
+    Hidden,
+    StillHeld,
+    Changed,
+}
+
+impl Status {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Freed => EXIT_FREED,
+            Status::Nothing => EXIT_NOTHING,
+            Status::Error => EXIT_ERROR,
+            Status::Hidden => EXIT_HIDDEN,
+            Status::StillHeld => EXIT_STILL_HELD,
+            Status::Changed => EXIT_CHANGED,
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Report {
+    pub status: Status,
+    pub steps: Vec<Step>,
+    /// Holders still there at the end (status still_held).
+    pub remaining: Vec<Remaining>,
+    /// Sockets left in non-listening states (time_wait and the like): reported, not a
+    /// failure.
+    pub leftovers: Vec<SocketRef>,
+    /// Notes for people: warnings, what was escalated.
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    pub fn new(status: Status) -> Report {
+        Report {
+            status,
+            steps: Vec::new(),
+            remaining: Vec::new(),
+            leftovers: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The JSON document of `kill` and `close` (`--json`): the plan, and the result unless
+/// `--dry-run`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActDocument {
+    pub schema_version: u32,
+    pub command: String,
+    pub dry_run: bool,
+    pub plan: Plan,
+    pub result: Option<Report>,
+}

@@ -1,0 +1,194 @@
+//! What `kill` and `close` share: the CLI → query conversion, the plan, the confirmation
+//! and the output. The commands themselves differ only in how they carry the plan out.
+
+use super::args;
+use crate::act::confirm::{self, Asker};
+use crate::act::{guard::Guard, ActDocument, Plan, Report, Status};
+use crate::cli::ActArgs;
+use crate::collect::{effective_uid, Collector};
+use crate::model::{SockState, TableQuery};
+use crate::pipeline;
+use crate::query::{self, Query};
+use crate::render::act as render;
+use crate::services::Services;
+use std::io::{IsTerminal, Write};
+
+/// The queries of one run: what to act on, and what must be gone afterwards.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub specs: Vec<String>,
+    /// Listening TCP and bound UDP on the SPECs (what "free" is judged on).
+    pub listening: Query,
+    /// Every state on the SPECs (leftovers, --all-states).
+    pub everything: Query,
+    pub all_states: bool,
+}
+
+impl Selection {
+    pub fn selected(&self) -> &Query {
+        if self.all_states {
+            &self.everything
+        } else {
+            &self.listening
+        }
+    }
+}
+
+/// Flags that change how the plan is handled, without clap types.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Flags {
+    pub yes: bool,
+    pub dry_run: bool,
+    pub json: bool,
+    pub pretty: bool,
+}
+
+pub fn selection(a: &ActArgs) -> anyhow::Result<(Selection, Flags)> {
+    let (protocols, families) = args::protocols_and_families(&a.proto);
+    let mut everything = Query::new(TableQuery {
+        protocols,
+        families,
+        states: None,
+        ports: None,
+    });
+    everything.ports = query::parse_ports(&a.specs, Services::system())?;
+    everything.numeric = true;
+    let mut listening = everything.clone();
+    listening.table.states = Some(vec![SockState::Listen, SockState::Unconnected]);
+    let flags = Flags {
+        yes: a.yes,
+        dry_run: a.dry_run,
+        json: a.json,
+        pretty: std::io::stdout().is_terminal(),
+    };
+    Ok((
+        Selection {
+            specs: a.specs.clone(),
+            listening,
+            everything,
+            all_states: a.all_states,
+        },
+        flags,
+    ))
+}
+
+/// The real terminal, if stdin and stderr are one.
+pub fn terminal_asker<'a>(
+    input: &'a mut dyn std::io::BufRead,
+    prompt: &'a mut dyn Write,
+) -> Asker<'a> {
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        Asker::Terminal { input, prompt }
+    } else {
+        Asker::None
+    }
+}
+
+/// Reads the host and makes the plan.
+pub fn plan(c: &mut Collector, sel: &Selection) -> anyhow::Result<Plan> {
+    let outcome = pipeline::run(c, sel.selected())?;
+    super::print_notes(&outcome.warnings);
+    let guard = Guard::new();
+    Ok(Plan::build(&sel.specs, &outcome.sockets, &|pid| {
+        guard.refusal(pid)
+    }))
+}
+
+/// Users other than the one running portscope whose processes the plan touches.
+pub fn other_users(plan: &Plan) -> Vec<String> {
+    let me = effective_uid();
+    let mut v: Vec<String> = plan
+        .targets
+        .iter()
+        .filter(|t| t.uid.is_some_and(|u| u != me))
+        .map(|t| {
+            t.user
+                .clone()
+                .unwrap_or_else(|| format!("uid {}", t.uid.unwrap_or(0)))
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Asks when the plan needs it. Ok(false): the person said no.
+pub fn confirmed(
+    flags: Flags,
+    count: usize,
+    things: &str,
+    question: &str,
+    plan: &Plan,
+    asker: Asker<'_>,
+) -> anyhow::Result<bool> {
+    if flags.yes {
+        return Ok(true);
+    }
+    match confirm::reason(count, things, &other_users(plan)) {
+        None => Ok(true),
+        Some(why) => confirm::ask(asker, question, &why),
+    }
+}
+
+/// Writes the plan (and the report, if any) as text or JSON; returns the exit status.
+pub fn output(
+    out: &mut dyn Write,
+    command: &str,
+    verb: &str,
+    plan: &Plan,
+    report: Option<&Report>,
+    flags: Flags,
+) -> anyhow::Result<i32> {
+    let code = report.map_or(0, |r| r.status.exit_code());
+    if flags.json {
+        let doc = ActDocument {
+            schema_version: 1,
+            command: command.to_string(),
+            dry_run: flags.dry_run,
+            plan: plan.clone(),
+            result: report.cloned(),
+        };
+        render::write_json(out, &doc, flags.pretty)?;
+    } else {
+        out.write_all(render::plan_text(plan, command, verb).as_bytes())?;
+        if let Some(r) = report {
+            out.write_all(render::report_text(r).as_bytes())?;
+        }
+    }
+    out.flush()?;
+    if let Some(r) = report {
+        super::print_notes(&r.notes);
+    }
+    Ok(code)
+}
+
+/// A plan that cannot be carried out as it is: nothing selected, a hidden holder, a
+/// refused target. Returns the report for it, or None when it can go ahead.
+pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
+    if plan.sockets.is_empty()
+        || (kill && plan.targets.is_empty() && plan.refused.is_empty() && plan.hidden.is_empty())
+    {
+        return Some(Report::new(Status::Nothing));
+    }
+    if kill && !plan.hidden.is_empty() {
+        let mut r = Report::new(Status::Hidden);
+        r.notes.push(format!(
+            "{} socket(s) on the port are held by processes portscope cannot see (run as root): nothing was signalled",
+            plan.hidden.len()
+        ));
+        return Some(r);
+    }
+    if kill && !plan.refused.is_empty() {
+        let mut r = Report::new(Status::Error);
+        for x in &plan.refused {
+            r.notes.push(format!(
+                "refusing to signal pid {} ({}): {}; nothing was signalled",
+                x.pid,
+                crate::render::sanitize::sanitize(&x.name),
+                x.reason
+            ));
+        }
+        return Some(r);
+    }
+    None
+}

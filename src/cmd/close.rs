@@ -1,0 +1,58 @@
+//! `portscope close SPEC...`: destroy the sockets on a port in the kernel (SOCK_DESTROY)
+//! while their processes live on. Same selection, confirmation and exit statuses as kill.
+
+use super::act::{self as shared, Flags, Selection};
+use crate::act::confirm::Asker;
+use crate::act::{close, Report, Status};
+use crate::cli::{CloseArgs, SourceArgs};
+use crate::collect::Collector;
+use std::io::Write;
+
+pub fn run(a: &CloseArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let (sel, flags) = shared::selection(&a.act)?;
+    // SOCK_DESTROY goes to the namespace of the netlink socket that sends it: ours.
+    if super::args::netns(&sources.netns) != crate::collect::NetnsChoice::Current {
+        return Err(crate::error::Error::invalid(
+            "network namespace",
+            &sources.netns,
+            "close acts only in portscope's own network namespace; run it inside that one \
+             (ip netns exec NAME portscope close ..., or nsenter -n -t PID)",
+        )
+        .into());
+    }
+    let mut c = super::args::collector(sources)?;
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut prompt = std::io::stderr();
+    let asker = shared::terminal_asker(&mut input, &mut prompt);
+    run_with(&mut c, &sel, flags, asker, out)
+}
+
+pub fn run_with(
+    c: &mut Collector,
+    sel: &Selection,
+    flags: Flags,
+    asker: Asker<'_>,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let plan = shared::plan(c, sel)?;
+    if let Some(r) = shared::blocked(&plan, false) {
+        return shared::output(out, "close", "destroy", &plan, Some(&r), flags);
+    }
+    if flags.dry_run {
+        return shared::output(out, "close", "destroy", &plan, None, flags);
+    }
+    let n = plan.sockets.len();
+    let question = format!(
+        "{}Destroy {n} socket{}?",
+        crate::render::act::plan_text(&plan, "close", "destroy"),
+        if n == 1 { "" } else { "s" }
+    );
+    if !shared::confirmed(flags, n, "sockets", &question, &plan, asker)? {
+        let mut r = Report::new(Status::Error);
+        r.notes.push("not confirmed: nothing was closed".into());
+        return shared::output(out, "close", "destroy", &plan, Some(&r), flags);
+    }
+    let report = close::execute(&plan)?;
+    shared::output(out, "close", "destroy", &plan, Some(&report), flags)
+}

@@ -1,0 +1,64 @@
+//! `portscope kill SPEC...`: free a port by signalling its holders safely (pidfd, re-check,
+//! refusals), then check it is free. Exit 0 freed, 1 nothing held it, 2 bad input or an
+//! error, 3 a holder hidden or not ours to signal, 4 still held, 5 a target changed.
+
+use super::act::{self as shared, Flags, Selection};
+use crate::act::confirm::Asker;
+use crate::act::kill::{self, Hook, KillOptions};
+use crate::cli::{KillArgs, SourceArgs};
+use crate::collect::Collector;
+use std::io::Write;
+
+pub fn options(a: &KillArgs) -> anyhow::Result<KillOptions> {
+    let (signal, signal_name) = kill::parse_signal(&a.signal)?;
+    Ok(KillOptions {
+        signal,
+        signal_name,
+        grace: super::listen::parse_duration(&a.grace)?,
+        escalate: !a.no_escalate,
+    })
+}
+
+pub fn run(a: &KillArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
+    let (sel, flags) = shared::selection(&a.act)?;
+    let opts = options(a)?;
+    let mut c = super::args::collector(sources)?;
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut prompt = std::io::stderr();
+    let asker = shared::terminal_asker(&mut input, &mut prompt);
+    run_with(&mut c, &sel, flags, &opts, asker, None, out)
+}
+
+/// `kill` on any host, with the confirmation source and the test hook injected.
+pub fn run_with(
+    c: &mut Collector,
+    sel: &Selection,
+    flags: Flags,
+    opts: &KillOptions,
+    asker: Asker<'_>,
+    hook: Option<Hook<'_>>,
+    out: &mut dyn Write,
+) -> anyhow::Result<i32> {
+    let plan = shared::plan(c, sel)?;
+    let verb = opts.signal_name.as_str();
+    if let Some(r) = shared::blocked(&plan, true) {
+        return shared::output(out, "kill", verb, &plan, Some(&r), flags);
+    }
+    if flags.dry_run {
+        return shared::output(out, "kill", verb, &plan, None, flags);
+    }
+    let n = plan.targets.len();
+    let question = format!(
+        "{}Signal {n} process{} with {verb}?",
+        crate::render::act::plan_text(&plan, "kill", verb),
+        if n == 1 { "" } else { "es" }
+    );
+    if !shared::confirmed(flags, n, "processes", &question, &plan, asker)? {
+        let mut r = crate::act::Report::new(crate::act::Status::Error);
+        r.notes.push("not confirmed: nothing was signalled".into());
+        return shared::output(out, "kill", verb, &plan, Some(&r), flags);
+    }
+    let report = kill::execute(c, &sel.listening, &sel.everything, &plan, opts, hook)?;
+    shared::output(out, "kill", verb, &plan, Some(&report), flags)
+}

@@ -1,0 +1,135 @@
+//! Render stage for `kill` and `close`: the plan and the result, as lines for people or
+//! one versioned JSON document. Process names are untrusted: sanitized for the terminal.
+
+use crate::act::{ActDocument, Plan, Report, SocketRef, Status};
+use crate::render::sanitize::sanitize;
+use std::fmt::Write as _;
+use std::io::Write;
+
+fn sock(s: &SocketRef) -> String {
+    match &s.remote {
+        Some(r) => format!("{} {} {} -> {}", s.protocol, s.state, s.local, r),
+        None => format!("{} {} {}", s.protocol, s.state, s.local),
+    }
+}
+
+/// `verb` is what would be done to each target: `SIGTERM`, or `destroy`.
+pub fn plan_text(plan: &Plan, command: &str, verb: &str) -> String {
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "portscope {command} {}: plan",
+        sanitize(&plan.specs.join(" "))
+    );
+    if command == "close" {
+        for s in &plan.sockets {
+            let pids: Vec<String> = s.pids.iter().map(u32::to_string).collect();
+            let held = if pids.is_empty() {
+                String::new()
+            } else {
+                format!(" (held by pid {})", pids.join(", "))
+            };
+            let _ = writeln!(t, "  {verb} {}{held}", sock(s));
+        }
+    } else {
+        for tg in &plan.targets {
+            let user = tg
+                .user
+                .as_deref()
+                .map_or(String::new(), |u| format!(" user {}", sanitize(u)));
+            let socks: Vec<String> = plan
+                .sockets
+                .iter()
+                .filter(|s| s.pids.contains(&tg.pid))
+                .map(sock)
+                .collect();
+            let _ = writeln!(
+                t,
+                "  {verb} pid {} {}{user}: holds {}",
+                tg.pid,
+                sanitize(&tg.name),
+                socks.join(", ")
+            );
+        }
+    }
+    for r in &plan.refused {
+        let _ = writeln!(
+            t,
+            "  refused: pid {} {}: {}",
+            r.pid,
+            sanitize(&r.name),
+            r.reason
+        );
+    }
+    for h in &plan.hidden {
+        let _ = writeln!(t, "  hidden: {}: {}", sock(&h.socket), h.reason);
+    }
+    t
+}
+
+pub fn report_text(r: &Report) -> String {
+    let mut t = String::new();
+    for s in &r.steps {
+        let who = match (&s.socket, s.pid) {
+            (Some(sk), _) => sock(sk),
+            (None, Some(pid)) => format!("pid {pid}"),
+            (None, None) => String::from("-"),
+        };
+        match &s.error {
+            None => {
+                let _ = writeln!(t, "{who}: {}", s.action);
+            }
+            Some(e) => {
+                let _ = writeln!(t, "{who}: {}: {e}", s.action);
+            }
+        }
+    }
+    for m in &r.remaining {
+        let by = match (m.pid, &m.name) {
+            (Some(pid), Some(name)) => format!("pid {pid} {}", sanitize(name)),
+            _ => "a process portscope cannot see".to_string(),
+        };
+        let new = if m.new {
+            " (new: restarted or taken over)"
+        } else {
+            ""
+        };
+        let _ = write!(t, "still held: {} by {by}{new}", sock(&m.socket));
+        if let Some(u) = &m.unit {
+            let _ = write!(t, "; systemd unit {}", sanitize(u));
+        }
+        if let Some(c) = &m.container {
+            let _ = write!(t, "; container {}", sanitize(c));
+        }
+        if let Some(h) = &m.hint {
+            let _ = write!(t, "; to stop it for good: {}", sanitize(h));
+        }
+        t.push('\n');
+    }
+    for l in &r.leftovers {
+        let _ = writeln!(t, "leftover (kernel-held, not a failure): {}", sock(l));
+    }
+    let _ = writeln!(t, "{}", status_line(r.status));
+    t
+}
+
+pub fn status_line(s: Status) -> &'static str {
+    match s {
+        Status::Freed => "result: freed",
+        Status::Nothing => "result: nothing held it",
+        Status::Error => "result: error",
+        Status::Hidden => "result: a holder is hidden or not permitted to be acted on",
+        Status::StillHeld => "result: still held",
+        Status::Changed => "result: a target changed before it could be acted on",
+    }
+}
+
+pub fn write_json(out: &mut dyn Write, doc: &ActDocument, pretty: bool) -> anyhow::Result<()> {
+    if pretty {
+        serde_json::to_writer_pretty(&mut *out, doc)?;
+    } else {
+        serde_json::to_writer(&mut *out, doc)?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
