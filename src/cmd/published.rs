@@ -49,19 +49,24 @@ fn backend_sockets(p: &Published) -> Vec<Socket> {
     let Ok(outcome) = pipeline::run(&mut c, &q) else {
         return Vec::new();
     };
-    let id = p.container.as_ref().map(|c| c.id.as_str());
+    // Only the named container's own sockets, on the address traffic is sent to: a guess
+    // would name the wrong backend.
+    let Some(id) = p.container.as_ref().map(|c| c.id.as_str()) else {
+        return Vec::new();
+    };
     outcome
         .sockets
         .into_iter()
         .filter(|s| !s.netns.current)
-        .filter(|s| match id {
-            Some(id) => {
-                s.processes
-                    .iter()
-                    .any(|q| q.container.as_ref().is_some_and(|c| c.id == id))
-                    || s.cgroup.as_deref().is_some_and(|g| g.contains(id))
-            }
-            None => true,
+        .filter(|s| {
+            s.processes
+                .iter()
+                .any(|q| q.container.as_ref().is_some_and(|c| c.id == id))
+                || s.cgroup.as_deref().is_some_and(|g| g.contains(id))
+        })
+        .filter(|s| {
+            s.local.address.is_unspecified()
+                || p.container_ip.is_none_or(|ip| s.local.address == ip)
         })
         .collect()
 }
@@ -71,7 +76,8 @@ pub fn backends(sockets: &[Socket]) -> Vec<Backend> {
     let mut placer = Placer::new(Roots::system());
     let mut out: Vec<Backend> = Vec::new();
     for s in sockets.iter().filter(|s| s.state.is_listening()) {
-        for p in &s.processes {
+        // Engines run their proxies as root: anyone else can call a process "conmon".
+        for p in s.processes.iter().filter(|p| p.uid == Some(0)) {
             let Some(published) = placer.published_backend(&p.cmdline, s.protocol, s.local.port)
             else {
                 continue;

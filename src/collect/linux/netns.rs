@@ -247,7 +247,10 @@ fn read_netlink(
         for &family in &query.families {
             let before = out.len();
             if let Err(e) = diag.dump(proto, family, query, out) {
-                out.truncate(before);
+                // Drop this namespace's rows read so far too: the caller falls back to
+                // /proc/PID/net for the whole namespace.
+                let _ = before;
+                out.truncate(start);
                 return Err(match e {
                     DiagError::NoHandler => format!("no sock_diag handler for {proto}"),
                     DiagError::Io(e) => e.to_string(),

@@ -56,7 +56,7 @@ pub fn classify(cgroup_path: &str) -> Placement {
     }
 }
 
-fn is_id(s: &str) -> bool {
+pub(super) fn is_id(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -143,7 +143,10 @@ fn unescape_unit(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') && i + 4 <= b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 2..i + 4], 16) {
+            // Bytes, not str slices: a multi-byte character after "\x" is not a char
+            // boundary (a user can name a cgroup so).
+            let hex = std::str::from_utf8(&b[i + 2..i + 4]).ok();
+            if let Some(v) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                 out.push(v);
                 i += 4;
                 continue;

@@ -242,3 +242,13 @@ fn cgroup_of_reads_the_v2_line_and_placement_falls_back_to_v1() {
     assert_eq!(placement_of(&roots, 43), None);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A user can name a delegated cgroup anything: "\x" before a multi-byte character must
+/// not split it (it panicked: byte index is not a char boundary).
+#[test]
+fn cgroup_unit_escape_before_a_multibyte_character_does_not_panic() {
+    let p = classify("/machine.slice/machine-\\x\u{20ac}.scope");
+    assert_eq!(p.container.map(|c| c.id), Some("\\x\u{20ac}".to_string()));
+    let p = classify("/machine.slice/machine-a\\x2db.scope");
+    assert_eq!(p.container.map(|c| c.id), Some("a-b".to_string()));
+}

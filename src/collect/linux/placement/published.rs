@@ -98,7 +98,11 @@ pub fn parse_conmon_argv(argv: &[String]) -> Option<(String, Option<String>)> {
     if basename(argv.first()?) != "conmon" {
         return None;
     }
-    let id = flag(argv, &["c", "cid"])?.to_string();
+    // Only a real container id: it becomes a path below podman's state directory, and
+    // argv is anyone's to write.
+    let id = flag(argv, &["c", "cid"])
+        .filter(|id| super::cgroup::is_id(id))?
+        .to_string();
     let name = flag(argv, &["n", "name"]).map(str::to_string);
     Some((id, name))
 }
@@ -133,10 +137,17 @@ pub fn published_backend(
         pod_uid: None,
     };
     let mut container = resolve(roots, &found);
+    // The name comes from podman's state, never from argv (which anyone can write); a
+    // conmon whose container podman does not know is not followed at all.
+    let _ = argv_name;
     if container.name.is_none() {
-        container.name = argv_name.or_else(|| podman_name(roots, &id));
+        container.name = podman_name(roots, &id);
     }
-    let mapping = podman_mappings(roots, &id)
+    let mappings = podman_mappings(roots, &id);
+    if container.name.is_none() && mappings.is_empty() {
+        return None;
+    }
+    let mapping = mappings
         .into_iter()
         .find(|m| m.protocol == proto && m.covers(host_port));
     Some(Published {
@@ -333,7 +344,8 @@ fn podman_ip(roots: &Roots, id: &str, name: Option<&str>) -> Option<IpAddr> {
         .join(id)
         .join("userdata/hosts");
     let text = std::fs::read_to_string(path).ok()?;
-    let short = &id[..id.len().min(12)];
+    let short: String = id.chars().take(12).collect();
+    let short = short.as_str();
     text.lines().find_map(|l| {
         let mut f = l.split_whitespace();
         let ip: IpAddr = f.next()?.parse().ok()?;

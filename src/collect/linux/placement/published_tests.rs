@@ -136,6 +136,24 @@ fn conmon_reservation_names_the_podman_container() {
             &ID[..12]
         ),
     );
+    // The name comes from podman's own state, never from conmon's argv.
+    write(
+        &roots
+            .containers_storage
+            .join("overlay-containers/containers.json"),
+        &format!(r#"[{{"id":"{ID}","names":["pst1"]}}]"#),
+    );
+    let spoofed = argv(&format!("conmon -c {ID} -n payments-api"));
+    let p = published_backend(&roots, &spoofed, Protocol::Tcp, 18081).unwrap();
+    assert_eq!(p.container.unwrap().name.as_deref(), Some("pst1"));
+    // An id podman does not know, or one that is no id at all, is not followed.
+    let unknown = argv(&format!("conmon -c {} -n pst1", ID.replace('5', "4")));
+    assert_eq!(
+        published_backend(&roots, &unknown, Protocol::Tcp, 18081),
+        None
+    );
+    assert_eq!(parse_conmon_argv(&argv("conmon -c /tmp/pq\u{20ac}")), None);
+    assert_eq!(parse_conmon_argv(&argv("conmon -c ../../etc")), None);
     let p = published_backend(&roots, &a, Protocol::Tcp, 18081).unwrap();
     assert_eq!(p.via, PublishedVia::Conmon);
     assert_eq!(p.host_ip, Some("127.0.0.1".parse().unwrap()));
