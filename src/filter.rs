@@ -46,22 +46,31 @@ fn container_matches(c: &Container, want: &str) -> bool {
     c.name.as_deref() == Some(want) || (want.len() >= 4 && c.id.starts_with(want))
 }
 
+/// The 64-hex container ids a cgroup path names (`docker-ID.scope`, `libpod-ID`, ...).
+fn ids_in(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter_map(|part| {
+        let b = part.as_bytes();
+        (0..b.len().saturating_sub(63))
+            .find(|&i| b[i..i + 64].iter().all(u8::is_ascii_hexdigit))
+            .map(|i| &part[i..i + 64])
+    })
+}
+
 /// --container and --unit: a holder's placement, or for a socket whose owner is hidden,
-/// its cgroup path (which names the container id and the unit).
+/// its cgroup path, by the same rules (an id prefix of 4+ digits; a unit by its whole
+/// name). A container's name is not in the path: hidden owners match by id only.
 fn placement_matches(q: &Query, s: &Socket) -> bool {
-    let path_has = |want: &str| {
-        s.cgroup.as_deref().is_some_and(|p| {
-            p.split('/')
-                .any(|part| part == want || (want.len() >= 4 && part.contains(want)))
-        })
-    };
+    let hidden = s.processes.is_empty();
+    let path = s.cgroup.as_deref().unwrap_or("");
     if !q.containers.is_empty() {
         let hit = q.containers.iter().any(|want| {
             s.processes.iter().any(|p| {
                 p.container
                     .as_ref()
                     .is_some_and(|c| container_matches(c, want))
-            }) || (s.processes.is_empty() && want.len() >= 12 && path_has(want))
+            }) || (hidden
+                && want.len() >= 4
+                && ids_in(path).any(|id| id.starts_with(want.as_str())))
         });
         if !hit {
             return false;
@@ -70,7 +79,7 @@ fn placement_matches(q: &Query, s: &Socket) -> bool {
     if !q.units.is_empty() {
         let hit = q.units.iter().any(|want| {
             s.processes.iter().any(|p| p.unit.as_deref() == Some(want))
-                || (s.processes.is_empty() && path_has(want))
+                || (hidden && path.split('/').any(|part| part == want))
         });
         if !hit {
             return false;
@@ -254,5 +263,27 @@ mod tests {
         assert!(owner_matches(&q, &s));
         q.uids = vec![1000];
         assert!(!owner_matches(&q, &s));
+    }
+
+    /// --unit and --container follow one rule whether the owner is visible or hidden
+    /// (hidden: by the socket's cgroup path).
+    #[test]
+    fn unit_and_container_filters_are_the_same_for_hidden_and_visible_owners() {
+        let id = "3f2a".to_string() + &"0".repeat(60);
+        let mut hidden = sock_with("x", "x", 1, 0);
+        hidden.processes.clear();
+        hidden.cgroup = Some(format!("/system.slice/notfoo.service/docker-{id}.scope").into());
+        let mut q = query();
+        q.units = vec!["foo.service".into()];
+        assert!(!owner_matches(&q, &hidden), "no substring match on units");
+        q.units = vec!["notfoo.service".into()];
+        assert!(owner_matches(&q, &hidden));
+        let mut q = query();
+        q.containers = vec!["3f2a".into()];
+        assert!(owner_matches(&q, &hidden), "an id prefix");
+        q.containers = vec!["0000".into()];
+        assert!(!owner_matches(&q, &hidden), "a prefix, not a substring");
+        q.containers = vec!["3f2".into()];
+        assert!(!owner_matches(&q, &hidden), "at least 4 digits");
     }
 }

@@ -144,6 +144,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let mut table = q.table.clone();
     table.ports = port_filter(q);
     c.owners.prepare();
+    c.tables.begin();
     let harvest = c.tables.harvest(&table)?;
     let mut warnings = harvest.warnings;
     let mut sources = Sources {

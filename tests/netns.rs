@@ -422,3 +422,46 @@ fn as_nobody_the_cgroup_of_a_hidden_owner_is_known() {
     assert_eq!(s["cgroup"], want.as_str(), "{v}");
     drop(l);
 }
+
+/// `watch --netns all` looks for namespaces again on every tick: one created after it
+/// started shows up (it did not: the namespaces were found once).
+#[test]
+fn watch_sees_a_namespace_created_after_it_started() {
+    if !is_root() {
+        skip("not root: cannot create network namespaces");
+        return;
+    }
+    // A sentinel on the port here: watch prints its snapshot once it has read the table,
+    // the readiness signal before the namespace is made.
+    let sentinel = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = sentinel.local_addr().unwrap().port().to_string();
+    let mut watch = Command::new(bin_path())
+        .args(["watch", "--netns", "all", "-p", &port, "--jsonl"])
+        .args(["--interval", "100ms", "--count", "1", "--for", "20s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("\"event\":\"snapshot\""), "{first}");
+    let Some(late) = Named::new("late") else {
+        let _ = watch.kill();
+        let _ = watch.wait();
+        skip("ip netns add failed");
+        return;
+    };
+    let inside = Held::start(
+        &["ip", "netns", "exec", &late.0],
+        &format!("127.0.0.1:{port}"),
+    );
+    let line = lines.next().unwrap().unwrap();
+    let status = watch.wait().unwrap();
+    drop(sentinel);
+    let v: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("{e}: {line:?} (watch exited {status})"));
+    assert_eq!(v["event"], "added", "{v}");
+    assert_eq!(v["socket"]["netns"]["name"], late.0.as_str());
+    assert_eq!(v["socket"]["processes"][0]["pid"], inside.pid);
+    assert!(status.success());
+    drop(inside);
+}

@@ -230,6 +230,10 @@ impl<V: ProcessView> OwnerSource for CachedOwners<V> {
         self.users.insert(uid, n.clone());
         n
     }
+
+    fn cgroup_path(&mut self, id: u64) -> Option<String> {
+        self.inner.cgroup_path(id)
+    }
 }
 
 /// The host's processes, through /proc (Linux). Elsewhere `pids` is None and the cache

@@ -86,6 +86,9 @@ pub trait TableSource {
     fn kind(&self) -> TableSourceKind;
     /// Reads every table the query asks for.
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error>;
+    /// A new question begins (each `watch` tick): forget what was found for the last one,
+    /// such as which namespaces exist. The re-check within one question keeps it.
+    fn begin(&mut self) {}
 }
 
 /// An owner backend: which processes hold which socket inodes, and their details.
@@ -166,6 +169,19 @@ impl OwnerSource for NoOwners {
     }
     fn user_name(&mut self, uid: u32) -> Option<String> {
         UserNames::default().name(uid)
+    }
+    /// A socket's cgroup is table data, not an owner: known without an owner join too.
+    fn cgroup_path(&mut self, id: u64) -> Option<String> {
+        #[cfg(target_os = "linux")]
+        {
+            let roots = linux::placement::Roots::system();
+            linux::placement::cgroup_path_by_id(&roots, id)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = id;
+            None
+        }
     }
 }
 

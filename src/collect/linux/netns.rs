@@ -383,6 +383,14 @@ impl TableSource for NamespacedTables {
         }
     }
 
+    /// With `all`, the namespaces are found again for each question: a container started
+    /// while `watch` runs appears on its next tick.
+    fn begin(&mut self) {
+        if self.choice == NetnsChoice::All {
+            self.targets = None;
+        }
+    }
+
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
         if self.targets.is_none() {
             self.targets = Some(discover_all());
