@@ -78,6 +78,15 @@ pub fn write_text(out: &mut dyn Write, e: &Event, ts: Option<&str>, color: bool)
             line.push(' ');
         }
     }
+    // Another namespace than ours: say which, or the same address in two reads alike.
+    if !s.netns.current {
+        let ns = match (&s.netns.name, s.netns.inode) {
+            (Some(n), _) => crate::render::sanitize::sanitize(n).into_owned(),
+            (None, Some(i)) => format!("net:[{i}]"),
+            (None, None) => "net:[?]".to_string(),
+        };
+        line.push_str(&format!("netns={ns} "));
+    }
     let remote = s.remote.map_or_else(|| "*".to_string(), |r| r.to_string());
     line.push_str(&format!(
         "{} {} {} {} {}",

@@ -67,8 +67,22 @@ type Key = (
     IpAddr,
     Option<Endpoint>,
     SockState,
+    NetnsKey,
     Option<u64>,
 );
+
+/// Where a socket lives, as two hosts can share it: ours, or another namespace by its
+/// `ip netns` name; strictly, also by its inode. The same address in two namespaces is two
+/// sockets. (Loosely, unnamed namespaces, whose inodes differ on every host, are one.)
+type NetnsKey = (bool, Option<String>, Option<u64>);
+
+fn netns_key(s: &Socket, m: Matching) -> NetnsKey {
+    let n = &s.netns;
+    let inode = (m == Matching::Strict && !n.current)
+        .then_some(n.inode)
+        .flatten();
+    (n.current, n.name.clone(), inode)
+}
 
 fn key(s: &Socket, m: Matching) -> Key {
     (
@@ -78,6 +92,7 @@ fn key(s: &Socket, m: Matching) -> Key {
         s.local.address,
         s.remote,
         s.state,
+        netns_key(s, m),
         (m == Matching::Strict).then_some(s.inode),
     )
 }
@@ -354,5 +369,28 @@ mod tests {
         let s = snapshot(&new);
         assert_eq!(kinds(&s), vec![('=', 22, 2), ('=', 8080, 3)]);
         assert_eq!(s[0].kind.as_str(), "snapshot");
+    }
+
+    /// A listener that moved from one named namespace to another is a change, also loosely
+    /// (diff said nothing: the namespace was not part of the identity).
+    #[test]
+    fn diff_sees_a_listener_move_between_namespaces() {
+        let mut blue = sock(7791, 5, &[(10, "web")]);
+        blue.netns = std::sync::Arc::new(crate::model::Netns {
+            inode: Some(1),
+            name: Some("blue".into()),
+            current: false,
+        });
+        let mut red = blue.clone();
+        red.netns = std::sync::Arc::new(crate::model::Netns {
+            inode: Some(2),
+            name: Some("red".into()),
+            current: false,
+        });
+        for m in [Matching::Loose, Matching::Strict] {
+            let e = diff(std::slice::from_ref(&blue), std::slice::from_ref(&red), m);
+            let kinds: Vec<EventKind> = e.iter().map(|e| e.kind).collect();
+            assert_eq!(kinds, vec![EventKind::Removed, EventKind::Added], "{m:?}");
+        }
     }
 }
