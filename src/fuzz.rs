@@ -6,7 +6,7 @@
 //! Every function panics (as a fuzz target must) when the parser panics or when what it
 //! returns breaks a property that holds for any input.
 
-use crate::cmd::listen::parse_duration;
+use crate::query::parse_duration;
 use crate::services::Services;
 use crate::spec::PortSpec;
 

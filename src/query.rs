@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::model::{Family, Protocol, SockState, TableQuery};
 use crate::services::Services;
 use crate::spec::PortSpec;
+use std::time::Duration;
 
 /// Which port classes to keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +188,34 @@ pub fn parse_users(
             resolve(u.trim()).ok_or_else(|| Error::invalid("user", u, "no such user name or UID"))
         })
         .collect()
+}
+
+/// `500ms`, `30s`, `5m`, `1h`, or bare seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, Error> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let bad = || {
+        Error::invalid(
+            "duration",
+            s,
+            "expected a number with ms, s, m or h (e.g. 30s)",
+        )
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(bad()),
+    };
+    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 #[cfg(test)]

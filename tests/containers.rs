@@ -129,6 +129,7 @@ fn found(runtime: &str, id: &str, pod: Option<&str>) -> Option<ContainerRef> {
         runtime: runtime.into(),
         id: id.into(),
         pod_uid: pod.map(Into::into),
+        delegated: false,
     })
 }
 

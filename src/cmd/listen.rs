@@ -8,40 +8,12 @@ use crate::error::Error;
 use crate::model::{Family, Owner, Protocol, Socket, TableQuery};
 use crate::pipeline;
 use crate::probe::{self, Opened, Probe};
+pub use crate::query::parse_duration;
 use crate::query::Query;
 use crate::services::Services;
 use crate::spec::{PortRange, PortSpec};
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::time::Duration;
-
-/// `500ms`, `30s`, `5m`, `1h`, or bare seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, Error> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let bad = || {
-        Error::invalid(
-            "duration",
-            s,
-            "expected a number with ms, s, m or h (e.g. 30s)",
-        )
-    };
-    let n: f64 = num.parse().map_err(|_| bad())?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "" | "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return Err(bad()),
-    };
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
 
 /// What to open for one SPEC: (protocol, address).
 fn targets(text: &str, services: &Services) -> Result<Vec<(Protocol, SocketAddr)>, Error> {
@@ -315,6 +287,7 @@ mod wait {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn durations() {

@@ -22,6 +22,9 @@ pub struct ContainerRef {
     pub id: String,
     /// A Kubernetes pod's uid (with dashes), where the path has a pod level.
     pub pod_uid: Option<String>,
+    /// Found below a user's delegated subtree (`user@UID.service`): the user may have made
+    /// that cgroup and named it after any container, so it is not looked up by id.
+    pub delegated: bool,
 }
 
 /// The container and unit a cgroup v2 path names. The outermost container wins (docker
@@ -45,6 +48,7 @@ pub fn classify(cgroup_path: &str) -> Placement {
                 runtime: runtime.to_string(),
                 id,
                 pod_uid: pod_uid.clone(),
+                delegated: parts[..i].iter().any(|p| p.starts_with("user@")),
             });
             end = i + 1;
             break;

@@ -11,6 +11,7 @@ fn placed(runtime: &str, id: &str, pod: Option<&str>, unit: Option<&str>) -> Pla
             runtime: runtime.into(),
             id: id.into(),
             pod_uid: pod.map(Into::into),
+            delegated: false,
         }),
         unit: unit.map(Into::into),
     }
@@ -78,11 +79,17 @@ fn podman_layouts_and_conmon_is_not_the_container() {
         )),
         placed("podman", ID, None, Some(&scope))
     );
+    // Below a user's delegated subtree the user made the cgroup: marked, so the id (which
+    // could be a real container's) is not looked up.
+    let mut rootless = placed("podman", ID, None, Some(&scope));
+    if let Some(c) = rootless.container.as_mut() {
+        c.delegated = true;
+    }
     assert_eq!(
         classify(&format!(
             "/user.slice/user-1000.slice/user@1000.service/user.slice/{scope}"
         )),
-        placed("podman", ID, None, Some(&scope))
+        rootless
     );
 }
 

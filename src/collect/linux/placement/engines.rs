@@ -16,6 +16,9 @@ pub fn resolve(roots: &Roots, found: &ContainerRef) -> Container {
         pod: None,
         compose: None,
     };
+    if found.delegated {
+        return c;
+    }
     match found.runtime.as_str() {
         "docker" => docker(roots, &mut c),
         "podman" => c.name = podman_name(roots, &c.id),

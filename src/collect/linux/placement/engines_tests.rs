@@ -12,6 +12,7 @@ fn r(runtime: &str, id: &str, pod: Option<&str>) -> ContainerRef {
         runtime: runtime.into(),
         id: id.into(),
         pod_uid: pod.map(Into::into),
+        delegated: false,
     }
 }
 

@@ -135,6 +135,7 @@ pub fn published_backend(
         runtime: "podman".into(),
         id: id.clone(),
         pod_uid: None,
+        delegated: false,
     };
     let mut container = resolve(roots, &found);
     // The name comes from podman's state, never from argv (which anyone can write); a
@@ -184,6 +185,7 @@ pub fn dnat_published(roots: &Roots, port: u16, proto: Protocol) -> Vec<Publishe
                         runtime: "docker".into(),
                         id: id.clone(),
                         pod_uid: None,
+                        delegated: false,
                     },
                 );
                 docker_from(&cfg, &mut c);
