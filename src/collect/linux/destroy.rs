@@ -8,8 +8,8 @@
 //! addresses, has another cookie: the kernel answers ENOENT and touches nothing.
 
 use super::netlink::{
-    build_request, open_socket, u16_ne, u32_ne, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN,
-    NLM_F_REQUEST, SOCK_DIAG_BY_FAMILY,
+    build_request, open_socket, set_recv_timeout, u16_ne, u32_ne, NLMSG_DONE, NLMSG_ERROR,
+    NLMSG_HDRLEN, NLM_F_REQUEST, SOCK_DIAG_BY_FAMILY,
 };
 use crate::model::{Endpoint, Family, Protocol};
 use std::io;
@@ -49,27 +49,6 @@ pub struct Destroyer {
     fd: OwnedFd,
     buf: Vec<u8>,
     seq: u32,
-}
-
-fn set_recv_timeout(fd: &OwnedFd, secs: libc::time_t) -> io::Result<()> {
-    let tv = libc::timeval {
-        tv_sec: secs,
-        tv_usec: 0,
-    };
-    // SAFETY: tv is a valid timeval for the duration of the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }
 
 fn send_to_kernel(fd: &OwnedFd, req: &[u8]) -> io::Result<()> {

@@ -47,29 +47,35 @@ pub enum DiagError {
     Io(io::Error),
 }
 
+/// Each reply must come within `secs`, else the read fails with EAGAIN.
+pub(super) fn set_recv_timeout(fd: &OwnedFd, secs: libc::time_t) -> io::Result<()> {
+    let tv = libc::timeval {
+        tv_sec: secs,
+        tv_usec: 0,
+    };
+    // SAFETY: tv is a valid timeval for the duration of the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 impl Diag {
     pub fn open() -> io::Result<Diag> {
         let fd = open_socket()?;
         // A sandbox that swallows netlink must not hang us: each reply must come within
         // this long (a dump of 100k sockets takes well under a second), else EAGAIN and
         // the caller falls back to /proc/net.
-        let timeout = libc::timeval {
-            tv_sec: RECV_TIMEOUT_SECS,
-            tv_usec: 0,
-        };
-        // SAFETY: timeout is a valid timeval for the duration of the call.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&timeout as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        set_recv_timeout(&fd, RECV_TIMEOUT_SECS)?;
         Ok(Diag {
             fd,
             buf: vec![0u8; 64 * 1024],
