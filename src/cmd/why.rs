@@ -49,27 +49,12 @@ fn in_netns(
     req: &crate::why::BindRequest,
     as_user: Option<&crate::why::RunAs>,
 ) -> anyhow::Result<Option<facts::Local>> {
-    use std::os::fd::AsRawFd;
     let Some(path) = path else {
         return Ok(None);
     };
-    let ns = std::fs::File::open(path)?;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: setns on a namespace descriptor we own; it changes only this
-            // short-lived thread.
-            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                let e = std::io::Error::last_os_error();
-                return Err(anyhow::anyhow!(
-                    "cannot enter network namespace '{}': {e}",
-                    path.display()
-                ));
-            }
-            facts::gather_local(req, as_user).map(Some)
-        })
-        .join()
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("the namespace thread failed")))
-    })
+    crate::collect::linux::netns::in_namespace(path, || facts::gather_local(req, as_user))
+        .map_err(|e| anyhow::anyhow!("cannot enter network namespace '{}': {e}", path.display()))?
+        .map(Some)
 }
 
 pub fn run(a: &WhyArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {

@@ -219,16 +219,23 @@ fn is_netns(path: &Path) -> bool {
 /// the socket and ends (the socket answers for the namespace it was created in; this
 /// thread's namespace is never changed).
 fn diag_in(path: &Path) -> std::io::Result<Diag> {
-    let file = std::fs::File::open(path)?;
-    let fd: OwnedFd = file.into();
+    in_namespace(path, Diag::open)?
+}
+
+/// Runs `f` on a short-lived thread inside the network namespace at `path` and returns
+/// its answer; this thread's namespace never changes. What `f` creates there (a netlink
+/// socket, a forked child) keeps answering for that namespace. Err: the namespace could
+/// not be opened or entered.
+pub fn in_namespace<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
+    let fd: OwnedFd = std::fs::File::open(path)?.into();
     std::thread::scope(|s| {
         s.spawn(|| {
             // SAFETY: setns on a namespace descriptor we own; it changes only this
-            // short-lived thread, which creates the socket and ends.
+            // short-lived thread, which runs `f` and ends.
             if unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            Diag::open()
+            Ok(f())
         })
         .join()
         .unwrap_or_else(|_| Err(std::io::Error::other("namespace thread failed")))
