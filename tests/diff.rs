@@ -4,31 +4,6 @@
 mod common;
 
 use common::*;
-use std::path::PathBuf;
-
-/// A scratch directory, removed on drop.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(tag: &str) -> Dir {
-        let p = std::env::temp_dir().join(format!("portscope-diff-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir(&p).expect("create temp dir");
-        Dir(p)
-    }
-
-    fn file(&self, name: &str, text: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// One socket of a `list --json` document; `holders` are (pid, name).
 fn socket(port: u16, state: &str, inode: u64, holders: &[(u32, &str)]) -> String {
@@ -56,7 +31,7 @@ fn document(sockets: &[String]) -> String {
 
 #[test]
 fn two_hosts_with_the_same_services_diff_clean_unless_strict() {
-    let d = Dir::new("same");
+    let d = TempDir::new("diff-same");
     let a = d.file(
         "a.json",
         &document(&[
@@ -90,7 +65,7 @@ fn two_hosts_with_the_same_services_diff_clean_unless_strict() {
 
 #[test]
 fn added_removed_and_owner_changed_lines_and_exit_1() {
-    let d = Dir::new("changes");
+    let d = TempDir::new("diff-changes");
     let old = d.file(
         "old.json",
         &document(&[
@@ -155,7 +130,7 @@ fn added_removed_and_owner_changed_lines_and_exit_1() {
 
 #[test]
 fn a_file_that_is_not_a_document_is_named_with_the_reason_exit_2() {
-    let d = Dir::new("bad");
+    let d = TempDir::new("diff-bad");
     let good = d.file("good.json", &document(&[]));
     let other = d.file("other.json", r#"{"schema_version":1,"hosts":[]}"#);
     let (code, out, err) = run(&["diff", &good, &other]);

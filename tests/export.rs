@@ -14,35 +14,13 @@ use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Executable name, so process name: a double quote, a backslash and a newline.
 const HOSTILE: &[u8] = b"ev\"il\\na\nme";
-
-/// A scratch directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "portscope-export-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `portscope listen --json SPEC` run through a symlink named HOSTILE; closed on drop.
 struct HostileListener {
@@ -53,7 +31,7 @@ struct HostileListener {
 
 impl HostileListener {
     fn start(spec: &str) -> HostileListener {
-        let dir = TempDir::new("hostile");
+        let dir = TempDir::new("export-hostile");
         let link = dir.0.join(OsStr::from_bytes(HOSTILE));
         std::os::unix::fs::symlink(bin_path(), &link).expect("symlink");
         let mut child = Command::new(&link)
@@ -379,7 +357,7 @@ fn poll_while<F: FnOnce()>(path: &Path, check: impl Fn(&[u8]) + Sync, write: F) 
 
 #[test]
 fn textfile_writer_never_shows_a_partial_file() {
-    let dir = TempDir::new("atomic");
+    let dir = TempDir::new("export-atomic");
     let target = dir.0.join("big.prom");
     // 256 KiB versions, each written in 4 KiB pieces, so a non-atomic writer would be
     // caught half-way: every line of one version carries its number, and the last says END.
@@ -428,7 +406,7 @@ fn textfile_writer_never_shows_a_partial_file() {
 #[test]
 fn export_textfile_dir_is_always_complete_while_rewritten() {
     let _serial = serial();
-    let dir = TempDir::new("textfile");
+    let dir = TempDir::new("export-textfile");
     let target = dir.0.join("portscope.prom");
     let d = dir.0.to_str().unwrap().to_owned();
     let seen = poll_while(

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{bin_path, doc, portscope, quiet_netns, Listener};
+use common::{bin_path, doc, portscope, quiet_netns, Listener, TempDir};
 use portscope::probe::Opened;
 use portscope::render::sanitize::{sanitize, sanitize_cmdline};
 use std::ffi::OsStr;
@@ -15,7 +15,6 @@ use std::io::{BufRead, BufReader};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,28 +23,6 @@ use std::time::{Duration, Instant};
 const NAME: &[u8] = b"ev\nil\t\x1b[31m\xe2\x80\xae\xff";
 /// argv[0]: newline, an OSC title escape ended by BEL, U+202E, invalid UTF-8, tab.
 const ARGV0: &[u8] = b"argv0\n\x1b]0;pwned\x07\xe2\x80\xae\xfe\tX";
-
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        let p = std::env::temp_dir().join(format!(
-            "portscope-hostile-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir(&p).expect("create temp dir");
-        TempDir(p)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `portscope listen --json 0`, exec'd through a symlink named NAME with argv[0] ARGV0.
 struct Hostile {
@@ -61,7 +38,7 @@ impl Hostile {
     }
 
     fn start_as(name: &[u8], argv0: &[u8]) -> Hostile {
-        let dir = TempDir::new();
+        let dir = TempDir::new("hostile");
         let link = dir.0.join(OsStr::from_bytes(name));
         std::os::unix::fs::symlink(bin_path(), &link).expect("symlink");
         let mut child = Command::new(&link)
