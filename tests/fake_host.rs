@@ -358,7 +358,7 @@ fn who_blocks_and_exit_statuses_on_a_fake_host() {
 
     // --owner-source none: found, owners not looked up, exit 0 (not "hidden").
     let (mut c, _) = host(None, 0);
-    c.owners = Box::new(portscope::collect::NoOwners);
+    c.owners = Box::new(portscope::collect::NoOwners::default());
     let (code, json) = who(&mut c, "80", true);
     assert_eq!(code, 0, "{json}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -82,7 +82,7 @@ pub fn run(
     let mut signals = signals::Signals::install()?;
     let mut c = args::collector(sources)?;
     if c.owners.kind() != OwnerSourceKind::None {
-        let inner = std::mem::replace(&mut c.owners, Box::new(NoOwners));
+        let inner = std::mem::replace(&mut c.owners, Box::new(NoOwners::default()));
         c.owners = Box::new(CachedOwners::new(inner, ProcView));
     }
     run_with(&mut c, &q, &s, &mut |d| signals.wait(d), out)

@@ -155,7 +155,13 @@ pub enum OwnerChoice {
 }
 
 /// An owner source that joins nothing (`--owner-source none`, like ss without -p).
-pub struct NoOwners;
+#[derive(Default)]
+pub struct NoOwners {
+    /// Socket cgroups are table data, resolved without an owner join: one walk of the
+    /// cgroup2 tree per run, read on first use.
+    #[cfg(target_os = "linux")]
+    cgroups: Option<(linux::placement::Roots, linux::placement::CgroupIds)>,
+}
 
 impl OwnerSource for NoOwners {
     fn kind(&self) -> OwnerSourceKind {
@@ -174,8 +180,10 @@ impl OwnerSource for NoOwners {
     fn cgroup_path(&mut self, id: u64) -> Option<String> {
         #[cfg(target_os = "linux")]
         {
-            let roots = linux::placement::Roots::system();
-            linux::placement::cgroup_path_by_id(&roots, id)
+            let (roots, ids) = self
+                .cgroups
+                .get_or_insert_with(|| (linux::placement::Roots::system(), Default::default()));
+            ids.path(roots, id)
         }
         #[cfg(not(target_os = "linux"))]
         {
@@ -195,7 +203,7 @@ impl Collector {
         raise_descriptor_limit();
         let (tables, netstat_holders) = table_source(table, netns)?;
         let owners: Box<dyn OwnerSource> = match owners {
-            OwnerChoice::None => Box::new(NoOwners),
+            OwnerChoice::None => Box::new(NoOwners::default()),
             _ => owner_source(owners, netstat_holders)?,
         };
         Ok(Collector {
