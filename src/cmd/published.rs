@@ -3,7 +3,13 @@
 //! owner; a port published by DNAT alone (no host socket) is named from the engine's
 //! state on disk. Reads the engines' files only, never their APIs.
 
-use crate::collect::linux::placement::{Placer, Published, PublishedVia, Roots};
+pub use crate::collect::linux::placement::Placer;
+use crate::collect::linux::placement::{Published, PublishedVia, Roots};
+
+/// The engines' state on disk, read once for one `who`.
+pub fn placer() -> Placer {
+    Placer::new(Roots::system())
+}
 use crate::collect::{Collector, NetnsChoice, OwnerChoice, TableChoice};
 use crate::model::{Socket, TableQuery};
 use crate::pipeline;
@@ -72,8 +78,7 @@ fn backend_sockets(p: &Published) -> Vec<Socket> {
 }
 
 /// For each socket held by a proxy or a reservation holder, what it publishes.
-pub fn backends(sockets: &[Socket]) -> Vec<Backend> {
-    let mut placer = Placer::new(Roots::system());
+pub fn backends(placer: &mut Placer, sockets: &[Socket]) -> Vec<Backend> {
     let mut out: Vec<Backend> = Vec::new();
     for s in sockets.iter().filter(|s| s.state.is_listening()) {
         // Engines run their proxies as root: anyone else can call a process "conmon".
@@ -93,8 +98,8 @@ pub fn backends(sockets: &[Socket]) -> Vec<Backend> {
 }
 
 /// Containers publishing `port` by DNAT alone (docker without its proxy).
-pub fn dnat(port: u16, proto: crate::model::Protocol) -> Vec<Published> {
-    Placer::new(Roots::system())
+pub fn dnat(placer: &mut Placer, port: u16, proto: crate::model::Protocol) -> Vec<Published> {
+    placer
         .dnat_published(port, proto)
         .into_iter()
         .filter(|p| p.via == PublishedVia::Dnat)
@@ -103,8 +108,7 @@ pub fn dnat(port: u16, proto: crate::model::Protocol) -> Vec<Published> {
 
 /// Listeners systemd holds for socket activation (PID 1, named systemd): the `.socket`
 /// unit that declares each, where the unit files say (best effort: see the README).
-pub fn activations(sockets: &[Socket]) -> Vec<(String, String)> {
-    let mut placer = Placer::new(Roots::system());
+pub fn activations(placer: &mut Placer, sockets: &[Socket]) -> Vec<(String, String)> {
     sockets
         .iter()
         .filter(|s| s.state.is_listening())

@@ -75,7 +75,8 @@ fn published_text(sockets: &[Socket], q: &Query) -> String {
         PublishedVia::Conmon => "conmon's reservation socket (traffic goes by DNAT)",
         PublishedVia::Dnat => "DNAT only (no host socket)",
     };
-    let mut found = published::backends(sockets);
+    let mut placer = published::placer();
+    let mut found = published::backends(&mut placer, sockets);
     // A port nothing holds on the host may still be published by DNAT alone.
     if !q.remote {
         for spec in &q.ports {
@@ -83,12 +84,14 @@ fn published_text(sockets: &[Socket], q: &Query) -> String {
                 let held = sockets.iter().any(|s| s.local.port == port);
                 if !held {
                     let proto = proto.unwrap_or(crate::model::Protocol::Tcp);
-                    found.extend(published::dnat(port, proto).into_iter().map(|p| {
-                        published::Backend {
-                            published: p,
-                            sockets: Vec::new(),
-                        }
-                    }));
+                    found.extend(
+                        published::dnat(&mut placer, port, proto)
+                            .into_iter()
+                            .map(|p| published::Backend {
+                                published: p,
+                                sockets: Vec::new(),
+                            }),
+                    );
                 }
             }
         }
@@ -106,7 +109,7 @@ fn published_text(sockets: &[Socket], q: &Query) -> String {
         })
         .collect();
     let mut text = who::publications(&items);
-    for (port, unit) in published::activations(sockets) {
+    for (port, unit) in published::activations(&mut placer, sockets) {
         text.push_str(&format!(
             "{port}  socket-activated by systemd: {}\n",
             crate::render::sanitize::sanitize(&unit)

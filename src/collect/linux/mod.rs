@@ -128,17 +128,17 @@ fn read_procnet(
 
 /// The /proc/*/fd scan, with sysinfo and the user database for details, and each
 /// holder's container and unit from its cgroup.
+#[derive(Default)]
 pub struct ProcfsOwners {
     users: UserNames,
-    placer: placement::Placer,
+    /// Made on first use (it reads mountinfo): `who` on a free port never needs it.
+    placer: Option<placement::Placer>,
 }
 
-impl Default for ProcfsOwners {
-    fn default() -> ProcfsOwners {
-        ProcfsOwners {
-            users: UserNames::default(),
-            placer: placement::Placer::new(placement::Roots::system()),
-        }
+impl ProcfsOwners {
+    fn placer(&mut self) -> &mut placement::Placer {
+        self.placer
+            .get_or_insert_with(|| placement::Placer::new(placement::Roots::system()))
     }
 }
 
@@ -152,7 +152,7 @@ impl OwnerSource for ProcfsOwners {
     fn details(&mut self, pids: &[u32]) -> ProcessTable {
         let mut table = crate::collect::process_details(pids, &mut self.users);
         for p in table.values_mut() {
-            let place = self.placer.process(p.pid);
+            let place = self.placer().process(p.pid);
             if place.container.is_some() || place.unit.is_some() {
                 let q = std::sync::Arc::make_mut(p);
                 q.container = place.container;
@@ -165,7 +165,7 @@ impl OwnerSource for ProcfsOwners {
         self.users.name(uid)
     }
     fn cgroup_path(&mut self, id: u64) -> Option<String> {
-        self.placer.cgroup_path_by_id(id)
+        self.placer().cgroup_path_by_id(id)
     }
 }
 
