@@ -150,6 +150,63 @@ fn wait_times_out_within_50ms_of_the_deadline() {
     assert!(took < Duration::from_millis(350), "{took:?}");
 }
 
+/// A server that answers one byte every 0.9 s: each read fits a per-read timeout, so the
+/// probe ran ~10 s past a 1 s --timeout and then said "up". Every step of the probe now
+/// shares the one deadline; two such SPECs do not add up either.
+const DRIP: &str = r#"
+import socket, sys, threading, time
+def serve(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", port)); s.listen(8)
+    while True:
+        c, _ = s.accept()
+        def drip(c=c):
+            for b in b"HTTP/1.0 200 OK\r\n\r\n":
+                time.sleep(0.9)
+                try: c.send(bytes([b]))
+                except OSError: return
+        threading.Thread(target=drip, daemon=True).start()
+for p in sys.argv[1:]:
+    threading.Thread(target=serve, args=(int(p),), daemon=True).start()
+print("ready", flush=True)
+sys.stdin.read()
+"#;
+
+#[test]
+fn wait_http_keeps_its_timeout_against_a_server_that_drips() {
+    use std::io::{BufRead, BufReader};
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let (a, b) = (free_port().to_string(), free_port().to_string());
+    let Ok(mut server) = Command::new("python3")
+        .args(["-c", DRIP, &a, &b])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+    else {
+        skip("python3 is not installed");
+        return;
+    };
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    for specs in [vec![a.as_str()], vec![a.as_str(), b.as_str()]] {
+        let mut args = specs.clone();
+        args.extend(["--http", "/", "--timeout", "1s"]);
+        let (child, start) = spawn_wait(&args);
+        let (code, out, err) = finish(child);
+        let took = start.elapsed();
+        assert_eq!(code, 1, "{specs:?}: {out}{err}");
+        assert!(took < Duration::from_millis(1300), "{specs:?}: {took:?}");
+    }
+    drop(server.stdin.take());
+    let _ = server.wait();
+}
+
 #[test]
 fn wait_runs_the_command_only_when_met_unless_run_anyway() {
     let _s = serial();

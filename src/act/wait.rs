@@ -201,26 +201,41 @@ fn probe_addr(w: &WaitSpec, s: &Socket, at: IpAddr) -> SocketAddr {
     SocketAddr::new(ip, s.local.port)
 }
 
-/// A TCP connect (and with `http`, one GET expecting 2xx/3xx) within `limit`.
-fn probe(addr: SocketAddr, http: Option<&str>, limit: Duration) -> bool {
-    let limit = limit.max(Duration::from_millis(1));
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, limit) else {
+/// What is left until `until`; None once it has passed (every step of a probe gets only
+/// that, so a server that drips its answer cannot stretch --timeout).
+fn remaining(until: Instant) -> Option<Duration> {
+    let left = until.saturating_duration_since(Instant::now());
+    (!left.is_zero()).then_some(left)
+}
+
+/// A TCP connect (and with `http`, one GET expecting 2xx/3xx), all done by `until`.
+fn probe(addr: SocketAddr, http: Option<&str>, until: Instant) -> bool {
+    let Some(left) = remaining(until) else {
+        return false;
+    };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, left) else {
         return false;
     };
     let Some(path) = http else {
         return true;
     };
-    let _ = s.set_read_timeout(Some(limit));
-    let _ = s.set_write_timeout(Some(limit));
     let req = format!(
         "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: portscope-wait\r\nConnection: close\r\n\r\n"
     );
+    let Some(left) = remaining(until) else {
+        return false;
+    };
+    let _ = s.set_write_timeout(Some(left));
     if s.write_all(req.as_bytes()).is_err() {
         return false;
     }
     let mut head = [0u8; 64];
     let mut n = 0;
     while n < 12 {
+        let Some(left) = remaining(until) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(left));
         match s.read(&mut head[n..]) {
             Ok(0) | Err(_) => break,
             Ok(k) => n += k,
@@ -363,6 +378,9 @@ fn up_lines(
 ) -> anyhow::Result<Look> {
     let mut lines = Vec::new();
     let mut waiting = Vec::new();
+    // One deadline for every probe of this look (several SPECs must not add up), and at
+    // most a second per probe so that a look without --timeout still comes back.
+    let until = Instant::now() + left;
     for w in specs {
         let hit = sockets.iter().find_map(|s| {
             let at = up_at(w, s)?;
@@ -371,7 +389,7 @@ fn up_lines(
                     || !probe(
                         probe_addr(w, s, at),
                         o.http.as_deref(),
-                        left.min(Duration::from_secs(1)),
+                        until.min(Instant::now() + Duration::from_secs(1)),
                     ))
             {
                 return None;
