@@ -280,6 +280,8 @@ mod fake {
     pub struct Owners {
         pub holders: Vec<(u64, u32)>,
         pub denied: usize,
+        /// Every process was visible (root in the initial PID namespace).
+        pub all: bool,
     }
 
     impl OwnerSource for Owners {
@@ -295,6 +297,7 @@ mod fake {
                     .copied()
                     .collect(),
                 denied: self.denied,
+                sees_every_process: self.all,
                 ..OwnerScan::default()
             })
         }
@@ -348,10 +351,30 @@ mod fake {
     pub fn host(sockets: Vec<SocketHarvest>, holders: Vec<(u64, u32)>, denied: usize) -> Collector {
         Collector {
             tables: Box::new(Tables(sockets)),
-            owners: Box::new(Owners { holders, denied }),
+            owners: Box::new(Owners {
+                holders,
+                denied,
+                all: false,
+            }),
             ephemeral: Some((32768, 60999)),
         }
     }
+}
+
+/// A listener nobody holds a descriptor to (in flight in an SCM_RIGHTS message), on a
+/// host where every process was seen: the port is held, nobody can be signalled. It said
+/// "nothing held it" (exit 1).
+#[test]
+fn a_listener_no_process_holds_is_still_held_not_nothing() {
+    let mut c = fake::host(vec![fake::listener(83, 10)], vec![], 0);
+    c.owners = Box::new(fake::Owners {
+        holders: vec![],
+        denied: 0,
+        all: true,
+    });
+    let (code, out) = kill_on(&mut c, "83");
+    assert_eq!(code, 4, "{out}");
+    assert!(out.ends_with("result: still held\n"), "{out}");
 }
 
 fn kill_on(c: &mut portscope::collect::Collector, spec: &str) -> (i32, String) {

@@ -91,6 +91,10 @@ pub struct Plan {
     pub targets: Vec<Target>,
     pub refused: Vec<Refused>,
     pub hidden: Vec<Hidden>,
+    /// Sockets that hold the port with no process to signal: a listener whose only
+    /// descriptor is in flight (SCM_RIGHTS), or one the kernel holds without a descriptor.
+    #[serde(default)]
+    pub unowned: Vec<Hidden>,
 }
 
 impl Plan {
@@ -111,6 +115,16 @@ impl Plan {
                 plan.hidden.push(Hidden {
                     socket: r.clone(),
                     reason: s.owner_reason.unwrap_or(OwnerReason::Denied),
+                });
+            }
+            let no_one = matches!(
+                s.owner_reason,
+                Some(OwnerReason::NoDescriptor | OwnerReason::KernelNoFd)
+            );
+            if s.processes.is_empty() && no_one {
+                plan.unowned.push(Hidden {
+                    socket: r.clone(),
+                    reason: s.owner_reason.unwrap_or(OwnerReason::NoDescriptor),
                 });
             }
             plan.sockets.push(r);

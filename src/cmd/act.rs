@@ -165,9 +165,19 @@ pub fn output(
 /// A plan that cannot be carried out as it is: nothing selected, a hidden holder, a
 /// refused target. Returns the report for it, or None when it can go ahead.
 pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
-    if plan.sockets.is_empty()
-        || (kill && plan.targets.is_empty() && plan.refused.is_empty() && plan.hidden.is_empty())
-    {
+    let no_process = plan.targets.is_empty() && plan.refused.is_empty() && plan.hidden.is_empty();
+    // The port is held, but by nobody kill could signal: not "nothing held it".
+    if kill && no_process && !plan.unowned.is_empty() {
+        let mut r = Report::new(Status::StillHeld);
+        for u in &plan.unowned {
+            r.notes.push(format!(
+                "{} {} stays: {}; no process to signal",
+                u.socket.protocol, u.socket.local, u.reason
+            ));
+        }
+        return Some(r);
+    }
+    if plan.sockets.is_empty() || (kill && no_process) {
         return Some(Report::new(Status::Nothing));
     }
     if kill && !plan.hidden.is_empty() {
