@@ -11,7 +11,13 @@ use std::io::Write;
 pub fn run(a: &CloseArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let (sel, flags) = shared::selection(&a.act)?;
     // SOCK_DESTROY goes to the namespace of the netlink socket that sends it: ours.
-    if super::args::netns(&sources.netns) != crate::collect::NetnsChoice::Current {
+    let ours = match super::args::netns(&sources.netns) {
+        crate::collect::NetnsChoice::Current => true,
+        crate::collect::NetnsChoice::All => false,
+        // A NAME, PID or PATH may name our own namespace: that one is fine.
+        other => crate::collect::linux::netns::resolve(&other)?.netns.current,
+    };
+    if !ours {
         return Err(crate::error::Error::invalid(
             "network namespace",
             &sources.netns,
