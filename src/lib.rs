@@ -23,6 +23,8 @@ pub mod render;
 pub mod services;
 pub mod sort;
 pub mod spec;
+#[cfg(test)]
+mod test_skip;
 pub mod textfile;
 pub mod watch;
 #[cfg(target_os = "linux")]

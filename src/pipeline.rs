@@ -135,8 +135,18 @@ fn recheck(
     if unresolved.is_empty() {
         return None;
     }
-    let again = c.tables.harvest(&recheck_query(table, &unresolved)).ok()?;
-    Some(again.sockets.iter().map(|s| s.inode).collect())
+    // Exact lookups first (a hash lookup each where the source can), then one dump
+    // for whatever they did not confirm.
+    let mut present = c.tables.confirm(&unresolved);
+    let rest: Vec<&SocketHarvest> = unresolved
+        .into_iter()
+        .filter(|s| !present.contains(&s.inode))
+        .collect();
+    if !rest.is_empty() {
+        let again = c.tables.harvest(&recheck_query(table, &rest)).ok()?;
+        present.extend(again.sockets.iter().map(|s| s.inode));
+    }
+    Some(present)
 }
 
 pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {

@@ -51,11 +51,19 @@ struct FakeTables {
     /// What the re-check sees; None: the same as the first harvest.
     later: Option<Vec<SocketHarvest>>,
     calls: Rc<RefCell<Vec<TableQuery>>>,
+    /// What `confirm` (the exact lookups) finds still there.
+    confirms: InodeSet,
+    confirm_asked: Rc<RefCell<Vec<u64>>>,
 }
 
 impl TableSource for FakeTables {
     fn kind(&self) -> TableSourceKind {
         TableSourceKind::Netlink
+    }
+    fn confirm(&mut self, sockets: &[&SocketHarvest]) -> InodeSet {
+        let asked = sockets.iter().map(|s| s.inode);
+        self.confirm_asked.borrow_mut().extend(asked.clone());
+        asked.filter(|i| self.confirms.contains(i)).collect()
     }
     fn harvest(&mut self, q: &TableQuery) -> Result<Harvest, Error> {
         let n = self.calls.borrow().len();
@@ -140,6 +148,22 @@ fn host(
     later: Option<Vec<SocketHarvest>>,
     denied: usize,
 ) -> (Collector, Rc<RefCell<Vec<TableQuery>>>) {
+    let (c, calls, _) = host_confirming(later, denied, &[]);
+    (c, calls)
+}
+
+/// [`host`] whose table confirms `confirms` by exact lookup; also returns the inodes the
+/// pipeline asked it to confirm.
+#[allow(clippy::type_complexity)]
+fn host_confirming(
+    later: Option<Vec<SocketHarvest>>,
+    denied: usize,
+    confirms: &[u64],
+) -> (
+    Collector,
+    Rc<RefCell<Vec<TableQuery>>>,
+    Rc<RefCell<Vec<u64>>>,
+) {
     let first = vec![
         sock(Protocol::Tcp, "0.0.0.0:80", None, SockState::Listen, 11),
         sock(Protocol::Tcp, "[::1]:5432", None, SockState::Listen, 12),
@@ -166,11 +190,14 @@ fn host(
         ),
     ];
     let calls = Rc::new(RefCell::new(Vec::new()));
+    let asked = Rc::new(RefCell::new(Vec::new()));
     let c = Collector {
         tables: Box::new(FakeTables {
             first,
             later,
             calls: Rc::clone(&calls),
+            confirms: confirms.iter().copied().collect(),
+            confirm_asked: Rc::clone(&asked),
         }),
         owners: Box::new(FakeOwners {
             holders: vec![(11, 200), (11, 201), (13, 201), (14, 999)],
@@ -183,7 +210,7 @@ fn host(
         }),
         ephemeral: Some((32768, 60999)),
     };
-    (c, calls)
+    (c, calls, asked)
 }
 
 fn query(all: bool) -> Query {
@@ -306,6 +333,46 @@ fn recheck_tells_closed_from_moved_by_identity() {
     assert_eq!(hidden["local"]["port"], 5432);
     assert_eq!(hidden["owner"], "none");
     assert_eq!(hidden["owner_reason"], "closed during the scan");
+}
+
+/// The re-check asks the exact lookups first and dumps only for what they did not
+/// confirm: a confirmed socket needs no dump at all, and one they miss is still decided
+/// by the dump (a lookup that finds nothing is not proof the socket closed).
+#[test]
+fn recheck_dumps_only_what_exact_lookups_did_not_confirm() {
+    let reason_of_5432 = |c: &mut Collector| {
+        let mut q = query(false);
+        q.output.json = true;
+        let v: serde_json::Value = serde_json::from_str(&run_list(c, &q)).unwrap();
+        let s = v["sockets"].as_array().unwrap()[2].clone();
+        assert_eq!(s["local"]["port"], 5432);
+        s["owner_reason"].as_str().unwrap().to_string()
+    };
+    // Confirmed: no second harvest, even though a dump now would not list it.
+    let (mut c, calls, asked) = host_confirming(Some(vec![]), 0, &[12]);
+    assert_eq!(
+        reason_of_5432(&mut c),
+        "no process in this PID namespace holds it (another namespace or a kernel socket)"
+    );
+    assert_eq!(calls.borrow().len(), 1, "no re-check dump");
+    assert_eq!(*asked.borrow(), vec![12]);
+    // Not confirmed but still in the table: the dump keeps it present.
+    let later = vec![sock(
+        Protocol::Tcp,
+        "[::1]:5432",
+        None,
+        SockState::Listen,
+        12,
+    )];
+    let (mut c, calls, _) = host_confirming(Some(later), 0, &[]);
+    assert_eq!(
+        reason_of_5432(&mut c),
+        "no process in this PID namespace holds it (another namespace or a kernel socket)"
+    );
+    assert_eq!(calls.borrow().len(), 2, "one re-check dump");
+    // Neither confirmed nor in the dump: closed.
+    let (mut c, _, _) = host_confirming(Some(vec![]), 0, &[]);
+    assert_eq!(reason_of_5432(&mut c), "closed during the scan");
 }
 
 fn who(c: &mut Collector, spec: &str, json: bool) -> (i32, String) {

@@ -89,6 +89,12 @@ pub trait TableSource {
     /// A new question begins (each `watch` tick): forget what was found for the last one,
     /// such as which namespaces exist. The re-check within one question keeps it.
     fn begin(&mut self) {}
+    /// The inodes of `sockets` (from this source's last harvest) that the source can
+    /// confirm still exist without reading whole tables. It may confirm none: a socket
+    /// left out is not gone, only not confirmed, and the caller asks `harvest`.
+    fn confirm(&mut self, _sockets: &[&SocketHarvest]) -> InodeSet {
+        InodeSet::default()
+    }
 }
 
 /// An owner backend: which processes hold which socket inodes, and their details.

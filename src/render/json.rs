@@ -53,13 +53,17 @@ pub fn to_writer<T: Serialize + ?Sized>(
     value: &T,
     pretty: bool,
 ) -> serde_json::Result<()> {
+    // serde writes a few bytes at a time (each quote, comma, number): through a concrete
+    // buffer those writes are inlined copies, through `dyn Write` each is a call.
+    let mut buf = io::BufWriter::with_capacity(64 * 1024, out);
     if pretty {
         let f = TerminalSafe(serde_json::ser::PrettyFormatter::new());
-        value.serialize(&mut serde_json::Serializer::with_formatter(out, f))
+        value.serialize(&mut serde_json::Serializer::with_formatter(&mut buf, f))?;
     } else {
         let f = TerminalSafe(serde_json::ser::CompactFormatter);
-        value.serialize(&mut serde_json::Serializer::with_formatter(out, f))
+        value.serialize(&mut serde_json::Serializer::with_formatter(&mut buf, f))?;
     }
+    buf.flush().map_err(serde_json::Error::io)
 }
 
 /// A formatter that escapes what `TerminalSafe::escapes` names inside strings and passes
@@ -80,6 +84,11 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for TerminalSafe<
         w: &mut W,
         frag: &str,
     ) -> io::Result<()> {
+        // DEL is 0x7f and every C1 control is 0xc2 0x80-0x9f in UTF-8: text without those
+        // bytes (nearly all) goes through untouched, without decoding it.
+        if !frag.bytes().any(|b| b == 0x7f || b == 0xc2) {
+            return self.0.write_string_fragment(w, frag);
+        }
         let mut rest = frag;
         while let Some((i, c)) = rest.char_indices().find(|&(_, c)| Self::escapes(c)) {
             self.0.write_string_fragment(w, &rest[..i])?;

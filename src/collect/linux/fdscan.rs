@@ -178,6 +178,25 @@ pub(super) fn same_files(pid: u32, tid: u32) -> Option<bool> {
     (r >= 0).then_some(r == 0)
 }
 
+/// How many threads `pid` has, from one stat of /proc/PID/task: procfs gives that
+/// directory 2 + the thread count as its link count (proc_task_getattr). One call
+/// instead of opening and listing the directory, for the single-threaded processes that
+/// most hosts are mostly made of. None when it cannot be read or looks unlike procfs.
+pub(super) fn thread_count(proc_fd: RawFd, pid: u32) -> Option<u64> {
+    let mut path = [0u8; 48];
+    let p = proc_path(&mut path, pid, None, b"task");
+    // SAFETY: stat is plain data the kernel fills; p is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; proc_fd is a directory descriptor the caller keeps open.
+    let rc = unsafe { libc::fstatat(proc_fd, p.as_ptr(), &mut st, 0) };
+    if rc < 0 {
+        return None;
+    }
+    #[allow(clippy::useless_conversion)] // nlink_t is u32 on some targets
+    let links = u64::from(st.st_nlink);
+    links.checked_sub(2).filter(|&n| n >= 1)
+}
+
 /// Why a directory could not be opened, counted where the answer needs it.
 pub(super) fn count_failure(part: &mut Part, e: &io::Error) {
     match e.raw_os_error() {
@@ -382,6 +401,47 @@ mod tests {
         assert_eq!(runnable("0.29 1.43 2.32"), None);
         assert_eq!(runnable("a b c x/85 1"), None);
         assert!(free_cpus() >= 1);
+    }
+
+    /// The link-count shortcut agrees with listing /proc/PID/task, for a process with one
+    /// thread and for one with three (python3, its threads parked until stdin closes).
+    #[test]
+    fn thread_count_is_the_task_listing_length() {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc").unwrap();
+        let listed = |pid: u32| {
+            std::fs::read_dir(format!("/proc/{pid}/task"))
+                .unwrap()
+                .count()
+        };
+        let mut one = Command::new("sleep").arg("30").spawn().unwrap();
+        let three = "import sys, threading\n\
+            ts = [threading.Thread(target=sys.stdin.read) for _ in range(2)]\n\
+            [t.start() for t in ts]\nprint('ready', flush=True)\n[t.join() for t in ts]";
+        let Ok(mut many) = Command::new("python3")
+            .args(["-c", three])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+        else {
+            one.kill().unwrap();
+            one.wait().unwrap();
+            return crate::test_skip::skip("python3 is not installed");
+        };
+        let mut ready = String::new();
+        std::io::BufReader::new(many.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        let counts =
+            [one.id(), many.id()].map(|p| (thread_count(proc_dir.as_raw_fd(), p), listed(p)));
+        one.kill().unwrap();
+        one.wait().unwrap();
+        drop(many.stdin.take());
+        many.wait().unwrap();
+        assert_eq!(ready.trim(), "ready");
+        assert_eq!(counts, [(Some(1), 1), (Some(3), 3)]);
+        assert_eq!(thread_count(proc_dir.as_raw_fd(), u32::MAX), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use super::fdscan::{
     count_failure, entries, for_each_entry, getdents, open_dir_at, parse_u32, proc_path,
-    same_files, socket_inode, Part, DIRENT_BUF,
+    same_files, socket_inode, thread_count, Part, DIRENT_BUF,
 };
 use crate::fast_hash::InodeSet;
 use std::ffi::CStr;
@@ -229,6 +229,9 @@ impl Worker<'_> {
     /// unshare(CLONE_FILES), or every live thread once the leader has exited (its own
     /// table is then empty). Each distinct table is read once.
     fn scan_threads(&mut self, pid: u32) -> bool {
+        if thread_count(self.sh.proc_fd, pid) == Some(1) {
+            return false;
+        }
         let mut path = [0u8; 48];
         let Ok(task_dir) = open_dir_at(self.sh.proc_fd, proc_path(&mut path, pid, None, b"task"))
         else {
@@ -340,9 +343,14 @@ fn read_links(
             unsafe { libc::readlinkat(dfd, name.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
         if n < 0 {
             // A listable table whose links may not be read (a non-dumpable process, an
-            // LSM): its sockets are held by someone we cannot see.
+            // LSM): its sockets are held by someone we cannot see. The check is on the
+            // process (ptrace_may_access), not the descriptor: every other link of this
+            // table is refused too, so stop asking.
             let e = std::io::Error::last_os_error().raw_os_error();
-            refused |= matches!(e, Some(libc::EACCES) | Some(libc::EPERM));
+            if matches!(e, Some(libc::EACCES) | Some(libc::EPERM)) {
+                refused = true;
+                return false;
+            }
         } else if n > 0 {
             if let Some(ino) = socket_inode(&link[..n as usize]) {
                 if sh.wanted.contains(&ino) {

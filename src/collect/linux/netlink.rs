@@ -126,6 +126,30 @@ impl Diag {
     ) -> Result<(), DiagError> {
         self.seq = self.seq.wrapping_add(1);
         let req = build_request(proto, family, states, self.seq, bytecode);
+        self.exchange(&req, proto, true, out)
+    }
+
+    /// Sends one request that is not a dump (an exact lookup: its reply is one message,
+    /// with no NLMSG_DONE after it), its sequence number set here.
+    pub(super) fn ask_one(
+        &mut self,
+        mut req: Vec<u8>,
+        proto: Protocol,
+        out: &mut Vec<SocketHarvest>,
+    ) -> Result<(), DiagError> {
+        self.seq = self.seq.wrapping_add(1);
+        req[8..12].copy_from_slice(&self.seq.to_ne_bytes());
+        self.exchange(&req, proto, false, out)
+    }
+
+    /// Sends `req` and reads replies until NLMSG_DONE (`dump`), or until one reply came.
+    fn exchange(
+        &mut self,
+        req: &[u8],
+        proto: Protocol,
+        dump: bool,
+        out: &mut Vec<SocketHarvest>,
+    ) -> Result<(), DiagError> {
         // SAFETY: sockaddr_nl is plain data; zeroed is its "kernel" address.
         let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
@@ -160,9 +184,10 @@ impl Diag {
                 }
                 return Err(DiagError::Io(e));
             }
+            let before = out.len();
             match parse_batch(&self.buf[..n as usize], self.seq, proto, out)? {
-                Batch::More => continue,
-                Batch::Done => return Ok(()),
+                Batch::More if dump || out.len() == before => continue,
+                _ => return Ok(()),
             }
         }
     }
