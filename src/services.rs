@@ -3,6 +3,8 @@
 
 use crate::model::Protocol;
 use std::collections::HashMap;
+use std::str::SplitAsciiWhitespace;
+use std::sync::OnceLock;
 
 /// Common IANA assignments, used only when /etc/services cannot be read.
 const BUILTIN: &[(&str, u16, &[Protocol])] = {
@@ -58,18 +60,45 @@ const BUILTIN: &[(&str, u16, &[Protocol])] = {
     ]
 };
 
-/// Port ↔ name lookups for one services database.
+/// Port ↔ name lookups for one services database. Port → name is what every listing
+/// needs, so only that is indexed when the database is read (one pass, no allocation per
+/// entry); name → ports (SPECs such as `who http`) is built on its first use.
 #[derive(Debug, Default, Clone)]
 pub struct Services {
-    by_port: HashMap<(Protocol, u16), String>,
-    by_name: HashMap<String, Vec<(Protocol, u16)>>,
+    text: String,
+    /// (protocol, port) → the byte range of its canonical name in `text`, sorted.
+    by_port: Vec<((Protocol, u16), (usize, usize))>,
+    by_name: OnceLock<HashMap<String, Vec<(Protocol, u16)>>>,
+}
+
+/// Each services(5) entry of `text`: `name port/proto [aliases...] [# comment]`, with the
+/// offset of its name in `text`; lines that do not parse are skipped.
+fn entries(
+    text: &str,
+) -> impl Iterator<Item = (usize, &str, Protocol, u16, SplitAsciiWhitespace<'_>)> {
+    text.lines().filter_map(move |line| {
+        let line = line.split('#').next().unwrap_or("");
+        let mut words = line.split_ascii_whitespace();
+        let (name, pp) = (words.next()?, words.next()?);
+        let (port, proto) = pp.split_once('/')?;
+        let proto = if proto.eq_ignore_ascii_case("tcp") {
+            Protocol::Tcp
+        } else if proto.eq_ignore_ascii_case("udp") {
+            Protocol::Udp
+        } else {
+            return None;
+        };
+        let port = port.parse::<u16>().ok()?;
+        let at = name.as_ptr() as usize - text.as_ptr() as usize;
+        Some((at, name, proto, port, words))
+    })
 }
 
 impl Services {
     /// The system database, or the built-in table when it is missing or empty; read once
     /// per process, however many SPECs and sockets ask.
     pub fn system() -> &'static Services {
-        static SYSTEM: std::sync::OnceLock<Services> = std::sync::OnceLock::new();
+        static SYSTEM: OnceLock<Services> = OnceLock::new();
         SYSTEM.get_or_init(Services::load)
     }
 
@@ -88,56 +117,56 @@ impl Services {
     }
 
     pub fn builtin() -> Services {
-        let mut s = Services::default();
+        let mut text = String::new();
         for (name, port, protos) in BUILTIN {
             for p in *protos {
-                s.add(name, &[], *p, *port);
+                text.push_str(&format!("{name} {port}/{p}\n"));
             }
         }
-        s
+        Services::parse(&text)
     }
 
     /// Parses services(5) text: `name port/proto [aliases...] [# comment]`.
     pub fn parse(text: &str) -> Services {
-        let mut s = Services::default();
-        for line in text.lines() {
-            let line = line.split('#').next().unwrap_or("");
-            let mut words = line.split_whitespace();
-            let (Some(name), Some(pp)) = (words.next(), words.next()) else {
-                continue;
-            };
-            let Some((port, proto)) = pp.split_once('/') else {
-                continue;
-            };
-            let (Ok(port), Ok(proto)) = (port.parse::<u16>(), proto.parse::<Protocol>()) else {
-                continue;
-            };
-            let aliases: Vec<&str> = words.collect();
-            s.add(name, &aliases, proto, port);
-        }
-        s
-    }
-
-    fn add(&mut self, name: &str, aliases: &[&str], proto: Protocol, port: u16) {
-        // The first name listed for a port is its canonical one.
-        self.by_port
-            .entry((proto, port))
-            .or_insert_with(|| name.to_string());
-        for n in std::iter::once(&name).chain(aliases) {
-            let v = self.by_name.entry(n.to_ascii_lowercase()).or_default();
-            if !v.contains(&(proto, port)) {
-                v.push((proto, port));
-            }
+        let text = text.to_string();
+        let mut by_port: Vec<_> = entries(&text)
+            .map(|(at, name, proto, port, _)| ((proto, port), (at, at + name.len())))
+            .collect();
+        // The first name listed for a port is its canonical one: a stable sort keeps the
+        // file's order among equal keys, and dedup keeps the first.
+        by_port.sort_by_key(|&(k, _)| k);
+        by_port.dedup_by_key(|&mut (k, _)| k);
+        Services {
+            text,
+            by_port,
+            by_name: OnceLock::new(),
         }
     }
 
     pub fn name_of(&self, proto: Protocol, port: u16) -> Option<&str> {
-        self.by_port.get(&(proto, port)).map(String::as_str)
+        let i = self
+            .by_port
+            .binary_search_by_key(&(proto, port), |&(k, _)| k)
+            .ok()?;
+        let (from, to) = self.by_port[i].1;
+        Some(&self.text[from..to])
     }
 
     /// Every (protocol, port) a service name (or alias) stands for, case-insensitive.
     pub fn lookup(&self, name: &str) -> &[(Protocol, u16)] {
         self.by_name
+            .get_or_init(|| {
+                let mut m: HashMap<String, Vec<(Protocol, u16)>> = HashMap::new();
+                for (_, name, proto, port, aliases) in entries(&self.text) {
+                    for n in std::iter::once(name).chain(aliases) {
+                        let v = m.entry(n.to_ascii_lowercase()).or_default();
+                        if !v.contains(&(proto, port)) {
+                            v.push((proto, port));
+                        }
+                    }
+                }
+                m
+            })
             .get(&name.to_ascii_lowercase())
             .map(Vec::as_slice)
             .unwrap_or(&[])
