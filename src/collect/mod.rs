@@ -307,6 +307,31 @@ fn raise_descriptor_limit() {
 #[cfg(not(unix))]
 fn raise_descriptor_limit() {}
 
+/// Reads a whole (small) text file such as one in /proc. procfs reports size 0, so
+/// `std::fs::read_to_string` starts with a 32-byte probe and doubles from there (eight
+/// reads for a 3 KiB mountinfo); this starts with room for the usual sizes.
+pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    use std::io::Read;
+    // Not File::read_to_end: it asks the size (statx) and position (lseek) first, two
+    // calls that tell nothing on procfs.
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut have = 0;
+    loop {
+        if have == buf.len() {
+            buf.resize(buf.len() * 2, 0);
+        }
+        match f.read(&mut buf[have..]) {
+            Ok(0) => break,
+            Ok(n) => have += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(have);
+    String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
 /// This host's ephemeral port range (what the OS hands out for port 0 and connect()).
 #[cfg(target_os = "linux")]
 pub fn ephemeral_range() -> Option<(u16, u16)> {

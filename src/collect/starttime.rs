@@ -21,7 +21,7 @@ pub fn start_times(pids: impl IntoIterator<Item = u32>) -> HashMap<u32, String> 
 
 /// Boot time in Unix seconds, from /proc/stat's `btime`.
 fn boot_time() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let stat = crate::collect::read_text("/proc/stat").ok()?;
     stat.lines()
         .find_map(|l| l.strip_prefix("btime "))
         .and_then(|v| v.trim().parse().ok())
@@ -36,7 +36,7 @@ fn clock_ticks() -> u64 {
 /// Field 22 of /proc/PID/stat: start time in clock ticks after boot. The name (field 2)
 /// may hold spaces and parentheses, so count from its last ')'.
 fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let stat = crate::collect::read_text(format!("/proc/{pid}/stat")).ok()?;
     parse_start_ticks(&stat)
 }
 

@@ -298,7 +298,7 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
     // With hidepid=invisible other users' processes are not even listed, so no open is
     // refused: count that as a denial, or their sockets would look held by nobody here.
     if scan.denied == 0 && !root {
-        let hides = std::fs::read_to_string("/proc/self/mountinfo")
+        let hides = crate::collect::read_text("/proc/self/mountinfo")
             .map(|m| proc_hides_pids(&m))
             .unwrap_or(false);
         if hides {

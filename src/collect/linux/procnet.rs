@@ -30,7 +30,7 @@ pub fn read_table_at(
         (Protocol::Udp, Family::Ipv6) => "udp6",
     };
     let path = format!("{base}/{file}");
-    let text = std::fs::read_to_string(&path)
+    let text = crate::collect::read_text(&path)
         .map_err(|e| io::Error::new(e.kind(), format!("{path}: {e}")))?;
     parse_table(&text, proto, family, query, out);
     Ok(())

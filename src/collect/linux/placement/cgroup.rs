@@ -165,7 +165,7 @@ fn unescape_unit(s: &str) -> String {
 /// The cgroup v2 path of `pid`: the `0::` line of `<proc>/PID/cgroup` (hybrid hosts have it
 /// too). None where the process is gone or has no such line (a v1-only host).
 pub fn cgroup_of(roots: &Roots, pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(roots.proc.join(pid.to_string()).join("cgroup")).ok()?;
+    let text = crate::collect::read_text(roots.proc.join(pid.to_string()).join("cgroup")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("0::"))
         .map(|p| p.trim_end_matches(" (deleted)").to_string())
@@ -175,7 +175,7 @@ pub fn cgroup_of(roots: &Roots, pid: u32) -> Option<String> {
 /// host, or a runtime that placed the process only in v1 hierarchies), the
 /// `name=systemd` hierarchy, then the first v1 controller with a path.
 pub fn placement_of(roots: &Roots, pid: u32) -> Option<Placement> {
-    let text = std::fs::read_to_string(roots.proc.join(pid.to_string()).join("cgroup")).ok()?;
+    let text = crate::collect::read_text(roots.proc.join(pid.to_string()).join("cgroup")).ok()?;
     let mut paths: Vec<(u8, &str)> = Vec::new();
     for line in text.lines() {
         let mut f = line.splitn(3, ':');
@@ -205,7 +205,7 @@ pub fn placement_of(roots: &Roots, pid: u32) -> Option<Placement> {
 
 /// The cgroup2 mount point, from `<proc>/self/mountinfo` (field 5; fstype after " - ").
 pub fn cgroup2_mount(proc: &Path) -> Option<PathBuf> {
-    let text = std::fs::read_to_string(proc.join("self/mountinfo")).ok()?;
+    let text = crate::collect::read_text(proc.join("self/mountinfo")).ok()?;
     text.lines().find_map(|line| {
         let (pre, post) = line.split_once(" - ")?;
         if post.split_whitespace().next()? != "cgroup2" {
