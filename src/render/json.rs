@@ -86,7 +86,7 @@ impl<F: serde_json::ser::Formatter> serde_json::ser::Formatter for TerminalSafe<
     ) -> io::Result<()> {
         // DEL is 0x7f and every C1 control is 0xc2 0x80-0x9f in UTF-8: text without those
         // bytes (nearly all) goes through untouched, without decoding it.
-        if !frag.bytes().any(|b| b == 0x7f || b == 0xc2) {
+        if memchr::memchr2(0x7f, 0xc2, frag.as_bytes()).is_none() {
             return self.0.write_string_fragment(w, frag);
         }
         let mut rest = frag;

@@ -156,6 +156,12 @@ impl Asm {
         self.push(JMP | op | X, dst, src, 0, 0);
     }
 
+    /// goto label
+    pub fn ja(&mut self, label: &'static str) {
+        self.fixups.push((self.insns.len(), label));
+        self.push(JMP, R0, R0, 0, 0);
+    }
+
     /// r0 = helper(r1..r5)
     pub fn call(&mut self, helper: i32) {
         self.push(JMP | CALL, R0, R0, 0, helper);

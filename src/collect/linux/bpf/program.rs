@@ -7,21 +7,30 @@
 //! SEC("iter/task_file") int owners(struct bpf_iter__task_file *ctx) {
 //!     struct file *file = ctx->file; struct task_struct *task = ctx->task;
 //!     if (!file || !task) return 0;                  // the verifier insists
-//!     struct inode *inode = file->f_inode;
-//!     if (!inode || (inode->i_mode & S_IFMT) != S_IFSOCK) return 0;
-//!     // An O_PATH descriptor of a socket's filesystem path is S_IFSOCK too, with the
-//!     // filesystem's inode number: only sockfs inodes are sockets (procfs says socket:[N]).
-//!     if (!inode->i_sb || inode->i_sb->s_magic != SOCKFS_MAGIC) return 0;
-//!     struct record r = { .fd = ctx->fd, .inode = inode->i_ino };
+//!     // Only sockets: f_op is socket_file_ops, which the helper checks on the file
+//!     // itself, without reaching for the inode of every other descriptor. (An O_PATH
+//!     // descriptor of a socket's filesystem path is not one: procfs says socket:[N]
+//!     // only for sockfs files.)
 //!     struct socket *sock = bpf_sock_from_file(file);
-//!     if (sock && sock->sk && sock->sk->__sk_common.skc_net.net)
+//!     if (!sock || !file->f_inode) return 0;
+//!     struct record r = { .fd = ctx->fd, .inode = file->f_inode->i_ino };
+//!     if (sock->sk && sock->sk->__sk_common.skc_net.net)
 //!         r.netns = sock->sk->__sk_common.skc_net.net->ns.inum;
 //!     unsigned L = bpf_get_current_task_btf()->thread_pid->level; // the reader's level
-//!     r.pid = nr_at(task->group_leader->thread_pid, L);
-//!     r.tid = nr_at(task->thread_pid, L);
+//!     if (L == 0) {           // the initial namespace: the task's own global numbers
+//!         r.pid = task->tgid;
+//!         r.tid = task->pid;
+//!     } else {
+//!         r.pid = nr_at(task->group_leader->thread_pid, L);
+//!         r.tid = nr_at(task->thread_pid, L);
+//!     }
 //!     bpf_seq_write(ctx->meta->seq, &r, sizeof(r));
 //!     return 0;
 //! }
+//! // Where this kernel's `struct socket` does not have the expected shape (no netns
+//! // path in its BTF), sockets are told by the inode instead, and netns stays 0:
+//! //     if ((inode->i_mode & S_IFMT) != S_IFSOCK || inode->i_sb->s_magic != SOCKFS_MAGIC)
+//! //         return 0;
 //! // pid_nr_ns() without its namespace check: the iterator walks only the tasks of the
 //! // PID namespace of the process that opened it (find_ge_pid(tid, its ns)), so every
 //! // task it visits has a number at the reader's level, in the reader's namespace.
@@ -88,6 +97,9 @@ pub struct Layout {
     pub sb_magic: Load,
     pub task_thread_pid: i16,
     pub task_group_leader: i16,
+    /// task_struct.tgid and .pid: the global numbers (level 0).
+    pub task_tgid: i16,
+    pub task_pid: i16,
     pub pid_level: i16,
     pub pid_numbers: i32,
     pub upid_size: i32,
@@ -164,6 +176,8 @@ impl Layout {
             sb_magic: load(btf, "super_block", &["s_magic"], &[4, 8])?,
             task_thread_pid: ptr(btf, "task_struct", &["thread_pid"])?,
             task_group_leader: ptr(btf, "task_struct", &["group_leader"])?,
+            task_tgid: load(btf, "task_struct", &["tgid"], &[4])?.off,
+            task_pid: load(btf, "task_struct", &["pid"], &[4])?.off,
             pid_level: load(btf, "pid", &["level"], &[4])?.off,
             pid_numbers: pid_numbers as i32,
             upid_size: upid_size as i32,
@@ -200,33 +214,33 @@ pub fn build(l: &Layout) -> Result<Vec<Insn>, String> {
     a.jmp_imm(JEQ, R8, 0, "out");
     a.ldx(Size::DW, R7, R6, l.ctx_task); //           r7 = ctx->task
     a.jmp_imm(JEQ, R7, 0, "out");
-    a.ldx(Size::DW, R1, R8, l.file_inode); //         r1 = file->f_inode
-    a.jmp_imm(JEQ, R1, 0, "out");
-    a.ldx(l.inode_mode.size, R2, R1, l.inode_mode.off); // S_ISSOCK(inode->i_mode)
-    a.alu_imm(AND, R2, 0xf000);
-    a.jmp_imm(JNE, R2, 0xc000, "out");
-    a.ldx(Size::DW, R2, R1, l.inode_sb); //           inode->i_sb->s_magic == SOCKFS_MAGIC
-    a.jmp_imm(JEQ, R2, 0, "out");
-    a.ldx(l.sb_magic.size, R2, R2, l.sb_magic.off);
-    a.jmp_imm(JNE, R2, SOCKFS_MAGIC, "out");
-    a.ldx(l.inode_ino.size, R2, R1, l.inode_ino.off); // r.inode = inode->i_ino
-    a.stx(Size::DW, FP, REC_INODE, R2);
-    a.ldx(Size::W, R2, R6, l.ctx_fd); //              r.fd = ctx->fd
-    a.stx(Size::W, FP, REC_FD, R2);
-    a.st(Size::W, FP, REC_PID, 0);
-    a.st(Size::W, FP, REC_TID, 0);
-    a.st(Size::W, FP, REC_PAD, 0);
-    a.st(Size::DW, FP, REC_NETNS, 0);
-    if let Some(n) = l.netns {
-        a.mov(R1, R8); //                             r0 = bpf_sock_from_file(file)
-        a.call(SOCK_FROM_FILE);
-        a.jmp_imm(JEQ, R0, 0, "pids");
-        a.ldx(Size::DW, R1, R0, n.socket_sk); //      ->sk
-        a.jmp_imm(JEQ, R1, 0, "pids");
-        a.ldx(Size::DW, R1, R1, n.sock_net); //       ->__sk_common.skc_net.net
-        a.jmp_imm(JEQ, R1, 0, "pids");
-        a.ldx(Size::W, R1, R1, n.net_inum); //        ->ns.inum
-        a.stx(Size::DW, FP, REC_NETNS, R1);
+    match l.netns {
+        Some(n) => {
+            a.mov(R1, R8); //                         r0 = bpf_sock_from_file(file)
+            a.call(SOCK_FROM_FILE);
+            a.jmp_imm(JEQ, R0, 0, "out");
+            a.ldx(Size::DW, R1, R8, l.file_inode); // r1 = file->f_inode
+            a.jmp_imm(JEQ, R1, 0, "out");
+            record_start(&mut a, l);
+            a.ldx(Size::DW, R1, R0, n.socket_sk); //  ->sk
+            a.jmp_imm(JEQ, R1, 0, "pids");
+            a.ldx(Size::DW, R1, R1, n.sock_net); //   ->__sk_common.skc_net.net
+            a.jmp_imm(JEQ, R1, 0, "pids");
+            a.ldx(Size::W, R1, R1, n.net_inum); //    ->ns.inum
+            a.stx(Size::DW, FP, REC_NETNS, R1);
+        }
+        None => {
+            a.ldx(Size::DW, R1, R8, l.file_inode); // r1 = file->f_inode
+            a.jmp_imm(JEQ, R1, 0, "out");
+            a.ldx(l.inode_mode.size, R2, R1, l.inode_mode.off); // S_ISSOCK(inode->i_mode)
+            a.alu_imm(AND, R2, 0xf000);
+            a.jmp_imm(JNE, R2, 0xc000, "out");
+            a.ldx(Size::DW, R2, R1, l.inode_sb); //   inode->i_sb->s_magic == SOCKFS_MAGIC
+            a.jmp_imm(JEQ, R2, 0, "out");
+            a.ldx(l.sb_magic.size, R2, R2, l.sb_magic.off);
+            a.jmp_imm(JNE, R2, SOCKFS_MAGIC, "out");
+            record_start(&mut a, l);
+        }
     }
     a.label("pids");
     a.call(GET_CURRENT_TASK_BTF); //                  r1 = current->thread_pid
@@ -234,6 +248,13 @@ pub fn build(l: &Layout) -> Result<Vec<Insn>, String> {
     a.jmp_imm(JEQ, R1, 0, "emit");
     a.ldx(Size::W, R9, R1, l.pid_level); //           r9 = L = its level
     a.jmp_imm(JGT, R9, MAX_PID_NS_LEVEL, "emit");
+    a.jmp_imm(JNE, R9, 0, "nested");
+    a.ldx(Size::W, R1, R7, l.task_tgid); //           L == 0: r.pid = task->tgid
+    a.stx(Size::W, FP, REC_PID, R1);
+    a.ldx(Size::W, R1, R7, l.task_pid); //            r.tid = task->pid
+    a.stx(Size::W, FP, REC_TID, R1);
+    a.ja("emit");
+    a.label("nested");
     a.ldx(Size::DW, R1, R7, l.task_group_leader); //  r.pid = nr_at(leader->thread_pid)
     a.jmp_imm(JEQ, R1, 0, "tid");
     a.ldx(Size::DW, R1, R1, l.task_thread_pid);
@@ -252,6 +273,18 @@ pub fn build(l: &Layout) -> Result<Vec<Insn>, String> {
     a.mov_imm(R0, 0);
     a.exit();
     a.finish()
+}
+
+/// With r1 = the socket's inode: r.inode, r.fd, and every other field zeroed.
+fn record_start(a: &mut Asm, l: &Layout) {
+    a.ldx(l.inode_ino.size, R2, R1, l.inode_ino.off); // r.inode = inode->i_ino
+    a.stx(Size::DW, FP, REC_INODE, R2);
+    a.ldx(Size::W, R2, R6, l.ctx_fd); //              r.fd = ctx->fd
+    a.stx(Size::W, FP, REC_FD, R2);
+    a.st(Size::W, FP, REC_PID, 0);
+    a.st(Size::W, FP, REC_TID, 0);
+    a.st(Size::W, FP, REC_PAD, 0);
+    a.st(Size::DW, FP, REC_NETNS, 0);
 }
 
 #[cfg(test)]
@@ -282,6 +315,8 @@ mod tests {
             },
             task_thread_pid: 1000,
             task_group_leader: 1008,
+            task_tgid: 1100,
+            task_pid: 1104,
             pid_level: 4,
             pid_numbers: 96,
             upid_size: 16,
@@ -319,6 +354,31 @@ mod tests {
                 .map(|i| i.off)
                 .collect();
             assert!(dw.contains(&REC_INODE) && dw.contains(&REC_NETNS), "{dw:?}");
+        }
+    }
+
+    /// With the socket's BTF shape known, sockets are told by bpf_sock_from_file before
+    /// any inode is read (no i_mode or s_magic load); without it, by the inode. Level 0
+    /// takes task->tgid and task->pid, straight after the level test.
+    #[test]
+    fn sockets_are_told_by_the_helper_and_level_zero_reads_the_task() {
+        let loads_from = |p: &[Insn], off: i16| {
+            p.iter()
+                .filter(|i| i.code & 0x07 == 0x01 && i.off == off)
+                .count()
+        };
+        let l = layout(true);
+        let p = build(&l).unwrap();
+        let helper = p.iter().position(|i| i.code == 0x85 && i.imm == SOCK_FROM_FILE);
+        let inode = p.iter().position(|i| i.code & 0x07 == 0x01 && i.off == l.file_inode);
+        assert!(helper.unwrap() < inode.unwrap());
+        assert_eq!(loads_from(&p, l.sb_magic.off), 0);
+        let p_old = build(&layout(false)).unwrap();
+        assert_eq!(loads_from(&p_old, l.sb_magic.off), 1);
+        for p in [&p, &p_old] {
+            let level = p.iter().position(|i| i.code == 0x55 && i.imm == 0).unwrap();
+            assert_eq!(p[level + 1].off, l.task_tgid);
+            assert_eq!(p[level + 3].off, l.task_pid);
         }
     }
 
