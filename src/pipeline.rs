@@ -11,8 +11,9 @@ use crate::join::{self, ScanFacts};
 use crate::model::{
     OwnerSourceKind, PortFilter, ProcessTable, Socket, SocketHarvest, Sources, TableQuery,
 };
-use crate::query::Query;
+use crate::query::{Query, SortKey};
 use crate::services::Services;
+use crate::sort;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -90,17 +91,12 @@ fn recheck_query(base: &TableQuery, unresolved: &[&SocketHarvest]) -> TableQuery
     }
 }
 
-/// Finds the holders of the kept sockets, or says why none can be found.
-fn scan(c: &mut Collector, q: &Query, kept: &[(SocketHarvest, Classification)]) -> OwnerScan {
-    let wanted: InodeSet = kept
-        .iter()
-        .map(|(s, _)| s.inode)
-        .filter(|&i| i != 0)
-        .collect();
+/// Finds the holders of `wanted` (the kept sockets' inodes), or says why none can be found.
+fn scan(c: &mut Collector, q: &Query, wanted: &InodeSet) -> OwnerScan {
     if wanted.is_empty() || c.owners.kind() == OwnerSourceKind::None {
         return OwnerScan::default();
     }
-    match c.owners.scan(&wanted, q.first) {
+    match c.owners.scan(wanted, q.first) {
         Ok(s) => s,
         Err(e) => OwnerScan {
             unavailable: true,
@@ -163,7 +159,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         netns: harvest.per_netns,
     };
     let namespaces = harvest.namespaces;
-    let kept: Vec<(SocketHarvest, Classification)> = harvest
+    let mut kept: Vec<(SocketHarvest, Classification)> = harvest
         .sockets
         .into_iter()
         .map(|s| {
@@ -173,7 +169,31 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         .filter(|(s, class)| filter::socket_matches(q, s, class))
         .collect();
 
-    let mut scan = scan(c, q, &kept);
+    let wanted: InodeSet = kept
+        .iter()
+        .map(|(s, _)| s.inode)
+        .filter(|&i| i != 0)
+        .collect();
+    if !wanted.is_empty() {
+        c.owners.begin_scan();
+    }
+    // What needs no owners, done while a walk may be running: the default order (the
+    // final sort then finds the rows in place), the sockets' cgroup paths and user names.
+    if q.sort == SortKey::Port {
+        kept.sort_by(|a, b| sort::harvest_order(&a.0, &b.0));
+    }
+    let uids: HashSet<u32> = kept.iter().filter_map(|(s, _)| s.uid).collect();
+    let cgroup_ids: HashSet<u64> = kept.iter().filter_map(|(s, _)| s.cgroup_id).collect();
+    let cgroups: HashMap<u64, Arc<str>> = cgroup_ids
+        .into_iter()
+        .filter_map(|id| Some((id, Arc::from(c.owners.cgroup_path(id)?))))
+        .collect();
+    let user_names: HashMap<u32, Option<Arc<str>>> = uids
+        .into_iter()
+        .map(|u| (u, c.owners.user_name(u).map(Arc::from)))
+        .collect();
+
+    let mut scan = scan(c, q, &wanted);
     // An owner source may fall back (bpf to procfs): say which one answered.
     sources.owners = c.owners.kind();
     warnings.append(&mut scan.warnings);
@@ -198,17 +218,6 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     } else {
         ProcessTable::new()
     };
-    let uids: HashSet<u32> = kept.iter().filter_map(|(s, _)| s.uid).collect();
-    let cgroup_ids: HashSet<u64> = kept.iter().filter_map(|(s, _)| s.cgroup_id).collect();
-    let cgroups: HashMap<u64, Arc<str>> = cgroup_ids
-        .into_iter()
-        .filter_map(|id| Some((id, Arc::from(c.owners.cgroup_path(id)?))))
-        .collect();
-    let user_names: HashMap<u32, Option<Arc<str>>> = uids
-        .into_iter()
-        .map(|u| (u, c.owners.user_name(u).map(Arc::from)))
-        .collect();
-
     let mut joined = join::join(
         kept,
         ScanFacts {

@@ -1,21 +1,46 @@
 //! Sort stage: orders the joined rows by the query's key, then port, protocol, family,
 //! address, remote, state and inode (stable and total, so output is reproducible).
 
-use crate::model::Socket;
+use crate::model::{Endpoint, Family, Protocol, SockState, Socket, SocketHarvest};
 use crate::query::SortKey;
 use std::cmp::Ordering;
+use std::net::IpAddr;
+
+/// The base order's key; a tuple compares field by field and stops at the first that
+/// differs, so most rows compare by port alone.
+type BaseKey<'a> = (
+    u16,
+    Protocol,
+    Family,
+    &'a IpAddr,
+    &'a Option<Endpoint>,
+    SockState,
+    u64,
+);
+
+fn socket_key(s: &Socket) -> BaseKey<'_> {
+    let l = &s.local;
+    (
+        l.port, s.protocol, s.family, &l.address, &s.remote, s.state, s.inode,
+    )
+}
+
+fn harvest_key(s: &SocketHarvest) -> BaseKey<'_> {
+    let l = &s.local;
+    (
+        l.port, s.protocol, s.family, &l.address, &s.remote, s.state, s.inode,
+    )
+}
 
 fn base(a: &Socket, b: &Socket) -> Ordering {
-    // then_with: most rows differ by port, so the rest is rarely compared.
-    a.local
-        .port
-        .cmp(&b.local.port)
-        .then_with(|| a.protocol.cmp(&b.protocol))
-        .then_with(|| a.family.cmp(&b.family))
-        .then_with(|| a.local.address.cmp(&b.local.address))
-        .then_with(|| a.remote.cmp(&b.remote))
-        .then_with(|| a.state.cmp(&b.state))
-        .then_with(|| a.inode.cmp(&b.inode))
+    socket_key(a).cmp(&socket_key(b))
+}
+
+/// The base order (`--sort port`, the default) of harvested sockets: the pipeline puts
+/// them in this order before the join, while an owner walk runs, so that sorting the
+/// joined rows finds them in place.
+pub fn harvest_order(a: &SocketHarvest, b: &SocketHarvest) -> Ordering {
+    harvest_key(a).cmp(&harvest_key(b))
 }
 
 fn first_pid(s: &Socket) -> u32 {

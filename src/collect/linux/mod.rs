@@ -190,19 +190,48 @@ impl OwnerSource for ProcfsOwners {
 /// a scan reads, which is the work both sources scale with.
 pub const BPF_MIN_FILES: u64 = 1_400;
 
-/// The program being loaded by `prepare`, on its own thread.
-type Loading = std::thread::JoinHandle<Result<bpf::Walker, bpf::BpfError>>;
+/// The iterator's thread, started by `prepare`: it loads the program while the tables are
+/// dumped, then waits for `go` (sent by `begin_scan` or `scan`, so after the dump) and
+/// walks once. Dropped unsent (no scan follows: a free port), it ends without walking.
+struct Pending {
+    go: std::sync::mpsc::Sender<()>,
+    walk: std::thread::JoinHandle<Result<Vec<bpf::Record>, bpf::BpfError>>,
+}
 
-/// The BPF task_file iterator; with `auto`, only where it pays, falling back to the /proc
-/// scan when the kernel refuses it (no privilege, no BTF, an old kernel): silently for
-/// the user, visibly in `sources.owners`.
+impl Pending {
+    fn start(
+        load: impl FnOnce() -> Result<bpf::Walker, bpf::BpfError> + Send + 'static,
+    ) -> Pending {
+        let (go, wait) = std::sync::mpsc::channel();
+        let walk = std::thread::spawn(move || {
+            let walker = load()?;
+            wait.recv()
+                .map_err(|_| bpf::BpfError::Other("no scan followed".into()))?;
+            walker.read()
+        });
+        Pending { go, walk }
+    }
+
+    fn go(&self) {
+        // A thread that already ended (the load failed) has nobody listening: fine.
+        let _ = self.go.send(());
+    }
+
+    fn records(self) -> Result<Vec<bpf::Record>, bpf::BpfError> {
+        self.go();
+        self.walk
+            .join()
+            .map_err(|_| bpf::BpfError::Other("the BPF walker thread failed".into()))?
+    }
+}
+
 pub struct BpfOwners {
     auto: bool,
     /// What ran last: Bpf, or Procfs after a fallback (or by choice of `auto`).
     ran: OwnerSourceKind,
     procfs: ProcfsOwners,
-    /// The load `prepare` started; never joined if no scan follows (a free port).
-    pending: Option<Loading>,
+    /// The load (and then the walk) `prepare` started; never joined if no scan follows.
+    pending: Option<Pending>,
 }
 
 impl BpfOwners {
@@ -227,13 +256,11 @@ impl BpfOwners {
     /// cannot look held by nobody. (Walking during the dump too and again for sockets
     /// nobody was found holding measured slower: see BENCHMARKS.md.)
     fn bpf_scan(&mut self, wanted: &InodeSet, first: bool) -> Result<OwnerScan, bpf::BpfError> {
-        let walker = match self.pending.take() {
-            Some(loading) => loading
-                .join()
-                .map_err(|_| bpf::BpfError::Other("the BPF loader thread failed".into()))??,
-            None => bpf::Walker::load()?,
+        let records = match self.pending.take() {
+            Some(p) => p.records()?,
+            None => bpf::Walker::load()?.read()?,
         };
-        Ok(bpf::owner_scan(&walker.read()?, wanted, first))
+        Ok(bpf::owner_scan(&records, wanted, first))
     }
 }
 
@@ -254,7 +281,15 @@ impl OwnerSource for BpfOwners {
             && self.worth_it()
             && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
         {
-            self.pending = Some(std::thread::spawn(bpf::Walker::load));
+            self.pending = Some(Pending::start(bpf::Walker::load));
+        }
+    }
+
+    /// The walk starts now, on the loader's thread, while the caller prepares what needs
+    /// no owners (classification, order, cgroup paths); `scan` collects it.
+    fn begin_scan(&mut self) {
+        if let Some(p) = &self.pending {
+            p.go();
         }
     }
 
@@ -332,7 +367,7 @@ mod tests {
         let ino = std::fs::metadata(format!("/proc/self/fd/{}", l.as_raw_fd()))
             .unwrap()
             .ino();
-        owners.pending = Some(std::thread::spawn(move || Ok(walker)));
+        owners.pending = Some(Pending::start(move || Ok(walker)));
         let mut wanted = InodeSet::default();
         wanted.insert(ino);
         let scan = owners.scan(&wanted, false).unwrap();

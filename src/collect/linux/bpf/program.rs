@@ -369,8 +369,12 @@ mod tests {
         };
         let l = layout(true);
         let p = build(&l).unwrap();
-        let helper = p.iter().position(|i| i.code == 0x85 && i.imm == SOCK_FROM_FILE);
-        let inode = p.iter().position(|i| i.code & 0x07 == 0x01 && i.off == l.file_inode);
+        let helper = p
+            .iter()
+            .position(|i| i.code == 0x85 && i.imm == SOCK_FROM_FILE);
+        let inode = p
+            .iter()
+            .position(|i| i.code & 0x07 == 0x01 && i.off == l.file_inode);
         assert!(helper.unwrap() < inode.unwrap());
         assert_eq!(loads_from(&p, l.sb_magic.off), 0);
         let p_old = build(&layout(false)).unwrap();
