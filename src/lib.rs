@@ -23,7 +23,7 @@ pub mod render;
 pub mod services;
 pub mod sort;
 pub mod spec;
-#[cfg(test)]
+#[cfg(all(test, target_os = "linux"))]
 mod test_skip;
 pub mod textfile;
 pub mod watch;

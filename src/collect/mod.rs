@@ -311,28 +311,35 @@ fn raise_descriptor_limit() {
 #[cfg(not(unix))]
 fn raise_descriptor_limit() {}
 
-/// Reads a whole (small) text file such as one in /proc. procfs reports size 0, so
-/// `std::fs::read_to_string` starts with a 32-byte probe and doubles from there (eight
-/// reads for a 3 KiB mountinfo); this starts with room for the usual sizes.
-pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+/// Reads a whole file into `buf`, which is kept between calls (its memory set up once),
+/// and returns the length read. procfs reports size 0, so `std::fs::read` starts with a
+/// 32-byte probe and doubles from there (eight reads for a 3 KiB mountinfo), with a statx
+/// and an lseek first that tell nothing there; this reads into room for the usual sizes.
+pub fn read_into(path: impl AsRef<std::path::Path>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     use std::io::Read;
-    // Not File::read_to_end: it asks the size (statx) and position (lseek) first, two
-    // calls that tell nothing on procfs.
     let mut f = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 16 * 1024];
+    if buf.len() < 4096 {
+        buf.resize(4096, 0);
+    }
     let mut have = 0;
     loop {
         if have == buf.len() {
             buf.resize(buf.len() * 2, 0);
         }
         match f.read(&mut buf[have..]) {
-            Ok(0) => break,
+            Ok(0) => return Ok(have),
             Ok(n) => have += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    buf.truncate(have);
+}
+
+/// A whole (small) text file, such as one in /proc, read as [`read_into`] does.
+pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    let mut buf = Vec::new();
+    let n = read_into(path, &mut buf)?;
+    buf.truncate(n);
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 

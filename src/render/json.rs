@@ -296,7 +296,9 @@ mod tests {
     fn split_compact_document_is_serdes_byte_for_byte() {
         let sock = |i: u32| Socket {
             netns: Default::default(),
-            cgroup: i.is_multiple_of(3).then(|| "/system.slice/x\u{9b}.service".into()),
+            cgroup: i
+                .is_multiple_of(3)
+                .then(|| "/system.slice/x\u{9b}.service".into()),
             protocol: if i.is_multiple_of(2) {
                 Protocol::Tcp
             } else {

@@ -1,5 +1,5 @@
 //! Collect stage, Linux: netlink sock_diag for the tables (with a /proc/net fallback), one
-//! /proc/*/fd pass for the holders, sysinfo for the holders' details.
+//! /proc/*/fd pass for the holders, /proc/PID/{stat,status,cmdline} for their details.
 
 pub mod bpf;
 pub mod destroy;
@@ -137,7 +137,7 @@ fn read_procnet(
     }
 }
 
-/// The /proc/*/fd scan, with sysinfo and the user database for details, and each
+/// The /proc/*/fd scan, with /proc and the user database for details, and each
 /// holder's container and unit from its cgroup.
 #[derive(Default)]
 pub struct ProcfsOwners {
