@@ -183,7 +183,10 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         kept.sort_by(|a, b| sort::harvest_order(&a.0, &b.0));
     }
     let uids: HashSet<u32> = kept.iter().filter_map(|(s, _)| s.uid).collect();
-    let cgroup_ids: HashSet<u64> = kept.iter().filter_map(|(s, _)| s.cgroup_id).collect();
+    let cgroup_ids: HashSet<u64> = match q.cgroup_paths {
+        true => kept.iter().filter_map(|(s, _)| s.cgroup_id).collect(),
+        false => HashSet::new(),
+    };
     let cgroups: HashMap<u64, Arc<str>> = cgroup_ids
         .into_iter()
         .filter_map(|id| Some((id, Arc::from(c.owners.cgroup_path(id)?))))

@@ -67,6 +67,9 @@ pub struct Query {
     pub sort: SortKey,
     pub reverse: bool,
     pub output: Output,
+    /// Resolve each socket's cgroup id to its path (JSON shows it; --unit/--container and
+    /// `who` use it). The table never shows it, so `list` without them skips the lookup.
+    pub cgroup_paths: bool,
 }
 
 impl Query {
@@ -87,6 +90,7 @@ impl Query {
             sort: SortKey::Port,
             reverse: false,
             output: Output::default(),
+            cgroup_paths: true,
         }
     }
 
