@@ -28,11 +28,6 @@ pub struct Document {
     pub warnings: Vec<String>,
 }
 
-/// From this many sockets a compact document is written by two threads (the second half
-/// of the sockets into memory while the first half streams out): ~0.8 µs a socket, and a
-/// thread costs ~50 µs to start.
-const SPLIT_MIN_SOCKETS: usize = 2_000;
-
 pub fn write_document(
     out: &mut dyn Write,
     sources: Sources,
@@ -40,65 +35,14 @@ pub fn write_document(
     warnings: &[String],
     pretty: bool,
 ) -> io::Result<()> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if !pretty && sockets.len() >= SPLIT_MIN_SOCKETS && cores > 1 {
-        write_compact_split(out, sources, sockets, warnings)?;
-    } else {
-        let doc = DocumentRef {
-            schema_version: SCHEMA_VERSION,
-            sources,
-            sockets,
-            warnings,
-        };
-        to_writer(&mut *out, &doc, pretty)?;
-    }
+    let doc = DocumentRef {
+        schema_version: SCHEMA_VERSION,
+        sources,
+        sockets,
+        warnings,
+    };
+    to_writer(&mut *out, &doc, pretty)?;
     out.write_all(b"\n")
-}
-
-/// The compact document, byte for byte what serde writes for [`DocumentRef`], with the
-/// sockets serialised in two halves at once.
-fn write_compact_split(
-    out: &mut dyn Write,
-    sources: Sources,
-    sockets: &[Socket],
-    warnings: &[String],
-) -> io::Result<()> {
-    let (head, tail) = sockets.split_at(sockets.len() / 2);
-    std::thread::scope(|s| {
-        let later = s.spawn(|| {
-            let mut buf = Vec::with_capacity(tail.len() * 600);
-            write_sockets(&mut buf, tail).map(|()| buf)
-        });
-        out.write_all(b"{\"schema_version\":")?;
-        to_writer(&mut *out, &SCHEMA_VERSION, false)?;
-        out.write_all(b",\"sources\":")?;
-        to_writer(&mut *out, &sources, false)?;
-        out.write_all(b",\"sockets\":[")?;
-        write_sockets(&mut *out, head)?;
-        let rest = later
-            .join()
-            .map_err(|_| io::Error::other("the JSON writer thread failed"))??;
-        if !head.is_empty() && !tail.is_empty() {
-            out.write_all(b",")?;
-        }
-        out.write_all(&rest)?;
-        out.write_all(b"],\"warnings\":")?;
-        to_writer(&mut *out, warnings, false)?;
-        out.write_all(b"}")
-    })
-}
-
-/// Compact JSON of each socket, comma-separated.
-fn write_sockets(out: &mut dyn Write, sockets: &[Socket]) -> io::Result<()> {
-    let mut buf = io::BufWriter::with_capacity(64 * 1024, out);
-    for (i, s) in sockets.iter().enumerate() {
-        if i > 0 {
-            buf.write_all(b",")?;
-        }
-        let f = TerminalSafe(serde_json::ser::CompactFormatter);
-        s.serialize(&mut serde_json::Serializer::with_formatter(&mut buf, f))?;
-    }
-    buf.flush()
 }
 
 /// Serializes `value` as JSON that is safe on a terminal: serde's escaping plus DEL and the
@@ -288,71 +232,6 @@ mod tests {
         assert_eq!(v["sockets"][0]["remote"], serde_json::Value::Null);
         assert_eq!(v["sockets"][0]["send_queue"], serde_json::Value::Null);
         assert_eq!(v["sources"]["table"], "netlink");
-    }
-
-    /// The two-thread compact writer gives serde's bytes exactly, at every split: no
-    /// socket, one (an empty first half), two, an odd count, and hostile names.
-    #[test]
-    fn split_compact_document_is_serdes_byte_for_byte() {
-        let sock = |i: u32| Socket {
-            netns: Default::default(),
-            cgroup: i
-                .is_multiple_of(3)
-                .then(|| "/system.slice/x\u{9b}.service".into()),
-            protocol: if i.is_multiple_of(2) {
-                Protocol::Tcp
-            } else {
-                Protocol::Udp
-            },
-            family: Family::Ipv4,
-            v6only: None,
-            local: Endpoint {
-                address: "127.0.0.1".parse().unwrap(),
-                port: i as u16,
-            },
-            remote: None,
-            state: SockState::Listen,
-            port_class: PortClass::Registered,
-            ephemeral: i.is_multiple_of(5),
-            service: None,
-            recv_queue: Some(i),
-            send_queue: None,
-            inode: u64::from(i) * 7,
-            uid: Some(i),
-            user: None,
-            owner: Owner::Visible,
-            owner_reason: None,
-            processes: vec![std::sync::Arc::new(Process {
-                pid: i,
-                name: format!("n\u{7f}{i}\x1b"),
-                cmdline: vec![format!("a{i}"), String::new()],
-                user: Some("é".into()),
-                uid: Some(0),
-                ppid: Some(1),
-                tid: None,
-                container: None,
-                unit: None,
-            })],
-        };
-        let warnings = vec!["w\u{80}".to_string(), "two".to_string()];
-        for n in [0, 1, 2, 7, 2001] {
-            let sockets: Vec<Socket> = (0..n).map(sock).collect();
-            let mut split = Vec::new();
-            write_compact_split(&mut split, SOURCES, &sockets, &warnings).unwrap();
-            let doc = DocumentRef {
-                schema_version: SCHEMA_VERSION,
-                sources: SOURCES,
-                sockets: &sockets,
-                warnings: &warnings,
-            };
-            let mut whole = Vec::new();
-            to_writer(&mut whole, &doc, false).unwrap();
-            assert_eq!(
-                String::from_utf8(split).unwrap(),
-                String::from_utf8(whole).unwrap(),
-                "{n}"
-            );
-        }
     }
 
     /// A document written by portscope 0.1 (schema 1, before sources, netns, cgroup, tid,
