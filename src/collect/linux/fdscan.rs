@@ -178,23 +178,47 @@ pub(super) fn same_files(pid: u32, tid: u32) -> Option<bool> {
     (r >= 0).then_some(r == 0)
 }
 
+/// stat of /proc/PID/`leaf`, relative to the /proc descriptor.
+fn stat_at(proc_fd: RawFd, pid: Option<u32>, leaf: &[u8]) -> Option<libc::stat> {
+    let mut path = [0u8; 48];
+    let p = match pid {
+        Some(pid) => proc_path(&mut path, pid, None, leaf),
+        None => {
+            path[..5].copy_from_slice(b"self/");
+            path[5..5 + leaf.len()].copy_from_slice(leaf);
+            CStr::from_bytes_with_nul(&path[..=5 + leaf.len()]).ok()?
+        }
+    };
+    // SAFETY: stat is plain data the kernel fills; p is NUL-terminated.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; proc_fd is a directory descriptor the caller keeps open.
+    let rc = unsafe { libc::fstatat(proc_fd, p.as_ptr(), &mut st, 0) };
+    (rc == 0).then_some(st)
+}
+
 /// How many threads `pid` has, from one stat of /proc/PID/task: procfs gives that
 /// directory 2 + the thread count as its link count (proc_task_getattr). One call
 /// instead of opening and listing the directory, for the single-threaded processes that
 /// most hosts are mostly made of. None when it cannot be read or looks unlike procfs.
 pub(super) fn thread_count(proc_fd: RawFd, pid: u32) -> Option<u64> {
-    let mut path = [0u8; 48];
-    let p = proc_path(&mut path, pid, None, b"task");
-    // SAFETY: stat is plain data the kernel fills; p is NUL-terminated.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: as above; proc_fd is a directory descriptor the caller keeps open.
-    let rc = unsafe { libc::fstatat(proc_fd, p.as_ptr(), &mut st, 0) };
-    if rc < 0 {
-        return None;
-    }
+    let st = stat_at(proc_fd, Some(pid), b"task")?;
     #[allow(clippy::useless_conversion)] // nlink_t is u32 on some targets
     let links = u64::from(st.st_nlink);
     links.checked_sub(2).filter(|&n| n >= 1)
+}
+
+/// How many descriptors `pid`'s table holds: since Linux 6.2 the size of /proc/PID/fd is
+/// its count (proc_fd_getattr). Before, the size is 0 for every process; see
+/// [`fd_counts_reported`].
+pub(super) fn fd_count(proc_fd: RawFd, pid: u32) -> Option<u64> {
+    let st = stat_at(proc_fd, Some(pid), b"fd")?;
+    u64::try_from(st.st_size).ok()
+}
+
+/// Whether this kernel reports descriptor counts as /proc/PID/fd's size: our own table
+/// is never empty while we scan (it holds /proc's descriptor at least).
+pub(super) fn fd_counts_reported(proc_fd: RawFd) -> bool {
+    stat_at(proc_fd, None, b"fd").is_some_and(|st| st.st_size > 0)
 }
 
 /// Why a directory could not be opened, counted where the answer needs it.
@@ -442,6 +466,37 @@ mod tests {
         assert_eq!(ready.trim(), "ready");
         assert_eq!(counts, [(Some(1), 1), (Some(3), 3)]);
         assert_eq!(thread_count(proc_dir.as_raw_fd(), u32::MAX), None);
+    }
+
+    /// Where the kernel reports it, /proc/PID/fd's size is the number of entries it lists:
+    /// for a child holding a known set of descriptors, and for a kernel thread (none).
+    #[test]
+    fn fd_count_is_the_fd_listing_length() {
+        let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc").unwrap();
+        let pfd = proc_dir.as_raw_fd();
+        if !fd_counts_reported(pfd) {
+            return crate::test_skip::skip(
+                "this kernel does not report /proc/PID/fd sizes (before 6.2)",
+            );
+        }
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let listed = std::fs::read_dir(format!("/proc/{}/fd", child.id()))
+            .unwrap()
+            .count();
+        let counted = fd_count(pfd, child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(counted, Some(listed as u64));
+        assert!(listed >= 1, "{listed}");
+        // kthreadd (PID 2) where this PID namespace has it: no descriptors at all.
+        if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c == "kthreadd\n") {
+            assert_eq!(fd_count(pfd, 2), Some(0));
+        }
+        assert_eq!(fd_count(pfd, u32::MAX), None);
     }
 
     #[test]

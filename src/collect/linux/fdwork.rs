@@ -4,8 +4,8 @@
 //! are spread over processes.
 
 use super::fdscan::{
-    count_failure, entries, for_each_entry, getdents, open_dir_at, parse_u32, proc_path,
-    same_files, socket_inode, thread_count, Part, DIRENT_BUF,
+    count_failure, entries, fd_count, fd_counts_reported, for_each_entry, getdents, open_dir_at,
+    parse_u32, proc_path, same_files, socket_inode, thread_count, Part, DIRENT_BUF,
 };
 use crate::fast_hash::InodeSet;
 use std::ffi::CStr;
@@ -48,6 +48,9 @@ pub(super) struct Shared<'a> {
     stop_at_first: Option<&'a AtomicBool>,
     /// Cut large tables into slices (more than one thread, and not `--first`).
     split: bool,
+    /// The kernel reports each table's size as /proc/PID/fd's: empty ones (every kernel
+    /// thread) need no open and listing.
+    fd_counts: bool,
     queue: Mutex<Queue>,
     more: Condvar,
 }
@@ -74,6 +77,7 @@ impl<'a> Shared<'a> {
             wanted,
             stop_at_first,
             split: threads > 1 && stop_at_first.is_none(),
+            fd_counts: fd_counts_reported(proc_fd),
             queue: Mutex::new(Queue {
                 slices: Vec::new(),
                 listing: threads,
@@ -297,7 +301,10 @@ impl Worker<'_> {
     /// (`--first` found a holder).
     fn scan_pid(&mut self, pid: u32) -> bool {
         let before = (self.part.denied, self.part.vanished, self.part.fd_limited);
-        let mut found = self.scan_table(Slice::whole(pid, None));
+        // Its own table empty (a kernel thread, a leader that exited): nothing to read
+        // there, though its threads may still have tables of their own.
+        let empty = self.sh.fd_counts && fd_count(self.sh.proc_fd, pid) == Some(0);
+        let mut found = !empty && self.scan_table(Slice::whole(pid, None));
         if (self.part.denied, self.part.vanished, self.part.fd_limited) != before {
             return false;
         }
