@@ -152,6 +152,11 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     c.owners.prepare();
     c.tables.begin();
     let harvest = c.tables.harvest(&table)?;
+    // A walk can start now, while the sockets are classified and filtered: wherever the
+    // tables hold a socket a process could hold (a free port's filtered dump holds none).
+    if harvest.sockets.iter().any(|s| s.inode != 0) {
+        c.owners.begin_scan();
+    }
     let mut warnings = harvest.warnings;
     let mut sources = Sources {
         table: harvest.source,
@@ -174,9 +179,6 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         .map(|(s, _)| s.inode)
         .filter(|&i| i != 0)
         .collect();
-    if !wanted.is_empty() {
-        c.owners.begin_scan();
-    }
     // What needs no owners, done while a walk may be running: the default order (the
     // final sort then finds the rows in place), the sockets' cgroup paths and user names.
     if q.sort == SortKey::Port {

@@ -115,7 +115,9 @@ impl TableSource for DropsLoopbackListener {
 
 /// The in-process runs fork a holder, which inherits whatever descriptor another test
 /// thread has open at that moment: a binary being copied then cannot be executed
-/// (ETXTBSY). Tests that fork in-process and tests that copy the binary take turns.
+/// (ETXTBSY). And any test that starts a process forks this one: until the child's exec
+/// it holds every descriptor open here, so an in-process run counting the holders of its
+/// own listener would see one too many. Every test of this file takes its turn.
 static FORK_OR_COPY: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn fork_or_copy() -> std::sync::MutexGuard<'static, ()> {
@@ -206,6 +208,7 @@ fn verify_fails_when_the_pipeline_drops_a_socket() {
 
 #[test]
 fn verify_fixed_port_in_use_is_exit_2_naming_it() {
+    let _turn = fork_or_copy();
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
     let out = portscope()
@@ -224,6 +227,7 @@ fn verify_fixed_port_in_use_is_exit_2_naming_it() {
 
 #[test]
 fn verify_as_an_unprivileged_user_passes_and_skips_children() {
+    let _turn = fork_or_copy();
     if !is_root() {
         skip("not root: cannot switch to nobody");
         return;
@@ -269,6 +273,7 @@ fn verify_as_an_unprivileged_user_passes_and_skips_children() {
 
 #[test]
 fn verify_through_a_symlink_and_from_proc_net() {
+    let _turn = fork_or_copy();
     // comm is the name the binary was run as: a symlink's, not the file's.
     let dir = std::env::temp_dir().join(format!("portscope-verify-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -356,6 +361,7 @@ fn verify_children_skips_when_nobody_cannot_run_the_binary() {
 /// what a backend cannot know.
 #[test]
 fn verify_passes_with_each_source_and_reports_it() {
+    let _turn = fork_or_copy();
     if !quiet_netns() {
         return;
     }

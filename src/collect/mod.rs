@@ -104,9 +104,10 @@ pub trait OwnerSource {
     /// needs no wanted set (on a thread, overlapping the dump), as long as `scan` still
     /// answers as if it had started after the dump.
     fn prepare(&mut self) {}
-    /// Called once the tables were read, when a scan will follow: a source may start its
-    /// walk here (on a thread) while the caller does work that needs no owners; `scan`
-    /// still answers as of a walk that began after the dump.
+    /// Called once the tables were read, when a scan is likely to follow: a source may
+    /// start its walk here (on a thread) while the caller does work that needs no owners;
+    /// `scan` still answers as of a walk that began after the dump. A walk no scan asks
+    /// for is dropped with the source.
     fn begin_scan(&mut self) {}
     /// Finds the holders of `wanted`; `first`: stop at the first holder found.
     fn scan(&mut self, wanted: &InodeSet, first: bool) -> std::io::Result<OwnerScan>;

@@ -4,8 +4,9 @@
 //!
 //! Linux reads /proc/PID/{stat,status,cmdline} itself, three reads a process: sysinfo
 //! (used elsewhere) read status twice, stat, /proc/uptime and /proc/stat around them,
-//! each file with a statx and lseek first: ~30 calls a process, 3.5 ms of a 10k-socket
-//! `list --all` with 250 holders. It also trims argv and drops empty arguments.
+//! each file with a statx and lseek first, ~30 calls a process (a whole 10k-socket
+//! `list --all --json` with 50 holders: 1,975 calls before, 1,159 after). It also trims
+//! argv and drops empty arguments.
 
 use crate::collect::ProcessTable;
 use crate::model::Process;
