@@ -181,7 +181,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         .collect();
     // What needs no owners, done while a walk may be running: the default order (the
     // final sort then finds the rows in place), the sockets' cgroup paths and user names.
-    if q.sort == SortKey::Port {
+    if q.presort && q.sort == SortKey::Port {
         kept.sort_by(|a, b| sort::harvest_order(&a.0, &b.0));
     }
     let uids: HashSet<u32> = kept.iter().filter_map(|(s, _)| s.uid).collect();

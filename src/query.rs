@@ -70,6 +70,10 @@ pub struct Query {
     /// Resolve each socket's cgroup id to its path (JSON shows it; --unit/--container and
     /// `who` use it). The table never shows it, so `list` without them skips the lookup.
     pub cgroup_paths: bool,
+    /// The command sorts the rows by `sort` afterwards, so the pipeline may put them in
+    /// that order early (while a walk runs). Commands that keep the tables' order (export)
+    /// leave it off.
+    pub presort: bool,
 }
 
 impl Query {
@@ -91,6 +95,7 @@ impl Query {
             reverse: false,
             output: Output::default(),
             cgroup_paths: true,
+            presort: false,
         }
     }
 

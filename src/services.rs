@@ -3,7 +3,7 @@
 
 use crate::model::Protocol;
 use std::collections::HashMap;
-use std::str::SplitAsciiWhitespace;
+use std::str::SplitWhitespace;
 use std::sync::OnceLock;
 
 /// Common IANA assignments, used only when /etc/services cannot be read.
@@ -73,12 +73,10 @@ pub struct Services {
 
 /// Each services(5) entry of `text`: `name port/proto [aliases...] [# comment]`, with the
 /// offset of its name in `text`; lines that do not parse are skipped.
-fn entries(
-    text: &str,
-) -> impl Iterator<Item = (usize, &str, Protocol, u16, SplitAsciiWhitespace<'_>)> {
+fn entries(text: &str) -> impl Iterator<Item = (usize, &str, Protocol, u16, SplitWhitespace<'_>)> {
     text.lines().filter_map(move |line| {
         let line = line.split('#').next().unwrap_or("");
-        let mut words = line.split_ascii_whitespace();
+        let mut words = line.split_whitespace();
         let (name, pp) = (words.next()?, words.next()?);
         let (port, proto) = pp.split_once('/')?;
         let proto = if proto.eq_ignore_ascii_case("tcp") {

@@ -17,6 +17,7 @@ pub fn build_query(a: &ListArgs, color: ColorChoice) -> anyhow::Result<Query> {
     q.reverse = a.reverse;
     q.output = args::output(a.output.json, color);
     q.cgroup_paths = q.output.json || !q.containers.is_empty() || !q.units.is_empty();
+    q.presort = true;
     Ok(q)
 }
 

@@ -76,6 +76,7 @@ pub fn run(
     let mut q = args::selection_query(&a.select)?;
     q.numeric = a.numeric;
     q.output = args::output(false, color);
+    q.presort = true; // each tick sorts by q.sort
     let s = settings(a)?;
     // Signals are blocked before any thread exists (the owner scan starts some), so that
     // every thread leaves them to the signalfd.

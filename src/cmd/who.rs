@@ -33,6 +33,7 @@ pub fn build_query(a: &WhoArgs, color: ColorChoice) -> anyhow::Result<Query> {
     q.output = args::output(a.output.json, color);
     // Parents are shown only in the blocks for people.
     q.parents = !a.quiet && !a.output.json;
+    q.presort = true; // run_with sorts by port
     Ok(q)
 }
 

@@ -386,6 +386,9 @@ impl OwnerSource for BpfOwners {
     /// busy on an idle host), and where the cores really are busy two threads share them
     /// no worse than one thread doing both in turn.
     fn prepare(&mut self) {
+        // A walk the last question started and never collected (nothing was wanted) is
+        // of another moment: never an answer for this one.
+        self.pending = None;
         if self.ran == OwnerSourceKind::Bpf
             && foreign_proc().is_none()
             && self.worth_it()
@@ -505,6 +508,23 @@ mod tests {
         assert_eq!(sockstat_total(""), 0);
     }
 
+    /// A walk started for one question and never collected (nothing was wanted) is
+    /// dropped by the next question's `prepare`, even when that one starts none: its
+    /// records predate the new dump. (Regression: `watch` in auto mode could answer a
+    /// tick with a walk from an earlier one.)
+    #[test]
+    fn a_walk_nobody_collected_is_not_the_next_answer() {
+        let mut owners = BpfOwners::new(true);
+        owners.pending = Some(Pending::start(|| {
+            Err(bpf::BpfError::Other("never loaded in this test".into()))
+        }));
+        owners.begin_scan();
+        // The next question falls to /proc (as `auto` does below BPF_MIN_FILES).
+        owners.ran = OwnerSourceKind::Procfs;
+        owners.prepare();
+        assert!(owners.pending.is_none());
+    }
+
     /// The program loaded by `prepare` walks only when `scan` runs: a socket opened
     /// after `prepare` (as one opened during the table dump) is found.
     #[test]
@@ -514,8 +534,7 @@ mod tests {
             return crate::test_skip::skip("not root: cannot load a BPF program");
         }
         let mut owners = BpfOwners::new(false);
-        // What `prepare` starts when a core is free (it may not be, on a busy host):
-        // loaded, and finished, before the socket exists.
+        // What `prepare` starts: loaded, and finished, before the socket exists.
         let walker = std::thread::spawn(bpf::Walker::load).join().unwrap();
         let walker = walker.unwrap();
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -525,6 +544,9 @@ mod tests {
             .unwrap()
             .ino();
         owners.pending = Some(Pending::start(move || Ok(walker)));
+        // As the pipeline does once the dump is read: the walk starts here, so a socket
+        // opened before this (during the dump) is in it.
+        owners.begin_scan();
         let mut wanted = InodeSet::default();
         wanted.insert(ino);
         let scan = owners.scan(&wanted, false).unwrap();

@@ -142,7 +142,7 @@ impl Diag {
         self.exchange(&req, proto, false, out)
     }
 
-    /// Sends `req` and reads replies until NLMSG_DONE (`dump`), or until one reply came.
+    /// Sends `req` and reads replies until NLMSG_DONE (`dump`), or one reply.
     fn exchange(
         &mut self,
         req: &[u8],
@@ -184,9 +184,10 @@ impl Diag {
                 }
                 return Err(DiagError::Io(e));
             }
-            let before = out.len();
+            // Not a dump: one reply, whatever it held (a stale or unparsable message only
+            // leaves the socket unconfirmed, for the dump to decide).
             match parse_batch(&self.buf[..n as usize], self.seq, proto, out)? {
-                Batch::More if dump || out.len() == before => continue,
+                Batch::More if dump => continue,
                 _ => return Ok(()),
             }
         }
