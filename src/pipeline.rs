@@ -145,6 +145,50 @@ fn recheck(
     Some(present)
 }
 
+/// The holders' details, and their parents' where the query asks for them.
+fn holder_details(c: &mut Collector, q: &Query, scan: &OwnerScan) -> (ProcessTable, ProcessTable) {
+    let mut pids: Vec<u32> = scan.holders.iter().map(|&(_, p)| p).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    let processes = c.owners.details(&pids);
+    let parents = if q.parents {
+        let mut pp: Vec<u32> = processes.values().filter_map(|p| p.ppid).collect();
+        pp.sort_unstable();
+        pp.dedup();
+        pp.retain(|p| *p != 0);
+        c.owners.details(&pp)
+    } else {
+        ProcessTable::new()
+    };
+    (processes, parents)
+}
+
+/// Cgroup id → path, UID → user name.
+type SocketNames = (HashMap<u64, Arc<str>>, HashMap<u32, Option<Arc<str>>>);
+
+/// What the join takes from the sockets themselves, not their owners: each one's cgroup
+/// path (where the query shows it) and the name of its UID.
+fn socket_names(
+    c: &mut Collector,
+    q: &Query,
+    kept: &[(SocketHarvest, Classification)],
+) -> SocketNames {
+    let uids: HashSet<u32> = kept.iter().filter_map(|(s, _)| s.uid).collect();
+    let cgroup_ids: HashSet<u64> = match q.cgroup_paths {
+        true => kept.iter().filter_map(|(s, _)| s.cgroup_id).collect(),
+        false => HashSet::new(),
+    };
+    let cgroups = cgroup_ids
+        .into_iter()
+        .filter_map(|id| Some((id, Arc::from(c.owners.cgroup_path(id)?))))
+        .collect();
+    let user_names = uids
+        .into_iter()
+        .map(|u| (u, c.owners.user_name(u).map(Arc::from)))
+        .collect();
+    (cgroups, user_names)
+}
+
 pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let classifier = classifier(q.numeric, c.ephemeral);
     let mut table = q.table.clone();
@@ -184,19 +228,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     if q.presort && q.sort == SortKey::Port {
         kept.sort_by(|a, b| sort::harvest_order(&a.0, &b.0));
     }
-    let uids: HashSet<u32> = kept.iter().filter_map(|(s, _)| s.uid).collect();
-    let cgroup_ids: HashSet<u64> = match q.cgroup_paths {
-        true => kept.iter().filter_map(|(s, _)| s.cgroup_id).collect(),
-        false => HashSet::new(),
-    };
-    let cgroups: HashMap<u64, Arc<str>> = cgroup_ids
-        .into_iter()
-        .filter_map(|id| Some((id, Arc::from(c.owners.cgroup_path(id)?))))
-        .collect();
-    let user_names: HashMap<u32, Option<Arc<str>>> = uids
-        .into_iter()
-        .map(|u| (u, c.owners.user_name(u).map(Arc::from)))
-        .collect();
+    let (cgroups, user_names) = socket_names(c, q, &kept);
 
     let mut scan = scan(c, q, &wanted);
     // An owner source may fall back (bpf to procfs): say which one answered.
@@ -210,19 +242,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     }
     let still_present = recheck(c, &table, &kept, &scan);
 
-    let mut pids: Vec<u32> = scan.holders.iter().map(|&(_, p)| p).collect();
-    pids.sort_unstable();
-    pids.dedup();
-    let processes = c.owners.details(&pids);
-    let parents = if q.parents {
-        let mut pp: Vec<u32> = processes.values().filter_map(|p| p.ppid).collect();
-        pp.sort_unstable();
-        pp.dedup();
-        pp.retain(|p| *p != 0);
-        c.owners.details(&pp)
-    } else {
-        ProcessTable::new()
-    };
+    let (processes, parents) = holder_details(c, q, &scan);
     let mut joined = join::join(
         kept,
         ScanFacts {
