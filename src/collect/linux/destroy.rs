@@ -8,8 +8,8 @@
 //! addresses, has another cookie: the kernel answers ENOENT and touches nothing.
 
 use super::netlink::{
-    build_request, open_socket, set_recv_timeout, u16_ne, u32_ne, NLMSG_DONE, NLMSG_ERROR,
-    NLMSG_HDRLEN, NLM_F_REQUEST, SOCK_DIAG_BY_FAMILY,
+    build_request, open_socket, recv_into, send_to_kernel, set_recv_timeout, u16_ne, u32_ne,
+    NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_REQUEST, SOCK_DIAG_BY_FAMILY,
 };
 use crate::model::{Endpoint, Family, Protocol};
 use std::io;
@@ -49,41 +49,6 @@ pub struct Destroyer {
     fd: OwnedFd,
     buf: Vec<u8>,
     seq: u32,
-}
-
-fn send_to_kernel(fd: &OwnedFd, req: &[u8]) -> io::Result<()> {
-    // SAFETY: sockaddr_nl is plain data; zeroed is the kernel's address.
-    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: req and sa outlive the call; the lengths are theirs.
-    let n = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            req.as_ptr().cast(),
-            req.len(),
-            0,
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-fn recv_into(fd: &OwnedFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
-    loop {
-        // SAFETY: buf is a live, writable allocation of buf.len() bytes.
-        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
 }
 
 /// Splits a netlink batch into (type, seq, body) messages.

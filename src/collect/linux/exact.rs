@@ -10,7 +10,7 @@
 //! counts as still there only when the reply carries its inode; everything else is left
 //! for the dump to decide.
 
-use super::netlink::{Diag, NLMSG_HDRLEN, NLM_F_REQUEST, REQ_LEN, SOCK_DIAG_BY_FAMILY};
+use super::netlink::{build_request, Diag, NLMSG_HDRLEN, NLM_F_REQUEST};
 use crate::fast_hash::InodeSet;
 use crate::model::{Endpoint, Family, Protocol, SocketHarvest};
 use std::net::IpAddr;
@@ -56,22 +56,13 @@ fn request(s: &SocketHarvest) -> Option<Vec<u8>> {
         Protocol::Tcp => (s.local, peer),
         Protocol::Udp => (peer, s.local),
     };
-    let mut r = vec![0u8; REQ_LEN];
-    r[0..4].copy_from_slice(&(REQ_LEN as u32).to_ne_bytes());
-    r[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    // The dump request's header and family, protocol and states, as one message: an
+    // exact lookup is the same request without NLM_F_DUMP, with the sockid filled in.
+    let mut r = build_request(s.protocol, s.family, u32::MAX, 0, None);
     r[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
-    // inet_diag_req_v2 at 16: family, protocol, ext, pad, states, then inet_diag_sockid:
-    // sport, dport (network order), src, dst (16 bytes each), interface, cookie.
+    // inet_diag_sockid at 16 + 8: sport, dport (network order), src, dst (16 bytes
+    // each), interface, cookie.
     let b = NLMSG_HDRLEN;
-    r[b] = match s.family {
-        Family::Ipv4 => libc::AF_INET as u8,
-        Family::Ipv6 => libc::AF_INET6 as u8,
-    };
-    r[b + 1] = match s.protocol {
-        Protocol::Tcp => libc::IPPROTO_TCP as u8,
-        Protocol::Udp => libc::IPPROTO_UDP as u8,
-    };
-    r[b + 4..b + 8].copy_from_slice(&u32::MAX.to_ne_bytes());
     r[b + 8..b + 10].copy_from_slice(&src.port.to_be_bytes());
     r[b + 10..b + 12].copy_from_slice(&dst.port.to_be_bytes());
     put_addr(&mut r[b + 12..b + 28], src.address, s.family)?;

@@ -150,43 +150,12 @@ impl Diag {
         dump: bool,
         out: &mut Vec<SocketHarvest>,
     ) -> Result<(), DiagError> {
-        // SAFETY: sockaddr_nl is plain data; zeroed is its "kernel" address.
-        let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: req and sa outlive the call; lengths are theirs.
-        let n = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                req.as_ptr().cast(),
-                req.len(),
-                0,
-                (&sa as *const libc::sockaddr_nl).cast(),
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        };
-        if n < 0 {
-            return Err(DiagError::Io(io::Error::last_os_error()));
-        }
+        send_to_kernel(&self.fd, req).map_err(DiagError::Io)?;
         loop {
-            // SAFETY: buf is a live, writable allocation of buf.len() bytes.
-            let n = unsafe {
-                libc::recv(
-                    self.fd.as_raw_fd(),
-                    self.buf.as_mut_ptr().cast(),
-                    self.buf.len(),
-                    0,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return Err(DiagError::Io(e));
-            }
+            let n = recv_into(&self.fd, &mut self.buf, 0).map_err(DiagError::Io)?;
             // Not a dump: one reply, whatever it held (a stale or unparsable message only
             // leaves the socket unconfirmed, for the dump to decide).
-            match parse_batch(&self.buf[..n as usize], self.seq, proto, out)? {
+            match parse_batch(&self.buf[..n], self.seq, proto, out)? {
                 Batch::More if dump => continue,
                 _ => return Ok(()),
             }
@@ -209,6 +178,43 @@ pub(super) fn open_socket() -> io::Result<OwnedFd> {
     }
     // SAFETY: fd is a fresh descriptor we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Sends one netlink request to the kernel.
+pub(super) fn send_to_kernel(fd: &OwnedFd, req: &[u8]) -> io::Result<()> {
+    // SAFETY: sockaddr_nl is plain data; zeroed is the kernel's address.
+    let mut sa: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    sa.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+    // SAFETY: req and sa outlive the call; the lengths are theirs.
+    let n = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            req.as_ptr().cast(),
+            req.len(),
+            0,
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// One netlink reply into `buf`, retried when a signal interrupts the wait.
+pub(super) fn recv_into(fd: &OwnedFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is a live, writable allocation of buf.len() bytes.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 enum Batch {
