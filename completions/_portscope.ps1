@@ -72,6 +72,10 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;list' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); implies every state is considered')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
@@ -82,10 +86,6 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--container', '--container', [CompletionResultType]::ParameterName, 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)')
             [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)')
             [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort rows by this key (then port, protocol, address)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
-            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
-            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
-            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
@@ -110,6 +110,10 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;ls' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); implies every state is considered')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
@@ -120,10 +124,6 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--container', '--container', [CompletionResultType]::ParameterName, 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)')
             [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)')
             [CompletionResult]::new('--sort', '--sort', [CompletionResultType]::ParameterName, 'Sort rows by this key (then port, protocol, address)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
-            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
-            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
-            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
@@ -148,11 +148,11 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;who' {
-            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); by default every state matches')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
             [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
             [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); by default every state matches')
             [CompletionResult]::new('--remote', '--remote', [CompletionResultType]::ParameterName, 'Match the remote port instead of the local one (who is connected to PORT elsewhere)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
@@ -175,11 +175,11 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;verify' {
-            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Use this port for the test listeners instead of ports the OS picks')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
             [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
             [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Use this port for the test listeners instead of ports the OS picks')
             [CompletionResult]::new('--children', '--children', [CompletionResultType]::ParameterName, 'Also hold the test sockets in a child process under another user (needs root)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the checks as JSON')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'List every check, not one line per socket that passed')
@@ -191,11 +191,11 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;listen' {
-            [CompletionResult]::new('--for', '--for', [CompletionResultType]::ParameterName, 'Close everything after this long (e.g. 500ms, 30s, 5m)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
             [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
             [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('--for', '--for', [CompletionResultType]::ParameterName, 'Close everything after this long (e.g. 500ms, 30s, 5m)')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print each opened socket as a JSON line as soon as it is open')
             [CompletionResult]::new('--fork', '--fork', [CompletionResultType]::ParameterName, 'Also hold every socket in a forked child process, so each has two owners (as a server''s forked workers do)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
@@ -205,11 +205,11 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;why' {
-            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'Try the bind as this user (name or UID), with its groups and no capabilities (needs root)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
             [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
             [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('--as', '--as', [CompletionResultType]::ParameterName, 'Try the bind as this user (name or UID), with its groups and no capabilities (needs root)')
             [CompletionResult]::new('--reuseaddr', '--reuseaddr', [CompletionResultType]::ParameterName, 'Set SO_REUSEADDR, as most servers do')
             [CompletionResult]::new('--reuseport', '--reuseport', [CompletionResultType]::ParameterName, 'Set SO_REUSEPORT')
             [CompletionResult]::new('--v6only', '--v6only', [CompletionResultType]::ParameterName, 'Set IPV6_V6ONLY on an IPv6 socket')
@@ -227,6 +227,10 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;export' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('--textfile-dir', '--textfile-dir', [CompletionResultType]::ParameterName, 'prometheus only: write DIR/portscope.prom, replaced atomically, for node_exporter''s --collector.textfile.directory')
             [CompletionResult]::new('-o', '-o', [CompletionResultType]::ParameterName, 'Write FILE, replaced atomically; `-` (the default) is stdout')
             [CompletionResult]::new('--output', '--output', [CompletionResultType]::ParameterName, 'Write FILE, replaced atomically; `-` (the default) is stdout')
@@ -238,10 +242,6 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
             [CompletionResult]::new('--container', '--container', [CompletionResultType]::ParameterName, 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)')
             [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
-            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
-            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
-            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
@@ -257,6 +257,10 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;watch' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('--state', '--state', [CompletionResultType]::ParameterName, 'Only these states (comma list); implies every state is considered')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp')
@@ -270,10 +274,6 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--snapshot-every', '--snapshot-every', [CompletionResultType]::ParameterName, 'Print a snapshot of every socket again this often (e.g. 1h), as at the start')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after N changes (snapshots do not count)')
             [CompletionResult]::new('--for', '--for', [CompletionResultType]::ParameterName, 'Stop after this long (e.g. 30s, 10m)')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
-            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
-            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
-            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
@@ -309,13 +309,13 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;kill' {
-            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'How long to wait for the processes to exit and the port to be free before SIGKILL (e.g. 500ms, 5s)')
-            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'The first signal (name or number)')
-            [CompletionResult]::new('--signal', '--signal', [CompletionResultType]::ParameterName, 'The first signal (name or number)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
             [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
             [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
             [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
+            [CompletionResult]::new('--grace', '--grace', [CompletionResultType]::ParameterName, 'How long to wait for the processes to exit and the port to be free before SIGKILL (e.g. 500ms, 5s)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'The first signal (name or number)')
+            [CompletionResult]::new('--signal', '--signal', [CompletionResultType]::ParameterName, 'The first signal (name or number)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('--tcp', '--tcp', [CompletionResultType]::ParameterName, 'TCP sockets only')
             [CompletionResult]::new('-u', '-u', [CompletionResultType]::ParameterName, 'UDP sockets only')
@@ -361,6 +361,10 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             break
         }
         'portscope;wait' {
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
+            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
+            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
+            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('--until', '--until', [CompletionResultType]::ParameterName, 'The condition to wait for')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Give up after this long (exit 1); default: wait for ever')
             [CompletionResult]::new('--http', '--http', [CompletionResultType]::ParameterName, 'Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets)')
@@ -369,10 +373,6 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Only a socket of this user (name or UID) counts')
             [CompletionResult]::new('--container', '--container', [CompletionResultType]::ParameterName, 'Only a socket held by a process in this container (ID or prefix) counts')
             [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Only a socket held by a process of this systemd unit counts')
-            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the table (used by list)')
-            [CompletionResult]::new('--table-source', '--table-source', [CompletionResultType]::ParameterName, 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere')
-            [CompletionResult]::new('--owner-source', '--owner-source', [CompletionResultType]::ParameterName, 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)')
-            [CompletionResult]::new('--netns', '--netns', [CompletionResultType]::ParameterName, 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)')
             [CompletionResult]::new('--connect', '--connect', [CompletionResultType]::ParameterName, 'Once listening, also prove the accept path with a TCP connect (sends packets)')
             [CompletionResult]::new('--run-anyway', '--run-anyway', [CompletionResultType]::ParameterName, 'Run COMMAND even when the wait timed out (its status is then portscope''s)')
             [CompletionResult]::new('-t', '-t', [CompletionResultType]::ParameterName, 'TCP sockets only')

@@ -186,7 +186,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__close)
-            opts="-t -u -4 -6 -y -h -V --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --color --table-source --owner-source --netns --help --version"
+            opts="-t -u -4 -6 -y -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -219,7 +219,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__diff)
-            opts="-h -V --jsonl --strict --color --table-source --owner-source --netns --help --version"
+            opts="-h -V --color --table-source --owner-source --netns --jsonl --strict --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -252,12 +252,31 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__export)
-            opts="-o -t -u -4 -6 -p -h -V --textfile-dir --output --tcp --udp --ipv4 --ipv6 --port --pid --process --user --class --container --unit --color --table-source --owner-source --netns --help --version prometheus ansible-facts"
+            opts="-o -t -u -4 -6 -p -h -V --color --table-source --owner-source --netns --textfile-dir --output --tcp --udp --ipv4 --ipv6 --port --pid --process --user --class --container --unit --help --version prometheus ansible-facts"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 --textfile-dir)
                     COMPREPLY=()
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -336,25 +355,6 @@ _portscope() {
                     return 0
                     ;;
                 --unit)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --table-source)
-                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
-                    return 0
-                    ;;
-                --owner-source)
-                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
-                    return 0
-                    ;;
-                --netns)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -551,12 +551,31 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__kill)
-            opts="-t -u -4 -6 -y -s -h -V --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --grace --no-escalate --signal --color --table-source --owner-source --netns --help --version"
+            opts="-t -u -4 -6 -y -s -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --grace --no-escalate --signal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 --grace)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
@@ -578,6 +597,20 @@ _portscope() {
                     fi
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__list)
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --sort --reverse --json --numeric --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -597,20 +630,6 @@ _portscope() {
                     fi
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        portscope__subcmd__list)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --sort --reverse --json --numeric --color --table-source --owner-source --netns --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 --state)
                     COMPREPLY=($(compgen -W "listen syn_sent syn_received established fin_wait_1 fin_wait_2 close_wait closing last_ack time_wait closed unconnected connected" -- "${cur}"))
                     return 0
@@ -666,25 +685,6 @@ _portscope() {
                     COMPREPLY=($(compgen -W "port proto pid process state user netns" -- "${cur}"))
                     return 0
                     ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --table-source)
-                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
-                    return 0
-                    ;;
-                --owner-source)
-                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
-                    return 0
-                    ;;
-                --netns)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -693,19 +693,12 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__listen)
-            opts="-h -V --for --json --fork --color --table-source --owner-source --netns --help --version"
+            opts="-h -V --color --table-source --owner-source --netns --for --json --fork --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --for)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -719,6 +712,13 @@ _portscope() {
                     return 0
                     ;;
                 --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
+                --for)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -733,19 +733,12 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__verify)
-            opts="-v -h -V --port --children --json --verbose --color --table-source --owner-source --netns --help --version"
+            opts="-v -h -V --color --table-source --owner-source --netns --port --children --json --verbose --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --port)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -765,6 +758,13 @@ _portscope() {
                     fi
                     return 0
                     ;;
+                --port)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -773,12 +773,31 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__wait)
-            opts="-t -u -4 -6 -h -V --until --timeout --connect --http --owner --pid --user --container --unit --run-anyway --tcp --udp --ipv4 --ipv6 --color --table-source --owner-source --netns --help --version"
+            opts="-t -u -4 -6 -h -V --color --table-source --owner-source --netns --until --timeout --connect --http --owner --pid --user --container --unit --run-anyway --tcp --udp --ipv4 --ipv6 --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --table-source)
+                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
+                    return 0
+                    ;;
+                --owner-source)
+                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
+                    return 0
+                    ;;
+                --netns)
+                    COMPREPLY=("${cur}")
+                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
+                        compopt -o nospace
+                    fi
+                    return 0
+                    ;;
                 --until)
                     COMPREPLY=($(compgen -W "up free" -- "${cur}"))
                     return 0
@@ -826,6 +845,20 @@ _portscope() {
                     fi
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        portscope__subcmd__watch)
+            opts="-t -u -4 -6 -l -a -p -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --interval --snapshot-every --count --for --jsonl --numeric --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -845,20 +878,6 @@ _portscope() {
                     fi
                     return 0
                     ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        portscope__subcmd__watch)
-            opts="-t -u -4 -6 -l -a -p -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --interval --snapshot-every --count --for --jsonl --numeric --color --table-source --owner-source --netns --help --version"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
                 --state)
                     COMPREPLY=($(compgen -W "listen syn_sent syn_received established fin_wait_1 fin_wait_2 close_wait closing last_ack time_wait closed unconnected connected" -- "${cur}"))
                     return 0
@@ -935,25 +954,6 @@ _portscope() {
                     fi
                     return 0
                     ;;
-                --color)
-                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
-                    return 0
-                    ;;
-                --table-source)
-                    COMPREPLY=($(compgen -W "auto netlink procnet netstat2" -- "${cur}"))
-                    return 0
-                    ;;
-                --owner-source)
-                    COMPREPLY=($(compgen -W "auto bpf procfs none" -- "${cur}"))
-                    return 0
-                    ;;
-                --netns)
-                    COMPREPLY=("${cur}")
-                    if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
-                        compopt -o nospace
-                    fi
-                    return 0
-                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -962,16 +962,12 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__who)
-            opts="-t -u -4 -6 -q -n -h -V --remote --state --tcp --udp --ipv4 --ipv6 --quiet --first --json --numeric --color --table-source --owner-source --netns --help --version"
+            opts="-t -u -4 -6 -q -n -h -V --color --table-source --owner-source --netns --remote --state --tcp --udp --ipv4 --ipv6 --quiet --first --json --numeric --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --state)
-                    COMPREPLY=($(compgen -W "listen syn_sent syn_received established fin_wait_1 fin_wait_2 close_wait closing last_ack time_wait closed unconnected connected" -- "${cur}"))
-                    return 0
-                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -989,6 +985,10 @@ _portscope() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
                     fi
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "listen syn_sent syn_received established fin_wait_1 fin_wait_2 close_wait closing last_ack time_wait closed unconnected connected" -- "${cur}"))
                     return 0
                     ;;
                 *)
@@ -999,16 +999,12 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__why)
-            opts="-t -u -h -V --as --reuseaddr --reuseport --v6only --dual-stack --freebind --tcp --udp --json --color --table-source --owner-source --netns --help --version"
+            opts="-t -u -h -V --color --table-source --owner-source --netns --as --reuseaddr --reuseport --v6only --dual-stack --freebind --tcp --udp --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --as)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
                     return 0
@@ -1026,6 +1022,10 @@ _portscope() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
                     fi
+                    return 0
+                    ;;
+                --as)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -68,6 +68,10 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'portscope;list'= {
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand --state 'Only these states (comma list); implies every state is considered'
             cand -p 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
             cand --port 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
@@ -78,10 +82,6 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --container 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)'
             cand --unit 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)'
             cand --sort 'Sort rows by this key (then port, protocol, address)'
-            cand --color 'When to colour the table (used by list)'
-            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
-            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
-            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand -t 'TCP sockets only'
             cand --tcp 'TCP sockets only'
             cand -u 'UDP sockets only'
@@ -105,6 +105,10 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --version 'Print version'
         }
         &'portscope;ls'= {
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand --state 'Only these states (comma list); implies every state is considered'
             cand -p 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
             cand --port 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
@@ -115,10 +119,6 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --container 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)'
             cand --unit 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)'
             cand --sort 'Sort rows by this key (then port, protocol, address)'
-            cand --color 'When to colour the table (used by list)'
-            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
-            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
-            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand -t 'TCP sockets only'
             cand --tcp 'TCP sockets only'
             cand -u 'UDP sockets only'
@@ -142,11 +142,11 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --version 'Print version'
         }
         &'portscope;who'= {
-            cand --state 'Only these states (comma list); by default every state matches'
             cand --color 'When to colour the table (used by list)'
             cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
             cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
             cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand --state 'Only these states (comma list); by default every state matches'
             cand --remote 'Match the remote port instead of the local one (who is connected to PORT elsewhere)'
             cand -t 'TCP sockets only'
             cand --tcp 'TCP sockets only'
@@ -168,11 +168,11 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --version 'Print version'
         }
         &'portscope;verify'= {
-            cand --port 'Use this port for the test listeners instead of ports the OS picks'
             cand --color 'When to colour the table (used by list)'
             cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
             cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
             cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand --port 'Use this port for the test listeners instead of ports the OS picks'
             cand --children 'Also hold the test sockets in a child process under another user (needs root)'
             cand --json 'Print the checks as JSON'
             cand -v 'List every check, not one line per socket that passed'
@@ -183,11 +183,11 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --version 'Print version'
         }
         &'portscope;listen'= {
-            cand --for 'Close everything after this long (e.g. 500ms, 30s, 5m)'
             cand --color 'When to colour the table (used by list)'
             cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
             cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
             cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand --for 'Close everything after this long (e.g. 500ms, 30s, 5m)'
             cand --json 'Print each opened socket as a JSON line as soon as it is open'
             cand --fork 'Also hold every socket in a forked child process, so each has two owners (as a server''s forked workers do)'
             cand -h 'Print help (see more with ''--help'')'
@@ -196,11 +196,11 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --version 'Print version'
         }
         &'portscope;why'= {
-            cand --as 'Try the bind as this user (name or UID), with its groups and no capabilities (needs root)'
             cand --color 'When to colour the table (used by list)'
             cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
             cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
             cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand --as 'Try the bind as this user (name or UID), with its groups and no capabilities (needs root)'
             cand --reuseaddr 'Set SO_REUSEADDR, as most servers do'
             cand --reuseport 'Set SO_REUSEPORT'
             cand --v6only 'Set IPV6_V6ONLY on an IPv6 socket'
@@ -217,6 +217,10 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --version 'Print version'
         }
         &'portscope;export'= {
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand --textfile-dir 'prometheus only: write DIR/portscope.prom, replaced atomically, for node_exporter''s --collector.textfile.directory'
             cand -o 'Write FILE, replaced atomically; `-` (the default) is stdout'
             cand --output 'Write FILE, replaced atomically; `-` (the default) is stdout'
@@ -228,10 +232,6 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --class 'Only ports of this RFC 6335 class (comma list)'
             cand --container 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)'
             cand --unit 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)'
-            cand --color 'When to colour the table (used by list)'
-            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
-            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
-            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand -t 'TCP sockets only'
             cand --tcp 'TCP sockets only'
             cand -u 'UDP sockets only'
@@ -246,6 +246,10 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --version 'Print version'
         }
         &'portscope;watch'= {
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand --state 'Only these states (comma list); implies every state is considered'
             cand -p 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
             cand --port 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp'
@@ -259,10 +263,6 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --snapshot-every 'Print a snapshot of every socket again this often (e.g. 1h), as at the start'
             cand --count 'Stop after N changes (snapshots do not count)'
             cand --for 'Stop after this long (e.g. 30s, 10m)'
-            cand --color 'When to colour the table (used by list)'
-            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
-            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
-            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand -t 'TCP sockets only'
             cand --tcp 'TCP sockets only'
             cand -u 'UDP sockets only'
@@ -296,13 +296,13 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --version 'Print version'
         }
         &'portscope;kill'= {
-            cand --grace 'How long to wait for the processes to exit and the port to be free before SIGKILL (e.g. 500ms, 5s)'
-            cand -s 'The first signal (name or number)'
-            cand --signal 'The first signal (name or number)'
             cand --color 'When to colour the table (used by list)'
             cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
             cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
             cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
+            cand --grace 'How long to wait for the processes to exit and the port to be free before SIGKILL (e.g. 500ms, 5s)'
+            cand -s 'The first signal (name or number)'
+            cand --signal 'The first signal (name or number)'
             cand -t 'TCP sockets only'
             cand --tcp 'TCP sockets only'
             cand -u 'UDP sockets only'
@@ -346,6 +346,10 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --version 'Print version'
         }
         &'portscope;wait'= {
+            cand --color 'When to colour the table (used by list)'
+            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
+            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
+            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand --until 'The condition to wait for'
             cand --timeout 'Give up after this long (exit 1); default: wait for ever'
             cand --http 'Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets)'
@@ -354,10 +358,6 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --user 'Only a socket of this user (name or UID) counts'
             cand --container 'Only a socket held by a process in this container (ID or prefix) counts'
             cand --unit 'Only a socket held by a process of this systemd unit counts'
-            cand --color 'When to colour the table (used by list)'
-            cand --table-source 'Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table (Linux), netstat2 elsewhere'
-            cand --owner-source 'Owner backend. auto: on Linux the BPF iterator where the kernel allows it and the host has enough descriptors for it to pay, else the /proc/*/fd scan; netstat2''s PIDs elsewhere. none: no owner join at all (like ss without -p)'
-            cand --netns 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process''s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)'
             cand --connect 'Once listening, also prove the accept path with a TCP connect (sends packets)'
             cand --run-anyway 'Run COMMAND even when the wait timed out (its status is then portscope''s)'
             cand -t 'TCP sockets only'

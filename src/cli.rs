@@ -104,7 +104,7 @@ pub struct Cli {
     pub sources: SourceArgs,
 }
 
-/// Which backends read the host: the JSON `sources` object says which ran.
+// Which backends read the host: the JSON `sources` object says which ran.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SourceArgs {
     /// Socket-table backend. auto: netlink sock_diag, falling back to /proc/net per table
@@ -170,7 +170,10 @@ pub enum OwnerSourceArg {
     None,
 }
 
+/// Each subcommand's arguments are built only when it runs (or for help, man pages and
+/// completions): `list` need not build the other eleven, a third of start-up.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// List sockets with their owning processes (the default command)
     ///
@@ -350,7 +353,7 @@ pub struct DiffArgs {
     pub strict: bool,
 }
 
-/// Protocol and family selection, shared by every command that reads sockets.
+// Protocol and family selection, shared by every command that reads sockets.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ProtoArgs {
     /// TCP sockets only.
@@ -367,7 +370,7 @@ pub struct ProtoArgs {
     pub ipv6: bool,
 }
 
-/// Output options shared by `list` and `who`.
+// Output options shared by `list` and `who`.
 #[derive(Debug, Clone, Default, Args)]
 pub struct OutputArgs {
     /// Print one versioned JSON document instead of a table.
@@ -393,7 +396,7 @@ pub struct ListArgs {
     pub output: OutputArgs,
 }
 
-/// `list`'s selection, shared with `watch`: the same flags, help and defaults.
+// `list`'s selection, shared with `watch`: the same flags, help and defaults.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ListSelection {
     #[command(flatten)]
@@ -482,8 +485,8 @@ pub struct ExportArgs {
     pub select: SelectArgs,
 }
 
-/// Selection for commands that always read the whole table (export): list's filters
-/// without the state choice.
+// Selection for commands that always read the whole table (export): list's filters
+// without the state choice.
 #[derive(Debug, Clone, Default, Args)]
 pub struct SelectArgs {
     #[command(flatten)]
@@ -492,7 +495,7 @@ pub struct SelectArgs {
     pub filters: FilterArgs,
 }
 
-/// The filters of list, watch and export: port, owner, class, container, unit.
+// The filters of list, watch and export: port, owner, class, container, unit.
 #[derive(Debug, Clone, Default, Args)]
 pub struct FilterArgs {
     /// Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp.
@@ -626,7 +629,7 @@ pub struct WhyArgs {
     pub json: bool,
 }
 
-/// Selection and confirmation shared by `kill` and `close`.
+// Selection and confirmation shared by `kill` and `close`.
 #[derive(Debug, Clone, Args)]
 pub struct ActArgs {
     /// Port SPEC, as for who: 8080, 8080/tcp, 127.0.0.1:8080, [::1]:8080, 8000-8100, http.

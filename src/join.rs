@@ -139,9 +139,30 @@ pub fn join(harvest: Vec<(SocketHarvest, Classification)>, facts: ScanFacts<'_>)
 
 /// One line summing up the owners that are not shown, by reason; None when all are.
 pub fn hidden_summary(sockets: &[Socket]) -> Option<String> {
+    #[cfg(unix)]
+    let as_root = crate::collect::effective_uid() == 0;
+    #[cfg(not(unix))]
+    let as_root = false;
+    summary_for(sockets, as_root)
+}
+
+/// A reason as the note on stderr words it. To root, "run as root" is no advice: what
+/// refuses root a process's descriptors is the kernel's ptrace check (no CAP_SYS_PTRACE
+/// over the process, as for a container's root; Yama; another LSM). The JSON keeps the
+/// published reason.
+fn note_text(r: OwnerReason, as_root: bool) -> &'static str {
+    match r {
+        OwnerReason::Denied if as_root => {
+            "permission denied: held by a process whose descriptors the kernel refuses even to root here (ptrace rules: no CAP_SYS_PTRACE over it, Yama or another security module)"
+        }
+        _ => r.as_str(),
+    }
+}
+
+fn summary_for(sockets: &[Socket], as_root: bool) -> Option<String> {
     let mut by_reason: Vec<(&str, usize)> = Vec::new();
     for s in sockets {
-        if let Some(r) = s.owner_reason.map(OwnerReason::as_str) {
+        if let Some(r) = s.owner_reason.map(|r| note_text(r, as_root)) {
             match by_reason.iter_mut().find(|(k, _)| *k == r) {
                 Some((_, n)) => *n += 1,
                 None => by_reason.push((r, 1)),
@@ -257,13 +278,21 @@ mod tests {
         assert_eq!(out[4].owner_reason, Some(OwnerReason::Denied));
         assert_eq!(out[5].owner, Owner::None);
         assert_eq!(out[5].owner_reason, Some(OwnerReason::Closed));
-        let summary = hidden_summary(&out).unwrap();
+        let summary = summary_for(&out, false).unwrap();
         assert!(
             summary.starts_with("4 sockets shown without an owner ('-'): "),
             "{summary}"
         );
         assert!(summary.contains("1 kernel-held (time_wait)"));
-        assert_eq!(hidden_summary(&out[..2]), None);
+        assert!(summary.contains(
+            "1 permission denied: held by a process portscope cannot inspect; run as root"
+        ));
+        assert_eq!(summary_for(&out[..2], false), None);
+        // As root, the note never tells root to run as root.
+        let summary = summary_for(&out, true).unwrap();
+        assert!(!summary.contains("run as root"), "{summary}");
+        assert!(summary.contains("1 permission denied: held by a process whose descriptors the kernel refuses even to root here"), "{summary}");
+        assert!(summary.contains("1 kernel-held (time_wait)"));
     }
 
     #[test]

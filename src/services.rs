@@ -75,21 +75,74 @@ pub struct Services {
 /// offset of its name in `text`; lines that do not parse are skipped.
 fn entries(text: &str) -> impl Iterator<Item = (usize, &str, Protocol, u16, SplitWhitespace<'_>)> {
     text.lines().filter_map(move |line| {
-        let line = line.split('#').next().unwrap_or("");
-        let mut words = line.split_whitespace();
-        let (name, pp) = (words.next()?, words.next()?);
-        let (port, proto) = pp.split_once('/')?;
-        let proto = if proto.eq_ignore_ascii_case("tcp") {
-            Protocol::Tcp
-        } else if proto.eq_ignore_ascii_case("udp") {
-            Protocol::Udp
-        } else {
-            return None;
-        };
-        let port = port.parse::<u16>().ok()?;
+        let (name, proto, port, words) = entry(line)?;
         let at = name.as_ptr() as usize - text.as_ptr() as usize;
         Some((at, name, proto, port, words))
     })
+}
+
+/// One line of services(5): name, protocol, port and the aliases; None for a comment, a
+/// blank line or one that does not parse.
+fn entry(line: &str) -> Option<(&str, Protocol, u16, SplitWhitespace<'_>)> {
+    let line = line.split('#').next().unwrap_or("");
+    let mut words = line.split_whitespace();
+    let (name, pp) = (words.next()?, words.next()?);
+    let (port, proto) = pp.split_once('/')?;
+    let proto = protocol(proto.as_bytes())?;
+    let port = port.parse::<u16>().ok()?;
+    Some((name, proto, port, words))
+}
+
+fn protocol(word: &[u8]) -> Option<Protocol> {
+    if word.eq_ignore_ascii_case(b"tcp") {
+        Some(Protocol::Tcp)
+    } else if word.eq_ignore_ascii_case(b"udp") {
+        Some(Protocol::Udp)
+    } else {
+        None
+    }
+}
+
+/// The port index of `text`: (protocol, port) and the byte range of the name, in file
+/// order. The same entries as [`entries`], read by bytes: an ASCII line's whitespace is
+/// exactly the bytes below (what `split_whitespace` takes in ASCII), and any other line
+/// goes through [`entry`]. Debian's 12 KB file: ~90 µs by `entries`, a fraction by bytes;
+/// every `list` reads it.
+fn port_index(text: &str) -> Vec<((Protocol, u16), (usize, usize))> {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len() / 40);
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    for end in ends {
+        let (from, line) = (start, &bytes[start..end]);
+        start = end + 1;
+        let found = if line.is_ascii() {
+            let line = &line[..memchr::memchr(b'#', line).unwrap_or(line.len())];
+            let mut words = line.split(is_space).filter(|w| !w.is_empty());
+            let parsed = words.next().zip(words.next()).and_then(|(name, pp)| {
+                let slash = memchr::memchr(b'/', pp)?;
+                let proto = protocol(&pp[slash + 1..])?;
+                // ASCII, so valid UTF-8: parsed as `entry` parses (a leading '+' too).
+                let port = std::str::from_utf8(&pp[..slash])
+                    .ok()?
+                    .parse::<u16>()
+                    .ok()?;
+                let at = from + (name.as_ptr() as usize - line.as_ptr() as usize);
+                Some(((proto, port), (at, at + name.len())))
+            });
+            parsed
+        } else {
+            text.get(from..end)
+                .and_then(entry)
+                .map(|(name, proto, port, _)| {
+                    let at = name.as_ptr() as usize - text.as_ptr() as usize;
+                    ((proto, port), (at, at + name.len()))
+                })
+        };
+        out.extend(found);
+    }
+    out
 }
 
 impl Services {
@@ -103,7 +156,7 @@ impl Services {
     fn load() -> Services {
         match std::fs::read_to_string("/etc/services") {
             Ok(text) => {
-                let s = Services::parse(&text);
+                let s = Services::parse(text);
                 if s.by_port.is_empty() {
                     Services::builtin()
                 } else {
@@ -121,15 +174,13 @@ impl Services {
                 text.push_str(&format!("{name} {port}/{p}\n"));
             }
         }
-        Services::parse(&text)
+        Services::parse(text)
     }
 
     /// Parses services(5) text: `name port/proto [aliases...] [# comment]`.
-    pub fn parse(text: &str) -> Services {
-        let text = text.to_string();
-        let mut by_port: Vec<_> = entries(&text)
-            .map(|(at, name, proto, port, _)| ((proto, port), (at, at + name.len())))
-            .collect();
+    pub fn parse(text: impl Into<String>) -> Services {
+        let text = text.into();
+        let mut by_port = port_index(&text);
         // The first name listed for a port is its canonical one: a stable sort keeps the
         // file's order among equal keys, and dedup keeps the first.
         by_port.sort_by_key(|&(k, _)| k);
@@ -202,6 +253,38 @@ odd\t\t7/sctp
         );
         assert!(s.lookup("bad").is_empty());
         assert!(s.lookup("odd").is_empty());
+    }
+
+    /// The byte-wise index finds exactly the entries the line-by-line reading does,
+    /// name ranges included: on services-like lines with every kind of whitespace, a
+    /// leading '+', comments, other protocols and non-ASCII text.
+    fn same_as_entries(text: &str) {
+        let slow: Vec<_> = entries(text)
+            .map(|(at, name, proto, port, _)| ((proto, port), (at, at + name.len())))
+            .collect();
+        assert_eq!(port_index(text), slow, "{text:?}");
+    }
+
+    #[test]
+    fn port_index_reads_what_entries_reads() {
+        same_as_entries(SAMPLE);
+        same_as_entries("a +80/tcp\r\nb\x0b81/UDP\x0cx\n\u{a0}c 82/tcp\nd\u{a0}83/tcp e\n");
+        same_as_entries("é 84/tcp\n#x 85/tcp\nf 86/tcp#c\ng 87/tcp/x\nh 65536/tcp\ni /tcp\nj");
+        if let Ok(text) = std::fs::read_to_string("/etc/services") {
+            same_as_entries(&text);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn port_index_agrees_on_any_text(
+            lines in proptest::collection::vec(
+                "[a-z\u{e9}#+ \t\r\x0b\x0c\u{a0}\u{2003}]{0,6}[0-9+]{0,6}/?(tcp|udp|UDP|sctp|)[ \ta-z#]{0,6}",
+                0..12,
+            )
+        ) {
+            same_as_entries(&lines.join("\n"));
+        }
     }
 
     #[test]

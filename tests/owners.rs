@@ -329,3 +329,100 @@ fn auto_owner_source_uses_bpf_on_a_busy_host_and_falls_back_as_nobody() {
     );
     drop((files, l));
 }
+
+/// `sleep` holding `listener` as its descriptor 0 (inetd-style, or systemd's
+/// StandardInput=socket), as `uid` when given; this test's own copy is closed, so the
+/// child is the only holder. The test ends it by PID.
+fn hold_on_stdin(listener: std::net::TcpListener, uid: Option<u32>) -> std::process::Child {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = std::process::Command::new("sleep");
+    cmd.arg("1000")
+        .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(
+            listener,
+        )))
+        .stdout(std::process::Stdio::null());
+    if let Some(u) = uid {
+        cmd.uid(u).gid(u);
+    }
+    let child = cmd.spawn().expect("spawn sleep");
+    drop(cmd);
+    child
+}
+
+/// The scan reads descriptor 0's link before listing the table (to learn early that a
+/// table's links are refused): a socket there is found once, as the listing skips 0.
+#[test]
+fn a_listener_on_descriptor_0_is_found_once() {
+    if !quiet_netns() {
+        return;
+    }
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let mut child = hold_on_stdin(l, None);
+    for source in ["procfs", "auto"] {
+        let out = portscope()
+            .args(["who", &port, "--json", "--owner-source", source])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{source}: {v}");
+        let procs = v["sockets"][0]["processes"].as_array().unwrap();
+        let pids: Vec<u64> = procs.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+        assert_eq!(pids, vec![u64::from(child.id())], "{source}: once: {v}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Root without CAP_SYS_PTRACE (a container's root, typically) may open another user's
+/// /proc/PID/fd but not read its links. The owner is reported hidden (denied), and the
+/// table is not listed first: the refused link of descriptor 0 stops it.
+#[test]
+fn a_table_whose_links_are_refused_is_reported_and_not_listed() {
+    if !quiet_netns() {
+        return;
+    }
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port().to_string();
+    let mut child = hold_on_stdin(l, Some(65534));
+    let log = std::env::temp_dir().join(format!("portscope-refused-{}.strace", child.id()));
+    let out = std::process::Command::new("strace")
+        .args(["-f", "-y", "-qq", "-e", "trace=getdents64,readlinkat", "-o"])
+        .arg(&log)
+        .args(["setpriv", "--bounding-set=-sys_ptrace", "--"])
+        .arg(bin_path())
+        .args(["who", &port, "--json", "--owner-source", "procfs"])
+        .output();
+    let trace = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    let _ = child.kill();
+    let _ = child.wait();
+    let out = match out {
+        Ok(o) if !trace.is_empty() => o,
+        _ => {
+            skip("strace and setpriv (util-linux) are needed to run without CAP_SYS_PTRACE");
+            return;
+        }
+    };
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(3), "hidden: {v}");
+    assert_eq!(v["sockets"][0]["owner"], "hidden", "{v}");
+    assert_eq!(
+        v["sockets"][0]["owner_reason"],
+        OwnerReason::Denied.as_str(),
+        "{v}"
+    );
+    let table = format!("</proc/{}/fd>", child.id());
+    let lines: Vec<&str> = trace.lines().filter(|l| l.contains(&table)).collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("readlinkat(") && l.contains("EACCES")),
+        "the refused link was asked: {lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.contains("getdents64(")),
+        "a refused table is not listed: {lines:?}"
+    );
+}

@@ -344,6 +344,14 @@ pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
+/// The CPUs this process may use (std's count: affinity, then any cgroup CPU quota),
+/// read once: the count reads up to four files, and only work large enough to share
+/// asks for it.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// This host's ephemeral port range (what the OS hands out for port 0 and connect()).
 #[cfg(target_os = "linux")]
 pub fn ephemeral_range() -> Option<(u16, u16)> {

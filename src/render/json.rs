@@ -43,8 +43,7 @@ pub fn write_document(
     warnings: &[String],
     pretty: bool,
 ) -> io::Result<()> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if !pretty && sockets.len() >= SPLIT_MIN_SOCKETS && cores > 1 {
+    if !pretty && sockets.len() >= SPLIT_MIN_SOCKETS && crate::collect::cores() > 1 {
         write_compact_split(out, sources, sockets, warnings)?;
     } else {
         let doc = DocumentRef {

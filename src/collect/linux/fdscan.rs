@@ -243,7 +243,7 @@ pub fn open_files() -> Option<u64> {
 /// may run on. A thread started on a busy core only queues behind the other work: on a
 /// 2-core host with both cores busy, two scan threads measured slower than one.
 pub fn free_cpus() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpus = crate::collect::cores();
     let running = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|t| runnable(&t))

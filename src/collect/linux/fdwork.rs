@@ -167,6 +167,24 @@ impl Worker<'_> {
         }
         let mut split_at = None;
         let mut found = false;
+        // Descriptor 0's link first, before the listing: when this process's links are
+        // refused (ptrace_may_access: root without CAP_SYS_PTRACE, a non-dumpable
+        // process, an LSM), the listing would build an inode per descriptor only to be
+        // thrown away. Its answer is kept, so the listing skips 0.
+        let mut zero_read = false;
+        if s.start == 0 {
+            match read_link(dfd, c"0", s, self.sh, &mut self.part) {
+                Link::Refused => return false,
+                Link::Wanted => {
+                    found = true;
+                    if self.sh.stop_at_first.is_some() {
+                        return true;
+                    }
+                }
+                Link::Other | Link::Absent => {}
+            }
+            zero_read = true;
+        }
         loop {
             let n = match getdents(dfd, &mut self.dbuf) {
                 Ok(0) => break,
@@ -183,7 +201,13 @@ impl Worker<'_> {
                 split_at = self.share_rest(s, &self.dbuf[..n]);
             }
             let end = split_at.unwrap_or(s.end);
-            let (more, hit) = read_links(dfd, &self.dbuf[..n], s, end, self.sh, &mut self.part);
+            let (more, hit) = read_links(
+                dfd,
+                &self.dbuf[..n],
+                Range { s, end, zero_read },
+                self.sh,
+                &mut self.part,
+            );
             found |= hit;
             if !more || split_at.is_some() || (found && self.sh.stop_at_first.is_some()) {
                 break;
@@ -323,59 +347,84 @@ impl Worker<'_> {
     }
 }
 
-/// Reads the links of one getdents result's entries below `end`; (whether the table goes
-/// on past this buffer, whether a wanted socket was found).
-fn read_links(
-    dfd: RawFd,
-    buf: &[u8],
+/// The descriptors of one getdents result to read: those of slice `s` below `end`, but
+/// for descriptor 0 when it was read before the listing.
+struct Range {
     s: Slice,
     end: u32,
-    sh: &Shared,
-    part: &mut Part,
-) -> (bool, bool) {
-    let mut link = [0u8; 64];
+    zero_read: bool,
+}
+
+/// Reads the links of one getdents result's entries in `r`; (whether the table goes on
+/// past this buffer, whether a wanted socket was found).
+fn read_links(dfd: RawFd, buf: &[u8], r: Range, sh: &Shared, part: &mut Part) -> (bool, bool) {
+    let s = r.s;
     let mut found = false;
-    let mut refused = false;
     let first = sh.stop_at_first.is_some();
     let more = entries(buf, |name| {
-        if s.start > 0 || end != u32::MAX {
+        if s.start > 0 || r.end != u32::MAX {
             match parse_u32(name.to_bytes()) {
                 Some(fd) if fd < s.start => return true,
-                Some(fd) if fd < end => {}
+                Some(fd) if fd < r.end => {}
                 _ => return false,
             }
         }
-        // SAFETY: name is NUL-terminated; link is writable for its length.
-        let n =
-            unsafe { libc::readlinkat(dfd, name.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
-        if n < 0 {
-            // A listable table whose links may not be read (a non-dumpable process, an
-            // LSM): its sockets are held by someone we cannot see. The check is on the
-            // process (ptrace_may_access), not the descriptor: every other link of this
-            // table is refused too, so stop asking.
-            let e = std::io::Error::last_os_error().raw_os_error();
-            if matches!(e, Some(libc::EACCES) | Some(libc::EPERM)) {
-                refused = true;
-                return false;
-            }
-        } else if n > 0 {
-            if let Some(ino) = socket_inode(&link[..n as usize]) {
-                if sh.wanted.contains(&ino) {
-                    part.holders.push((ino, s.pid));
-                    if let Some(t) = s.tid {
-                        part.thread_holders.push((ino, s.pid, t));
-                    }
-                    found = true;
-                    return !first;
-                }
-            }
+        if r.zero_read && name.to_bytes() == b"0" {
+            return true;
         }
-        true
+        match read_link(dfd, name, s, sh, part) {
+            // Refused: every other link of this table is refused too (the check is on
+            // the process, not the descriptor), so stop asking.
+            Link::Refused => false,
+            Link::Wanted => {
+                found = true;
+                !first
+            }
+            Link::Other | Link::Absent => true,
+        }
     });
-    if refused {
-        part.denied += 1;
-    }
     (more, found)
+}
+
+/// What one descriptor's link said.
+enum Link {
+    /// A socket the question wants: recorded in the part.
+    Wanted,
+    /// Anything else that could be read.
+    Other,
+    /// No such descriptor (closed since the listing, or never open).
+    Absent,
+    /// The process's links may not be read: counted as denied in the part.
+    Refused,
+}
+
+/// Reads the link of descriptor `name` in the table open as `dfd`, recording a wanted
+/// socket's holder (and the thread, for a thread's own table) in `part`.
+fn read_link(dfd: RawFd, name: &CStr, s: Slice, sh: &Shared, part: &mut Part) -> Link {
+    let mut link = [0u8; 64];
+    // SAFETY: name is NUL-terminated; link is writable for its length.
+    let n = unsafe { libc::readlinkat(dfd, name.as_ptr(), link.as_mut_ptr().cast(), link.len()) };
+    if n < 0 {
+        // A listable table whose links may not be read (a non-dumpable process, an LSM):
+        // its sockets are held by someone we cannot see.
+        return match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::EACCES) | Some(libc::EPERM) => {
+                part.denied += 1;
+                Link::Refused
+            }
+            _ => Link::Absent,
+        };
+    }
+    match socket_inode(&link[..n as usize]) {
+        Some(ino) if sh.wanted.contains(&ino) => {
+            part.holders.push((ino, s.pid));
+            if let Some(t) = s.tid {
+                part.thread_holders.push((ino, s.pid, t));
+            }
+            Link::Wanted
+        }
+        _ => Link::Other,
+    }
 }
 
 /// Reads a small /proc file relative to `dir` into `buf`; None if it cannot be read.

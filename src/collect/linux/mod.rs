@@ -158,12 +158,11 @@ fn v6_alongside(query: &TableQuery, min_sockets: u64) -> Option<EarlyV6> {
         return None;
     }
     if min_sockets > 0 {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         // thread-self: /proc/net is the namespace of the thread group's leader, and this
         // may be a thread that entered another (--netns).
         let mut text = crate::collect::read_text("/proc/thread-self/net/sockstat").ok()?;
         text += &crate::collect::read_text("/proc/thread-self/net/sockstat6").unwrap_or_default();
-        if cores < 2 || sockstat_total(&text) < min_sockets {
+        if sockstat_total(&text) < min_sockets || crate::collect::cores() < 2 {
             return None;
         }
     }
@@ -392,7 +391,7 @@ impl OwnerSource for BpfOwners {
         if self.ran == OwnerSourceKind::Bpf
             && foreign_proc().is_none()
             && self.worth_it()
-            && std::thread::available_parallelism().is_ok_and(|n| n.get() > 1)
+            && crate::collect::cores() > 1
         {
             self.pending = Some(Pending::start(bpf::Walker::load));
         }
