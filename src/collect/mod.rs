@@ -317,6 +317,19 @@ fn raise_descriptor_limit() {}
 /// 32-byte probe and doubles from there (eight reads for a 3 KiB mountinfo), with a statx
 /// and an lseek first that tell nothing there; this reads into room for the usual sizes.
 pub fn read_into(path: impl AsRef<std::path::Path>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    read_file(path.as_ref(), buf, false)
+}
+
+/// [`read_into`] for a /proc file the kernel writes out in one piece: a `single_open` seq
+/// file (/proc/PID/stat, status, cgroup) or /proc/PID/cmdline. A read that leaves room in
+/// the buffer then returned all of it, so the read that would return 0 is not made (one
+/// system call in four, for each holder's details). Not for files written record by
+/// record (/proc/net/*, mountinfo), whose reads stop at a page.
+pub fn read_record(path: impl AsRef<std::path::Path>, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    read_file(path.as_ref(), buf, true)
+}
+
+fn read_file(path: &std::path::Path, buf: &mut Vec<u8>, one_piece: bool) -> std::io::Result<usize> {
     use std::io::Read;
     let mut f = std::fs::File::open(path)?;
     if buf.len() < 4096 {
@@ -329,6 +342,7 @@ pub fn read_into(path: impl AsRef<std::path::Path>, buf: &mut Vec<u8>) -> std::i
         }
         match f.read(&mut buf[have..]) {
             Ok(0) => return Ok(have),
+            Ok(n) if one_piece && have + n < buf.len() => return Ok(have + n),
             Ok(n) => have += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -336,12 +350,21 @@ pub fn read_into(path: impl AsRef<std::path::Path>, buf: &mut Vec<u8>) -> std::i
     }
 }
 
-/// A whole (small) text file, such as one in /proc, read as [`read_into`] does.
-pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+/// [`read_record`] as text.
+pub fn read_record_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    file_text(path.as_ref(), true)
+}
+
+fn file_text(path: &std::path::Path, one_piece: bool) -> std::io::Result<String> {
     let mut buf = Vec::new();
-    let n = read_into(path, &mut buf)?;
+    let n = read_file(path, &mut buf, one_piece)?;
     buf.truncate(n);
     String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// A whole (small) text file, such as one in /proc, read as [`read_into`] does.
+pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    file_text(path.as_ref(), false)
 }
 
 /// The CPUs this process may use (std's count: affinity, then any cgroup CPU quota),
@@ -367,4 +390,30 @@ pub fn ephemeral_range() -> Option<(u16, u16)> {
 #[cfg(not(target_os = "linux"))]
 pub fn ephemeral_range() -> Option<(u16, u16)> {
     Some((49152, 65535))
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    /// One read is trusted only when it left room: a file larger than the first buffer
+    /// is read whole, and /proc files written in one piece read as std reads them.
+    #[test]
+    fn a_record_is_read_whole() {
+        let path = std::env::temp_dir().join(format!("portscope-record-{}", std::process::id()));
+        let long: Vec<u8> = (0..10_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        std::fs::write(&path, &long).unwrap();
+        let mut buf = Vec::new();
+        let n = read_record(&path, &mut buf).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(&buf[..n], &long[..]);
+        let n = read_record("/proc/self/cmdline", &mut buf).unwrap();
+        assert_eq!(&buf[..n], &std::fs::read("/proc/self/cmdline").unwrap()[..]);
+        let cgroup = read_record_text("/proc/self/cgroup").unwrap();
+        assert_eq!(
+            cgroup,
+            std::fs::read_to_string("/proc/self/cgroup").unwrap()
+        );
+        assert!(cgroup.ends_with('\n'), "{cgroup:?}");
+    }
 }

@@ -22,16 +22,16 @@ pub fn process_details(pids: &[u32], users: &mut UserNames) -> ProcessTable {
     let mut buf = Vec::new();
     for &pid in pids {
         // stat first: a process that exited since the scan is left out.
-        let Ok(n) = crate::collect::read_into(format!("/proc/{pid}/stat"), &mut buf) else {
+        let Ok(n) = crate::collect::read_record(format!("/proc/{pid}/stat"), &mut buf) else {
             continue;
         };
         let Some((name, ppid)) = parse_stat(&buf[..n]) else {
             continue;
         };
-        let uid = crate::collect::read_into(format!("/proc/{pid}/status"), &mut buf)
+        let uid = crate::collect::read_record(format!("/proc/{pid}/status"), &mut buf)
             .ok()
             .and_then(|n| status_uid(&buf[..n]));
-        let cmdline = crate::collect::read_into(format!("/proc/{pid}/cmdline"), &mut buf)
+        let cmdline = crate::collect::read_record(format!("/proc/{pid}/cmdline"), &mut buf)
             .map(|n| split_cmdline(&buf[..n]))
             .unwrap_or_default();
         out.insert(

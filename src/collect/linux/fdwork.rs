@@ -35,6 +35,11 @@ impl Slice {
     }
 }
 
+/// Room for the largest /proc/PID/fd entry (a 19-byte header and up to 10 digits and a
+/// NUL, 8-aligned: 32 bytes), with margin: a getdents result leaving this much unused
+/// is the end of the listing.
+const DIRENT_ROOM: usize = 64;
+
 /// Descriptors per slice of a large table: ~5 ms of readlink, fine enough to balance two
 /// threads, coarse enough that the extra open and lseek per slice do not count.
 const SLICE: u32 = 2048;
@@ -196,7 +201,10 @@ impl Worker<'_> {
                 }
             };
             // A full first buffer: more than ~1,300 descriptors. Hand the rest out.
-            if s.end == u32::MAX && split_at.is_none() && self.sh.split && n + 64 > self.dbuf.len()
+            if s.end == u32::MAX
+                && split_at.is_none()
+                && self.sh.split
+                && n + DIRENT_ROOM > self.dbuf.len()
             {
                 split_at = self.share_rest(s, &self.dbuf[..n]);
             }
@@ -210,6 +218,12 @@ impl Worker<'_> {
             );
             found |= hit;
             if !more || split_at.is_some() || (found && self.sh.stop_at_first.is_some()) {
+                break;
+            }
+            // The kernel fills the buffer while descriptors remain (proc_readfd_common
+            // stops only when an entry does not fit): room for another entry left means
+            // the table ended, and the read that would return 0 is not made.
+            if n + DIRENT_ROOM <= self.dbuf.len() {
                 break;
             }
         }

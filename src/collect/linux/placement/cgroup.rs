@@ -165,7 +165,8 @@ fn unescape_unit(s: &str) -> String {
 /// The cgroup v2 path of `pid`: the `0::` line of `<proc>/PID/cgroup` (hybrid hosts have it
 /// too). None where the process is gone or has no such line (a v1-only host).
 pub fn cgroup_of(roots: &Roots, pid: u32) -> Option<String> {
-    let text = crate::collect::read_text(roots.proc.join(pid.to_string()).join("cgroup")).ok()?;
+    let text =
+        crate::collect::read_record_text(roots.proc.join(pid.to_string()).join("cgroup")).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("0::"))
         .map(|p| p.trim_end_matches(" (deleted)").to_string())
@@ -175,7 +176,8 @@ pub fn cgroup_of(roots: &Roots, pid: u32) -> Option<String> {
 /// host, or a runtime that placed the process only in v1 hierarchies), the
 /// `name=systemd` hierarchy, then the first v1 controller with a path.
 pub fn placement_of(roots: &Roots, pid: u32) -> Option<Placement> {
-    let text = crate::collect::read_text(roots.proc.join(pid.to_string()).join("cgroup")).ok()?;
+    let text =
+        crate::collect::read_record_text(roots.proc.join(pid.to_string()).join("cgroup")).ok()?;
     let mut paths: Vec<(u8, &str)> = Vec::new();
     for line in text.lines() {
         let mut f = line.splitn(3, ':');
