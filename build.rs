@@ -7,8 +7,8 @@
 //! the unwinder is only used for panic backtraces (release builds abort on panic).
 //!
 //! How: rustc's std asks for `-lgcc_s`; a file named `libgcc_s.a` in a search directory
-//! ahead of the system's is a linker script naming the compiler's `libgcc_eh.a`, so the
-//! same `-lgcc_s` links the static unwinder. Nothing is compiled. Where the compiler does
+//! ahead of the system's (given to the binaries only) is a linker script naming the
+//! compiler's `libgcc_eh.a`, so the same `-lgcc_s` links the static unwinder. Nothing is compiled. Where the compiler does
 //! not name a libgcc_eh.a (clang with compiler-rt, a cross or static build), nothing
 //! changes and libgcc_s.so.1 is linked as before.
 use std::path::PathBuf;
@@ -16,6 +16,7 @@ use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     let var = |k: &str| std::env::var(k).unwrap_or_default();
     let static_crt = var("CARGO_CFG_TARGET_FEATURE")
         .split(',')
@@ -42,10 +43,16 @@ fn main() {
     let Some(dir) = std::env::var_os("OUT_DIR").map(|d| PathBuf::from(d).join("unwind")) else {
         return;
     };
-    let script = format!("INPUT({})\n", path.display());
+    // A compiler upgrade that removes this file reruns the script (cargo reruns when a
+    // watched file is missing), instead of linking against a script naming nothing.
+    println!("cargo:rerun-if-changed={}", path.display());
+    let script = format!("INPUT(\"{}\")\n", path.display());
     if std::fs::create_dir_all(&dir).is_ok()
         && std::fs::write(dir.join("libgcc_s.a"), script).is_ok()
     {
-        println!("cargo:rustc-link-search=native={}", dir.display());
+        // The binaries only: a search path would reach every crate linking this one
+        // (the fuzz crate's libFuzzer brings libgcc_s.so.1 with libstdc++), and ld
+        // applies -L to every -l wherever it stands on the command line.
+        println!("cargo:rustc-link-arg-bins=-L{}", dir.display());
     }
 }

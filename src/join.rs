@@ -137,13 +137,15 @@ pub fn join(harvest: Vec<(SocketHarvest, Classification)>, facts: ScanFacts<'_>)
         .collect()
 }
 
-/// One line summing up the owners that are not shown, by reason; None when all are.
-pub fn hidden_summary(sockets: &[Socket]) -> Option<String> {
-    #[cfg(unix)]
-    let as_root = crate::collect::effective_uid() == 0;
-    #[cfg(not(unix))]
-    let as_root = false;
-    summary_for(sockets, as_root)
+/// What to tell a user about owners portscope could not see: run as root, unless it
+/// already runs as root (then another PID namespace or the kernel's ptrace rules hide
+/// them, and running as root again would change nothing).
+pub fn hidden_hint(as_root: bool) -> &'static str {
+    if as_root {
+        "hidden even from root here: another PID namespace or the kernel's ptrace rules"
+    } else {
+        "run as root"
+    }
 }
 
 /// A reason as the note on stderr words it. To root, "run as root" is no advice: what
@@ -159,7 +161,9 @@ fn note_text(r: OwnerReason, as_root: bool) -> &'static str {
     }
 }
 
-fn summary_for(sockets: &[Socket], as_root: bool) -> Option<String> {
+/// One line summing up the owners that are not shown, by reason; None when all are.
+/// (`as_root`: portscope runs as root, which changes the advice: see [`note_text`].)
+pub fn hidden_summary(sockets: &[Socket], as_root: bool) -> Option<String> {
     let mut by_reason: Vec<(&str, usize)> = Vec::new();
     for s in sockets {
         if let Some(r) = s.owner_reason.map(|r| note_text(r, as_root)) {
@@ -278,7 +282,7 @@ mod tests {
         assert_eq!(out[4].owner_reason, Some(OwnerReason::Denied));
         assert_eq!(out[5].owner, Owner::None);
         assert_eq!(out[5].owner_reason, Some(OwnerReason::Closed));
-        let summary = summary_for(&out, false).unwrap();
+        let summary = hidden_summary(&out, false).unwrap();
         assert!(
             summary.starts_with("4 sockets shown without an owner ('-'): "),
             "{summary}"
@@ -287,12 +291,14 @@ mod tests {
         assert!(summary.contains(
             "1 permission denied: held by a process portscope cannot inspect; run as root"
         ));
-        assert_eq!(summary_for(&out[..2], false), None);
+        assert_eq!(hidden_summary(&out[..2], false), None);
         // As root, the note never tells root to run as root.
-        let summary = summary_for(&out, true).unwrap();
+        let summary = hidden_summary(&out, true).unwrap();
         assert!(!summary.contains("run as root"), "{summary}");
         assert!(summary.contains("1 permission denied: held by a process whose descriptors the kernel refuses even to root here"), "{summary}");
         assert!(summary.contains("1 kernel-held (time_wait)"));
+        assert_eq!(hidden_hint(false), "run as root");
+        assert!(!hidden_hint(true).contains("run as root"));
     }
 
     #[test]

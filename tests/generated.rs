@@ -566,3 +566,64 @@ fn names<T: clap::ValueEnum>() -> Vec<String> {
         .map(|p| p.get_name().to_owned())
         .collect()
 }
+
+/// Subcommands are built only when they run (`#[command(defer = true)]`), and a deferred
+/// `#[derive(Args)]` struct's doc comment would replace its subcommand's about: each one
+/// is pinned here, so regenerating the files above cannot bake the wrong text in.
+#[test]
+fn every_subcommand_keeps_its_own_about() {
+    use clap::CommandFactory;
+    let mut cmd = portscope::cli::Cli::command();
+    cmd.build();
+    let pinned = [
+        (
+            "list",
+            "List sockets with their owning processes (the default command)",
+        ),
+        ("who", "Show which processes hold a port"),
+        (
+            "verify",
+            "Open known test sockets and prove that portscope reports them exactly",
+        ),
+        (
+            "listen",
+            "Hold test listeners open until Ctrl-C, --for, or stdin closes",
+        ),
+        ("why", "Tell why a port cannot be bound, and how to fix it"),
+        (
+            "export",
+            "Export the listening ports for Prometheus or Ansible",
+        ),
+        (
+            "watch",
+            "Print every change to the socket table as it happens",
+        ),
+        ("diff", "Compare two saved list --json documents"),
+        (
+            "kill",
+            "Free a port: signal the processes that hold it, safely, and check that it is free",
+        ),
+        (
+            "close",
+            "Destroy the sockets on a port in the kernel, leaving their processes running",
+        ),
+        (
+            "wait",
+            "Wait until a port is up (listening) or free, then optionally run a command",
+        ),
+    ];
+    for (name, about) in pinned {
+        let sub = cmd
+            .find_subcommand(name)
+            .unwrap_or_else(|| panic!("no subcommand {name}"));
+        let got = sub.get_about().map(|a| a.to_string());
+        assert_eq!(got.as_deref(), Some(about), "{name}");
+        if let Some(long) = sub.get_long_about() {
+            let long = long.to_string();
+            assert!(
+                long.starts_with(about),
+                "{name}: long help starts with its about: {long}"
+            );
+        }
+    }
+}

@@ -350,7 +350,8 @@ fn hold_on_stdin(listener: std::net::TcpListener, uid: Option<u32>) -> std::proc
 }
 
 /// The scan reads descriptor 0's link before listing the table (to learn early that a
-/// table's links are refused): a socket there is found once, as the listing skips 0.
+/// table's links are refused): a socket there names its one holder, end to end. (That
+/// the listing then skips 0 is checked in fdwork.rs, before the join merges holders.)
 #[test]
 fn a_listener_on_descriptor_0_is_found_once() {
     if !quiet_netns() {

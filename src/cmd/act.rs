@@ -183,8 +183,9 @@ pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
     if kill && !plan.hidden.is_empty() {
         let mut r = Report::new(Status::Hidden);
         r.notes.push(format!(
-            "{} socket(s) on the port are held by processes portscope cannot see (run as root): nothing was signalled",
-            plan.hidden.len()
+            "{} socket(s) on the port are held by processes portscope cannot see ({}): nothing was signalled",
+            plan.hidden.len(),
+            crate::join::hidden_hint(super::running_as_root())
         ));
         return Some(r);
     }

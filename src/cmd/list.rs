@@ -37,7 +37,10 @@ pub fn run_with(c: &mut Collector, q: &Query, out: &mut dyn Write) -> anyhow::Re
     let mut outcome = pipeline::run(c, q)?;
     sort::sort(&mut outcome.sockets, q.sort, q.reverse);
     let mut notes = outcome.warnings;
-    notes.extend(join::hidden_summary(&outcome.sockets));
+    notes.extend(join::hidden_summary(
+        &outcome.sockets,
+        super::running_as_root(),
+    ));
     if q.output.json {
         json::write_document(
             out,

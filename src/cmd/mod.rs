@@ -23,6 +23,15 @@ pub mod why;
 
 use std::io::{self, Write};
 
+/// Whether portscope runs as root: the advice for owners it cannot see depends on it
+/// (join::hidden_summary, join::hidden_hint).
+pub fn running_as_root() -> bool {
+    #[cfg(unix)]
+    return crate::collect::effective_uid() == 0;
+    #[cfg(not(unix))]
+    false
+}
+
 /// Notes for stderr, one line each, after the output.
 pub fn print_notes(notes: &[String]) {
     let mut err = io::stderr().lock();

@@ -122,7 +122,8 @@ pub fn run_with(
         }
         Ending::OwnerHidden(w) => {
             super::print_notes(&[format!(
-                "up, but the owner cannot be seen, so the owner constraint cannot be checked (run as root): {}",
+                "up, but the owner cannot be seen, so the owner constraint cannot be checked ({}): {}",
+                crate::join::hidden_hint(super::running_as_root()),
                 w.join(" ")
             )]);
             (EXIT_OWNER_HIDDEN, run_anyway)

@@ -151,7 +151,11 @@ pub fn run_with(
     let mut said = HashSet::new();
     let mut last = tick(c, q, &mut said)?;
     write_snapshot(out, q, s, &last)?;
-    super::print_notes(&join::hidden_summary(&last).into_iter().collect::<Vec<_>>());
+    super::print_notes(
+        &join::hidden_summary(&last, super::running_as_root())
+            .into_iter()
+            .collect::<Vec<_>>(),
+    );
     let mut changes = 0u64;
     let mut next_tick = start + s.interval;
     let mut next_snapshot = s.snapshot_every.map(|d| start + d);

@@ -138,7 +138,10 @@ pub fn run_with(
     let code = exit_status(&outcome.sockets);
     let mut notes = outcome.warnings;
     if q.output.json {
-        notes.extend(join::hidden_summary(&outcome.sockets));
+        notes.extend(join::hidden_summary(
+            &outcome.sockets,
+            super::running_as_root(),
+        ));
         json::write_document(
             out,
             outcome.sources,
@@ -147,7 +150,10 @@ pub fn run_with(
             q.output.pretty,
         )?;
     } else if quiet {
-        notes.extend(join::hidden_summary(&outcome.sockets));
+        notes.extend(join::hidden_summary(
+            &outcome.sockets,
+            super::running_as_root(),
+        ));
         let mut pids: Vec<u32> = outcome
             .sockets
             .iter()

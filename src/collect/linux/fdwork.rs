@@ -36,8 +36,9 @@ impl Slice {
 }
 
 /// Room for the largest /proc/PID/fd entry (a 19-byte header and up to 10 digits and a
-/// NUL, 8-aligned: 32 bytes), with margin: a getdents result leaving this much unused
-/// is the end of the listing.
+/// NUL, 8-aligned: 32 bytes), with margin: a getdents result leaving less than this
+/// unused filled the buffer. (One leaving more is not the end of the listing: getdents
+/// also returns early when a signal is pending, so the listing reads on until 0.)
 const DIRENT_ROOM: usize = 64;
 
 /// Descriptors per slice of a large table: ~5 ms of readlink, fine enough to balance two
@@ -218,12 +219,6 @@ impl Worker<'_> {
             );
             found |= hit;
             if !more || split_at.is_some() || (found && self.sh.stop_at_first.is_some()) {
-                break;
-            }
-            // The kernel fills the buffer while descriptors remain (proc_readfd_common
-            // stops only when an entry does not fit): room for another entry left means
-            // the table ended, and the read that would return 0 is not made.
-            if n + DIRENT_ROOM <= self.dbuf.len() {
                 break;
             }
         }
@@ -571,5 +566,36 @@ mod tests {
         assert!(!w.scan_table(slice(lo + 1, hi)));
         assert_eq!(w.part.holders, vec![(ino, me), (ino, me)]);
         drop(files);
+    }
+
+    /// A socket on descriptor 0 is read before the listing and found exactly once: the
+    /// listing skips 0. With --first, the scan stops there.
+    #[test]
+    fn a_socket_on_descriptor_0_is_found_once() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ino = std::fs::metadata(format!("/proc/self/fd/{}", l.as_raw_fd()))
+            .unwrap()
+            .ino();
+        let mut child = std::process::Command::new("sleep")
+            .arg("1000")
+            .stdin(std::process::Stdio::from(std::os::fd::OwnedFd::from(l)))
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc").unwrap();
+        let mut wanted = InodeSet::default();
+        wanted.insert(ino);
+        let pids = [pid];
+        let all = Shared::new(proc_dir.as_raw_fd(), &pids, &wanted, None, 1);
+        let part = scan_part(&all);
+        let stop = AtomicBool::new(false);
+        let first = Shared::new(proc_dir.as_raw_fd(), &pids, &wanted, Some(&stop), 1);
+        let first_part = scan_part(&first);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(part.holders, vec![(ino, pid)]);
+        assert_eq!((part.denied, part.vanished), (0, 0));
+        assert_eq!(first_part.holders, vec![(ino, pid)]);
+        assert!(stop.load(Ordering::Relaxed), "--first stops at the holder");
     }
 }
