@@ -280,11 +280,7 @@ fn list_json_names_every_reason_and_the_sources() {
     assert_eq!(by_port(5432)["user"], "alice");
     // The note never tells root to run as root: run as root, the fake host's denial is
     // worded as the kernel's ptrace rules refusing root.
-    #[cfg(unix)]
-    let root = portscope::collect::effective_uid() == 0;
-    #[cfg(not(unix))]
-    let root = false;
-    let denied = if root {
+    let denied = if portscope::cmd::running_as_root() {
         "permission denied: held by a process whose descriptors the kernel refuses even to root here (ptrace rules: no CAP_SYS_PTRACE over it, Yama or another security module)"
     } else {
         "permission denied: held by a process portscope cannot inspect; run as root"

@@ -23,8 +23,12 @@ fn port_tid(h: &Helper) -> (String, u32) {
     (port, tid)
 }
 
-fn who_json(port: &str) -> (Option<i32>, serde_json::Value) {
-    let out = portscope().args(["who", port, "--json"]).output().unwrap();
+fn who_json(port: &str, extra: &[&str]) -> (Option<i32>, serde_json::Value) {
+    let out = portscope()
+        .args(["who", port, "--json"])
+        .args(extra)
+        .output()
+        .unwrap();
     (
         out.status.code(),
         serde_json::from_slice(&out.stdout).unwrap(),
@@ -37,7 +41,7 @@ fn assert_held_by_thread(role: &str) {
     }
     let h = Helper::start(role);
     let (port, tid) = port_tid(&h);
-    let (code, v) = who_json(&port);
+    let (code, v) = who_json(&port, &[]);
     assert_eq!(code, Some(0), "{role}: found, not hidden: {v}");
     let p = &v["sockets"][0]["processes"];
     assert_eq!(p.as_array().unwrap().len(), 1, "{v}");
@@ -102,7 +106,7 @@ fn socket_held_by_a_thread_after_the_leader_exited_is_found() {
         it.next().unwrap().parse().unwrap(),
     );
     let pid = child.id();
-    let (code, v) = who_json(&port);
+    let (code, v) = who_json(&port, &[]);
     drop(child.stdin.take());
     let _ = child.wait();
     assert_eq!(code, Some(0), "found, not hidden: {v}");
@@ -139,7 +143,7 @@ fn descriptor_in_flight_is_not_called_another_namespace() {
             reason("bpf"),
             (Owner::None, Some(OwnerReason::NoDescriptor))
         );
-        let (code, _) = who_json(&port);
+        let (code, _) = who_json(&port, &[]);
         assert!(code == Some(0) || code == Some(3), "{code:?}");
     } else {
         assert_eq!(reason("bpf").1, Some(OwnerReason::Namespace));
@@ -361,12 +365,8 @@ fn a_listener_on_descriptor_0_is_found_once() {
     let port = l.local_addr().unwrap().port().to_string();
     let mut child = hold_on_stdin(l, None);
     for source in ["procfs", "auto"] {
-        let out = portscope()
-            .args(["who", &port, "--json", "--owner-source", source])
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(out.status.code(), Some(0), "{source}: {v}");
+        let (code, v) = who_json(&port, &["--owner-source", source]);
+        assert_eq!(code, Some(0), "{source}: {v}");
         let procs = v["sockets"][0]["processes"].as_array().unwrap();
         let pids: Vec<u64> = procs.iter().map(|p| p["pid"].as_u64().unwrap()).collect();
         assert_eq!(pids, vec![u64::from(child.id())], "{source}: once: {v}");

@@ -314,9 +314,10 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
     scan.stopped_early = first && stop.load(Ordering::Relaxed);
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
+    let foreign = foreign_proc();
     scan.sees_every_process =
-        root && scan.denied == 0 && in_initial_pid_namespace() && foreign_proc().is_none();
-    if let Some((seen, me)) = foreign_proc() {
+        root && scan.denied == 0 && in_initial_pid_namespace() && foreign.is_none();
+    if let Some((seen, me)) = foreign {
         scan.warnings.push(foreign_proc_warning(seen, me));
     }
     // With hidepid=invisible other users' processes are not even listed, so no open is
