@@ -3,6 +3,9 @@
 //! The pipeline, one module per stage: collect (harvest) → classify → filter → join → sort →
 //! render. cli.rs ends at cmd/; everything below takes plain values.
 
+// Outside tests (clippy.toml allows them there): an unwrap is a panic waiting for input.
+#![deny(clippy::unwrap_used)]
+
 #[cfg(target_os = "linux")]
 pub mod act;
 pub mod classify;

@@ -1,6 +1,9 @@
 //! Entry point: parse, dispatch, map errors to exit statuses (0 ok, 1 nothing matched,
 //! 2 error or bad input, 3 `who` owner hidden). Never a panic, never a backtrace.
 
+// Outside tests (clippy.toml allows them there): an unwrap is a panic waiting for input.
+#![deny(clippy::unwrap_used)]
+
 use clap::{CommandFactory, Parser};
 use portscope::render::sanitize::sanitize_lines;
 use std::io::{BufWriter, Write};

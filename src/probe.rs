@@ -86,8 +86,9 @@ fn step(what: &str, e: io::Error) -> io::Error {
 #[cfg(unix)]
 pub fn inode_of(s: &Socket) -> Option<u64> {
     use std::os::fd::AsRawFd;
-    // SAFETY: fstat on a descriptor we own into a zeroed struct.
+    // SAFETY: libc::stat is plain data; all zeroes is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on a descriptor we own into a struct we own.
     let rc = unsafe { libc::fstat(s.as_raw_fd(), &mut st) };
     (rc == 0).then_some(st.st_ino)
 }
@@ -113,6 +114,7 @@ impl Holder {
         /// The descriptors must be ours and open.
         unsafe fn close_all(fds: &[libc::c_int]) {
             for &fd in fds {
+                // SAFETY: the caller's promise: ours and open.
                 unsafe { libc::close(fd) };
             }
         }

@@ -28,8 +28,9 @@ fn have(tool: &str) -> bool {
 
 /// The inode of the file `fd` refers to.
 fn fd_inode(fd: i32) -> u64 {
-    // SAFETY: fstat writes into a zeroed stat we own; the result is checked.
+    // SAFETY: libc::stat is plain data; all zeroes is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes into a stat we own; the result is checked.
     assert_eq!(unsafe { libc::fstat(fd, &mut st) }, 0);
     st.st_ino
 }

@@ -375,9 +375,12 @@ fn closed_pipe_is_success_and_silent() {
     let _serial = serial();
     // A pipe whose reader is already gone: the first write fails with EPIPE.
     let mut fds = [0; 2];
+    // SAFETY: pipe writes two descriptors into the array we own.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    // SAFETY: the read end is ours, open, and not used again.
     unsafe { libc::close(fds[0]) };
     use std::os::fd::FromRawFd;
+    // SAFETY: the write end is ours and open; Stdio takes it over, nothing else closes it.
     let w = unsafe { std::process::Stdio::from_raw_fd(fds[1]) };
     let l = Listener::start(&["0"]);
     let out = std::process::Command::new(bin_path())

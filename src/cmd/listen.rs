@@ -190,9 +190,11 @@ mod wait {
 
     /// Whether stdin is /dev/null (a background job's): then it cannot signal anything.
     fn stdin_is_devnull() -> bool {
-        // SAFETY: fstat/stat into zeroed structs; both checked.
+        // SAFETY: libc::stat is plain data; all zeroes is a valid value.
         let mut a: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
         let mut b: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat/stat into structs we own, a NUL-terminated path; both checked.
         unsafe {
             libc::fstat(0, &mut a) == 0
                 && libc::stat(c"/dev/null".as_ptr(), &mut b) == 0

@@ -207,8 +207,8 @@ fn lookup_uid(uid: u32) -> Option<String> {
         // SAFETY: arguments are valid for the duration of the call.
         |pw, buf, len, res| unsafe { libc::getpwuid_r(uid, pw, buf, len, res) },
         |pw| {
-            // SAFETY: pw_name points into the buffer, NUL-terminated by getpwuid_r.
             (!pw.pw_name.is_null()).then(|| {
+                // SAFETY: pw_name points into the buffer, NUL-terminated by getpwuid_r.
                 unsafe { CStr::from_ptr(pw.pw_name) }
                     .to_string_lossy()
                     .into_owned()

@@ -216,8 +216,8 @@ fn gettid() -> u32 {
 /// A thread that unshares its descriptor table, then opens a listener only it holds.
 fn thread_own_table() {
     let t = std::thread::spawn(|| {
-        // SAFETY: unshare affects only this thread's descriptor table.
         assert_eq!(
+            // SAFETY: unshare affects only this thread's descriptor table.
             unsafe { libc::unshare(libc::CLONE_FILES) },
             0,
             "unshare(CLONE_FILES)"
@@ -427,8 +427,9 @@ fn measure(dir: &Path, args: &str) -> (i32, u64, Duration) {
     std::io::copy(&mut child.stdout.take().unwrap(), &mut stdout).expect("copy stdout");
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
-    // SAFETY: rusage is plain data; wait4 reaps our own child by PID.
+    // SAFETY: rusage is plain data; all zeroes is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 reaps our own child by PID into structs we own.
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
     assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
     let took = start.elapsed();
