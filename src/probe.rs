@@ -85,12 +85,7 @@ fn step(what: &str, e: io::Error) -> io::Error {
 /// The kernel's inode number for a socket we hold (Linux: what sock_diag reports).
 #[cfg(unix)]
 pub fn inode_of(s: &Socket) -> Option<u64> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: libc::stat is plain data; all zeroes is a valid value.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat on a descriptor we own into a struct we own.
-    let rc = unsafe { libc::fstat(s.as_raw_fd(), &mut st) };
-    (rc == 0).then_some(st.st_ino)
+    rustix::fs::fstat(s).ok().map(|st| st.st_ino)
 }
 
 #[cfg(not(unix))]
@@ -103,79 +98,63 @@ pub fn inode_of(_s: &Socket) -> Option<u64> {
 #[cfg(target_os = "linux")]
 pub struct Holder {
     pub pid: u32,
-    hold: libc::c_int,
+    /// Our end of the child's lifeline: closing it lets the child exit.
+    hold: Option<std::os::fd::OwnedFd>,
 }
 
 #[cfg(target_os = "linux")]
 impl Holder {
     /// Returns once the child has closed `close_in_child`, so what it holds is settled.
     pub fn spawn(close_in_child: &[libc::c_int]) -> anyhow::Result<Holder> {
-        /// # Safety
-        /// The descriptors must be ours and open.
-        unsafe fn close_all(fds: &[libc::c_int]) {
-            for &fd in fds {
-                // SAFETY: the caller's promise: ours and open.
-                unsafe { libc::close(fd) };
-            }
-        }
-        let mut hold = [0; 2];
-        let mut ready = [0; 2];
-        // SAFETY: pipes into local arrays, checked and closed again on any failure; the
-        // child makes only async-signal-safe calls (prctl, close, write, read, _exit).
-        unsafe {
-            if libc::pipe2(hold.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-                return Err(holder_failed("creating a pipe"));
-            }
-            if libc::pipe2(ready.as_mut_ptr(), libc::O_CLOEXEC) != 0 {
-                let e = holder_failed("creating a pipe");
-                close_all(&hold);
-                return Err(e);
-            }
-            let pid = libc::fork();
-            if pid < 0 {
-                let e = holder_failed("fork()");
-                close_all(&hold);
-                close_all(&ready);
-                return Err(e);
-            }
-            if pid == 0 {
+        use rustix::pipe::{pipe_with, PipeFlags};
+        use std::os::fd::AsRawFd;
+        let failed = |what: &str, e: io::Error| {
+            anyhow::Error::new(step(what, e))
+                .context("cannot fork a process to share the test sockets")
+        };
+        let (hold_r, hold_w) =
+            pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("creating a pipe", e.into()))?;
+        let (ready_r, ready_w) =
+            pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("creating a pipe", e.into()))?;
+        // SAFETY: fork has no safe wrapper (rustix has none outside its runtime). The child
+        // makes only async-signal-safe calls (prctl, close, write, read, _exit) on
+        // descriptors that are open in it, and never returns.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: see above; `close_in_child` are the caller's own open descriptors.
+            unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                close_all(close_in_child);
-                libc::close(hold[1]);
-                libc::close(ready[0]);
-                libc::write(ready[1], [1u8].as_ptr().cast(), 1);
+                for &fd in close_in_child {
+                    libc::close(fd);
+                }
+                libc::close(hold_w.as_raw_fd());
+                libc::close(ready_r.as_raw_fd());
+                libc::write(ready_w.as_raw_fd(), [1u8].as_ptr().cast(), 1);
                 let mut b = [0u8; 1];
-                libc::read(hold[0], b.as_mut_ptr().cast(), 1);
+                libc::read(hold_r.as_raw_fd(), b.as_mut_ptr().cast(), 1);
                 libc::_exit(0);
             }
-            libc::close(hold[0]);
-            libc::close(ready[1]);
-            let mut b = [0u8; 1];
-            libc::read(ready[0], b.as_mut_ptr().cast(), 1);
-            libc::close(ready[0]);
-            Ok(Holder {
-                pid: pid as u32,
-                hold: hold[1],
-            })
         }
+        if pid < 0 {
+            return Err(failed("fork()", io::Error::last_os_error()));
+        }
+        drop((hold_r, ready_w));
+        // One byte, or end of file if the child died first: either way it is settled.
+        let _ = rustix::io::read(&ready_r, &mut [0u8; 1]);
+        Ok(Holder {
+            pid: pid as u32,
+            hold: Some(hold_w),
+        })
     }
-}
-
-/// The last OS error, saying that the holder could not be started and at which step.
-#[cfg(target_os = "linux")]
-fn holder_failed(what: &str) -> anyhow::Error {
-    let e = io::Error::last_os_error();
-    anyhow::Error::new(step(what, e)).context("cannot fork a process to share the test sockets")
 }
 
 #[cfg(target_os = "linux")]
 impl Drop for Holder {
     fn drop(&mut self) {
-        // SAFETY: closing our end releases the child; then reap it, by PID.
-        unsafe {
-            libc::close(self.hold);
-            let mut st = 0;
-            libc::waitpid(self.pid as libc::pid_t, &mut st, 0);
+        // Closing our end releases the child; then reap it, by PID.
+        drop(self.hold.take());
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid as i32) {
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
         }
     }
 }

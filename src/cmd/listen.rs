@@ -186,37 +186,82 @@ fn announce(out: &mut dyn Write, o: &Opened, json: bool) -> anyhow::Result<()> {
 
 #[cfg(target_os = "linux")]
 mod wait {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::fs::FileType;
+    use std::io;
+    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
     use std::time::{Duration, Instant};
 
     /// Whether stdin is /dev/null (a background job's): then it cannot signal anything.
     fn stdin_is_devnull() -> bool {
-        // SAFETY: libc::stat is plain data; all zeroes is a valid value.
-        let mut a: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: as above.
-        let mut b: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat/stat into structs we own, a NUL-terminated path; both checked.
+        let (Ok(a), Ok(b)) = (
+            rustix::fs::fstat(io::stdin().as_fd()),
+            rustix::fs::stat("/dev/null"),
+        ) else {
+            return false;
+        };
+        a.st_rdev == b.st_rdev && FileType::from_raw_mode(a.st_mode).is_char_device()
+    }
+
+    /// A signal set holding `signals`.
+    pub(super) fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
+        // SAFETY: sigset_t is plain data; sigemptyset initialises it before any other use,
+        // and neither call can fail on a valid pointer and valid signal numbers.
         unsafe {
-            libc::fstat(0, &mut a) == 0
-                && libc::stat(c"/dev/null".as_ptr(), &mut b) == 0
-                && a.st_rdev == b.st_rdev
-                && (a.st_mode & libc::S_IFMT) == libc::S_IFCHR
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for &s in signals {
+                libc::sigaddset(&mut set, s);
+            }
+            set
         }
     }
 
-    /// Blocks until SIGINT/SIGTERM/SIGHUP, stdin EOF, or the deadline.
+    pub(super) const STOP: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    /// Changes this thread's signal mask; returns the one it replaces.
+    pub(super) fn sigmask(how: libc::c_int, set: &libc::sigset_t) -> io::Result<libc::sigset_t> {
+        // Any valid set: sigprocmask overwrites it.
+        let mut old = *set;
+        // SAFETY: both sets are valid for the call; the result is checked.
+        if unsafe { libc::sigprocmask(how, set, &mut old) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(old)
+    }
+
+    /// The stop signals, blocked and readable from the descriptor `open` makes of them (rustix
+    /// has no signalfd). If blocking or `open` fails, the mask is as it was, so Ctrl-C and
+    /// SIGTERM still end the process: blocked signals with nothing reading them would leave a
+    /// listener only `kill -9` could stop.
+    pub(super) fn block_and_watch(
+        open: impl FnOnce(&libc::sigset_t) -> io::Result<OwnedFd>,
+    ) -> io::Result<OwnedFd> {
+        let set = sigset(&STOP);
+        let old = sigmask(libc::SIG_BLOCK, &set)?;
+        open(&set).inspect_err(|_| {
+            // Nothing more can be done if restoring fails too; the open error says why.
+            let _ = sigmask(libc::SIG_SETMASK, &old);
+        })
+    }
+
+    fn signalfd(set: &libc::sigset_t) -> io::Result<OwnedFd> {
+        // SAFETY: a valid set; -1 asks for a new descriptor, which is checked.
+        let fd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor, owned by nothing else.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    /// Blocks until SIGINT/SIGTERM/SIGHUP, stdin EOF, or the deadline. Without a signal
+    /// descriptor (out of descriptors), signals keep their default action: they still end the
+    /// process, and the kernel closes its sockets.
     pub fn until_done(deadline: Option<Duration>) {
         let end = deadline.map(|d| Instant::now() + d);
-        // SAFETY: signal mask and signalfd set-up on this (the only) thread; checked.
-        let sfd = unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::sigaddset(&mut set, libc::SIGINT);
-            libc::sigaddset(&mut set, libc::SIGTERM);
-            libc::sigaddset(&mut set, libc::SIGHUP);
-            libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-            libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
-        };
-        let watch_stdin = !stdin_is_devnull();
+        let sfd = block_and_watch(signalfd).ok();
+        let stdin = (!stdin_is_devnull()).then(io::stdin);
         let mut buf = [0u8; 512];
         loop {
             let timeout = match end {
@@ -225,38 +270,37 @@ mod wait {
                     if left.is_zero() {
                         return;
                     }
-                    left.as_millis().min(i32::MAX as u128) as i32
+                    Some(Timespec::try_from(left).unwrap_or(Timespec {
+                        tv_sec: i64::MAX,
+                        tv_nsec: 0,
+                    }))
                 }
-                None => -1,
+                None => None,
             };
-            let mut fds = [
-                libc::pollfd {
-                    fd: sfd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-                libc::pollfd {
-                    fd: if watch_stdin { 0 } else { -1 },
-                    events: libc::POLLIN,
-                    revents: 0,
-                },
-            ];
-            // SAFETY: fds is a valid array of two pollfd.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, timeout) };
-            if n < 0 {
-                if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                return;
+            let mut fds = Vec::with_capacity(2);
+            if let Some(fd) = &sfd {
+                fds.push(PollFd::new(fd, PollFlags::IN));
             }
-            if fds[0].revents != 0 {
+            if let Some(s) = &stdin {
+                fds.push(PollFd::from_borrowed_fd(s.as_fd(), PollFlags::IN));
+            }
+            match poll(&mut fds, timeout.as_ref()) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(_) => return,
+            }
+            let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
+            drop(fds);
+            let mut ready = ready.into_iter();
+            if sfd.is_some() && ready.next() == Some(true) {
                 return; // a signal: exit normally so everything is closed
             }
-            if fds[1].revents != 0 {
-                // SAFETY: reading into a local buffer.
-                let r = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
-                if r <= 0 {
-                    return; // stdin closed
+            if let (Some(s), Some(true)) = (&stdin, ready.next()) {
+                match rustix::io::read(s.as_fd(), &mut buf) {
+                    Ok(0) => return, // stdin closed
+                    Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+                    Ok(_) => {}
+                    Err(_) => return,
                 }
             }
         }
@@ -317,6 +361,35 @@ mod tests {
         )
         .expect("a v4-mapped listener opens");
         assert_eq!(p.v6only, Some(false));
+    }
+
+    /// Whether this thread blocks `sig`.
+    #[cfg(target_os = "linux")]
+    fn blocked(sig: libc::c_int) -> bool {
+        // Blocking nothing more returns the mask as it is.
+        let cur = wait::sigmask(libc::SIG_BLOCK, &wait::sigset(&[])).unwrap();
+        // SAFETY: a set sigprocmask filled.
+        unsafe { libc::sigismember(&cur, sig) == 1 }
+    }
+
+    /// Regression: a failed signalfd left SIGINT and SIGTERM blocked with nothing reading
+    /// them, so neither Ctrl-C nor `kill` could stop `listen`.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn failed_signalfd_leaves_stop_signals_unblocked() {
+        // Test threads start with the harness's mask, which blocks none of these.
+        let stops = wait::STOP;
+        assert_eq!(stops.map(blocked), [false; 3]);
+        let mut tried = false;
+        let r = wait::block_and_watch(|_| {
+            // Blocked while the descriptor is being made, so none is lost in between.
+            assert_eq!(stops.map(blocked), [true; 3]);
+            tried = true;
+            Err(std::io::Error::from_raw_os_error(libc::EMFILE))
+        });
+        assert!(tried);
+        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EMFILE));
+        assert_eq!(stops.map(blocked), [false; 3]);
     }
 
     #[test]
