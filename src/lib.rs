@@ -92,3 +92,72 @@ pub fn error_line(e: &anyhow::Error) -> String {
         render::sanitize::sanitize(&parts.join(": "))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("read src/") {
+            let p = e.expect("read src/").path();
+            if p.is_dir() {
+                rust_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Every `src/….rs` path a text names.
+    fn named(text: &str) -> Vec<&str> {
+        let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '/' || c == '.';
+        text.match_indices("src/")
+            .filter(|&(i, _)| !text[..i].ends_with(|c: char| ok(c) || c == '-'))
+            .filter_map(|(i, _)| {
+                let end = text[i..]
+                    .find(|c: char| !ok(c))
+                    .map_or(text.len(), |n| i + n);
+                let path = text[i..end].trim_end_matches('.');
+                path.ends_with(".rs").then_some(path)
+            })
+            .collect()
+    }
+
+    /// ARCHITECTURE.md is the newcomer's map: it names every source file (by its path from
+    /// the repository root), and names none that is gone.
+    #[test]
+    fn architecture_map_names_every_source_file() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let map = std::fs::read_to_string(root.join("ARCHITECTURE.md")).expect("ARCHITECTURE.md");
+        let named = named(&map);
+        let mut files = Vec::new();
+        rust_files(&root.join("src"), &mut files);
+        let mut files: Vec<String> = files
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        let missing: Vec<&String> = files
+            .iter()
+            .filter(|f| !named.contains(&f.as_str()))
+            .collect();
+        let gone: Vec<&&str> = named
+            .iter()
+            .filter(|n| !files.iter().any(|f| f == **n))
+            .collect();
+        assert!(
+            missing.is_empty() && gone.is_empty(),
+            "ARCHITECTURE.md is out of date.\n  files under src/ it does not name: {missing:?}\n  \
+             files it names that do not exist: {gone:?}\nName each file by its full path \
+             (`src/dir/file.rs`) where it belongs in the map."
+        );
+    }
+
+    #[test]
+    fn map_paths_are_read_whole() {
+        assert_eq!(
+            named("`src/a.rs`, src/b/c_d.rs. (src/e.rs) x-src/f.rs tests/src/g.rs src/h"),
+            ["src/a.rs", "src/b/c_d.rs", "src/e.rs"]
+        );
+    }
+}
