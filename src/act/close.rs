@@ -101,6 +101,7 @@ pub fn execute(plan: &Plan) -> anyhow::Result<Report> {
         };
         report.steps.push(Step {
             pid,
+            process: None,
             socket: Some(s.clone()),
             action: if error.is_none() {
                 "destroyed".into()

@@ -10,7 +10,7 @@ pub mod guard;
 pub mod kill;
 pub mod wait;
 
-use crate::model::{Endpoint, Owner, OwnerReason, Protocol, SockState, Socket};
+use crate::model::{Endpoint, Owner, OwnerReason, Process, Protocol, SockState, Socket};
 use serde::{Deserialize, Serialize};
 
 /// Exit statuses of `kill` and `close` (the public contract).
@@ -61,6 +61,11 @@ pub struct Target {
     pub cmdline: Vec<String>,
     /// Inodes of the selected sockets it holds: what the safety re-check looks for.
     pub inodes: Vec<u64>,
+    /// Start time, uids and executable when the plan was made (read through its pidfd);
+    /// compared again right before the signal. None: it could not be read (it is then
+    /// not signalled).
+    #[serde(default)]
+    pub identity: Option<guard::Identity>,
 }
 
 /// A holder portscope will not signal, and why.
@@ -70,6 +75,13 @@ pub struct Refused {
     pub pid: u32,
     pub name: String,
     pub reason: String,
+    /// The container it runs or publishes for (`podman:web`): the refusal is then the
+    /// engine's (exit 3), not a keystone of the host (exit 2).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The command that stops that container (portscope never runs it).
+    #[serde(default)]
+    pub hint: Option<String>,
 }
 
 /// A socket held by a process portscope cannot see.
@@ -95,15 +107,32 @@ pub struct Plan {
     /// descriptor is in flight (SCM_RIGHTS), or one the kernel holds without a descriptor.
     #[serde(default)]
     pub unowned: Vec<Hidden>,
+    /// Ports a container engine publishes by DNAT alone (no host socket to act on): no
+    /// signal and no close can free them.
+    #[serde(default)]
+    pub published: Vec<PublishedPort>,
+}
+
+/// A port a container publishes without a host process holding it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedPort {
+    pub protocol: Protocol,
+    pub port: u16,
+    /// `podman:web`, `docker:shop-web-1`.
+    pub container: Option<String>,
+    /// The command that stops it (portscope never runs it).
+    pub hint: Option<String>,
 }
 
 impl Plan {
-    /// Builds the plan from the pipeline's sockets; `refuse` says why a PID must not be
-    /// signalled (PID 1, a kernel thread, portscope or its ancestors).
+    /// Builds the plan from the pipeline's sockets; `refuse` says why a holder must not be
+    /// signalled (PID 1 of any PID namespace, a kernel thread, portscope or its ancestors,
+    /// a container engine's process).
     pub fn build(
         specs: &[String],
         sockets: &[Socket],
-        refuse: &dyn Fn(u32) -> Option<String>,
+        refuse: &mut dyn FnMut(&Process, &Socket) -> Option<guard::Refusal>,
     ) -> Plan {
         let mut plan = Plan {
             specs: specs.to_vec(),
@@ -138,11 +167,13 @@ impl Plan {
                 if plan.refused.iter().any(|x| x.pid == p.pid) {
                     continue;
                 }
-                match refuse(p.pid) {
-                    Some(reason) => plan.refused.push(Refused {
+                match refuse(p, s) {
+                    Some(r) => plan.refused.push(Refused {
                         pid: p.pid,
                         name: p.name.clone(),
-                        reason,
+                        reason: r.reason,
+                        container: r.container,
+                        hint: r.hint,
                     }),
                     None => plan.targets.push(Target {
                         pid: p.pid,
@@ -151,6 +182,7 @@ impl Plan {
                         uid: p.uid,
                         cmdline: p.cmdline.clone(),
                         inodes: vec![s.inode],
+                        identity: None,
                     }),
                 }
             }
@@ -189,6 +221,10 @@ pub struct Remaining {
 pub struct Step {
     /// The process (kill) or the socket's first holder (close), if any.
     pub pid: Option<u32>,
+    /// The process signalled, as it was checked right before the signal: name, user,
+    /// uid and executable (kill only).
+    #[serde(default)]
+    pub process: Option<String>,
     /// The socket closed (close only).
     pub socket: Option<SocketRef>,
     /// `SIGTERM`, `SIGKILL`, `destroyed`, or `skipped`.

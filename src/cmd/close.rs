@@ -42,11 +42,11 @@ pub fn run_with(
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let plan = shared::plan(c, sel)?;
+    if flags.dry_run {
+        return shared::dry_run(out, "close", "destroy", &plan, flags);
+    }
     if let Some(r) = shared::blocked(&plan, false) {
         return shared::output(out, "close", "destroy", &plan, Some(&r), flags);
-    }
-    if flags.dry_run {
-        return shared::output(out, "close", "destroy", &plan, None, flags);
     }
     let n = plan.sockets.len();
     let question = format!(
