@@ -1,0 +1,354 @@
+//! Hostile cases for the commands that act (`kill`, `close`, `wait`), on real processes,
+//! namespaces and containers this test starts: a namespace's or container's init, an
+//! engine's port holder, a holder that changes between the plan and the signal (driven
+//! through a pty), a socket handed over by SCM_RIGHTS, a listener's accept queue, a port
+//! held by TIME_WAIT alone. Every process signalled is one the test started.
+
+// Live sockets, pidfds, ptys, namespaces: Linux only.
+#![cfg(target_os = "linux")]
+
+#[path = "common/act.rs"]
+mod act;
+mod common;
+#[path = "common/containers.rs"]
+mod containers;
+
+use act::*;
+use common::*;
+use portscope::act::Status;
+use portscope::collect::linux::pidfd::Pidfd;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+/// `portscope listen --json ADDR` as PID 1 of a new PID namespace (`unshare -pf
+/// --mount-proc`): its first line says the socket is open.
+fn init_of_a_pid_namespace(addr: &str) -> (Kid, u16) {
+    let mut kid = Kid(Command::new("unshare")
+        .args(["-pf", "--mount-proc", "--kill-child"])
+        .arg(bin_path())
+        .args(["listen", "--json", addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run unshare"));
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(kid.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    (kid, v["port"].as_u64().unwrap() as u16)
+}
+
+/// The host PID of the process holding `port`, from `who -q`.
+fn holder(port: u16) -> u32 {
+    let (code, out, err) = run(&["who", "-q", &port.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    out.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("one pid: {out}"))
+}
+
+/// The README promises PID 1 is refused; the check looked only at portscope's own PID
+/// namespace, so a container's init was signalled (SIGTERM, then SIGKILL).
+#[test]
+fn pid_1_of_another_pid_namespace_is_refused_and_lives_on() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let (mut init, port) = init_of_a_pid_namespace("127.0.0.1:0");
+    let pid = holder(port);
+    let fd = Pidfd::open(pid).unwrap();
+    let (code, out, err) = run(&[
+        "kill",
+        "-y",
+        "--grace",
+        "200ms",
+        &port.to_string(),
+        "--json",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    let d = act_doc(&out);
+    assert!(d.plan.targets.is_empty(), "{out}");
+    assert_eq!(d.plan.refused.len(), 1, "{out}");
+    assert_eq!(d.plan.refused[0].pid, pid);
+    assert!(
+        d.plan.refused[0]
+            .reason
+            .starts_with("PID 1 of its own PID namespace"),
+        "{out}"
+    );
+    let r = d.result.unwrap();
+    assert_eq!(r.status, Status::Error);
+    assert!(r.steps.is_empty(), "nothing signalled: {out}");
+    assert!(!fd.exited_within(std::time::Duration::ZERO), "still alive");
+    assert!(init.try_wait().unwrap().is_none());
+    assert_eq!(who_code(port), 0, "still listening");
+}
+
+/// `kill --dry-run --json` of a refused plan: the plan, `result` null, exit 0 (it printed
+/// a result with status error and exit 2).
+#[test]
+fn a_dry_run_of_a_blocked_plan_has_no_result_and_exit_0() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let (_init, port) = init_of_a_pid_namespace("127.0.0.1:0");
+    let (code, out, err) = run(&["kill", "--dry-run", "--json", &port.to_string()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let d = act_doc(&out);
+    assert!(d.dry_run);
+    assert_eq!(d.result, None);
+    assert_eq!(d.plan.refused.len(), 1);
+    // Nothing on the port: still "nothing matched".
+    drop(_init);
+    let (code, out, _) = run(&["kill", "--dry-run", "--json", &port.to_string()]);
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(act_doc(&out).result, None);
+}
+
+/// A listener handed to a second process by SCM_RIGHTS: both hold it, both are in the
+/// plan, both are signalled, and only then is the port free.
+#[test]
+fn a_socket_handed_over_by_scm_rights_names_both_holders() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let sock = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let flight = InFlight::new();
+    let first = hold(sock.as_raw_fd(), false);
+    // The second process receives it itself, from the datagram socket (its fd 3).
+    let mut second = {
+        let mut cmd = Command::new("python3");
+        cmd.args([
+            "-c",
+            "import socket,sys,time\n\
+             s=socket.socket(fileno=3)\n\
+             m,fds,f,a=socket.recv_fds(s,1,1)\n\
+             s.detach()\n\
+             print(fds[0],flush=True)\n\
+             time.sleep(1000)",
+        ])
+        .stdout(Stdio::piped());
+        let fd = flight.rx_fd();
+        // SAFETY: dup2 only, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || place(&[fd]));
+        }
+        Kid(cmd.spawn().expect("python3"))
+    };
+    flight.send(sock.as_raw_fd());
+    drop(sock);
+    let mut got = [0u8; 2];
+    second
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut got)
+        .unwrap();
+    let (code, out, err) = run(&["kill", "--dry-run", "--json", &port.to_string()]);
+    assert_eq!(code, 0, "{err}");
+    let d = act_doc(&out);
+    let mut pids: Vec<u32> = d.plan.targets.iter().map(|t| t.pid).collect();
+    pids.sort_unstable();
+    let mut want = vec![first.id(), second.id()];
+    want.sort_unstable();
+    assert_eq!(pids, want, "{out}");
+    assert_eq!(d.plan.sockets.len(), 1);
+    assert_eq!(d.plan.sockets[0].pids, want);
+    let fds: Vec<Pidfd> = want.iter().map(|&p| Pidfd::open(p).unwrap()).collect();
+    let (code, out, err) = run(&["kill", "-y", &port.to_string(), "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let r = act_doc(&out).result.unwrap();
+    assert_eq!(r.status, Status::Freed);
+    let mut signalled: Vec<u32> = r.steps.iter().filter_map(|s| s.pid).collect();
+    signalled.sort_unstable();
+    assert_eq!(signalled, want);
+    assert!(fds.iter().all(exited));
+    assert_eq!(who_code(port), 1);
+}
+
+/// A pty pair: the master for the test, the slave as portscope's terminal.
+fn pty() -> (std::fs::File, OwnedFd) {
+    let (mut m, mut s) = (0, 0);
+    // SAFETY: openpty writes two descriptors into our locals; no name, termios or size.
+    let rc = unsafe {
+        libc::openpty(
+            &mut m,
+            &mut s,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: fresh descriptors we own.
+    unsafe { (std::fs::File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
+}
+
+/// Reads the terminal until `end` has appeared; returns everything read.
+fn read_until(master: &mut std::fs::File, end: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&seen).contains(end) {
+        let n = master.read(&mut buf).expect("read the terminal");
+        assert!(n > 0, "terminal closed: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
+/// The confirmed process is the one signalled: a holder that exec'd another program
+/// between the plan and the answer (same PID, same socket) was signalled anyway, since
+/// the re-check compared socket inodes only. Now: exit 5, not signalled.
+#[test]
+fn a_holder_that_execs_between_plan_and_answer_is_not_signalled() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let sock = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    // Another user's process (nobody), so that portscope asks; it execs `sleep` when told,
+    // keeping the listener as descriptor 3.
+    let mut target = {
+        let fd = sock.as_raw_fd();
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "read x; exec sleep 1000"])
+            .stdin(Stdio::piped())
+            .uid(65534)
+            .gid(65534);
+        // SAFETY: dup2 only, between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || place(&[fd]));
+        }
+        Kid(cmd.spawn().unwrap())
+    };
+    drop(sock);
+    let fd = Pidfd::open(target.id()).unwrap();
+    let exe_then = std::fs::read_link(format!("/proc/{}/exe", target.id())).unwrap();
+    let (mut master, slave) = pty();
+    let mut kill = Kid(Command::new(bin_path())
+        .args(["kill", "--grace", "200ms", &port.to_string()])
+        .stdin(Stdio::from(slave.try_clone().unwrap()))
+        .stderr(Stdio::from(slave))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap());
+    let prompt = read_until(&mut master, "[y/N] ");
+    assert!(
+        prompt.contains(&format!("SIGTERM pid {} sh user nobody", target.id())),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains(&format!("uid 65534, exe {}", exe_then.display())),
+        "{prompt}"
+    );
+    // Between the plan and the answer: the holder becomes another program.
+    target.stdin.take().unwrap().write_all(b"go\n").unwrap();
+    let sleep = which("sleep");
+    while std::fs::read_link(format!("/proc/{}/exe", target.id())).ok() != Some(sleep.clone()) {
+        std::thread::yield_now();
+    }
+    master.write_all(b"y\n").unwrap();
+    let mut out = String::new();
+    kill.stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let code = kill.wait().unwrap().code();
+    assert_eq!(code, Some(5), "{out}");
+    assert!(
+        out.contains(&format!(
+            "pid {}: skipped: not the process of the plan any more: executable {} is now {}",
+            target.id(),
+            exe_then.display(),
+            sleep.display()
+        )),
+        "{out}"
+    );
+    assert!(
+        !fd.exited_within(std::time::Duration::ZERO),
+        "not signalled"
+    );
+    assert!(target.try_wait().unwrap().is_none());
+}
+
+/// The path `name` resolves to, as /proc/PID/exe shows it.
+fn which(name: &str) -> std::path::PathBuf {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .unwrap();
+    let p = String::from_utf8(out.stdout).unwrap();
+    std::fs::canonicalize(p.trim()).unwrap()
+}
+
+/// A podman-published port: conmon holds the host side (a reservation socket; traffic goes
+/// by DNAT), the container's init holds the container side. `kill` SIGKILLed conmon and
+/// said `freed` (exit 0) while the container kept serving; `kill` inside the container's
+/// network namespace ended its init (Exited 137). Both are refused now, exit 3, with the
+/// command that stops the container, and the container still runs.
+#[test]
+fn a_podman_containers_conmon_and_init_are_refused_with_podman_stop() {
+    let Some(mut podman) = containers::Podman::start() else {
+        return;
+    };
+    let name = format!("portscope-keystone-{}", std::process::id());
+    let c = podman.run(&name, containers::Podman::HTTPD);
+    let conmon = Pidfd::open(c.conmon_pid).unwrap();
+    let init = Pidfd::open(c.pid).unwrap();
+    let hint = format!("podman stop {name}");
+
+    let (code, out, err) = run(&["kill", "-y", &c.host_port.to_string(), "--json"]);
+    assert_eq!(code, 3, "{out}{err}");
+    let d = act_doc(&out);
+    assert!(d.plan.targets.is_empty(), "{out}");
+    let r = &d.plan.refused;
+    assert_eq!(r.len(), 1, "{out}");
+    assert_eq!(r[0].pid, c.conmon_pid);
+    assert!(r[0].reason.starts_with("conmon"), "{out}");
+    assert_eq!(
+        r[0].container.as_deref(),
+        Some(format!("podman:{name}").as_str())
+    );
+    assert_eq!(r[0].hint.as_deref(), Some(hint.as_str()));
+    let res = d.result.unwrap();
+    assert_eq!(res.status, Status::Hidden);
+    assert!(res.steps.is_empty());
+    assert!(err.contains(&format!("to stop it: {hint}")), "{err}");
+
+    // Inside the container's network namespace: its init (httpd, PID 1 there).
+    let ns = c.pid.to_string();
+    let (code, out, err) = run(&["kill", "-y", "80", "--netns", &ns, "--json"]);
+    assert_eq!(code, 3, "{out}{err}");
+    let d = act_doc(&out);
+    assert!(d.plan.targets.is_empty(), "{out}");
+    assert_eq!(d.plan.refused.len(), 1, "{out}");
+    assert_eq!(d.plan.refused[0].pid, c.pid);
+    assert!(
+        d.plan.refused[0]
+            .reason
+            .starts_with("PID 1 of its own PID namespace"),
+        "{out}"
+    );
+    assert_eq!(d.plan.refused[0].hint.as_deref(), Some(hint.as_str()));
+
+    assert!(
+        !conmon.exited_within(std::time::Duration::ZERO),
+        "conmon lives"
+    );
+    assert!(
+        !init.exited_within(std::time::Duration::ZERO),
+        "the container lives"
+    );
+    let state = podman.podman(&["inspect", "--format", "{{.State.Status}}", &name]);
+    assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "running");
+}
