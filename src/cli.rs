@@ -701,7 +701,8 @@ pub struct WaitArgs {
     /// Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets).
     #[arg(long, value_name = "PATH", conflicts_with = "connect", help_heading = "Probe", value_hint = ValueHint::Other)]
     pub http: Option<String>,
-    /// Only a socket held by a process whose name contains NAME counts.
+    /// Only a socket held by a process named NAME counts: the whole name (its kernel name
+    /// or argv[0]'s file name, case-sensitive), never a part of it.
     #[arg(long, value_name = "NAME", help_heading = "Owner", value_hint = ValueHint::Other)]
     pub owner: Vec<String>,
     /// Only a socket held by this PID counts (comma list).
@@ -721,6 +722,12 @@ pub struct WaitArgs {
     /// Only a socket held by a process of this systemd unit counts.
     #[arg(long, value_name = "UNIT", help_heading = "Owner", value_hint = ValueHint::Other)]
     pub unit: Vec<String>,
+    /// With --until free: free for a bind that sets SO_REUSEADDR, so connections left in
+    /// TIME_WAIT (or still open) on the port are not waited for; only listening TCP and bound
+    /// UDP sockets are. Without it, free means a plain bind works: every socket on the port,
+    /// TIME_WAIT included, must be gone.
+    #[arg(long)]
+    pub reuseaddr: bool,
     /// Run COMMAND even when the wait timed out (its status is then portscope's).
     #[arg(long, requires = "command")]
     pub run_anyway: bool,

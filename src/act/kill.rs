@@ -318,11 +318,8 @@ fn finish(
     let now = pipeline::run(c, listening)?.sockets;
     if now.is_empty() {
         report.status = Status::Freed;
-        report.leftovers = table_only(c, everything)?
-            .iter()
-            .filter(|s| !s.state.is_listening())
-            .map(SocketRef::of)
-            .collect();
+        report.leftovers = leftovers(c, everything)?;
+        report.notes.extend(time_wait_note(&report.leftovers));
         return Ok(());
     }
     report.remaining = remaining(&now, plan);
@@ -334,6 +331,34 @@ fn finish(
         Status::StillHeld
     };
     Ok(())
+}
+
+/// The sockets on the SPECs that are not listening (connections, time_wait): no process
+/// to signal, not a failure, but they can keep a plain bind from working.
+pub fn leftovers(c: &mut Collector, everything: &Query) -> anyhow::Result<Vec<SocketRef>> {
+    Ok(table_only(c, everything)?
+        .iter()
+        .filter(|s| !s.state.is_listening())
+        .map(SocketRef::of)
+        .collect())
+}
+
+/// What `why` and `wait --until free` say of the same port: TIME_WAIT keeps a bind
+/// without SO_REUSEADDR from working until it expires.
+pub fn time_wait_note(leftovers: &[SocketRef]) -> Option<String> {
+    let mut ports: Vec<String> = leftovers
+        .iter()
+        .filter(|s| s.state == crate::model::SockState::TimeWait)
+        .map(|s| format!("{}/{}", s.local.port, s.protocol))
+        .collect();
+    ports.sort();
+    ports.dedup();
+    (!ports.is_empty()).then(|| {
+        format!(
+            "{} still in TIME_WAIT: no process holds it, but a bind without SO_REUSEADDR fails (EADDRINUSE) until it expires (up to 60 s); `portscope wait --until free` waits for that",
+            ports.join(", ")
+        )
+    })
 }
 
 /// Every holder of what is still there, new PIDs marked, with their supervisor.

@@ -47,7 +47,12 @@ pub fn run_with(
     if flags.dry_run {
         return shared::dry_run(out, "kill", verb, &plan, flags);
     }
-    if let Some(r) = shared::blocked(&plan, true) {
+    if let Some(mut r) = shared::blocked(&plan, true) {
+        if r.status == crate::act::Status::Nothing {
+            // No process, but perhaps connections in TIME_WAIT: say what a bind meets.
+            r.leftovers = kill::leftovers(c, &sel.everything)?;
+            r.notes.extend(kill::time_wait_note(&r.leftovers));
+        }
         return shared::output(out, "kill", verb, &plan, Some(&r), flags);
     }
     let n = plan.targets.len();
