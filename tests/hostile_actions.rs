@@ -352,3 +352,166 @@ fn a_podman_containers_conmon_and_init_are_refused_with_podman_stop() {
     let state = podman.podman(&["inspect", "--format", "{{.State.Status}}", &name]);
     assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "running");
 }
+
+/// `close` on a listener resets the connections waiting in its accept queue: it did so
+/// without a word, and said `freed` while its own note said the port stays bound. Now the
+/// plan lists them (and without a terminal they need -y), the report names them as reset,
+/// and the result says the port stays bound.
+#[test]
+fn close_lists_the_connections_its_listener_will_reset() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    // A port bound by number (one bound to port 0 is released when destroyed); the
+    // namespace is ours alone, so the port picked is still free a moment later.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sock = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let addr = sock.local_addr().unwrap();
+    // Two connections the listener never accepts.
+    let clients: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    let holder = hold(sock.as_raw_fd(), false);
+    drop(sock);
+    let port = addr.port().to_string();
+    let mut remotes: Vec<u16> = clients
+        .iter()
+        .map(|c| c.local_addr().unwrap().port())
+        .collect();
+    remotes.sort_unstable();
+
+    let (code, out, err) = run(&["close", "--dry-run", "--json", &port]);
+    assert_eq!(code, 0, "{err}");
+    let d = act_doc(&out);
+    assert_eq!(d.plan.sockets.len(), 1, "{out}");
+    let mut planned: Vec<u16> = d
+        .plan
+        .resets
+        .iter()
+        .map(|r| r.remote.unwrap().port)
+        .collect();
+    planned.sort_unstable();
+    assert_eq!(planned, remotes, "{out}");
+    // One socket of our own, but two connections would go with it: that needs a yes.
+    let (code, _, err) = run(&["close", &port]);
+    assert_eq!(code, 2);
+    assert!(err.contains("confirmation needed"), "{err}");
+    assert_eq!(who_code(addr.port()), 0, "nothing closed");
+
+    let (code, out, err) = run(&["close", "-y", &port]);
+    assert_eq!(code, 0, "{out}{err}");
+    for p in &remotes {
+        assert!(
+            out.contains(&format!(
+                "reset (was waiting in the accept queue): tcp established 127.0.0.1:{port} -> 127.0.0.1:{p}"
+            )),
+            "{out}"
+        );
+    }
+    assert!(
+        out.ends_with("result: closed, but the port stays bound\n"),
+        "{out}"
+    );
+    assert!(!out.contains("freed"), "{out}");
+    // The clients were reset, as the plan said.
+    for mut c in clients {
+        let mut b = [0u8; 1];
+        let e = c.read(&mut b).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+    }
+    drop(holder);
+}
+
+/// A connection that closed on our side waits out TIME_WAIT on the port; nothing listens.
+fn time_wait_only() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let (a, _) = l.accept().unwrap();
+    drop(a); // the server side closes first: its end goes to TIME_WAIT
+    let mut b = [0u8; 1];
+    assert_eq!(c.read(&mut b).unwrap(), 0);
+    drop(c);
+    drop(l);
+    port
+}
+
+/// One meaning of free: `wait --until free` said `free` while `why` said EADDRINUSE for a
+/// port held by TIME_WAIT alone. Now who, why, wait and kill all say TIME_WAIT, and
+/// `wait --until free` waits for it unless `--reuseaddr`.
+#[test]
+fn who_why_wait_and_kill_agree_on_a_time_wait_only_port() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let port = time_wait_only();
+    let p = port.to_string();
+    let tw = format!("{port}/tcp");
+
+    let (code, out, _) = run(&["who", &p]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("{tw}: only TIME_WAIT (1 connection): no process holds it, but a bind without SO_REUSEADDR fails (EADDRINUSE)")),
+        "{out}"
+    );
+    let (code, out, _) = run(&["why", &format!("127.0.0.1:{port}")]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("EADDRINUSE"), "{out}");
+    assert!(out.contains("reason time_wait"), "{out}");
+
+    let (code, out, err) = run(&["wait", &p, "--until", "free", "--timeout", "300ms"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains(&format!("timed out: not free: {p} (time_wait)")),
+        "{err}"
+    );
+    let (code, out, err) = run(&[
+        "wait",
+        &p,
+        "--until",
+        "free",
+        "--reuseaddr",
+        "--timeout",
+        "2s",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("{p}: free for a bind with SO_REUSEADDR\n"));
+
+    let (code, out, err) = run(&["kill", &p]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("leftover (kernel-held, not a failure): tcp time_wait"),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("{tw} still in TIME_WAIT: no process holds it, but a bind without SO_REUSEADDR fails (EADDRINUSE)")),
+        "{err}"
+    );
+}
+
+/// `wait --owner` matched a part of a name: `--owner port` counted `portscope`.
+#[test]
+fn wait_owner_matches_a_whole_name() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let l = Listener::start(&["0"]);
+    let port = l.port(0).to_string();
+    let (code, _, err) = run(&["wait", &port, "--owner", "port", "--timeout", "200ms"]);
+    assert_eq!(code, 1, "a part of the name does not count: {err}");
+    let (code, _, err) = run(&["wait", &port, "--owner", "Portscope", "--timeout", "200ms"]);
+    assert_eq!(code, 1, "nor another case: {err}");
+    let (code, out, err) = run(&["wait", &port, "--owner", "portscope", "--timeout", "2s"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(", pid {} portscope", l.pid())),
+        "{out}"
+    );
+}

@@ -111,6 +111,10 @@ pub struct Plan {
     /// signal and no close can free them.
     #[serde(default)]
     pub published: Vec<PublishedPort>,
+    /// `close`: connections waiting in a planned listener's accept queue (established,
+    /// not yet accepted, held by no process): closing the listener resets them.
+    #[serde(default)]
+    pub resets: Vec<SocketRef>,
 }
 
 /// A port a container publishes without a host process holding it.
@@ -126,6 +130,28 @@ pub struct PublishedPort {
 }
 
 impl Plan {
+    /// `close`: the connections in `all` (every socket on the SPECs) waiting in the accept
+    /// queue of a planned listener: established or close_wait, no process holds them, on
+    /// the listener's port and an address it receives.
+    pub fn waiting_connections(&self, all: &[Socket]) -> Vec<SocketRef> {
+        let listeners: Vec<&SocketRef> = self
+            .sockets
+            .iter()
+            .filter(|s| s.protocol == Protocol::Tcp && s.state == SockState::Listen)
+            .collect();
+        all.iter()
+            .filter(|c| matches!(c.state, SockState::Established | SockState::CloseWait))
+            .filter(|c| c.inode == 0 || c.owner_reason == Some(OwnerReason::KernelAcceptQueue))
+            .filter(|c| {
+                listeners.iter().any(|l| {
+                    l.local.port == c.local.port
+                        && (l.local.address.is_unspecified() || l.local.address == c.local.address)
+                })
+            })
+            .map(SocketRef::of)
+            .collect()
+    }
+
     /// Builds the plan from the pipeline's sockets; `refuse` says why a holder must not be
     /// signalled (PID 1 of any PID namespace, a kernel thread, portscope or its ancestors,
     /// a container engine's process).
@@ -271,6 +297,13 @@ pub struct Report {
     pub leftovers: Vec<SocketRef>,
     /// Notes for people: warnings, what was escalated.
     pub notes: Vec<String>,
+    /// `close`: destroyed listeners whose port stays bound (state closed) by the dead
+    /// descriptor until their process closes it; the status is then not "freed" in words.
+    #[serde(default)]
+    pub still_bound: Vec<SocketRef>,
+    /// `close`: the waiting connections that were reset with their listener.
+    #[serde(default)]
+    pub reset: Vec<SocketRef>,
 }
 
 impl Report {
@@ -281,6 +314,8 @@ impl Report {
             remaining: Vec::new(),
             leftovers: Vec::new(),
             notes: Vec::new(),
+            still_bound: Vec::new(),
+            reset: Vec::new(),
         }
     }
 }

@@ -78,6 +78,13 @@ pub fn plan_text(plan: &Plan, command: &str, verb: &str) -> String {
         }
         t.push('\n');
     }
+    for r in &plan.resets {
+        let _ = writeln!(
+            t,
+            "  reset: {} (waiting in the accept queue, not yet accepted: closing the listener resets it)",
+            sock(r)
+        );
+    }
     for p in &plan.published {
         let _ = writeln!(t, "  published: {}", published_note(p));
     }
@@ -147,10 +154,25 @@ pub fn report_text(r: &Report) -> String {
         }
         t.push('\n');
     }
+    for x in &r.reset {
+        let _ = writeln!(t, "reset (was waiting in the accept queue): {}", sock(x));
+    }
+    for b in &r.still_bound {
+        let _ = writeln!(
+            t,
+            "still bound: {} (state closed: the dead descriptor keeps the port until its process closes it)",
+            sock(b)
+        );
+    }
     for l in &r.leftovers {
         let _ = writeln!(t, "leftover (kernel-held, not a failure): {}", sock(l));
     }
-    let _ = writeln!(t, "{}", status_line(r.status));
+    if r.status == Status::Freed && !r.still_bound.is_empty() {
+        // Closed, not freed: the port stays bound.
+        let _ = writeln!(t, "result: closed, but the port stays bound");
+    } else {
+        let _ = writeln!(t, "{}", status_line(r.status));
+    }
     t
 }
 
