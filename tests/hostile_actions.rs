@@ -320,6 +320,7 @@ fn a_podman_containers_conmon_and_init_are_refused_with_podman_stop() {
         Some(format!("podman:{name}").as_str())
     );
     assert_eq!(r[0].hint.as_deref(), Some(hint.as_str()));
+    assert!(r[0].engine);
     let res = d.result.unwrap();
     assert_eq!(res.status, Status::Hidden);
     assert!(res.steps.is_empty());

@@ -65,6 +65,9 @@ pub struct Refusal {
     pub container: Option<String>,
     /// The command that stops that container (portscope never runs it).
     pub hint: Option<String>,
+    /// It belongs to a container (an engine's process, or a container's init): stopping
+    /// it is the engine's job (exit 3), not a keystone of this host (exit 2).
+    pub engine: bool,
 }
 
 impl Guard {
@@ -79,6 +82,7 @@ impl Guard {
                 reason,
                 container: container.map(label),
                 hint: container.and_then(stop_hint),
+                engine: container.is_some(),
             });
         }
         let role = engine_role(p.pid, &p.cmdline)?;
@@ -102,6 +106,7 @@ impl Guard {
             reason: what,
             container: container.as_ref().map(label),
             hint: container.as_ref().and_then(stop_hint),
+            engine: true,
         })
     }
 }

@@ -82,6 +82,11 @@ pub struct Refused {
     /// The command that stops that container (portscope never runs it).
     #[serde(default)]
     pub hint: Option<String>,
+    /// It belongs to a container (an engine's process, or a container's init): the plan
+    /// is then refused with exit 3; a keystone of the host (PID 1, portscope, an ancestor,
+    /// a kernel thread) with exit 2.
+    #[serde(default)]
+    pub engine: bool,
 }
 
 /// A socket held by a process portscope cannot see.
@@ -200,6 +205,7 @@ impl Plan {
                         reason: r.reason,
                         container: r.container,
                         hint: r.hint,
+                        engine: r.engine,
                     }),
                     None => plan.targets.push(Target {
                         pid: p.pid,
