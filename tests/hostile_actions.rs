@@ -89,23 +89,50 @@ fn pid_1_of_another_pid_namespace_is_refused_and_lives_on() {
     assert_eq!(who_code(port), 0, "still listening");
 }
 
-/// `kill --dry-run --json` of a refused plan: the plan, `result` null, exit 0 (it printed
-/// a result with status error and exit 2).
+/// `kill --dry-run --json` of a blocked plan: the plan, `result` null, exit 0. It printed a
+/// result (status hidden, exit 3) for a holder the user cannot see.
 #[test]
 fn a_dry_run_of_a_blocked_plan_has_no_result_and_exit_0() {
     let _s = serial();
     if !quiet_netns() {
         return;
     }
-    let (_init, port) = init_of_a_pid_namespace("127.0.0.1:0");
+    let l = Listener::start(&["0"]);
+    let port = l.port(0).to_string();
+    // As nobody, root's holder is hidden: a blocked plan.
+    let out = match Command::new(bin_path())
+        .args(["kill", "--dry-run", "--json", &port])
+        .uid(65534)
+        .gid(65534)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            skip("the test binary is not executable by nobody");
+            return;
+        }
+        Err(e) => panic!("cannot run portscope as nobody: {e}"),
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let d = act_doc(&stdout);
+    assert!(d.dry_run);
+    assert_eq!(d.plan.hidden.len(), 1, "{stdout}");
+    assert!(d.plan.targets.is_empty());
+    assert_eq!(d.result, None);
+    drop(l);
+    // A refused plan (PID 1 of a PID namespace) likewise.
+    let (init, port) = init_of_a_pid_namespace("127.0.0.1:0");
     let (code, out, err) = run(&["kill", "--dry-run", "--json", &port.to_string()]);
     assert_eq!(code, 0, "{out}{err}");
     let d = act_doc(&out);
-    assert!(d.dry_run);
+    assert_eq!(d.plan.refused.len(), 1, "{out}");
     assert_eq!(d.result, None);
-    assert_eq!(d.plan.refused.len(), 1);
-    // Nothing on the port: still "nothing matched".
-    drop(_init);
+    // Nothing on the port (the namespace's init gone): still "nothing matched", exit 1.
+    let pid = holder(port);
+    let fd = Pidfd::open(pid).unwrap();
+    drop(init);
+    assert!(exited(&fd));
     let (code, out, _) = run(&["kill", "--dry-run", "--json", &port.to_string()]);
     assert_eq!(code, 1, "{out}");
     assert_eq!(act_doc(&out).result, None);
@@ -242,14 +269,6 @@ fn a_holder_that_execs_between_plan_and_answer_is_not_signalled() {
         .spawn()
         .unwrap());
     let prompt = read_until(&mut master, "[y/N] ");
-    assert!(
-        prompt.contains(&format!("SIGTERM pid {} sh user nobody", target.id())),
-        "{prompt}"
-    );
-    assert!(
-        prompt.contains(&format!("uid 65534, exe {}", exe_then.display())),
-        "{prompt}"
-    );
     // Between the plan and the answer: the holder becomes another program.
     target.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let sleep = which("sleep");
@@ -279,6 +298,15 @@ fn a_holder_that_execs_between_plan_and_answer_is_not_signalled() {
         "not signalled"
     );
     assert!(target.try_wait().unwrap().is_none());
+    // The question named exactly the process that would have been signalled.
+    assert!(
+        prompt.contains(&format!("SIGTERM pid {} sh user nobody", target.id())),
+        "{prompt}"
+    );
+    assert!(
+        prompt.contains(&format!("uid 65534, exe {}", exe_then.display())),
+        "{prompt}"
+    );
 }
 
 /// The path `name` resolves to, as /proc/PID/exe shows it.
