@@ -403,6 +403,9 @@ mod tests {
         other = me.clone();
         other.start_time += 1;
         assert!(difference(&me, &other).unwrap().contains("PID was reused"));
+        other = me.clone();
+        other.uids[1] = other.uids[1].wrapping_add(1);
+        assert!(difference(&me, &other).unwrap().starts_with("uid "));
     }
 
     #[test]
