@@ -296,7 +296,9 @@ pub enum Command {
     /// process keeps a dead descriptor; a listener bound by port number then keeps the port
     /// bound until its process closes it, and the result says so ("closed, but the port
     /// stays bound", never "freed"). Closing a listener resets the connections waiting in its
-    /// accept queue: the plan lists them and they count for the confirmation. Same
+    /// accept queue: the plan lists them and they count for the confirmation. A socket a
+    /// container engine holds for a container (conmon, docker-proxy) is refused (exit 3),
+    /// with the container's stop command. Same
     /// selection, confirmation and --dry-run as kill. Exit status: 0 closed, 1 nothing
     /// matched, 2 bad input or an error, 3 not permitted, 4 still there afterwards, 5 a
     /// socket changed before it could be closed.

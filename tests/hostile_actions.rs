@@ -354,6 +354,19 @@ fn a_podman_containers_conmon_and_init_are_refused_with_podman_stop() {
     assert!(res.steps.is_empty());
     assert!(err.contains(&format!("to stop it: {hint}")), "{err}");
 
+    // Nor is conmon's reservation socket closed: the port stays the engine's.
+    let (code, out, err) = run(&["close", "-y", &c.host_port.to_string()]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        out.contains("result: a holder is hidden or not permitted"),
+        "{out}"
+    );
+    assert!(
+        err.contains(&format!("to stop it: {hint}; nothing was closed")),
+        "{err}"
+    );
+    assert_eq!(who_code(c.host_port), 0, "conmon still holds the host port");
+
     // Inside the container's network namespace: its init (httpd, PID 1 there).
     let ns = c.pid.to_string();
     let (code, out, err) = run(&["kill", "-y", "80", "--netns", &ns, "--json"]);
@@ -543,4 +556,55 @@ fn wait_owner_matches_a_whole_name() {
         out.contains(&format!(", pid {} portscope", l.pid())),
         "{out}"
     );
+}
+
+/// SIGKILL after the grace period goes through the same pidfd, but a target that exec'd
+/// another program on SIGTERM is no longer the process of the plan: it is not sent
+/// SIGKILL (exit 5).
+#[test]
+fn a_holder_that_execs_on_sigterm_is_not_sent_sigkill() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let mut holder = Kid(Command::new("python3")
+        .args([
+            "-c",
+            "import os,signal,socket\n\
+             s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); s.set_inheritable(True)\n\
+             signal.signal(signal.SIGTERM, lambda *a: os.execvp('sleep',['sleep','1000']))\n\
+             print(s.getsockname()[1],flush=True)\n\
+             while True: signal.pause()",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().to_string();
+    let fd = Pidfd::open(holder.id()).unwrap();
+    let (code, out, err) = run(&["kill", "--grace", "2s", &port, "--json"]);
+    assert_eq!(code, 5, "{out}{err}");
+    let r = act_doc(&out).result.unwrap();
+    assert_eq!(r.status, Status::Changed);
+    let actions: Vec<&str> = r.steps.iter().map(|s| s.action.as_str()).collect();
+    assert_eq!(actions, ["SIGTERM", "skipped"], "{out}");
+    assert!(
+        r.steps[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("not sent SIGKILL: not the process of the plan any more: executable"),
+        "{out}"
+    );
+    assert!(!fd.exited_within(std::time::Duration::ZERO), "not killed");
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{}/exe", holder.id())).unwrap(),
+        which("sleep")
+    );
+    assert!(holder.try_wait().unwrap().is_none());
 }

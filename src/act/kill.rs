@@ -259,11 +259,21 @@ pub fn execute(
     if let Some(e) = err {
         return Err(e);
     }
-    if !freed && opts.escalate && opts.signal != libc::SIGKILL && escalate(&live, &mut report) > 0 {
+    if !freed
+        && opts.escalate
+        && opts.signal != libc::SIGKILL
+        && escalate(&live, plan, &mut report) > 0
+    {
         until(Instant::now() + AFTER_KILL, || {
             live.iter().all(|p| p.exited_within(Duration::ZERO)) && !held(c).unwrap_or(true)
         });
     }
+    // A target that changed during the grace period was not sent SIGKILL: a change too.
+    changed |= report.steps.iter().any(|s| {
+        s.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("not sent SIGKILL"))
+    });
     finish(c, listening, everything, plan, &mut report, changed, denied)?;
     for p in live.iter().filter(|p| !p.exited_within(Duration::ZERO)) {
         report.notes.push(format!(
@@ -275,21 +285,45 @@ pub fn execute(
 }
 
 /// SIGKILL to every target still alive; returns how many were sent.
-fn escalate(live: &[&Pidfd], report: &mut Report) -> usize {
+/// Each is checked as before the first signal: the same pidfd (so the same process), and
+/// the identity of the plan (a target that exec'd meanwhile is not sent SIGKILL).
+fn escalate(live: &[&Pidfd], plan: &Plan, report: &mut Report) -> usize {
     let mut sent = 0;
     for p in live {
         if p.exited_within(Duration::ZERO) {
             continue;
         }
-        // The same pidfd: still the same process, whatever happened to its PID.
-        let error = p.signal(libc::SIGKILL).err().map(|e| e.to_string());
-        sent += usize::from(error.is_none());
+        let now = guard::identity(p.pid());
+        let then = plan
+            .targets
+            .iter()
+            .find(|t| t.pid == p.pid())
+            .and_then(|t| t.identity.as_ref());
+        let alive = p.signal(0).is_ok();
+        let changed = match (then, &now) {
+            (Some(then), Some(now)) => guard::difference(then, now),
+            _ => Some("its identity can no longer be read".to_string()),
+        };
+        let (action, error) = match (alive, changed) {
+            (false, _) => continue,
+            (true, Some(d)) => (
+                "skipped".to_string(),
+                Some(format!(
+                    "not sent SIGKILL: not the process of the plan any more: {d}"
+                )),
+            ),
+            (true, None) => {
+                let error = p.signal(libc::SIGKILL).err().map(|e| e.to_string());
+                sent += usize::from(error.is_none());
+                ("SIGKILL".to_string(), error)
+            }
+        };
         let t = plan_target(report, p.pid());
         report.steps.push(Step {
             pid: Some(p.pid()),
             process: t,
             socket: None,
-            action: "SIGKILL".into(),
+            action,
             error,
         });
     }

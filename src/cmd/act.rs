@@ -253,6 +253,35 @@ pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
         ));
         return Some(r);
     }
+    // `close` destroys sockets, not processes; but a socket a container engine holds for a
+    // container (a published port's proxy or reservation) is the engine's to release.
+    let engine_held: Vec<&crate::act::Refused> = plan
+        .refused
+        .iter()
+        // A container's init is refused a signal, not a close: its sockets are its own.
+        .filter(|x| x.engine && !x.reason.starts_with("PID 1"))
+        .filter(|x| plan.sockets.iter().any(|s| s.pids.contains(&x.pid)))
+        .collect();
+    if !kill && !engine_held.is_empty() {
+        let mut r = Report::new(Status::Hidden);
+        for x in engine_held {
+            let mut note = format!(
+                "refusing to close the socket of pid {} ({}): {}",
+                x.pid,
+                crate::render::sanitize::sanitize(&x.name),
+                x.reason
+            );
+            if let Some(h) = &x.hint {
+                note.push_str(&format!(
+                    "; to stop it: {}",
+                    crate::render::sanitize::sanitize(h)
+                ));
+            }
+            note.push_str("; nothing was closed");
+            r.notes.push(note);
+        }
+        return Some(r);
+    }
     if kill && !plan.refused.is_empty() {
         // A container engine's process (or a container's init): stopping the container is
         // the engine's job, which the hint names: exit 3. A keystone of the host: exit 2.
