@@ -525,6 +525,14 @@ fn who_why_wait_and_kill_agree_on_a_time_wait_only_port() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, format!("{p}: free for a bind with SO_REUSEADDR\n"));
 
+    // --reuseaddr says what free means; `up` has no such question.
+    let (code, _, err) = run(&["wait", &p, "--reuseaddr", "--timeout", "1s"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        "portscope: invalid option '--reuseaddr': only with --until free\n"
+    );
+
     let (code, out, err) = run(&["kill", &p]);
     assert_eq!(code, 1, "{out}");
     assert!(

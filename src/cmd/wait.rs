@@ -35,6 +35,9 @@ pub fn build(a: &WaitArgs) -> anyhow::Result<(Query, Vec<WaitSpec>, WaitOptions)
         UntilArg::Up => Until::Up,
         UntilArg::Free => Until::Free,
     };
+    if until == Until::Up && a.reuseaddr {
+        return Err(Error::invalid("option", "--reuseaddr", "only with --until free").into());
+    }
     if until == Until::Free && (a.connect || a.http.is_some()) {
         return Err(Error::invalid("option", "--connect/--http", "only with --until up").into());
     }
