@@ -773,7 +773,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__wait)
-            opts="-t -u -4 -6 -h -V --color --table-source --owner-source --netns --until --timeout --connect --http --owner --pid --user --container --unit --run-anyway --tcp --udp --ipv4 --ipv6 --help --version"
+            opts="-t -u -4 -6 -h -V --color --table-source --owner-source --netns --until --timeout --connect --http --owner --pid --user --container --unit --reuseaddr --run-anyway --tcp --udp --ipv4 --ipv6 --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -448,12 +448,13 @@ complete -c portscope -n "__fish_portscope_using_subcommand wait" -l until -d 'T
 free\t'no listening or bound socket remains on any SPEC'"
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l timeout -d 'Give up after this long (exit 1); default: wait for ever' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l http -d 'Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets)' -r -f
-complete -c portscope -n "__fish_portscope_using_subcommand wait" -l owner -d 'Only a socket held by a process whose name contains NAME counts' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l owner -d 'Only a socket held by a process named NAME counts: the whole name (its kernel name or argv[0]\'s file name, case-sensitive), never a part of it' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l pid -d 'Only a socket held by this PID counts (comma list)' -r
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l user -d 'Only a socket of this user (name or UID) counts' -r -f -a "(__fish_complete_users)"
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l container -d 'Only a socket held by a process in this container (ID or prefix) counts' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l unit -d 'Only a socket held by a process of this systemd unit counts' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l connect -d 'Once listening, also prove the accept path with a TCP connect (sends packets)'
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l reuseaddr -d 'With --until free: free for a bind that sets SO_REUSEADDR, so connections left in TIME_WAIT (or still open) on the port are not waited for; only listening TCP and bound UDP sockets are. Without it, free means a plain bind works: every socket on the port, TIME_WAIT included, must be gone'
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l run-anyway -d 'Run COMMAND even when the wait timed out (its status is then portscope\'s)'
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -s u -l udp -d 'UDP sockets only'

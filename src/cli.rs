@@ -266,16 +266,26 @@ pub enum Command {
     ///
     /// Targets every process holding a listening TCP or bound UDP socket on SPEC (the who
     /// grammar; with --all-states also those with connections on it). Each is pinned with a
-    /// pidfd and re-checked to still hold the socket before it is signalled, so a reused PID
-    /// is never hit. PID 1, kernel threads, portscope and its ancestors are refused. Sends
+    /// pidfd when the plan is made, with its start time, uids and executable; right before
+    /// the signal they are read again through the pidfd-confirmed process, and a target that
+    /// exited, let go of the socket, exec'd or changed uid is skipped (exit 5), never
+    /// signalled. The question and the report name the process (pid, name, user, uid,
+    /// executable). Refused, nothing signalled: PID 1, kernel threads, portscope and its
+    /// ancestors, PID 1 of any PID namespace (exit 2; a container's init: exit 3), and a
+    /// container engine's processes, known by executable and arguments (conmon,
+    /// docker-proxy, rootlessport, pasta, slirp4netns, containerd-shim: exit 3), with the
+    /// container and its stop command (podman stop NAME, docker stop NAME, docker compose -p
+    /// P stop SERVICE); a port published by DNAT alone is refused too (exit 3). Sends
     /// SIGTERM, waits up to --grace for the processes to exit and the port to be free, then
-    /// SIGKILL unless --no-escalate. A holder restarted by its supervisor is named, with the
-    /// systemd unit or container to stop. On a terminal it asks before signalling another
-    /// user's process or more than one process; without one that needs -y. Exit status: 0
-    /// freed, 1 nothing held it, 2 bad input or an error (a refused target, no
-    /// confirmation), 3 a holder is hidden or not permitted to be signalled, 4 still held
-    /// after the grace period (e.g. restarted), 5 a target changed before it could be
-    /// signalled.
+    /// SIGKILL unless --no-escalate. A port left in TIME_WAIT is said to be so (a bind
+    /// without SO_REUSEADDR fails there). A holder restarted by its supervisor is named, with
+    /// the systemd unit or container to stop. On a terminal it asks before signalling another
+    /// user's process or more than one process; without one that needs -y. --dry-run prints
+    /// the plan with a null result and exits 0, blocked or not (1 when nothing is on the
+    /// port). Exit status: 0 freed, 1 nothing held it, 2 bad input or an error (a refused
+    /// target, no confirmation), 3 a holder is hidden, not permitted to be signalled, or a
+    /// container's, 4 still held after the grace period (e.g. restarted), 5 a target changed
+    /// before it could be signalled.
     #[command(after_help = KILL_EXAMPLES)]
     Kill(KillArgs),
     /// Destroy the sockets on a port in the kernel, leaving their processes running
@@ -283,9 +293,15 @@ pub enum Command {
     /// What ss -K does (SOCK_DESTROY over netlink sock_diag), for a stuck listener or a hung
     /// connection. Every socket that could not be closed is named with the reason (EPERM:
     /// needs CAP_NET_ADMIN; EOPNOTSUPP: a kernel without CONFIG_INET_DIAG_DESTROY). The
-    /// process keeps a dead descriptor. Same selection, confirmation and --dry-run as kill.
-    /// Exit status: 0 closed, 1 nothing matched, 2 bad input or an error, 3 not permitted,
-    /// 4 still there afterwards, 5 a socket changed before it could be closed.
+    /// process keeps a dead descriptor; a listener bound by port number then keeps the port
+    /// bound until its process closes it, and the result says so ("closed, but the port
+    /// stays bound", never "freed"). Closing a listener resets the connections waiting in its
+    /// accept queue: the plan lists them and they count for the confirmation. A socket a
+    /// container engine holds for a container (conmon, docker-proxy) is refused (exit 3),
+    /// with the container's stop command. Same
+    /// selection, confirmation and --dry-run as kill. Exit status: 0 closed, 1 nothing
+    /// matched, 2 bad input or an error, 3 not permitted, 4 still there afterwards, 5 a
+    /// socket changed before it could be closed.
     #[command(after_help = CLOSE_EXAMPLES)]
     Close(CloseArgs),
     /// Wait until a port is up (listening) or free, then optionally run a command
@@ -293,7 +309,9 @@ pub enum Command {
     /// Watches the socket table and never connects unless --connect or --http is given. up:
     /// every SPEC has a listening TCP socket (bound UDP with -u) reachable at its address
     /// (an IPv4 address is met by itself, 0.0.0.0 or a dual-stack [::]; localhost by either
-    /// family, and the output says which). free: no listening or bound socket remains.
+    /// family, and the output says which). free: a plain bind would work: no socket on the
+    /// port remains, connections in TIME_WAIT included (--reuseaddr: only listening and bound
+    /// sockets count).
     /// Exit status: 0 met (or COMMAND's status), 1 timed out, 2 bad input or an error, 3 up
     /// but the owner constraint cannot be checked (the owner is hidden).
     #[command(after_help = WAIT_EXAMPLES)]
@@ -701,7 +719,8 @@ pub struct WaitArgs {
     /// Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets).
     #[arg(long, value_name = "PATH", conflicts_with = "connect", help_heading = "Probe", value_hint = ValueHint::Other)]
     pub http: Option<String>,
-    /// Only a socket held by a process whose name contains NAME counts.
+    /// Only a socket held by a process named NAME counts: the whole name (its kernel name
+    /// or argv[0]'s file name, case-sensitive), never a part of it.
     #[arg(long, value_name = "NAME", help_heading = "Owner", value_hint = ValueHint::Other)]
     pub owner: Vec<String>,
     /// Only a socket held by this PID counts (comma list).
@@ -721,6 +740,12 @@ pub struct WaitArgs {
     /// Only a socket held by a process of this systemd unit counts.
     #[arg(long, value_name = "UNIT", help_heading = "Owner", value_hint = ValueHint::Other)]
     pub unit: Vec<String>,
+    /// With --until free: free for a bind that sets SO_REUSEADDR, so connections left in
+    /// TIME_WAIT (or still open) on the port are not waited for; only listening TCP and bound
+    /// UDP sockets are. Without it, free means a plain bind works: every socket on the port,
+    /// TIME_WAIT included, must be gone.
+    #[arg(long)]
+    pub reuseaddr: bool,
     /// Run COMMAND even when the wait timed out (its status is then portscope's).
     #[arg(long, requires = "command")]
     pub run_anyway: bool,

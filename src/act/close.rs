@@ -101,6 +101,7 @@ pub fn execute(plan: &Plan) -> anyhow::Result<Report> {
         };
         report.steps.push(Step {
             pid,
+            process: None,
             socket: Some(s.clone()),
             action: if error.is_none() {
                 "destroyed".into()
@@ -115,6 +116,7 @@ pub fn execute(plan: &Plan) -> anyhow::Result<Report> {
     for s in &done {
         let now = find(&after, s);
         if s.state == crate::model::SockState::Listen && now.is_some_and(|k| k.state_code == 7) {
+            report.still_bound.push(s.clone());
             report.notes.push(format!(
                 "{} {} no longer listens, but the dead descriptor keeps the port bound (state closed) until its process closes it: a server that binds with SO_REUSEADDR can take it now",
                 s.protocol, s.local

@@ -27,13 +27,13 @@ pub struct KillOptions {
     pub escalate: bool,
 }
 
-/// Called with each target's PID after the plan was made and before its pidfd is opened:
-/// tests use it to change the target in between, deterministically.
+/// Called with each target's PID after the plan was made (and its pidfd pinned) and before
+/// it is checked again and signalled: tests use it to change the target in between.
 pub type Hook<'a> = &'a mut dyn FnMut(u32);
 
 /// Why a target was not signalled.
 enum Skip {
-    /// It exited or let go of the socket since the plan: exit status 5.
+    /// It exited, let go of the socket, or is no longer the process of the plan: exit 5.
     Changed(String),
     /// Not ours to signal: exit status 3.
     Denied(String),
@@ -47,23 +47,86 @@ fn skip_for(e: io::Error, when: &str) -> Skip {
     }
 }
 
-/// The safe signal. Order is what makes it sound: (1) the pidfd pins one process; (2)
-/// /proc/PID/fd is read, which describes the pidfd's process or, if that one died in
-/// between, a newcomer with its PID; (3) signal 0 through the pidfd succeeds only if the
-/// pinned process is still alive, and while it lives its PID cannot be reused, so (2)
-/// described it; (4) the signal goes through the pidfd, to that process only.
-fn signal_one(t: &Target, sig: libc::c_int) -> Result<Pidfd, Skip> {
-    let fd = Pidfd::open(t.pid).map_err(|e| skip_for(e, "before it could be signalled"))?;
-    if !guard::holds_any(t.pid, &t.inodes) {
+/// The targets' pidfds, opened when the plan is made: each pins the process the plan
+/// describes, so a PID reused later can never be the one signalled.
+pub struct Pins(Vec<(u32, Pidfd)>);
+
+impl Pins {
+    fn get(&self, pid: u32) -> Option<&Pidfd> {
+        self.0.iter().find(|(p, _)| *p == pid).map(|(_, fd)| fd)
+    }
+}
+
+/// Pins every target and records its identity in the plan, in the order that makes the
+/// reading sound: pidfd first, then /proc, then the pidfd still alive (so /proc described
+/// the pinned process, not a newcomer with its PID). A target that cannot be pinned keeps
+/// `identity: None` and is not signalled.
+pub fn pin(plan: &mut Plan) -> Pins {
+    let mut pins = Vec::new();
+    for t in &mut plan.targets {
+        let Ok(fd) = Pidfd::open(t.pid) else {
+            continue;
+        };
+        let id = guard::identity(t.pid);
+        if matches!(fd.signal(0), Err(e) if e.raw_os_error() == Some(libc::ESRCH)) {
+            continue;
+        }
+        t.identity = id;
+        pins.push((t.pid, fd));
+    }
+    Pins(pins)
+}
+
+/// Who is signalled, in words: `python3 user alice uid 1000 exe /usr/bin/python3.11`.
+pub fn describe(t: &Target) -> String {
+    let mut d = t.name.clone();
+    if let Some(u) = &t.user {
+        d.push_str(&format!(" user {}", u));
+    }
+    if let Some(id) = &t.identity {
+        if let Some(uid) = id.uids.get(1) {
+            d.push_str(&format!(" uid {uid}"));
+        }
+        if let Some(exe) = &id.exe {
+            d.push_str(&format!(" exe {}", exe));
+        }
+    }
+    d
+}
+
+/// The safe signal. Order is what makes it sound: (1) the pidfd, opened at plan time, pins
+/// one process; (2) /proc/PID is read (its descriptors and its identity), which describes
+/// the pinned process or, if that one died in between, a newcomer with its PID; (3) signal
+/// 0 through the pidfd succeeds only if the pinned process is still alive, and while it
+/// lives its PID cannot be reused, so (2) described it; (4) the identity read in (2) must
+/// equal the plan's (start time, uids, executable): an exec or a uid change since the
+/// plan is a change, never a signal; (5) the signal goes through the pidfd.
+fn signal_one(t: &Target, fd: Option<&Pidfd>, sig: libc::c_int) -> Result<(), Skip> {
+    let (Some(fd), Some(then)) = (fd, t.identity.as_ref()) else {
+        return Err(Skip::Changed(
+            "exited before the plan could pin it: not signalled".into(),
+        ));
+    };
+    let holds = guard::holds_any(t.pid, &t.inodes);
+    let now = guard::identity(t.pid);
+    fd.signal(0)
+        .map_err(|e| skip_for(e, "while it was being checked"))?;
+    if !holds {
         return Err(Skip::Changed(
             "no longer holds the socket: not signalled".into(),
         ));
     }
-    fd.signal(0)
-        .map_err(|e| skip_for(e, "while it was being checked"))?;
+    let differs = match &now {
+        None => Some("its identity can no longer be read (exiting)".to_string()),
+        Some(now) => guard::difference(then, now),
+    };
+    if let Some(d) = differs {
+        return Err(Skip::Changed(format!(
+            "not the process of the plan any more: {d}: not signalled"
+        )));
+    }
     fd.signal(sig)
-        .map_err(|e| skip_for(e, "before it could be signalled"))?;
-    Ok(fd)
+        .map_err(|e| skip_for(e, "before it could be signalled"))
 }
 
 /// The sockets the query selects, from the table alone: no owner scan, no user names, the
@@ -146,6 +209,7 @@ pub fn execute(
     listening: &Query,
     everything: &Query,
     plan: &Plan,
+    pins: &Pins,
     opts: &KillOptions,
     mut hook: Option<Hook<'_>>,
 ) -> anyhow::Result<Report> {
@@ -156,9 +220,12 @@ pub fn execute(
         if let Some(h) = hook.as_mut() {
             h(t.pid);
         }
-        let (action, error) = match signal_one(t, opts.signal) {
-            Ok(fd) => {
-                live.push(fd);
+        let fd = pins.get(t.pid);
+        let mut process = None;
+        let (action, error) = match signal_one(t, fd, opts.signal) {
+            Ok(()) => {
+                live.extend(fd);
+                process = Some(describe(t));
                 (opts.signal_name.clone(), None)
             }
             Err(Skip::Changed(why)) => {
@@ -172,6 +239,7 @@ pub fn execute(
         };
         report.steps.push(Step {
             pid: Some(t.pid),
+            process,
             socket: None,
             action,
             error,
@@ -191,11 +259,21 @@ pub fn execute(
     if let Some(e) = err {
         return Err(e);
     }
-    if !freed && opts.escalate && opts.signal != libc::SIGKILL && escalate(&live, &mut report) > 0 {
+    if !freed
+        && opts.escalate
+        && opts.signal != libc::SIGKILL
+        && escalate(&live, plan, &mut report) > 0
+    {
         until(Instant::now() + AFTER_KILL, || {
             live.iter().all(|p| p.exited_within(Duration::ZERO)) && !held(c).unwrap_or(true)
         });
     }
+    // A target that changed during the grace period was not sent SIGKILL: a change too.
+    changed |= report.steps.iter().any(|s| {
+        s.error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("not sent SIGKILL"))
+    });
     finish(c, listening, everything, plan, &mut report, changed, denied)?;
     for p in live.iter().filter(|p| !p.exited_within(Duration::ZERO)) {
         report.notes.push(format!(
@@ -207,23 +285,58 @@ pub fn execute(
 }
 
 /// SIGKILL to every target still alive; returns how many were sent.
-fn escalate(live: &[Pidfd], report: &mut Report) -> usize {
+/// Each is checked as before the first signal: the same pidfd (so the same process), and
+/// the identity of the plan (a target that exec'd meanwhile is not sent SIGKILL).
+fn escalate(live: &[&Pidfd], plan: &Plan, report: &mut Report) -> usize {
     let mut sent = 0;
     for p in live {
         if p.exited_within(Duration::ZERO) {
             continue;
         }
-        // The same pidfd: still the same process, whatever happened to its PID.
-        let error = p.signal(libc::SIGKILL).err().map(|e| e.to_string());
-        sent += usize::from(error.is_none());
+        let now = guard::identity(p.pid());
+        let then = plan
+            .targets
+            .iter()
+            .find(|t| t.pid == p.pid())
+            .and_then(|t| t.identity.as_ref());
+        let alive = p.signal(0).is_ok();
+        let changed = match (then, &now) {
+            (Some(then), Some(now)) => guard::difference(then, now),
+            _ => Some("its identity can no longer be read".to_string()),
+        };
+        let (action, error) = match (alive, changed) {
+            (false, _) => continue,
+            (true, Some(d)) => (
+                "skipped".to_string(),
+                Some(format!(
+                    "not sent SIGKILL: not the process of the plan any more: {d}"
+                )),
+            ),
+            (true, None) => {
+                let error = p.signal(libc::SIGKILL).err().map(|e| e.to_string());
+                sent += usize::from(error.is_none());
+                ("SIGKILL".to_string(), error)
+            }
+        };
+        let t = plan_target(report, p.pid());
         report.steps.push(Step {
             pid: Some(p.pid()),
+            process: t,
             socket: None,
-            action: "SIGKILL".into(),
+            action,
             error,
         });
     }
     sent
+}
+
+/// The description the first signal's step gave the same process.
+fn plan_target(report: &Report, pid: u32) -> Option<String> {
+    report
+        .steps
+        .iter()
+        .find(|s| s.pid == Some(pid) && s.process.is_some())
+        .and_then(|s| s.process.clone())
 }
 
 /// The final look, with owners: free, or who holds it now and what restarts them.
@@ -239,11 +352,8 @@ fn finish(
     let now = pipeline::run(c, listening)?.sockets;
     if now.is_empty() {
         report.status = Status::Freed;
-        report.leftovers = table_only(c, everything)?
-            .iter()
-            .filter(|s| !s.state.is_listening())
-            .map(SocketRef::of)
-            .collect();
+        report.leftovers = leftovers(c, everything)?;
+        report.notes.extend(time_wait_note(&report.leftovers));
         return Ok(());
     }
     report.remaining = remaining(&now, plan);
@@ -255,6 +365,34 @@ fn finish(
         Status::StillHeld
     };
     Ok(())
+}
+
+/// The sockets on the SPECs that are not listening (connections, time_wait): no process
+/// to signal, not a failure, but they can keep a plain bind from working.
+pub fn leftovers(c: &mut Collector, everything: &Query) -> anyhow::Result<Vec<SocketRef>> {
+    Ok(table_only(c, everything)?
+        .iter()
+        .filter(|s| !s.state.is_listening())
+        .map(SocketRef::of)
+        .collect())
+}
+
+/// What `why` and `wait --until free` say of the same port: TIME_WAIT keeps a bind
+/// without SO_REUSEADDR from working until it expires.
+pub fn time_wait_note(leftovers: &[SocketRef]) -> Option<String> {
+    let mut ports: Vec<String> = leftovers
+        .iter()
+        .filter(|s| s.state == crate::model::SockState::TimeWait)
+        .map(|s| format!("{}/{}", s.local.port, s.protocol))
+        .collect();
+    ports.sort();
+    ports.dedup();
+    (!ports.is_empty()).then(|| {
+        format!(
+            "{} still in TIME_WAIT: no process holds it, but a bind without SO_REUSEADDR fails (EADDRINUSE) until it expires (up to 60 s); `portscope wait --until free` waits for that",
+            ports.join(", ")
+        )
+    })
 }
 
 /// Every holder of what is still there, new PIDs marked, with their supervisor.

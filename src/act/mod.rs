@@ -10,7 +10,7 @@ pub mod guard;
 pub mod kill;
 pub mod wait;
 
-use crate::model::{Endpoint, Owner, OwnerReason, Protocol, SockState, Socket};
+use crate::model::{Endpoint, Owner, OwnerReason, Process, Protocol, SockState, Socket};
 use serde::{Deserialize, Serialize};
 
 /// Exit statuses of `kill` and `close` (the public contract).
@@ -61,6 +61,11 @@ pub struct Target {
     pub cmdline: Vec<String>,
     /// Inodes of the selected sockets it holds: what the safety re-check looks for.
     pub inodes: Vec<u64>,
+    /// Start time, uids and executable when the plan was made (read through its pidfd);
+    /// compared again right before the signal. None: it could not be read (it is then
+    /// not signalled).
+    #[serde(default)]
+    pub identity: Option<guard::Identity>,
 }
 
 /// A holder portscope will not signal, and why.
@@ -70,6 +75,18 @@ pub struct Refused {
     pub pid: u32,
     pub name: String,
     pub reason: String,
+    /// The container it runs or publishes for (`podman:web`): the refusal is then the
+    /// engine's (exit 3), not a keystone of the host (exit 2).
+    #[serde(default)]
+    pub container: Option<String>,
+    /// The command that stops that container (portscope never runs it).
+    #[serde(default)]
+    pub hint: Option<String>,
+    /// It belongs to a container (an engine's process, or a container's init): the plan
+    /// is then refused with exit 3; a keystone of the host (PID 1, portscope, an ancestor,
+    /// a kernel thread) with exit 2.
+    #[serde(default)]
+    pub engine: bool,
 }
 
 /// A socket held by a process portscope cannot see.
@@ -95,15 +112,58 @@ pub struct Plan {
     /// descriptor is in flight (SCM_RIGHTS), or one the kernel holds without a descriptor.
     #[serde(default)]
     pub unowned: Vec<Hidden>,
+    /// Ports a container engine publishes by DNAT alone (no host socket to act on): no
+    /// signal and no close can free them.
+    #[serde(default)]
+    pub published: Vec<PublishedPort>,
+    /// `close`: connections waiting in a planned listener's accept queue (established,
+    /// not yet accepted, held by no process): closing the listener resets them.
+    #[serde(default)]
+    pub resets: Vec<SocketRef>,
+}
+
+/// A port a container publishes without a host process holding it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedPort {
+    pub protocol: Protocol,
+    pub port: u16,
+    /// `podman:web`, `docker:shop-web-1`.
+    pub container: Option<String>,
+    /// The command that stops it (portscope never runs it).
+    pub hint: Option<String>,
 }
 
 impl Plan {
-    /// Builds the plan from the pipeline's sockets; `refuse` says why a PID must not be
-    /// signalled (PID 1, a kernel thread, portscope or its ancestors).
+    /// `close`: the connections in `all` (every socket on the SPECs) waiting in the accept
+    /// queue of a planned listener: established or close_wait, no process holds them, on
+    /// the listener's port and an address it receives.
+    pub fn waiting_connections(&self, all: &[Socket]) -> Vec<SocketRef> {
+        let listeners: Vec<&SocketRef> = self
+            .sockets
+            .iter()
+            .filter(|s| s.protocol == Protocol::Tcp && s.state == SockState::Listen)
+            .collect();
+        all.iter()
+            .filter(|c| matches!(c.state, SockState::Established | SockState::CloseWait))
+            .filter(|c| c.inode == 0 || c.owner_reason == Some(OwnerReason::KernelAcceptQueue))
+            .filter(|c| {
+                listeners.iter().any(|l| {
+                    l.local.port == c.local.port
+                        && (l.local.address.is_unspecified() || l.local.address == c.local.address)
+                })
+            })
+            .map(SocketRef::of)
+            .collect()
+    }
+
+    /// Builds the plan from the pipeline's sockets; `refuse` says why a holder must not be
+    /// signalled (PID 1 of any PID namespace, a kernel thread, portscope or its ancestors,
+    /// a container engine's process).
     pub fn build(
         specs: &[String],
         sockets: &[Socket],
-        refuse: &dyn Fn(u32) -> Option<String>,
+        refuse: &mut dyn FnMut(&Process, &Socket) -> Option<guard::Refusal>,
     ) -> Plan {
         let mut plan = Plan {
             specs: specs.to_vec(),
@@ -138,11 +198,14 @@ impl Plan {
                 if plan.refused.iter().any(|x| x.pid == p.pid) {
                     continue;
                 }
-                match refuse(p.pid) {
-                    Some(reason) => plan.refused.push(Refused {
+                match refuse(p, s) {
+                    Some(r) => plan.refused.push(Refused {
                         pid: p.pid,
                         name: p.name.clone(),
-                        reason,
+                        reason: r.reason,
+                        container: r.container,
+                        hint: r.hint,
+                        engine: r.engine,
                     }),
                     None => plan.targets.push(Target {
                         pid: p.pid,
@@ -151,6 +214,7 @@ impl Plan {
                         uid: p.uid,
                         cmdline: p.cmdline.clone(),
                         inodes: vec![s.inode],
+                        identity: None,
                     }),
                 }
             }
@@ -189,6 +253,10 @@ pub struct Remaining {
 pub struct Step {
     /// The process (kill) or the socket's first holder (close), if any.
     pub pid: Option<u32>,
+    /// The process signalled, as it was checked right before the signal: name, user,
+    /// uid and executable (kill only).
+    #[serde(default)]
+    pub process: Option<String>,
     /// The socket closed (close only).
     pub socket: Option<SocketRef>,
     /// `SIGTERM`, `SIGKILL`, `destroyed`, or `skipped`.
@@ -235,6 +303,13 @@ pub struct Report {
     pub leftovers: Vec<SocketRef>,
     /// Notes for people: warnings, what was escalated.
     pub notes: Vec<String>,
+    /// `close`: destroyed listeners whose port stays bound (state closed) by the dead
+    /// descriptor until their process closes it; the status is then not "freed" in words.
+    #[serde(default)]
+    pub still_bound: Vec<SocketRef>,
+    /// `close`: the waiting connections that were reset with their listener.
+    #[serde(default)]
+    pub reset: Vec<SocketRef>,
 }
 
 impl Report {
@@ -245,6 +320,8 @@ impl Report {
             remaining: Vec::new(),
             leftovers: Vec::new(),
             notes: Vec::new(),
+            still_bound: Vec::new(),
+            reset: Vec::new(),
         }
     }
 }

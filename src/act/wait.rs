@@ -37,15 +37,21 @@ pub struct WaitSpec {
 /// Who must hold the socket for it to count (each given constraint must hold).
 #[derive(Debug, Clone, Default)]
 pub struct OwnerWanted {
-    /// --owner/--pid/--user, checked as `list` checks them.
+    /// --pid/--user, checked as `list` checks them.
     pub query: Option<Query>,
+    /// --owner: whole process names (the name the kernel keeps, or argv[0]'s file name),
+    /// never a part of one: `--owner web` does not count `webproxy`.
+    pub names: Vec<String>,
     pub containers: Vec<String>,
     pub units: Vec<String>,
 }
 
 impl OwnerWanted {
     pub fn any(&self) -> bool {
-        self.query.is_some() || !self.containers.is_empty() || !self.units.is_empty()
+        self.query.is_some()
+            || !self.names.is_empty()
+            || !self.containers.is_empty()
+            || !self.units.is_empty()
     }
 }
 
@@ -56,6 +62,9 @@ pub struct WaitOptions {
     pub connect: bool,
     pub http: Option<String>,
     pub owner: OwnerWanted,
+    /// `--until free` for a bind with SO_REUSEADDR: only listening and bound sockets count
+    /// (the query then asks for those states only); otherwise every socket on the port.
+    pub reuseaddr: bool,
 }
 
 /// How it ended.
@@ -164,6 +173,9 @@ fn owner_ok(want: &OwnerWanted, s: &Socket) -> Option<bool> {
             return Some(false);
         }
     }
+    if !want.names.is_empty() && !s.processes.iter().any(|p| named(&want.names, p)) {
+        return Some(false);
+    }
     if want.containers.is_empty() && want.units.is_empty() {
         return Some(true);
     }
@@ -184,6 +196,16 @@ fn owner_ok(want: &OwnerWanted, s: &Socket) -> Option<bool> {
             });
         c_ok && u_ok
     }))
+}
+
+/// Whether `p`'s whole name is one of `names`: its kernel name (comm, which keeps 15
+/// bytes: a longer wanted name matches those), or argv[0]'s file name.
+fn named(names: &[String], p: &crate::model::Process) -> bool {
+    let arg0 = p.cmdline.first().map(|a| a.rsplit('/').next().unwrap_or(a));
+    names.iter().any(|w| {
+        let comm_of_w = w.get(..15).filter(|_| p.name.len() == 15).unwrap_or(w);
+        p.name == *w || p.name == comm_of_w || arg0 == Some(w.as_str())
+    })
 }
 
 /// Where to connect for `--connect`/`--http`: the SPEC's address, else the socket's, a
@@ -303,22 +325,37 @@ fn look(
             .iter()
             .filter(|w| match o.until {
                 Until::Up => !socks.iter().any(|s| up_at(w, s).is_some()),
-                Until::Free => socks.iter().any(|s| on_port(&w.spec, s) && w_matches(w, s)),
+                Until::Free => socks.iter().any(|s| blocks(w, s)),
             })
-            .map(|w| w.spec.text.clone())
+            .map(|w| match o.until {
+                Until::Up => w.spec.text.clone(),
+                // Say what is left: `8080 (time_wait)`.
+                Until::Free => {
+                    let mut states: Vec<&str> = socks
+                        .iter()
+                        .filter(|s| blocks(w, s))
+                        .map(|s| s.state.as_str())
+                        .collect();
+                    states.sort_unstable();
+                    states.dedup();
+                    format!("{} ({})", w.spec.text, states.join(", "))
+                }
+            })
             .collect()
+    };
+    let free_line = |w: &WaitSpec| {
+        if o.reuseaddr {
+            format!("{}: free for a bind with SO_REUSEADDR", w.spec.text)
+        } else {
+            format!("{}: free", w.spec.text)
+        }
     };
     // Cheap answer first: from the table alone, is the condition possible yet?
     let waiting = pending(&sockets);
     match o.until {
         Until::Up if !waiting.is_empty() => return Ok(Look::NotYet(waiting)),
         Until::Free if waiting.is_empty() => {
-            return Ok(Look::Met(
-                specs
-                    .iter()
-                    .map(|w| format!("{}: free", w.spec.text))
-                    .collect(),
-            ))
+            return Ok(Look::Met(specs.iter().map(free_line).collect()))
         }
         _ => {}
     }
@@ -340,17 +377,18 @@ fn look(
         Until::Free => {
             let waiting = pending(&sockets);
             if waiting.is_empty() {
-                return Ok(Look::Met(
-                    specs
-                        .iter()
-                        .map(|w| format!("{}: free", w.spec.text))
-                        .collect(),
-                ));
+                return Ok(Look::Met(specs.iter().map(free_line).collect()));
             }
             Ok(Look::NotYet(waiting))
         }
         Until::Up => up_lines(specs, &sockets, o, left),
     }
+}
+
+/// For `free`: a socket on the SPEC's port that keeps a bind of it from working. A request
+/// socket (syn_recv) hangs off its listener and is not bound itself.
+fn blocks(w: &WaitSpec, s: &Socket) -> bool {
+    s.state != crate::model::SockState::SynReceived && on_port(&w.spec, s) && w_matches(w, s)
 }
 
 /// For `free`, what a bind of the SPEC would collide with (as `who` decides it).

@@ -89,9 +89,51 @@ pub fn plan(c: &mut Collector, sel: &Selection) -> anyhow::Result<Plan> {
     let outcome = pipeline::run(c, sel.selected())?;
     super::print_notes(&outcome.warnings);
     let guard = Guard::new();
-    Ok(Plan::build(&sel.specs, &outcome.sockets, &|pid| {
-        guard.refusal(pid)
-    }))
+    let mut placer = super::published::placer();
+    let mut plan = Plan::build(&sel.specs, &outcome.sockets, &mut |p, s| {
+        guard.refuse(&mut placer, p, s)
+    });
+    plan.published = dnat_published(&mut placer, sel);
+    Ok(plan)
+}
+
+/// The SPECs' ports a container publishes by DNAT alone (docker with its userland proxy
+/// off), from the engine's state on disk, as `who` reads it. Ranges wider than a few
+/// ports are not looked up port by port.
+pub fn dnat_published(
+    placer: &mut super::published::Placer,
+    sel: &Selection,
+) -> Vec<crate::act::PublishedPort> {
+    use crate::model::Protocol;
+    let mut out = Vec::new();
+    for spec in &sel.listening.ports {
+        for r in &spec.ranges {
+            if r.high.saturating_sub(r.low) > 16 {
+                continue;
+            }
+            let protos: Vec<Protocol> = match r.proto.or(spec.proto) {
+                Some(p) => vec![p],
+                None => sel.listening.table.protocols.clone(),
+            };
+            for port in r.low..=r.high {
+                for &proto in &protos {
+                    for p in super::published::dnat(placer, port, proto) {
+                        let c = p.container.as_ref();
+                        let found = crate::act::PublishedPort {
+                            protocol: proto,
+                            port,
+                            container: c.map(crate::act::guard::label),
+                            hint: c.and_then(crate::act::guard::stop_hint),
+                        };
+                        if !out.contains(&found) {
+                            out.push(found);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Users other than the one running portscope whose processes the plan touches.
@@ -162,6 +204,20 @@ pub fn output(
     Ok(code)
 }
 
+/// `--dry-run`: the plan only (`result` null), blocked or not; exit 0, or 1 when nothing
+/// on the SPECs was selected (as `who`).
+pub fn dry_run(
+    out: &mut dyn Write,
+    command: &str,
+    verb: &str,
+    plan: &Plan,
+    flags: Flags,
+) -> anyhow::Result<i32> {
+    output(out, command, verb, plan, None, flags)?;
+    let nothing = plan.sockets.is_empty() && plan.published.is_empty();
+    Ok(if nothing { 1 } else { 0 })
+}
+
 /// A plan that cannot be carried out as it is: nothing selected, a hidden holder, a
 /// refused target. Returns the report for it, or None when it can go ahead.
 pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
@@ -177,6 +233,14 @@ pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
         }
         return Some(r);
     }
+    if !plan.published.is_empty() {
+        // Traffic reaches a container whatever is done to host sockets.
+        let mut r = Report::new(Status::Hidden);
+        for p in &plan.published {
+            r.notes.push(render::published_note(p));
+        }
+        return Some(r);
+    }
     if plan.sockets.is_empty() || (kill && no_process) {
         return Some(Report::new(Status::Nothing));
     }
@@ -189,15 +253,72 @@ pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
         ));
         return Some(r);
     }
-    if kill && !plan.refused.is_empty() {
-        let mut r = Report::new(Status::Error);
-        for x in &plan.refused {
-            r.notes.push(format!(
-                "refusing to signal pid {} ({}): {}; nothing was signalled",
+    // `close` destroys sockets, not processes; but a socket a container engine holds for a
+    // container (a published port's proxy or reservation) is the engine's to release.
+    let engine_held: Vec<&crate::act::Refused> = plan
+        .refused
+        .iter()
+        // A container's init is refused a signal, not a close: its sockets are its own.
+        .filter(|x| x.engine && !x.reason.starts_with("PID 1"))
+        .filter(|x| plan.sockets.iter().any(|s| s.pids.contains(&x.pid)))
+        .collect();
+    if !kill && !engine_held.is_empty() {
+        let mut r = Report::new(Status::Hidden);
+        for x in engine_held {
+            let mut note = format!(
+                "refusing to close the socket of pid {} ({}): {}",
                 x.pid,
                 crate::render::sanitize::sanitize(&x.name),
                 x.reason
-            ));
+            );
+            if let Some(h) = &x.hint {
+                note.push_str(&format!(
+                    "; to stop it: {}",
+                    crate::render::sanitize::sanitize(h)
+                ));
+            }
+            note.push_str("; nothing was closed");
+            r.notes.push(note);
+        }
+        return Some(r);
+    }
+    if kill && !plan.refused.is_empty() {
+        // A container engine's process (or a container's init): stopping the container is
+        // the engine's job, which the hint names: exit 3. A keystone of the host: exit 2.
+        let engine = plan
+            .refused
+            .iter()
+            .any(|x| x.container.is_some() || x.hint.is_some())
+            || plan
+                .refused
+                .iter()
+                .any(|x| x.reason.contains("container engine"));
+        let mut r = Report::new(if engine {
+            Status::Hidden
+        } else {
+            Status::Error
+        });
+        for x in &plan.refused {
+            let mut note = format!(
+                "refusing to signal pid {} ({}): {}",
+                x.pid,
+                crate::render::sanitize::sanitize(&x.name),
+                x.reason
+            );
+            if let Some(c) = &x.container {
+                note.push_str(&format!(
+                    "; container {}",
+                    crate::render::sanitize::sanitize(c)
+                ));
+            }
+            if let Some(h) = &x.hint {
+                note.push_str(&format!(
+                    "; to stop it: {}",
+                    crate::render::sanitize::sanitize(h)
+                ));
+            }
+            note.push_str("; nothing was signalled");
+            r.notes.push(note);
         }
         return Some(r);
     }

@@ -41,24 +41,52 @@ pub fn run_with(
     asker: Asker<'_>,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
-    let plan = shared::plan(c, sel)?;
+    let mut plan = shared::plan(c, sel)?;
+    plan.resets = plan.waiting_connections(&crate::act::kill::table_only(c, &sel.everything)?);
+    if flags.dry_run {
+        return shared::dry_run(out, "close", "destroy", &plan, flags);
+    }
     if let Some(r) = shared::blocked(&plan, false) {
         return shared::output(out, "close", "destroy", &plan, Some(&r), flags);
     }
-    if flags.dry_run {
-        return shared::output(out, "close", "destroy", &plan, None, flags);
-    }
     let n = plan.sockets.len();
+    let w = plan.resets.len();
+    let resets = if w == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({w} waiting connection{} reset with {})",
+            if w == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" }
+        )
+    };
     let question = format!(
-        "{}Destroy {n} socket{}?",
+        "{}Destroy {n} socket{}{resets}?",
         crate::render::act::plan_text(&plan, "close", "destroy"),
         if n == 1 { "" } else { "s" }
     );
-    if !shared::confirmed(flags, n, "sockets", &question, &plan, asker)? {
+    // Waiting connections count as sockets to close: a person is asked about them.
+    let things = if w == 0 {
+        "sockets"
+    } else {
+        "sockets and waiting connections"
+    };
+    if !shared::confirmed(flags, n + w, things, &question, &plan, asker)? {
         let mut r = Report::new(Status::Error);
         r.notes.push("not confirmed: nothing was closed".into());
         return shared::output(out, "close", "destroy", &plan, Some(&r), flags);
     }
-    let report = close::execute(&plan)?;
+    let mut report = close::execute(&plan)?;
+    // The waiting connections went with their listener (the kernel resets them).
+    let now = crate::act::kill::table_only(c, &sel.everything)?;
+    report.reset = plan
+        .resets
+        .iter()
+        .filter(|r| {
+            !now.iter()
+                .any(|s| s.local == r.local && s.remote == r.remote && s.state == r.state)
+        })
+        .cloned()
+        .collect();
     shared::output(out, "close", "destroy", &plan, Some(&report), flags)
 }

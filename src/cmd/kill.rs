@@ -40,13 +40,20 @@ pub fn run_with(
     hook: Option<Hook<'_>>,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
-    let plan = shared::plan(c, sel)?;
+    let mut plan = shared::plan(c, sel)?;
     let verb = opts.signal_name.as_str();
-    if let Some(r) = shared::blocked(&plan, true) {
-        return shared::output(out, "kill", verb, &plan, Some(&r), flags);
-    }
+    // The plan as it would be carried out: each target pinned, its identity recorded.
+    let pins = kill::pin(&mut plan);
     if flags.dry_run {
-        return shared::output(out, "kill", verb, &plan, None, flags);
+        return shared::dry_run(out, "kill", verb, &plan, flags);
+    }
+    if let Some(mut r) = shared::blocked(&plan, true) {
+        if r.status == crate::act::Status::Nothing {
+            // No process, but perhaps connections in TIME_WAIT: say what a bind meets.
+            r.leftovers = kill::leftovers(c, &sel.everything)?;
+            r.notes.extend(kill::time_wait_note(&r.leftovers));
+        }
+        return shared::output(out, "kill", verb, &plan, Some(&r), flags);
     }
     let n = plan.targets.len();
     let question = format!(
@@ -59,6 +66,17 @@ pub fn run_with(
         r.notes.push("not confirmed: nothing was signalled".into());
         return shared::output(out, "kill", verb, &plan, Some(&r), flags);
     }
-    let report = kill::execute(c, &sel.listening, &sel.everything, &plan, opts, hook)?;
+    let mut report = kill::execute(c, &sel.listening, &sel.everything, &plan, &pins, opts, hook)?;
+    // Freed means nothing serves the port any more: a container publishing it by DNAT
+    // (started meanwhile) still does.
+    if report.status == crate::act::Status::Freed {
+        let now = shared::dnat_published(&mut super::published::placer(), sel);
+        if !now.is_empty() {
+            report.status = crate::act::Status::StillHeld;
+            report
+                .notes
+                .extend(now.iter().map(crate::render::act::published_note));
+        }
+    }
     shared::output(out, "kill", verb, &plan, Some(&report), flags)
 }

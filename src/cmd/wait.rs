@@ -35,6 +35,9 @@ pub fn build(a: &WaitArgs) -> anyhow::Result<(Query, Vec<WaitSpec>, WaitOptions)
         UntilArg::Up => Until::Up,
         UntilArg::Free => Until::Free,
     };
+    if until == Until::Up && a.reuseaddr {
+        return Err(Error::invalid("option", "--reuseaddr", "only with --until free").into());
+    }
     if until == Until::Free && (a.connect || a.http.is_some()) {
         return Err(Error::invalid("option", "--connect/--http", "only with --until up").into());
     }
@@ -48,10 +51,17 @@ pub fn build(a: &WaitArgs) -> anyhow::Result<(Query, Vec<WaitSpec>, WaitOptions)
             return Err(Error::invalid("HTTP path", p, "expected /PATH without spaces").into());
         }
     }
+    // `free` without --reuseaddr: a plain bind must work, so every state on the port counts
+    // (time_wait included); otherwise listening and bound sockets only.
+    let states = if until == Until::Free && !a.reuseaddr {
+        None
+    } else {
+        Some(vec![SockState::Listen, SockState::Unconnected])
+    };
     let mut q = Query::new(TableQuery {
         protocols,
         families,
-        states: Some(vec![SockState::Listen, SockState::Unconnected]),
+        states,
         ports: None,
     });
     q.ports = specs.iter().map(|w| w.spec.clone()).collect();
@@ -67,6 +77,7 @@ pub fn build(a: &WaitArgs) -> anyhow::Result<(Query, Vec<WaitSpec>, WaitOptions)
         connect: a.connect,
         http: a.http.clone(),
         owner,
+        reuseaddr: a.reuseaddr,
     };
     Ok((q, specs, o))
 }
@@ -74,16 +85,15 @@ pub fn build(a: &WaitArgs) -> anyhow::Result<(Query, Vec<WaitSpec>, WaitOptions)
 fn owner_wanted(a: &WaitArgs) -> anyhow::Result<OwnerWanted> {
     let pids = query::parse_pids(&a.pid)?;
     let uids = query::parse_users(&a.user, &lookup_user)?;
-    let processes: Vec<String> = a.owner.iter().map(|s| s.to_lowercase()).collect();
-    let query = (!pids.is_empty() || !uids.is_empty() || !processes.is_empty()).then(|| {
+    let query = (!pids.is_empty() || !uids.is_empty()).then(|| {
         let mut q = Query::new(TableQuery::everything());
         q.pids = pids;
         q.uids = uids;
-        q.processes = processes;
         q
     });
     Ok(OwnerWanted {
         query,
+        names: a.owner.clone(),
         containers: a.container.clone(),
         units: a.unit.clone(),
     })

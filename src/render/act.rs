@@ -50,16 +50,43 @@ pub fn plan_text(plan: &Plan, command: &str, verb: &str) -> String {
                 sanitize(&tg.name),
                 socks.join(", ")
             );
+            // Exactly the process that would be signalled: what the re-check compares.
+            if let Some(id) = &tg.identity {
+                let uid = id.uids.get(1).map_or("-".to_string(), u32::to_string);
+                let _ = writeln!(
+                    t,
+                    "    uid {uid}, exe {}, started {} ticks after boot",
+                    id.exe.as_deref().map_or("unknown".into(), sanitize),
+                    id.start_time
+                );
+            }
         }
     }
     for r in &plan.refused {
-        let _ = writeln!(
+        let _ = write!(
             t,
             "  refused: pid {} {}: {}",
             r.pid,
             sanitize(&r.name),
             r.reason
         );
+        if let Some(c) = &r.container {
+            let _ = write!(t, "; container {}", sanitize(c));
+        }
+        if let Some(h) = &r.hint {
+            let _ = write!(t, "; to stop it: {}", sanitize(h));
+        }
+        t.push('\n');
+    }
+    for r in &plan.resets {
+        let _ = writeln!(
+            t,
+            "  reset: {} (waiting in the accept queue, not yet accepted: closing the listener resets it)",
+            sock(r)
+        );
+    }
+    for p in &plan.published {
+        let _ = writeln!(t, "  published: {}", published_note(p));
     }
     for h in &plan.hidden {
         let _ = writeln!(t, "  hidden: {}: {}", sock(&h.socket), h.reason);
@@ -67,12 +94,33 @@ pub fn plan_text(plan: &Plan, command: &str, verb: &str) -> String {
     t
 }
 
+/// `8080/tcp is published by container docker:web (DNAT): ...`.
+pub fn published_note(p: &crate::act::PublishedPort) -> String {
+    let who = p
+        .container
+        .as_deref()
+        .map_or("a container".to_string(), |c| {
+            format!("container {}", sanitize(c))
+        });
+    let hint = p
+        .hint
+        .as_deref()
+        .map_or(String::new(), |h| format!("; to stop it: {}", sanitize(h)));
+    format!(
+        "{}/{} is published by {who} (DNAT: no host process holds it, so nothing here can free it){hint}",
+        p.port, p.protocol
+    )
+}
+
 pub fn report_text(r: &Report) -> String {
     let mut t = String::new();
     for s in &r.steps {
         let who = match (&s.socket, s.pid) {
             (Some(sk), _) => sock(sk),
-            (None, Some(pid)) => format!("pid {pid}"),
+            (None, Some(pid)) => match &s.process {
+                Some(p) => format!("pid {pid} {}", sanitize(p)),
+                None => format!("pid {pid}"),
+            },
             (None, None) => String::from("-"),
         };
         match &s.error {
@@ -106,10 +154,25 @@ pub fn report_text(r: &Report) -> String {
         }
         t.push('\n');
     }
+    for x in &r.reset {
+        let _ = writeln!(t, "reset (was waiting in the accept queue): {}", sock(x));
+    }
+    for b in &r.still_bound {
+        let _ = writeln!(
+            t,
+            "still bound: {} (state closed: the dead descriptor keeps the port until its process closes it)",
+            sock(b)
+        );
+    }
     for l in &r.leftovers {
         let _ = writeln!(t, "leftover (kernel-held, not a failure): {}", sock(l));
     }
-    let _ = writeln!(t, "{}", status_line(r.status));
+    if r.status == Status::Freed && !r.still_bound.is_empty() {
+        // Closed, not freed: the port stays bound.
+        let _ = writeln!(t, "result: closed, but the port stays bound");
+    } else {
+        let _ = writeln!(t, "{}", status_line(r.status));
+    }
     t
 }
 

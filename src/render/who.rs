@@ -26,6 +26,33 @@ fn family_note(s: &Socket) -> &'static str {
     s.family_note()
 }
 
+/// A port whose only sockets are connections in TIME_WAIT: not free for a plain bind (the
+/// same answer `why` and `wait --until free` give).
+fn time_wait_only(text: &mut String, sockets: &[Socket]) {
+    let mut seen: Vec<(u16, &str)> = Vec::new();
+    for s in sockets {
+        let key = (s.local.port, s.protocol.as_str());
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let on: Vec<&Socket> = sockets
+            .iter()
+            .filter(|x| (x.local.port, x.protocol.as_str()) == key)
+            .collect();
+        if on.iter().all(|x| x.state == SockState::TimeWait) {
+            let _ = writeln!(
+                text,
+                "{}/{}: only TIME_WAIT ({} connection{}): no process holds it, but a bind without SO_REUSEADDR fails (EADDRINUSE) until it expires (up to 60 s)",
+                key.0,
+                key.1,
+                on.len(),
+                if on.len() == 1 { "" } else { "s" }
+            );
+        }
+    }
+}
+
 /// The text for people: one block per owning process and port.
 /// `narrowed`: protocol, family or state filters were given, so a port with no match may
 /// still be in use.
@@ -72,6 +99,9 @@ pub fn blocks(
     let mut text = String::new();
     for b in &blocks {
         write_block(&mut text, b, parents);
+    }
+    if !remote {
+        time_wait_only(&mut text, sockets);
     }
     for spec in specs {
         let used = sockets.iter().any(|s| {

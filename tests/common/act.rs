@@ -107,6 +107,11 @@ impl InFlight {
         }
     }
 
+    /// The receiving end, for a child that receives the descriptor itself.
+    pub fn rx_fd(&self) -> RawFd {
+        self.rx.as_raw_fd()
+    }
+
     pub fn recv(&self) -> OwnedFd {
         let mut byte = [0u8; 1];
         let mut iov = libc::iovec {
