@@ -249,10 +249,15 @@ pub fn publications(items: &[Publication]) -> String {
     for p in items {
         let who = match p.container {
             Some(c) => format!(
-                "container {} ({} {})",
+                "container {} ({} {}{})",
                 c.name.as_deref().map(sanitize).unwrap_or_default(),
                 sanitize(&c.runtime),
-                sanitize(&c.id.chars().take(12).collect::<String>())
+                sanitize(&c.id.chars().take(12).collect::<String>()),
+                c.compose.as_ref().map_or(String::new(), |k| format!(
+                    ", compose project {} service {}",
+                    sanitize(&k.project),
+                    sanitize(&k.service)
+                ))
             ),
             None => "a container".to_string(),
         };
