@@ -55,6 +55,16 @@ rules() {
     done
 }
 tables() { nft list tables 2>/dev/null | sort || true; }
+# Every chain as "FAMILY TABLE CHAIN"; whether a chain or table holds any rule (a chain's own
+# type/policy line is not one).
+chains() {
+    local fam tbl
+    tables | while read -r _ fam tbl; do
+        nft list table "$fam" "$tbl" 2>/dev/null | awk -v t="$fam $tbl" '/^\tchain / { print t, $2 }'
+    done | sort || true
+}
+chain_empty() { nft list chain "$1" "$2" "$3" 2>/dev/null | awk '/^\t\t/ && !/^\t\ttype / { n++ } END { exit n }'; }
+has_rules() { nft list table "$1" "$2" 2>/dev/null | awk '/^\t\t/ && !/^\t\ttype / { n++ } END { exit !n }'; }
 sysctls() {
     local f
     for f in /proc/sys/net/ipv4/ip_forward /proc/sys/net/bridge/bridge-nf-call-iptables \
@@ -91,6 +101,7 @@ start() {
     # Recorded once, before our dockerd: a second start must not take its state for the host's.
     [[ -f $state/rules ]] || rules >"$state/rules"
     [[ -f $state/tables ]] || tables >"$state/tables"
+    [[ -f $state/chains ]] || chains >"$state/chains"
     [[ -f $state/sysctls ]] || sysctls >"$state/sysctls"
     [[ -f $state/cgroups ]] || docker_cgroups >"$state/cgroups"
     [[ -f $state/forward ]] || { iptables -w -S FORWARD 2>/dev/null | awk '$1 == "-P" { print $3 }' >"$state/forward" || true; }
@@ -141,11 +152,14 @@ start() {
     echo "DATA_ROOT=$state/root"
 }
 
-# Removes, from table $1, every rule and chain named in `iptables -S` form on stdin that the
-# record of before does not hold: rules first (by their spec), then the chains.
+# Removes every docker rule and chain (named in `iptables -S` form on stdin, with its table
+# first) that the record of before does not hold: rules first (by their spec), then the
+# chains. A rule that names neither a DOCKER chain nor our bridge is not docker's.
 undo_rules() {
-    local t line spec chains=()
+    local t line spec chains=() net
+    net=$(cat "$state/network" 2>/dev/null || echo "-")
     while read -r t line; do
+        [[ $line == *DOCKER* || $line == *" $net "* || $line == *" $net" ]] || continue
         grep -qxF "$t $line" "$state/rules" && continue
         case $line in
             "-A "*) spec=${line#-A }
@@ -195,17 +209,20 @@ stop() {
         if [[ -n $(cat "$state/forward" 2>/dev/null) ]]; then
             iptables -w -P FORWARD "$(cat "$state/forward")" 2>/dev/null || true
         fi
-        local line
+        local fam tbl chain line
+        # The base chains and tables iptables-nft made on the way, once empty.
+        if [[ -f $state/chains ]]; then
+            while read -r fam tbl chain; do
+                grep -qxF "$fam $tbl $chain" "$state/chains" && continue
+                chain_empty "$fam" "$tbl" "$chain" && nft delete chain "$fam" "$tbl" "$chain" 2>/dev/null || true
+            done < <(chains)
+        fi
         if [[ -f $state/tables ]]; then
-            # A table that iptables-nft created for us goes too, once it holds no rule.
             while read -r line; do
                 [[ -n $line ]] || continue
                 grep -qxF "$line" "$state/tables" && continue
                 # shellcheck disable=SC2086
-                if ! nft list $line 2>/dev/null | grep -qE '^\s+(ip|ip6|meta|counter|jump|goto|tcp|udp|iifname|oifname|fib|ct|masquerade|dnat|accept|drop|return)\b'; then
-                    # shellcheck disable=SC2086
-                    nft delete $line 2>/dev/null || true
-                fi
+                has_rules ${line#table } || nft delete $line 2>/dev/null || true
             done < <(tables)
         fi
     fi
