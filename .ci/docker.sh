@@ -9,8 +9,9 @@
 #                                    record the host's firewall and sysctls, start dockerd
 #                                    (extra flags such as --userland-proxy=false), create our
 #                                    bridge network, import the image; prints KEY=VALUE lines
-#   .ci/docker.sh stop STATE_DIR     remove our containers, network and image, stop dockerd,
-#                                    remove what starting it added; idempotent
+#   .ci/docker.sh stop STATE_DIR     remove our containers and network, stop dockerd, remove
+#                                    what starting it added and STATE_DIR (the image with
+#                                    it); idempotent
 #
 # Why these settings (this VM kind, checked by hand): no systemd, so dockerd is started here
 # with its own --data-root/--exec-root/--pidfile and socket, and the cgroupfs driver (v1
@@ -185,7 +186,6 @@ stop() {
         # shellcheck disable=SC2086
         [[ -z $ids ]] || d rm -f $ids >/dev/null 2>&1 || true
         [[ -f $state/network ]] && d network rm "$(cat "$state/network")" >/dev/null 2>&1 || true
-        d rmi -f "$IMAGE" >/dev/null 2>&1 || true
         local pid i
         pid=$(cat "$state/launched")
         kill -TERM "$pid" 2>/dev/null || true

@@ -1,0 +1,193 @@
+//! Real docker (Debian's docker.io 20.10, a dockerd of the test's own: .ci/docker.sh): a
+//! published port with docker's userland proxy on (docker-proxy holds the host port) and off
+//! (dockerd holds it, traffic goes by DNAT), a compose service, and `kill` on a published
+//! port. Root only; skips otherwise (failures under CI). Traffic: none beyond loopback.
+#![cfg(target_os = "linux")]
+
+mod common;
+#[path = "common/docker.rs"]
+mod docker;
+
+use docker::{Docker, Running};
+use serde_json::Value;
+
+fn json(args: &[&str]) -> Value {
+    let (code, stdout, stderr) = common::run(args);
+    assert_eq!(code, 0, "portscope {args:?}: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// The host-side socket on `port` and its first holder, from `list --json --port`.
+fn host_holder(port: u16) -> Value {
+    let doc = json(&["list", "--json", "--port", &port.to_string()]);
+    let s = doc["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["local"]["port"] == port && s["netns"]["current"] == true)
+        .unwrap_or_else(|| panic!("host port {port} not listed: {doc}"))
+        .clone();
+    s["processes"][0].clone()
+}
+
+/// `list --netns all`: the container's own listener on port 80, in its namespace, with the
+/// container on its process.
+fn assert_listed_in_its_namespace(c: &Running) -> Value {
+    let doc = json(&["list", "--netns", "all", "--json"]);
+    let s = doc["sockets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| {
+            s["local"]["port"] == 80
+                && s["processes"][0]["pid"] == c.pid
+                && s["netns"]["current"] == false
+        })
+        .unwrap_or_else(|| panic!("{}'s listener not listed: {doc}", c.name))
+        .clone();
+    let container = &s["processes"][0]["container"];
+    assert_eq!(container["runtime"], "docker", "{s}");
+    assert_eq!(container["id"], c.id.as_str(), "{s}");
+    assert_eq!(container["name"], c.name.as_str(), "{s}");
+    // The table's NETNS column names the container too.
+    let (code, table, stderr) = common::run(&["list", "--netns", "all"]);
+    assert_eq!(code, 0, "{stderr}");
+    let pid = c.pid.to_string();
+    assert!(
+        table.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.first() == Some(&c.name.as_str()) && f.contains(&"80") && f.contains(&pid.as_str())
+        }),
+        "{table}"
+    );
+    container.clone()
+}
+
+/// `who HOSTPORT`: the host holder, then the container that publishes the port, the address
+/// traffic is sent to, and the container's own listener with its owner.
+fn assert_who_follows(c: &Running, holder_pid: u32, via: &str, extra: &str) -> String {
+    let port = c.host_port.to_string();
+    let (code, stdout, stderr) = common::run(&["who", &port]);
+    assert_eq!(code, 0, "{stderr}\n{stdout}");
+    assert!(
+        stdout.contains(&format!("(pid {holder_pid}, user root)")),
+        "the holder: {stdout}"
+    );
+    let head = format!(
+        "{port}/tcp  published by container {} (docker {}{extra}) via {via}\n",
+        c.name,
+        &c.id[..12]
+    );
+    assert!(stdout.contains(&head), "want {head:?} in: {stdout}");
+    let forwards = stdout
+        .lines()
+        .find(|l| l.starts_with("  forwards to "))
+        .unwrap_or_else(|| panic!("no forwards line: {stdout}"));
+    assert!(forwards.ends_with(":80"), "{forwards}");
+    let backend = stdout
+        .lines()
+        .find(|l| l.starts_with("  backend "))
+        .unwrap_or_else(|| panic!("no backend line: {stdout}"));
+    assert!(
+        backend.ends_with(&format!("-> httpd (pid {})", c.pid)),
+        "{backend}"
+    );
+    stdout
+}
+
+#[test]
+fn docker_proxy_port_is_followed_to_the_containers_listener() {
+    let Some(mut d) = Docker::start(&[]) else {
+        return;
+    };
+    let name = format!("portscope-proxy-{}", std::process::id());
+    let c = d.run(&name, Docker::HTTPD);
+
+    // docker-proxy, a child of our dockerd, holds the host port.
+    let holder = host_holder(c.host_port);
+    assert_eq!(holder["name"], "docker-proxy", "{holder}");
+    let proxy_pid = holder["pid"].as_u64().unwrap() as u32;
+    let argv = std::fs::read(format!("/proc/{proxy_pid}/cmdline")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&argv).contains(&format!("-host-port\0{}\0", c.host_port)),
+        "not our proxy: {}",
+        String::from_utf8_lossy(&argv)
+    );
+    assert_who_follows(&c, proxy_pid, "docker-proxy", "");
+    assert_listed_in_its_namespace(&c);
+}
+
+/// docker 20.10 with `--userland-proxy=false`: no docker-proxy; dockerd itself binds the host
+/// port (so nobody else takes it) and DNAT carries the traffic. `who` names the container
+/// from docker's state on disk (our dockerd's --data-root, found from its command line).
+#[test]
+fn without_the_userland_proxy_who_names_the_container_behind_dockerds_port() {
+    let Some(mut d) = Docker::start(&["--userland-proxy=false"]) else {
+        return;
+    };
+    let name = format!("portscope-dnat-{}", std::process::id());
+    let c = d.run(&name, Docker::HTTPD);
+
+    let holder = host_holder(c.host_port);
+    assert_eq!(holder["name"], "dockerd", "{holder}");
+    assert_eq!(holder["pid"], d.dockerd_pid(), "{holder}");
+    assert_who_follows(
+        &c,
+        d.dockerd_pid(),
+        "dockerd's reservation socket (traffic goes by DNAT)",
+        "",
+    );
+    assert_listed_in_its_namespace(&c);
+}
+
+/// A docker-compose service: its project and service travel with the container, in `list`'s
+/// JSON and on `who`'s published line.
+#[test]
+fn a_compose_service_is_named_with_its_project_and_service() {
+    let Some(mut d) = Docker::start(&[]) else {
+        return;
+    };
+    let project = format!("portscope{}", std::process::id());
+    let c = d.compose_up(&project, "web", Docker::HTTPD);
+    assert_eq!(c.name, format!("{project}_web_1"));
+
+    let container = assert_listed_in_its_namespace(&c);
+    assert_eq!(container["compose"]["project"], project.as_str());
+    assert_eq!(container["compose"]["service"], "web");
+    let holder = host_holder(c.host_port);
+    assert_eq!(holder["name"], "docker-proxy", "{holder}");
+    assert_who_follows(
+        &c,
+        holder["pid"].as_u64().unwrap() as u32,
+        "docker-proxy",
+        &format!(", compose project {project} service web"),
+    );
+}
+
+/// `kill` on a docker-published port must not end docker-proxy (traffic would stop while the
+/// container runs on, and docker would not know): it refuses, says how to stop the container,
+/// never says `freed`, and the container keeps running.
+#[test]
+fn kill_refuses_a_docker_published_port_and_names_docker_stop() {
+    let Some(mut d) = Docker::start(&[]) else {
+        return;
+    };
+    let name = format!("portscope-kill-{}", std::process::id());
+    let c = d.run(&name, Docker::HTTPD);
+    let holder = host_holder(c.host_port);
+    assert_eq!(holder["name"], "docker-proxy", "{holder}");
+
+    let port = c.host_port.to_string();
+    let (code, stdout, stderr) = common::run(&["kill", "-y", "--grace", "2s", &port]);
+    let all = format!("{stdout}{stderr}");
+    assert!(code != 0 && code != 1, "exit {code}: {all}");
+    assert!(!all.contains("freed"), "{all}");
+    assert!(all.contains("docker stop"), "{all}");
+    assert!(all.contains(&name), "{all}");
+    assert!(d.is_running(&name), "the container was taken down: {all}");
+    assert_eq!(
+        host_holder(c.host_port)["pid"],
+        holder["pid"],
+        "docker-proxy was ended: {all}"
+    );
+}
