@@ -1,7 +1,9 @@
 //! Real docker (Debian's docker.io 20.10, a dockerd of the test's own: .ci/docker.sh): a
 //! published port with docker's userland proxy on (docker-proxy holds the host port) and off
 //! (dockerd holds it, traffic goes by DNAT), a compose service, and `kill` on a published
-//! port. Root only; skips otherwise (failures under CI). Traffic: none beyond loopback.
+//! port; and both engine scripts (.ci/podman.sh, .ci/docker.sh) leaving the host's firewall,
+//! links and ip_forward as they found them. Root only; skips otherwise (failures under CI).
+//! Traffic: none beyond loopback.
 #![cfg(target_os = "linux")]
 
 mod common;
@@ -10,6 +12,7 @@ mod docker;
 
 use docker::{Docker, Running};
 use serde_json::Value;
+use std::path::PathBuf;
 
 fn json(args: &[&str]) -> Value {
     let (code, stdout, stderr) = common::run(args);
@@ -190,4 +193,190 @@ fn kill_refuses_a_docker_published_port_and_names_docker_stop() {
         holder["pid"],
         "docker-proxy was ended: {all}"
     );
+}
+
+/// Runs `cmd` (bounded in time) and returns its stdout; panics with its stderr on failure.
+fn sh(cmd: &[&str], env: &[(&str, &str)]) -> String {
+    let out = docker::bounded(cmd[0])
+        .args(&cmd[1..])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What another engine's containers would have on the host before our tests run: a netavark
+/// chain jumped to from nat OUTPUT, a DOCKER chain jumped to from FORWARD, a bridge. Removed on
+/// drop (with the tables iptables-nft made for them).
+struct Foreign {
+    tag: String,
+    tables_before: String,
+}
+
+impl Foreign {
+    fn make() -> Foreign {
+        let tag = format!("PSF{}", std::process::id());
+        let f = Foreign {
+            tables_before: sh(&["nft", "list", "tables"], &[]),
+            tag,
+        };
+        let (nat, filter, bridge) = f.names();
+        sh(&["iptables", "-w", "-t", "nat", "-N", &nat], &[]);
+        sh(
+            &["iptables", "-w", "-t", "nat", "-A", "OUTPUT", "-j", &nat],
+            &[],
+        );
+        sh(&["iptables", "-w", "-N", &filter], &[]);
+        sh(&["iptables", "-w", "-A", "FORWARD", "-j", &filter], &[]);
+        sh(&["ip", "link", "add", &bridge, "type", "bridge"], &[]);
+        f
+    }
+
+    fn names(&self) -> (String, String, String) {
+        (
+            format!("NETAVARK-{}", self.tag),
+            format!("DOCKER-{}", self.tag),
+            self.tag.to_lowercase(),
+        )
+    }
+}
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        let (nat, filter, bridge) = self.names();
+        let quiet = |args: &[&str]| {
+            let _ = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .output();
+        };
+        quiet(&["iptables", "-w", "-t", "nat", "-D", "OUTPUT", "-j", &nat]);
+        quiet(&["iptables", "-w", "-t", "nat", "-X", &nat]);
+        quiet(&["iptables", "-w", "-D", "FORWARD", "-j", &filter]);
+        quiet(&["iptables", "-w", "-X", &filter]);
+        quiet(&["ip", "link", "delete", &bridge]);
+        let now = sh(&["nft", "list", "tables"], &[]);
+        for t in now
+            .lines()
+            .filter(|t| !self.tables_before.lines().any(|b| b == *t))
+        {
+            let mut args = vec!["nft", "delete"];
+            args.extend(t.split_whitespace());
+            quiet(&args);
+        }
+    }
+}
+
+/// The host as far as the engines touch it: the whole nftables ruleset (iptables-nft's
+/// tables included), the network links by name, ip_forward.
+fn host_state() -> (String, Vec<String>, String) {
+    let links = sh(&["ip", "-o", "link", "show"], &[])
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap().to_string())
+        .collect();
+    (
+        sh(&["nft", "list", "ruleset"], &[]),
+        links,
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+    )
+}
+
+/// Regression: podman's cleanup deleted podman0 and every netavark chain on the host,
+/// whoever's. Now .ci/podman.sh and .ci/docker.sh leave the host's firewall, links and
+/// ip_forward exactly as they found them, another engine's chains and bridge included.
+#[test]
+fn the_engine_scripts_leave_the_host_as_they_found_it() {
+    if !common::is_root() {
+        common::skip("not root: cannot run container engines");
+        return;
+    }
+    // Held throughout: no other test's engine changes the host meanwhile.
+    let _lock = docker::lock().expect("the engines' lock");
+    let foreign = Foreign::make();
+    let before = host_state();
+    let (nat, filter, bridge) = foreign.names();
+
+    let dir = common::TempDir::new("harness");
+    let state = dir.0.join("podman");
+    let state = state.to_str().unwrap();
+    let podman = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/podman.sh");
+    let podman = podman.to_str().unwrap();
+    let setup = sh(&["bash", podman, "setup", state], &[]);
+    let conf = setup
+        .lines()
+        .find_map(|l| l.strip_prefix("CONTAINERS_CONF="))
+        .expect("setup's CONTAINERS_CONF")
+        .to_string();
+    let publish = format!("127.0.0.1:{}:80", docker::free_port());
+    let run = sh(
+        &[
+            "podman",
+            "run",
+            "-d",
+            "--label",
+            "portscope.test=1",
+            "-p",
+            &publish,
+            "localhost/portscope-busybox:test",
+            "httpd",
+            "-f",
+            "-p",
+            "80",
+        ],
+        &[("CONTAINERS_CONF", &conf)],
+    );
+    assert_eq!(run.trim().len(), 64, "{run}");
+    sh(&["bash", podman, "cleanup", state], &[]);
+    assert_eq!(host_state(), before, "after podman");
+
+    let state = dir.0.join("docker");
+    let state = state.to_str().unwrap();
+    let script = docker::script();
+    let script = script.to_str().unwrap();
+    let started = sh(&["bash", script, "start", state], &[]);
+    let host = started
+        .lines()
+        .find_map(|l| l.strip_prefix("DOCKER_HOST="))
+        .unwrap()
+        .to_string();
+    let net = started
+        .lines()
+        .find_map(|l| l.strip_prefix("NETWORK="))
+        .unwrap()
+        .to_string();
+    let publish = format!("127.0.0.1:{}:80", docker::free_port());
+    let argv = [
+        "/usr/bin/docker",
+        "run",
+        "-d",
+        "--label",
+        "portscope.test=1",
+        "--network",
+        &net,
+        "-p",
+        &publish,
+        "portscope-busybox:test",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ];
+    let run = sh(&argv, &[("DOCKER_HOST", &host)]);
+    assert_eq!(run.trim().len(), 64, "{run}");
+    sh(&["bash", script, "stop", state], &[]);
+    let after = host_state();
+    assert_eq!(after, before, "after docker");
+    // What the comparison rests on: the foreign pieces were there all along.
+    assert!(after.0.contains(&format!("chain {nat} {{")), "{}", after.0);
+    assert!(
+        after.0.contains(&format!("chain {filter} {{")),
+        "{}",
+        after.0
+    );
+    assert!(after.1.contains(&bridge), "{:?}", after.1);
 }

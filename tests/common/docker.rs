@@ -44,11 +44,12 @@ pub struct Running {
     pub host_port: u16,
 }
 
-fn script() -> PathBuf {
+pub fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/docker.sh")
 }
 
-fn lock() -> std::io::Result<std::fs::File> {
+/// Takes the engines' lock (blocks until no other test runs podman or docker).
+pub fn lock() -> std::io::Result<std::fs::File> {
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -68,7 +69,7 @@ pub fn free_port() -> u16 {
 }
 
 /// `timeout TIMEOUT PROGRAM`: the command is killed if it outlives the bound.
-fn bounded(program: &str) -> Command {
+pub fn bounded(program: &str) -> Command {
     let mut c = Command::new("timeout");
     c.args(["-k", "5", TIMEOUT, program]);
     c
