@@ -14,8 +14,23 @@ use docker::{Docker, Running};
 use serde_json::Value;
 use std::path::PathBuf;
 
+/// `portscope ARGS` as common::run, but ended if it outlives docker::bounded's bound (a
+/// namespace entry that blocks on open, say, fails the test instead of hanging it).
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = docker::bounded(common::bin_path())
+        .env_remove("NO_COLOR")
+        .args(args)
+        .output()
+        .expect("run portscope");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 fn json(args: &[&str]) -> Value {
-    let (code, stdout, stderr) = common::run(args);
+    let (code, stdout, stderr) = run(args);
     assert_eq!(code, 0, "portscope {args:?}: {stderr}");
     serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
 }
@@ -53,7 +68,7 @@ fn assert_listed_in_its_namespace(c: &Running) -> Value {
     assert_eq!(container["id"], c.id.as_str(), "{s}");
     assert_eq!(container["name"], c.name.as_str(), "{s}");
     // The table's NETNS column names the container too.
-    let (code, table, stderr) = common::run(&["list", "--netns", "all"]);
+    let (code, table, stderr) = run(&["list", "--netns", "all"]);
     assert_eq!(code, 0, "{stderr}");
     let pid = c.pid.to_string();
     assert!(
@@ -70,7 +85,7 @@ fn assert_listed_in_its_namespace(c: &Running) -> Value {
 /// traffic is sent to, and the container's own listener with its owner.
 fn assert_who_follows(c: &Running, holder_pid: u32, via: &str, extra: &str) -> String {
     let port = c.host_port.to_string();
-    let (code, stdout, stderr) = common::run(&["who", &port]);
+    let (code, stdout, stderr) = run(&["who", &port]);
     assert_eq!(code, 0, "{stderr}\n{stdout}");
     assert!(
         stdout.contains(&format!("(pid {holder_pid}, user root)")),
@@ -181,7 +196,7 @@ fn kill_refuses_a_docker_published_port_and_names_docker_stop() {
     assert_eq!(holder["name"], "docker-proxy", "{holder}");
 
     let port = c.host_port.to_string();
-    let (code, stdout, stderr) = common::run(&["kill", "-y", "--grace", "2s", &port]);
+    let (code, stdout, stderr) = run(&["kill", "-y", "--grace", "2s", &port]);
     let all = format!("{stdout}{stderr}");
     assert!(code != 0 && code != 1, "exit {code}: {all}");
     assert!(!all.contains("freed"), "{all}");
