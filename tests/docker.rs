@@ -180,6 +180,25 @@ fn a_compose_service_is_named_with_its_project_and_service() {
         "docker-proxy",
         &format!(", compose project {project} service web"),
     );
+    // `who` on the container's own port, from the host: the holder's block says it too.
+    let (code, stdout, stderr) = run(&["who", "--netns", "all", "80"]);
+    assert_eq!(code, 0, "{stderr}");
+    let block = stdout
+        .split("\n80/")
+        .find(|b| b.contains(&format!("(pid {}, ", c.pid)))
+        .unwrap_or_else(|| panic!("no block for pid {}: {stdout}", c.pid));
+    assert!(
+        block.contains(&format!(
+            "\n  container    {} (docker {})\n",
+            c.name,
+            &c.id[..12]
+        )),
+        "{block}"
+    );
+    assert!(
+        block.contains(&format!("\n  compose      project {project} service web\n")),
+        "{block}"
+    );
 }
 
 /// `kill` on a docker-published port must not end docker-proxy (traffic would stop while the

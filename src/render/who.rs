@@ -120,6 +120,15 @@ fn where_lines(text: &mut String, b: &Block) {
                     sanitize(&pod.uid)
                 );
             }
+            if let Some(k) = &c.compose {
+                let _ = writeln!(
+                    text,
+                    "  {:<12} project {} service {}",
+                    "compose",
+                    sanitize(&k.project),
+                    sanitize(&k.service)
+                );
+            }
         }
         if let Some(u) = &p.unit {
             let _ = writeln!(text, "  {:<12} {}", "unit", sanitize(u));
