@@ -96,6 +96,21 @@ impl Docker {
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let state =
             std::env::temp_dir().join(format!("portscope-docker-{}-{n}", std::process::id()));
+        // Installing may take a while on a machine that lacks the packages (CI installs them
+        // before the tests); its own bound is generous, since a killed dpkg is worse.
+        let installed = Command::new("timeout")
+            .args(["-k", "5", "1800", "bash"])
+            .arg(script())
+            .arg("install")
+            .output()
+            .expect("run .ci/docker.sh install");
+        if !installed.status.success() {
+            crate::common::skip(&format!(
+                ".ci/docker.sh install failed: {}",
+                String::from_utf8_lossy(&installed.stderr).trim()
+            ));
+            return None;
+        }
         let out = bounded("bash")
             .arg(script())
             .args(["start", state.to_str().unwrap()])
