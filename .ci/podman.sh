@@ -4,8 +4,10 @@
 #
 #   .ci/podman.sh setup STATE_DIR    install if missing, write STATE_DIR/containers.conf,
 #                                    import the image; prints KEY=VALUE lines for the caller
-#   .ci/podman.sh cleanup STATE_DIR  remove our containers and image, netavark's firewall
-#                                    chains and bridge, restore ip_forward; idempotent
+#   .ci/podman.sh cleanup STATE_DIR  remove our containers and image, and what netavark
+#                                    added for them (chains, tables, bridge) when no other
+#                                    container is left to need it; restore ip_forward;
+#                                    idempotent
 #
 # Why these settings (this VM kind, checked by hand, see issue 12): runc, not crun (crun
 # refuses the hybrid cgroup hierarchy: v1 controllers under /sys/fs/cgroup, cgroup2 at
@@ -27,6 +29,17 @@ export CONTAINERS_CONF=$state/containers.conf
 # The nftables tables that exist before podman runs: netavark (through iptables-nft) creates
 # the ip/ip6 nat and filter tables where they are missing; cleanup removes only what it added.
 tables() { nft list tables 2>/dev/null | sort || true; }
+# Every chain as "FAMILY TABLE CHAIN", and every network link by name.
+chains() {
+    local fam tbl
+    tables | while read -r _ fam tbl; do
+        nft list table "$fam" "$tbl" 2>/dev/null | awk -v t="$fam $tbl" '/^\tchain / { print t, $2 }'
+    done | sort || true
+}
+links() { ip -o link show 2>/dev/null | awk -F': ' '{ sub(/@.*/, "", $2); print $2 }' | sort || true; }
+# Whether a table holds any rule (a chain's own type/policy line is not one).
+chain_empty() { nft list chain "$1" "$2" "$3" 2>/dev/null | awk '/^\t\t/ && !/^\t\ttype / { n++ } END { exit n }'; }
+has_rules() { nft list table "$1" "$2" 2>/dev/null | awk '/^\t\t/ && !/^\t\ttype / { n++ } END { exit !n }'; }
 
 install_missing() {
     local need=()
@@ -100,6 +113,8 @@ setup() {
     # own state for the host's.
     [[ -f $state/ip_forward ]] || cat /proc/sys/net/ipv4/ip_forward >"$state/ip_forward"
     [[ -f $state/tables ]] || tables >"$state/tables"
+    [[ -f $state/chains ]] || chains >"$state/chains"
+    [[ -f $state/links ]] || links >"$state/links"
     [[ -f $state/cgroups ]] || libpod_cgroups >"$state/cgroups"
     [[ -f $state/storage ]] || { [[ -d /var/lib/containers/storage ]] && echo kept || echo new; } >"$state/storage"
     write_conf
@@ -109,46 +124,64 @@ setup() {
     echo "LABEL=$LABEL"
 }
 
-# Deletes netavark's chains from a table that existed before: first every rule that jumps
-# to one of them (by handle), then the chains themselves.
-strip_netavark() {
-    local fam=$1 tbl=$2 chain handle
-    nft -a list table "$fam" "$tbl" 2>/dev/null | awk '
+# Deletes one netavark chain that setup did not find: first every rule that jumps to it (by
+# handle), then the chain.
+drop_chain() {
+    local fam=$1 tbl=$2 name=$3 chain handle
+    nft -a list table "$fam" "$tbl" 2>/dev/null | awk -v n="$name" '
         /^\tchain / { chain = $2 }
-        /(jump|goto) NETAVARK/ { for (i = 1; i <= NF; i++) if ($i == "handle") print chain, $(i+1) }
+        /(jump|goto) / { for (i = 1; i < NF; i++) if (($i == "jump" || $i == "goto") && $(i+1) == n)
+            for (j = 1; j < NF; j++) if ($j == "handle") print chain, $(j+1) }
     ' | while read -r chain handle; do
         nft delete rule "$fam" "$tbl" "$chain" handle "$handle" || true
     done
-    nft list table "$fam" "$tbl" 2>/dev/null | awk '/^\tchain NETAVARK/ { print $2 }' |
-        while read -r chain; do nft flush chain "$fam" "$tbl" "$chain" || true; done
-    nft list table "$fam" "$tbl" 2>/dev/null | awk '/^\tchain NETAVARK/ { print $2 }' |
-        while read -r chain; do nft delete chain "$fam" "$tbl" "$chain" || true; done
+    nft flush chain "$fam" "$tbl" "$name" 2>/dev/null || true
+    nft delete chain "$fam" "$tbl" "$name" 2>/dev/null || true
 }
 
 cleanup() {
+    # Any container left that is not ours: what netavark added may serve it.
+    local others=""
     if command -v podman >/dev/null && [[ -f $CONTAINERS_CONF ]]; then
         local ids
         ids=$(podman ps -aq --filter "label=$LABEL" 2>/dev/null || true)
         [[ -z $ids ]] || podman rm -f -t 0 $ids >/dev/null 2>&1 || true
         podman rmi -f "$IMAGE" >/dev/null 2>&1 || true
+        others=$(podman ps -aq 2>/dev/null || true)
         # Storage this script brought into being goes too, once nothing else is in it.
-        if [[ $(cat "$state/storage" 2>/dev/null) == new && -z $(podman ps -aq 2>/dev/null) &&
+        if [[ $(cat "$state/storage" 2>/dev/null) == new && -z $others &&
               -z $(podman images -q 2>/dev/null) ]]; then
             podman system reset -f >/dev/null 2>&1 || true
             rm -rf /var/lib/containers /run/containers /run/libpod
         fi
     fi
-    if command -v nft >/dev/null && [[ -f $state/tables ]]; then
-        local line
+    # What netavark added stays while any other container may depend on it: its chains carry
+    # that container's rules, the bridge its interface.
+    if [[ -z $others ]] && command -v nft >/dev/null && [[ -f $state/chains ]]; then
+        local fam tbl chain line
+        while read -r fam tbl chain; do
+            [[ $chain == NETAVARK* ]] || continue
+            grep -qxF "$fam $tbl $chain" "$state/chains" && continue
+            drop_chain "$fam" "$tbl" "$chain"
+        done < <(chains)
+        # The base chains iptables-nft made on the way (POSTROUTING...), once empty.
+        while read -r fam tbl chain; do
+            grep -qxF "$fam $tbl $chain" "$state/chains" && continue
+            chain_empty "$fam" "$tbl" "$chain" && nft delete chain "$fam" "$tbl" "$chain" 2>/dev/null || true
+        done < <(chains)
+        # A table iptables-nft created for netavark goes once it holds no rule.
         while read -r line; do
             [[ -n $line ]] || continue
-            if grep -qxF "$line" "$state/tables"; then
-                # shellcheck disable=SC2086
-                strip_netavark ${line#table }
-            else
-                nft delete $line || true
-            fi
+            grep -qxF "$line" "$state/tables" && continue
+            # shellcheck disable=SC2086
+            has_rules ${line#table } || nft delete $line || true
         done < <(tables)
+    fi
+    # netavark removes podman0 with its last container; one left behind by a failed run goes
+    # if setup did not find it and nothing is attached to it.
+    if [[ -z $others && -f $state/links ]] && ! grep -qxF podman0 "$state/links" &&
+        ip link show podman0 >/dev/null 2>&1 && [[ -z $(ip -o link show master podman0 2>/dev/null) ]]; then
+        ip link delete podman0 || true
     fi
     # libpod_parent (and conmon's cgroup in it) where setup found none; rmdir refuses a
     # cgroup still in use, so a container outside our label keeps its own.
@@ -159,11 +192,11 @@ cleanup() {
             find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
         done < <(libpod_cgroups)
     fi
-    ip link show podman0 >/dev/null 2>&1 && ip link delete podman0 || true
-    if [[ -f $state/ip_forward ]]; then
+    if [[ -z $others && -f $state/ip_forward ]]; then
         cat "$state/ip_forward" >/proc/sys/net/ipv4/ip_forward
     fi
-    rm -f "$state/ip_forward" "$state/tables" "$state/storage" "$state/cgroups" "$CONTAINERS_CONF"
+    rm -f "$state/ip_forward" "$state/tables" "$state/chains" "$state/links" "$state/storage" \
+        "$state/cgroups" "$CONTAINERS_CONF"
 }
 
 case $cmd in

@@ -75,6 +75,7 @@ fn published_text(sockets: &[Socket], q: &Query) -> String {
         PublishedVia::DockerProxy => "docker-proxy",
         PublishedVia::Conmon => "conmon's reservation socket (traffic goes by DNAT)",
         PublishedVia::Dnat => "DNAT only (no host socket)",
+        PublishedVia::Dockerd => "dockerd's reservation socket (traffic goes by DNAT)",
     };
     let mut placer = published::placer();
     let mut found = published::backends(&mut placer, sockets);

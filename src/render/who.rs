@@ -150,6 +150,15 @@ fn where_lines(text: &mut String, b: &Block) {
                     sanitize(&pod.uid)
                 );
             }
+            if let Some(k) = &c.compose {
+                let _ = writeln!(
+                    text,
+                    "  {:<12} project {} service {}",
+                    "compose",
+                    sanitize(&k.project),
+                    sanitize(&k.service)
+                );
+            }
         }
         if let Some(u) = &p.unit {
             let _ = writeln!(text, "  {:<12} {}", "unit", sanitize(u));
@@ -279,10 +288,15 @@ pub fn publications(items: &[Publication]) -> String {
     for p in items {
         let who = match p.container {
             Some(c) => format!(
-                "container {} ({} {})",
+                "container {} ({} {}{})",
                 c.name.as_deref().map(sanitize).unwrap_or_default(),
                 sanitize(&c.runtime),
-                sanitize(&c.id.chars().take(12).collect::<String>())
+                sanitize(&c.id.chars().take(12).collect::<String>()),
+                c.compose.as_ref().map_or(String::new(), |k| format!(
+                    ", compose project {} service {}",
+                    sanitize(&k.project),
+                    sanitize(&k.service)
+                ))
             ),
             None => "a container".to_string(),
         };

@@ -1,7 +1,8 @@
 //! Real containers for the integration tests: podman from Debian's packages, set up by
 //! .ci/podman.sh (runc, cgroupfs manager without systemd, bounded ulimits, a busybox image
-//! imported from a local tarball). Everything is removed on drop, also when the test fails:
-//! containers, image, netavark's firewall chains and bridge, ip_forward.
+//! imported from a local tarball). What the test brought is removed on drop, also when the
+//! test fails: our containers and image, and what netavark added for them (chains, tables,
+//! bridge) and ip_forward once no other container is left that may need them.
 #![allow(dead_code)]
 
 use std::os::fd::AsRawFd;

@@ -4,7 +4,7 @@
 
 use super::{Compose, Container, ContainerRef, Pod, Roots};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The container `found` names, with whatever its engine's files say. Missing or unreadable
 /// state leaves the name (and pod) None; it is never an error.
@@ -43,13 +43,89 @@ pub(super) fn read_json(path: &Path) -> Option<Value> {
 }
 
 pub(super) fn docker_config(roots: &Roots, id: &str) -> Option<Value> {
-    read_json(
-        &roots
-            .docker
-            .join("containers")
-            .join(id)
-            .join("config.v2.json"),
-    )
+    roots
+        .docker_roots()
+        .iter()
+        .find_map(|root| read_json(&root.join("containers").join(id).join("config.v2.json")))
+}
+
+/// See [`Roots::docker_roots`]. Only root's dockerd counts: anyone can start a process
+/// called dockerd whose arguments point at state of their own making.
+pub(super) fn find_docker_roots(roots: &Roots) -> Vec<PathBuf> {
+    let mut out = vec![roots.docker.clone()];
+    let mut add = |p: PathBuf| {
+        if p.is_absolute() && !out.contains(&p) {
+            out.push(p);
+        }
+    };
+    let from_json = |path: &Path| {
+        let cfg = read_json(path)?;
+        cfg["data-root"]
+            .as_str()
+            .or_else(|| cfg["graph"].as_str())
+            .map(PathBuf::from)
+    };
+    if let Some(p) = from_json(&roots.docker_daemon_json) {
+        add(p);
+    }
+    let Ok(entries) = std::fs::read_dir(&roots.proc) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let dir = e.path();
+        let is_pid = e
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_pid || std::fs::read(dir.join("comm")).ok().as_deref() != Some(b"dockerd\n") {
+            continue;
+        }
+        // The real and effective uid from status (a non-dumpable process's /proc entry is
+        // owned by root whoever runs it).
+        let root_owned = std::fs::read_to_string(dir.join("status")).is_ok_and(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .is_some_and(|u| u.split_whitespace().take(2).all(|id| id == "0"))
+        });
+        if !root_owned {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(dir.join("cmdline")) else {
+            continue;
+        };
+        let argv: Vec<String> = raw
+            .split(|&b| b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if let Some(p) = dockerd_flag(&argv, &["data-root", "graph", "g"]) {
+            add(PathBuf::from(p));
+        } else if let Some(p) =
+            dockerd_flag(&argv, &["config-file"]).and_then(|f| from_json(Path::new(f)))
+        {
+            add(p);
+        }
+    }
+    out
+}
+
+/// dockerd's `--flag value` / `--flag=value` (and the one-dash short forms).
+fn dockerd_flag<'a>(argv: &'a [String], names: &[&str]) -> Option<&'a str> {
+    let mut args = argv.iter().skip(1);
+    while let Some(a) = args.next() {
+        let Some(bare) = a.strip_prefix("--").or_else(|| a.strip_prefix('-')) else {
+            continue;
+        };
+        for n in names {
+            if bare == *n {
+                return args.next().map(String::as_str);
+            }
+            if let Some(v) = bare.strip_prefix(n).and_then(|r| r.strip_prefix('=')) {
+                return Some(v);
+            }
+        }
+    }
+    None
 }
 
 /// Fills name and compose labels from a docker config.v2.json.

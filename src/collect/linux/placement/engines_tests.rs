@@ -144,3 +144,50 @@ fn machines_lxc_and_unknown_runtimes() {
     );
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A dockerd with its state elsewhere (`--data-root`, daemon.json): its containers are
+/// named from there. A dockerd not run by root is not believed.
+#[test]
+fn docker_state_is_read_from_every_data_root_a_root_dockerd_names() {
+    let dir = temp_dir("dataroot");
+    let roots = Roots::under(&dir);
+    let proc_of = |pid: u32, uid: u32, cmdline: &str| {
+        let d = roots.proc.join(pid.to_string());
+        write(&d.join("comm"), "dockerd\n");
+        write(
+            &d.join("status"),
+            &format!("Name:\tdockerd\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n"),
+        );
+        write(&d.join("cmdline"), &cmdline.replace(' ', "\0"));
+    };
+    proc_of(10, 0, "/usr/sbin/dockerd --data-root /srv/docker -H fd:// ");
+    proc_of(11, 0, "dockerd --data-root=/data/d2");
+    proc_of(12, 1000, "dockerd --data-root /home/eve/fake");
+    write(&roots.docker_daemon_json, r#"{"data-root":"/mnt/docker"}"#);
+    // The default, daemon.json's, then each dockerd's (in /proc's order).
+    let mut got = roots.docker_roots().to_vec();
+    got[2..].sort();
+    let want: Vec<PathBuf> = vec![
+        roots.docker.clone(),
+        "/mnt/docker".into(),
+        "/data/d2".into(),
+        "/srv/docker".into(),
+    ];
+    assert_eq!(got, want);
+
+    // A container under a non-default root is resolved by name.
+    let other = temp_dir("dataroot-state");
+    let mut roots = Roots::under(&dir);
+    std::fs::remove_dir_all(roots.proc.join("11")).unwrap();
+    std::fs::remove_dir_all(roots.proc.join("10")).unwrap();
+    proc_of(10, 0, &format!("dockerd --data-root {}", other.display()));
+    roots.docker = dir.join("nothing-here");
+    write(
+        &other.join(format!("containers/{ID}/config.v2.json")),
+        r#"{"Name":"/elsewhere","Config":{"Labels":{}}}"#,
+    );
+    let c = resolve(&roots, &r("docker", ID, None));
+    assert_eq!(c.name.as_deref(), Some("elsewhere"));
+    fs::remove_dir_all(&dir).unwrap();
+    fs::remove_dir_all(&other).unwrap();
+}

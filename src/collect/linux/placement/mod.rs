@@ -37,8 +37,14 @@ pub struct Roots {
     /// The cgroup2 mount, found from `<proc>/self/mountinfo` (hybrid hosts mount it at
     /// /sys/fs/cgroup/unified); None where there is none.
     pub cgroup2: Option<PathBuf>,
-    /// /var/lib/docker.
+    /// /var/lib/docker: docker's default data root. Where a dockerd runs with another
+    /// (`--data-root`, daemon.json's `data-root`), that one is read too: see
+    /// [`Roots::docker_roots`].
     pub docker: PathBuf,
+    /// /etc/docker/daemon.json (its `data-root`).
+    pub docker_daemon_json: PathBuf,
+    /// The data roots found, once per run (the lookups that need docker's state only).
+    docker_found: std::sync::OnceLock<Vec<PathBuf>>,
     /// podman's (and cri-o's) storage: /var/lib/containers/storage.
     pub containers_storage: PathBuf,
     /// podman's run root: /run/containers/storage (per-container hosts files).
@@ -70,6 +76,8 @@ impl Roots {
             proc: p("proc"),
             cgroup2: None,
             docker: p("var/lib/docker"),
+            docker_daemon_json: p("etc/docker/daemon.json"),
+            docker_found: std::sync::OnceLock::new(),
             containers_storage: p("var/lib/containers/storage"),
             containers_run: p("run/containers/storage"),
             log_pods: p("var/log/pods"),
@@ -93,6 +101,16 @@ impl Roots {
             .map(|d| p(d))
             .collect(),
         }
+    }
+}
+
+impl Roots {
+    /// Every docker data root on this host: the default, daemon.json's `data-root`, and the
+    /// `--data-root` of each dockerd running as root (a production daemon often keeps its
+    /// state on another disk). Found on first use, then kept for the run.
+    pub fn docker_roots(&self) -> &[PathBuf] {
+        self.docker_found
+            .get_or_init(|| engines::find_docker_roots(self))
     }
 }
 

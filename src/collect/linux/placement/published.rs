@@ -1,7 +1,8 @@
 //! Collect stage, Linux: published ports — from a host port to the container behind it.
 //! A proxy process's argv (docker-proxy, rootlesskit-docker-proxy) names the backend; podman's
 //! conmon holds a reservation socket and names the container (`-c ID`, `-n NAME`); where
-//! docker publishes by DNAT alone, its config.v2.json names the binding.
+//! docker publishes without its proxy (dockerd holding the port, or DNAT alone), its
+//! config.v2.json names the binding.
 
 use super::engines::{docker_from, podman_name, read_json, resolve};
 use super::{Container, ContainerRef, Roots};
@@ -20,6 +21,9 @@ pub enum PublishedVia {
     Conmon,
     /// DNAT rules only: no host socket at all.
     Dnat,
+    /// dockerd itself holds the host port so nobody else takes it (docker 20.10 with
+    /// `--userland-proxy=false`); DNAT carries traffic.
+    Dockerd,
 }
 
 /// A host port published by a container.
@@ -130,6 +134,13 @@ pub fn published_backend(
             container_port: Some(p.container_port),
         });
     }
+    // Without its proxy, dockerd binds the host port itself (docker 20.10's reservation);
+    // the container is the running one whose state publishes that port.
+    if argv.first().is_some_and(|a| basename(a) == "dockerd") {
+        let mut p = dnat_published(roots, host_port, proto).into_iter().next()?;
+        p.via = PublishedVia::Dockerd;
+        return Some(p);
+    }
     let (id, argv_name) = parse_conmon_argv(argv)?;
     let found = ContainerRef {
         runtime: "podman".into(),
@@ -209,11 +220,11 @@ pub fn dnat_published(roots: &Roots, port: u16, proto: Protocol) -> Vec<Publishe
 
 /// (id, config.v2.json) of every running docker container.
 fn docker_running(roots: &Roots) -> Vec<(String, Value)> {
-    let Ok(entries) = std::fs::read_dir(roots.docker.join("containers")) else {
-        return Vec::new();
-    };
-    let mut out: Vec<(String, Value)> = entries
-        .flatten()
+    let mut out: Vec<(String, Value)> = roots
+        .docker_roots()
+        .iter()
+        .filter_map(|root| std::fs::read_dir(root.join("containers")).ok())
+        .flat_map(|entries| entries.flatten())
         .filter_map(|e| {
             let cfg = read_json(&e.path().join("config.v2.json"))?;
             (cfg["State"]["Running"] == Value::Bool(true))

@@ -173,3 +173,23 @@ fn conmon_reservation_names_the_podman_container() {
     assert_eq!(p.container.unwrap().name.as_deref(), Some("pst1"));
     fs::remove_dir_all(&dir).unwrap();
 }
+
+/// docker 20.10 without its proxy: dockerd itself holds the host port (a reservation), and
+/// the container is the running one whose state publishes that port.
+#[test]
+fn dockerd_holding_a_port_leads_to_the_container_that_publishes_it() {
+    let dir = temp_dir("dockerd");
+    let roots = Roots::under(&dir);
+    docker_state(&roots);
+    let a = argv("/usr/sbin/dockerd -H fd:// --userland-proxy=false");
+    let p = published_backend(&roots, &a, Protocol::Tcp, 8080).unwrap();
+    assert_eq!(p.via, PublishedVia::Dockerd);
+    assert_eq!(p.container_port, Some(80));
+    assert_eq!(p.container_ip, Some("172.17.0.2".parse().unwrap()));
+    let c = p.container.unwrap();
+    assert_eq!((c.id.as_str(), c.name.as_deref()), (ID, Some("web-1")));
+    // A port dockerd holds that no running container publishes (its API, say) is not one.
+    assert_eq!(published_backend(&roots, &a, Protocol::Tcp, 2375), None);
+    assert_eq!(published_backend(&roots, &a, Protocol::Udp, 8080), None);
+    fs::remove_dir_all(&dir).unwrap();
+}
