@@ -177,6 +177,10 @@ fn role_of(exe: &str, arg0: Option<&str>, argv: &[String]) -> Option<&'static st
         "podman" if arg0.is_some_and(|a| a.starts_with("rootlessport")) => {
             Some("rootlessport (rootless podman's port forwarder)")
         }
+        // The engines themselves: dockerd holds a published port's reservation socket when
+        // its userland proxy is off, and ending it stops every container it runs.
+        "dockerd" => Some("dockerd (docker's engine)"),
+        "containerd" => Some("containerd (a container runtime's daemon)"),
         "pasta" | "passt" => Some("pasta (a rootless container's network)"),
         "slirp4netns" => Some("slirp4netns (a rootless container's network)"),
         e if e.starts_with("containerd-shim") => Some("containerd-shim (a container's monitor)"),
@@ -368,6 +372,13 @@ mod tests {
         assert_eq!(role_of("podman", Some("podman"), &argv(&["podman"])), None);
         assert!(role_of("passt.avx2", Some("pasta"), &argv(&["pasta"])).is_some());
         assert!(role_of("slirp4netns", None, &[]).is_some());
+        assert!(role_of("dockerd", Some("dockerd"), &argv(&["dockerd"])).is_some());
+        assert!(role_of("containerd", None, &[]).is_some());
+        // Named dockerd, running something else: not the engine.
+        assert_eq!(
+            role_of("python3", Some("dockerd"), &argv(&["dockerd"])),
+            None
+        );
         assert!(role_of("containerd-shim-runc-v2", None, &[]).is_some());
     }
 
