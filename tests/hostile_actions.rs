@@ -272,7 +272,14 @@ fn a_holder_that_execs_between_plan_and_answer_is_not_signalled() {
     // Between the plan and the answer: the holder becomes another program.
     target.stdin.take().unwrap().write_all(b"go\n").unwrap();
     let sleep = which("sleep");
+    // The exec is the readiness signal; the deadline only turns a failed exec into a failure.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while std::fs::read_link(format!("/proc/{}/exe", target.id())).ok() != Some(sleep.clone()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the holder never exec'd {}",
+            sleep.display()
+        );
         std::thread::yield_now();
     }
     master.write_all(b"y\n").unwrap();
