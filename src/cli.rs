@@ -472,7 +472,9 @@ pub struct ExportArgs {
         help_heading = "Output"
     )]
     pub textfile_dir: Option<std::path::PathBuf>,
-    /// Write FILE, replaced atomically; `-` (the default) is stdout.
+    /// Write FILE, replaced atomically (through a symlink: its target); a FIFO or a
+    /// character device (/dev/null, /dev/stdout) is written to as a shell redirection does;
+    /// a directory, socket or block device is refused; `-` (the default) is stdout.
     #[arg(
         short = 'o',
         long,
