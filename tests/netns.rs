@@ -609,7 +609,26 @@ fn unreadable_named_namespace_is_never_free_or_an_empty_table() {
         .filter(|w| w.as_str().unwrap().contains(&format!("'{}'", ns.0)))
         .collect();
     assert_eq!(named, [&serde_json::json!(why)]);
+    // why --netns: never "bindable" in a namespace it could not enter.
+    let (code, out, err) = as_nobody(&["why", "--netns", &ns.0, "40000"]).unwrap();
+    assert_eq!((code, out.as_str()), (Some(3), ""), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "portscope: cannot read network namespace '/run/netns/{}': permission_denied",
+            ns.0
+        )),
+        "{err}"
+    );
     drop(inside);
+    // The port is free now: root says so; nobody, who cannot read the namespace, does not.
+    let (code, out, _) = json(&["who", "--json", &port, "--netns", "all"]);
+    assert_eq!(code, Some(1), "{out}");
+    let (code, out, err) = as_nobody(&["who", &port, "--netns", "all"]).unwrap();
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        out.starts_with(&format!("{port}: not known to be free: ")) && out.contains(&why),
+        "{out}"
+    );
 }
 
 /// An `unshare -n` namespace has no name: as nobody, its PID's namespace link is denied,
