@@ -284,6 +284,14 @@ fn bad_netns_values_are_one_line_and_exit_2() {
             "/etc/hostname",
             "portscope: invalid network namespace file '/etc/hostname': a regular file, not a network namespace",
         ),
+        (
+            "/dev/null",
+            "portscope: invalid network namespace file '/dev/null': a character device, not a network namespace",
+        ),
+        (
+            "/tmp/",
+            "portscope: invalid network namespace file '/tmp/': a directory, not a network namespace",
+        ),
     ] {
         let out = portscope().args(["list", "--netns", arg]).output().unwrap();
         assert_eq!(out.status.code(), Some(2));
