@@ -827,3 +827,64 @@ fn fifo_and_regular_file_in_run_netns_are_skipped_and_named() {
         }
     }
 }
+
+/// Issue 27: a socket found as nobody was labelled `?`. Where the kernel has numbered the
+/// namespace (an nsid: a veth joins it, or `ip netns set NAME auto`), nobody learns which
+/// processes are inside it without reading their namespace links: the namespace is read
+/// through one of them and its sockets carry its name and inode.
+#[test]
+fn as_nobody_a_namespace_with_an_nsid_is_read_and_its_sockets_named() {
+    if !is_root() {
+        skip("not root: cannot create network namespaces or drop to nobody");
+        return;
+    }
+    let Some(ns) = Named::new("nsid") else {
+        skip("ip netns add failed");
+        return;
+    };
+    let set = Command::new("ip")
+        .args(["netns", "set", &ns.0, "auto"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(set, "ip netns set NAME auto");
+    let inside = Held::start(&["ip", "netns", "exec", &ns.0], "127.0.0.1:0");
+    let (_, v, _) = json(&["list", "--json", "--netns", &ns.0]);
+    let port = v["sockets"][0]["local"]["port"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    for netns in [ns.0.as_str(), "all"] {
+        let Some((code, out, err)) = as_nobody(&["list", "--json", "-p", &port, "--netns", netns])
+        else {
+            skip("setpriv (util-linux) is not installed");
+            return;
+        };
+        assert_eq!(code, Some(0), "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let found: Vec<_> = v["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["netns"]["current"] == false)
+            .collect();
+        assert_eq!(found.len(), 1, "{netns}: {v}");
+        assert_eq!(
+            found[0]["netns"],
+            serde_json::json!({"inode": ns.inode(), "name": ns.0, "current": false}),
+            "{netns}"
+        );
+        assert_eq!(found[0]["owner"], "hidden");
+        let entry = netns_entries(&v, &ns.0);
+        assert_eq!(entry.len(), 1, "{netns}: {v}");
+        assert_eq!(
+            (&entry[0]["readable"], &entry[0]["table"], &entry[0]["pid"]),
+            (
+                &serde_json::json!(true),
+                &serde_json::json!("procnet"),
+                &serde_json::json!(inside.pid)
+            ),
+            "{netns}"
+        );
+    }
+    drop(inside);
+}

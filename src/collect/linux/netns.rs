@@ -11,6 +11,7 @@
 //! the output never conflates the same address and port bound in two namespaces.
 
 use super::netlink::{Diag, DiagError};
+use super::nsid::Nsids;
 use super::procnet;
 use crate::collect::{Harvest, NetnsChoice, TableSource};
 use crate::error::Error;
@@ -471,8 +472,49 @@ impl NamespacedTables {
 /// Where one namespace's rows came from, or why they could not be read.
 enum Read {
     Netlink,
-    Procnet,
+    /// Through /proc/PID/net of this member.
+    Procnet(u32),
     Failed(NetnsReason, String),
+}
+
+/// Processes by the nsid of their namespace (see nsid.rs), asked once per harvest and
+/// only when a namespace can neither be entered nor reached through a known member.
+#[derive(Default)]
+struct Peers {
+    nsids: Option<Nsids>,
+    by_nsid: Option<HashMap<i32, Vec<u32>>>,
+}
+
+impl Peers {
+    /// The processes the kernel says are inside the namespace at `path` (none when it
+    /// has no nsid here: then nothing is known).
+    fn members_of(&mut self, path: &Path) -> Vec<u32> {
+        let Ok(fd) = open_netns(path) else {
+            return Vec::new();
+        };
+        if self.nsids.is_none() {
+            self.nsids = Nsids::open().ok();
+        }
+        let Some(n) = self.nsids.as_mut() else {
+            return Vec::new();
+        };
+        let Some(id) = n.of_fd(&fd) else {
+            return Vec::new();
+        };
+        if self.by_nsid.is_none() {
+            let mut m: HashMap<i32, Vec<u32>> = HashMap::new();
+            for pid in pids() {
+                if let Some(i) = n.of_pid(pid) {
+                    m.entry(i).or_default().push(pid);
+                }
+            }
+            self.by_nsid = Some(m);
+        }
+        self.by_nsid
+            .as_ref()
+            .and_then(|m| m.get(&id).cloned())
+            .unwrap_or_default()
+    }
 }
 
 /// The reason a namespace could not be read, from the errors of every way tried: a
@@ -494,6 +536,7 @@ fn read_target(
     query: &TableQuery,
     index: u16,
     procnet_only: bool,
+    peers: &mut Peers,
     out: &mut Vec<SocketHarvest>,
 ) -> Read {
     let mut why = Vec::new();
@@ -514,10 +557,21 @@ fn read_target(
             }
         }
     }
-    let member = t.member.or(t.netns.current.then(std::process::id));
-    match member {
+    let mut member = t.member.or(t.netns.current.then(std::process::id));
+    if member.is_none() {
+        // Not enterable and no member known: the kernel may still say, by nsid, which
+        // processes are inside; the first whose /proc/PID/net reads is the way in.
+        if let Some(path) = &t.path {
+            for pid in peers.members_of(path) {
+                if read_procnet(pid, query, index, out).is_ok() {
+                    return Read::Procnet(pid);
+                }
+            }
+        }
+    }
+    match member.take() {
         Some(pid) => match read_procnet(pid, query, index, out) {
-            Ok(()) => Read::Procnet,
+            Ok(()) => Read::Procnet(pid),
             Err(e) => {
                 kinds.push(e.kind());
                 why.push(format!("/proc/{pid}/net: {e}"));
@@ -561,6 +615,10 @@ impl TableSource for NamespacedTables {
         let found = self.targets.clone().unwrap_or_default();
         let mut h = Harvest::new(self.kind());
         h.namespaces.clear();
+        let mut peers = Peers::default();
+        // Members found by nsid: their namespaces are read, not to be read again.
+        let mut reached = Vec::new();
+        let mut refused = None;
         for t in &found.targets {
             let index = h.namespaces.len() as u16;
             h.namespaces.push(Arc::clone(&t.netns));
@@ -568,16 +626,29 @@ impl TableSource for NamespacedTables {
                 NetnsChoice::Pid(p) => Some(p),
                 _ => None,
             };
-            let table = match read_target(t, query, index, self.procnet_only, &mut h.sockets) {
+            let read = read_target(
+                t,
+                query,
+                index,
+                self.procnet_only,
+                &mut peers,
+                &mut h.sockets,
+            );
+            let table = match read {
                 Read::Netlink => TableSourceKind::Netlink,
-                Read::Procnet => TableSourceKind::Procnet,
+                Read::Procnet(pid) => {
+                    if t.member != Some(pid) {
+                        reached.push(pid);
+                    }
+                    TableSourceKind::Procnet
+                }
                 Read::Failed(reason, why) => {
                     let mut s =
                         NetnsSource::unread(t.netns.inode, t.netns.name.clone(), reason, why);
                     s.path = t.path.as_ref().map(|p| p.display().to_string());
                     s.pid = pid;
-                    if self.refuse_unreadable && reason.hides_sockets() {
-                        return Err(Error::NetnsUnreadable(s.unread_line()));
+                    if self.refuse_unreadable && reason.hides_sockets() && refused.is_none() {
+                        refused = Some(s.unread_line());
                     }
                     h.warnings.push(s.unread_line());
                     h.per_netns.push(s);
@@ -589,7 +660,10 @@ impl TableSource for NamespacedTables {
             }
             let mut s = NetnsSource::read(t.netns.inode, t.netns.name.clone(), table);
             s.path = t.path.as_ref().map(|p| p.display().to_string());
-            s.pid = pid.or(t.member.filter(|_| table == TableSourceKind::Procnet));
+            s.pid = match read {
+                Read::Procnet(member) => Some(member),
+                _ => pid,
+            };
             h.per_netns.push(s);
         }
         for s in &found.skipped {
@@ -600,8 +674,11 @@ impl TableSource for NamespacedTables {
             ));
             h.per_netns.push(s.clone());
         }
+        if let Some(line) = refused {
+            return Err(Error::NetnsUnreadable(line));
+        }
         if self.choice == NetnsChoice::All {
-            read_unidentified(&found.unidentified, &found.targets, query, &mut h);
+            read_unidentified(&found.unidentified, &found.targets, &reached, query, &mut h);
         }
         if h.source == TableSourceKind::Procnet {
             h.warnings.push(
@@ -617,7 +694,13 @@ impl TableSource for NamespacedTables {
 /// unprivileged user; PID 1 in some sandboxes): through /proc/PID/net, one per distinct set
 /// of socket inodes (a socket inode lives in one namespace, so a shared one means the same
 /// namespace). Their inode is unknown. Costs a full /proc/PID/net read per namespace.
-fn read_unidentified(pids: &[u32], targets: &[Target], query: &TableQuery, h: &mut Harvest) {
+fn read_unidentified(
+    pids: &[u32],
+    targets: &[Target],
+    reached: &[u32],
+    query: &TableQuery,
+    h: &mut Harvest,
+) {
     if pids.is_empty() {
         return;
     }
@@ -628,8 +711,12 @@ fn read_unidentified(pids: &[u32], targets: &[Target], query: &TableQuery, h: &m
         .map(|s| s.inode)
         .filter(|&i| i != 0)
         .collect();
-    for t in targets {
-        if let Some(all) = t.member.and_then(inodes_of) {
+    let members = targets
+        .iter()
+        .filter_map(|t| t.member)
+        .chain(reached.iter().copied());
+    for pid in members {
+        if let Some(all) = inodes_of(pid) {
             seen.extend(all);
         }
     }
