@@ -56,9 +56,14 @@ fn in_netns(
         .map_err(|e| {
             // Not entered: never an answer (exit 3 when a privilege would allow it).
             if e.kind() == std::io::ErrorKind::PermissionDenied {
+                // An `ip netns` file is named by its name, as everywhere else.
+                let name = path
+                    .strip_prefix("/run/netns")
+                    .ok()
+                    .map(|n| n.display().to_string());
                 let mut s = crate::model::NetnsSource::unread(
                     None,
-                    None,
+                    name,
                     crate::model::NetnsReason::PermissionDenied,
                     format!("entering it: {e}"),
                 );
