@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -668,17 +669,26 @@ fn export_to_a_fifo_writes_into_it() {
     let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
     // SAFETY: mkfifo on a NUL-terminated path we own.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // Holds the FIFO itself (even if its name is replaced) without blocking: the way to
+    // release the reader below whatever portscope did.
+    let keeper = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
     };
     let (code, out, err) = export_to(fifo.to_str().unwrap());
-    // If portscope never opened the FIFO, release the reader (it then reads nothing).
+    // If portscope never wrote into the FIFO, the reader is still waiting for a writer:
+    // one that opens and closes at once lets it end (reading nothing).
     let _ = std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
-        .open(&fifo);
+        .open(format!("/proc/self/fd/{}", keeper.as_raw_fd()));
     let text = reader.join().unwrap();
+    drop(keeper);
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
     assert!(text.starts_with("# HELP portscope_"), "{text}");
     assert!(std::fs::symlink_metadata(&fifo)
