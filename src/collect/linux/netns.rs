@@ -557,7 +557,7 @@ fn read_target(
             }
         }
     }
-    let mut member = t.member.or(t.netns.current.then(std::process::id));
+    let member = t.member.or(t.netns.current.then(std::process::id));
     if member.is_none() {
         // Not enterable and no member known: the kernel may still say, by nsid, which
         // processes are inside; the first whose /proc/PID/net reads is the way in.
@@ -569,7 +569,7 @@ fn read_target(
             }
         }
     }
-    match member.take() {
+    match member {
         Some(pid) => match read_procnet(pid, query, index, out) {
             Ok(()) => Read::Procnet(pid),
             Err(e) => {
@@ -581,6 +581,11 @@ fn read_target(
         None => {
             if kinds.contains(&io::ErrorKind::PermissionDenied) {
                 why.push("no process inside it that this user may inspect".into());
+            } else if procnet_only {
+                why.push(
+                    "no process inside it to read /proc/PID/net through (procnet does not enter namespaces)"
+                        .into(),
+                );
             }
             Read::Failed(failure(&kinds), why.join("; "))
         }
