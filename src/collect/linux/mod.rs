@@ -8,6 +8,7 @@ mod fdscan;
 mod fdwork;
 mod netlink;
 pub mod netns;
+mod nsfs;
 mod nsid;
 pub mod pidfd;
 pub mod placement;

@@ -6,8 +6,11 @@
 //! tells nothing, and then nothing is claimed.
 
 use super::netlink::{recv_into, send_to_kernel};
+use super::nsfs::open_netns;
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::path::Path;
 
 const NETNSA_NSID: u16 = 1;
 const NETNSA_PID: u16 = 2;
@@ -54,6 +57,46 @@ impl Nsids {
         let mut buf = [0u8; 256];
         let n = recv_into(&self.fd, &mut buf, 0).ok()?;
         parse_reply(&buf[..n], self.seq)
+    }
+}
+
+/// Processes by the nsid of their namespace, asked once per harvest and
+/// only when a namespace can neither be entered nor reached through a known member.
+#[derive(Default)]
+pub struct Peers {
+    nsids: Option<Nsids>,
+    by_nsid: Option<HashMap<i32, Vec<u32>>>,
+}
+
+impl Peers {
+    /// The processes the kernel says are inside the namespace at `path` (none when it
+    /// has no nsid here: then nothing is known).
+    pub fn members_of(&mut self, path: &Path) -> Vec<u32> {
+        let Ok(fd) = open_netns(path) else {
+            return Vec::new();
+        };
+        if self.nsids.is_none() {
+            self.nsids = Nsids::open().ok();
+        }
+        let Some(n) = self.nsids.as_mut() else {
+            return Vec::new();
+        };
+        let Some(id) = n.of_fd(&fd) else {
+            return Vec::new();
+        };
+        if self.by_nsid.is_none() {
+            let mut m: HashMap<i32, Vec<u32>> = HashMap::new();
+            for pid in super::netns::pids() {
+                if let Some(i) = n.of_pid(pid) {
+                    m.entry(i).or_default().push(pid);
+                }
+            }
+            self.by_nsid = Some(m);
+        }
+        self.by_nsid
+            .as_ref()
+            .and_then(|m| m.get(&id).cloned())
+            .unwrap_or_default()
     }
 }
 
