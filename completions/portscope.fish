@@ -303,7 +303,7 @@ procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
 complete -c portscope -n "__fish_portscope_using_subcommand export" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand export" -l textfile-dir -d 'prometheus only: write DIR/portscope.prom, replaced atomically, for node_exporter\'s --collector.textfile.directory' -r -f -a "(__fish_complete_directories)"
-complete -c portscope -n "__fish_portscope_using_subcommand export" -s o -l output -d 'Write FILE, replaced atomically; `-` (the default) is stdout' -r -F
+complete -c portscope -n "__fish_portscope_using_subcommand export" -s o -l output -d 'Write FILE, replaced atomically (through a symlink: its target); a FIFO or a character device (/dev/null, /dev/stdout) is written to as a shell redirection does; a directory, socket or block device is refused; `-` (the default) is stdout' -r -F
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand export" -l pid -d 'Sockets held by this process ID (comma list)' -r
 complete -c portscope -n "__fish_portscope_using_subcommand export" -l process -d 'Sockets held by a process whose name contains NAME (case-insensitive)' -r -f

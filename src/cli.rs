@@ -71,7 +71,8 @@ const EXIT_STATUS: &str = "\
 Exit status: 0 success (for `who`: something matched), 1 nothing matched (`who`) or a check
 failed (`verify`) or a port is not bindable (`why`) or the documents differ (`diff`), 2 bad
 input or an error, 3 `who` matched a socket whose owner is hidden, or `why` could not see
-everything (a hidden holder, --as without root).";
+everything (a hidden holder, --as without root), or a network namespace asked about could
+not be read (never an empty or \"free\" answer).";
 
 /// What is listening, who owns this port, and can I trust the answer?
 #[derive(Debug, Parser)]
@@ -186,8 +187,8 @@ pub enum Command {
     ///
     /// Prints one block per owning process with its command line, parent, and every socket
     /// it holds on the port. Exit status: 0 found, 1 nobody uses the port(s), 2 bad input,
-    /// 3 a socket matched but its owner could not be seen (so "free" and "cannot tell"
-    /// never look alike).
+    /// 3 a socket matched but its owner could not be seen, or a namespace that could hold
+    /// the port could not be read (so "free" and "cannot tell" never look alike).
     #[command(after_help = WHO_EXAMPLES)]
     Who(WhoArgs),
     /// Open known test sockets and prove that portscope reports them exactly
@@ -490,7 +491,9 @@ pub struct ExportArgs {
         help_heading = "Output"
     )]
     pub textfile_dir: Option<std::path::PathBuf>,
-    /// Write FILE, replaced atomically; `-` (the default) is stdout.
+    /// Write FILE, replaced atomically (through a symlink: its target); a FIFO or a
+    /// character device (/dev/null, /dev/stdout) is written to as a shell redirection does;
+    /// a directory, socket or block device is refused; `-` (the default) is stdout.
     #[arg(
         short = 'o',
         long,

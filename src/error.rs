@@ -16,9 +16,22 @@ pub enum Error {
     /// The kernel's socket tables could not be read by any means: exit status 2.
     #[error("cannot read the socket tables: {0}")]
     Tables(String),
+    /// A network namespace asked about exists but could not be read: the answer would be
+    /// partial, so there is none. Exit status 3 (as a hidden owner's).
+    #[error("{0}")]
+    NetnsUnreadable(String),
     /// This platform cannot do what was asked.
     #[error("unsupported on this platform: {0}")]
     Unsupported(&'static str),
+}
+
+/// The exit status of an error that ends a command: 3 for an unreadable namespace (the
+/// answer is partial), 2 for everything else.
+pub fn exit_status(e: &anyhow::Error) -> i32 {
+    match e.downcast_ref::<Error>() {
+        Some(Error::NetnsUnreadable(_)) => 3,
+        _ => 2,
+    }
 }
 
 impl Error {

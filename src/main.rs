@@ -54,7 +54,7 @@ fn main() {
         Err(e) if portscope::is_broken_pipe(&e) => 0,
         Err(e) => {
             to_stderr(&format!("{}\n", portscope::error_line(&e)));
-            2
+            portscope::error::exit_status(&e)
         }
     };
     // A BufWriter dropped on a closed pipe must not report again: forget it.

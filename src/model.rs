@@ -14,7 +14,10 @@ mod placement;
 mod reasons;
 
 pub use placement::{Compose, Container, Netns, Pod};
-pub use reasons::{NetnsSource, OwnerReason, OwnerSourceKind, Sources, TableSourceKind};
+pub use reasons::{
+    NetnsReason, NetnsSource, OwnerReason, OwnerSourceKind, Sources, TableSourceKind,
+    NETNS_PRIVILEGE,
+};
 
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

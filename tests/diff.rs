@@ -173,3 +173,39 @@ fn a_file_that_is_not_a_document_is_named_with_the_reason_exit_2() {
         "{err}"
     );
 }
+
+/// Regression: `diff OLD /dev/zero` read without bound (4 GB in 6 s). Now it stops one byte
+/// past 64 MiB and names the file; the address-space limit (1 GiB) makes an unbounded read
+/// fail as well, and the deadline only guards against a hang.
+#[test]
+fn diff_on_dev_zero_is_refused_after_a_bounded_read() {
+    let d = TempDir::new("diff-zero");
+    let good = d.file("good.json", &document(&[]));
+    let mut child = std::process::Command::new("prlimit")
+        .args([
+            "--as=1073741824",
+            "--",
+            bin_path(),
+            "diff",
+            &good,
+            "/dev/zero",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run prlimit");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("diff on /dev/zero did not end");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "portscope: invalid document '/dev/zero': larger than 64 MiB: not a document diff reads\n"
+    );
+}

@@ -13,7 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -610,4 +612,130 @@ fn bad_export_destinations_are_one_line_and_exit_2() {
     );
     let (code, _, err) = run(&["export", "prometheus", "--textfile-dir", "/tmp", "-o", "x"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// `export prometheus -o PATH` with stdout piped: (status, stdout, stderr).
+fn export_to(path: &str) -> (i32, String, String) {
+    run(&["export", "prometheus", "-t", "-o", path])
+}
+
+/// Regression: `-o LINK` replaced the symlink with a regular file. The link stays a link
+/// and its target gets the metrics.
+#[test]
+fn export_to_a_symlink_replaces_its_target_and_keeps_the_link() {
+    let d = TempDir::new("export-symlink");
+    let target = d.file("real.prom", "old\n");
+    let link = d.0.join("link.prom");
+    std::os::unix::fs::symlink("real.prom", &link).unwrap();
+    let (code, out, err) = export_to(link.to_str().unwrap());
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("real.prom"));
+    let text = std::fs::read_to_string(&target).unwrap();
+    assert!(text.starts_with("# HELP portscope_"), "{text}");
+    let names: BTreeSet<_> = std::fs::read_dir(&d.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["link.prom".into(), "real.prom".into()])
+    );
+    // A link to nothing is refused: nothing is created behind it.
+    let dangling = d.0.join("dangling.prom");
+    std::os::unix::fs::symlink("missing.prom", &dangling).unwrap();
+    let (code, out, err) = export_to(dangling.to_str().unwrap());
+    assert_eq!((code, out.as_str()), (2, ""));
+    assert_eq!(
+        err,
+        format!(
+            "portscope: invalid output file '{}': a symlink to a file that does not exist\n",
+            dangling.display()
+        )
+    );
+    assert!(!d.0.join("missing.prom").exists());
+}
+
+/// Regression: `-o FIFO` replaced the FIFO with a regular file. Now the reader on the
+/// FIFO gets the metrics and the FIFO stays.
+#[test]
+fn export_to_a_fifo_writes_into_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = TempDir::new("export-fifo");
+    let fifo = d.0.join("metrics.fifo");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // Holds the FIFO itself (even if its name is replaced) without blocking: the way to
+    // release the reader below whatever portscope did.
+    let keeper = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo)
+        .unwrap();
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+    };
+    let (code, out, err) = export_to(fifo.to_str().unwrap());
+    // If portscope never wrote into the FIFO, the reader is still waiting for a writer:
+    // one that opens and closes at once lets it end (reading nothing).
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{}", keeper.as_raw_fd()));
+    let text = reader.join().unwrap();
+    drop(keeper);
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    assert!(text.starts_with("# HELP portscope_"), "{text}");
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}
+
+/// Regression: as root, `-o /dev/null` replaced the device with a regular file and
+/// `-o /dev/stdout` the system's symlink. Both are written to, as a shell redirection does.
+#[test]
+fn export_to_dev_null_and_dev_stdout_writes_through_them() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let (code, out, err) = export_to("/dev/null");
+    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
+    let null = std::fs::symlink_metadata("/dev/null").unwrap();
+    assert!(null.file_type().is_char_device());
+    assert_eq!((libc::major(null.rdev()), libc::minor(null.rdev())), (1, 3));
+    let before = std::fs::read_link("/dev/stdout").ok();
+    let (code, out, err) = export_to("/dev/stdout");
+    assert_eq!((code, err.as_str()), (0, ""));
+    assert!(out.starts_with("# HELP portscope_"), "{out}");
+    assert_eq!(std::fs::read_link("/dev/stdout").ok(), before);
+}
+
+/// A directory, a socket or a block device is no place for metrics: exit 2, one line.
+#[test]
+fn export_refuses_a_directory_and_a_socket() {
+    let d = TempDir::new("export-refused");
+    let dir = d.0.join("dir.prom");
+    std::fs::create_dir(&dir).unwrap();
+    let sock = d.0.join("sock.prom");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    for (path, why) in [
+        (&dir, "a directory, not a file"),
+        (&sock, "a socket, not a file"),
+    ] {
+        let (code, out, err) = export_to(path.to_str().unwrap());
+        assert_eq!((code, out.as_str()), (2, ""));
+        assert_eq!(
+            err,
+            format!(
+                "portscope: invalid output file '{}': {why}\n",
+                path.display()
+            )
+        );
+    }
+    assert!(std::fs::symlink_metadata(&dir).unwrap().is_dir());
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
 }

@@ -282,7 +282,15 @@ fn bad_netns_values_are_one_line_and_exit_2() {
         ),
         (
             "/etc/hostname",
-            "portscope: invalid network namespace file '/etc/hostname': not a network namespace (nsfs) file",
+            "portscope: invalid network namespace file '/etc/hostname': a regular file, not a network namespace",
+        ),
+        (
+            "/dev/null",
+            "portscope: invalid network namespace file '/dev/null': a character device, not a network namespace",
+        ),
+        (
+            "/tmp/",
+            "portscope: invalid network namespace file '/tmp/': a directory, not a network namespace",
         ),
     ] {
         let out = portscope().args(["list", "--netns", arg]).output().unwrap();
@@ -359,7 +367,7 @@ fn as_nobody_other_namespaces_are_read_through_proc_or_named_in_warnings() {
         .collect();
     assert!(
         warnings.iter().any(|w| w.starts_with(&format!(
-            "cannot read network namespace '{}': entering it: Operation not permitted",
+            "cannot read network namespace '{}': permission_denied (entering it: Operation not permitted",
             empty.0
         ))),
         "{warnings:?}"
@@ -463,5 +471,420 @@ fn watch_sees_a_namespace_created_after_it_started() {
     assert_eq!(v["socket"]["netns"]["name"], late.0.as_str());
     assert_eq!(v["socket"]["processes"][0]["pid"], inside.pid);
     assert!(status.success());
+    drop(inside);
+}
+
+/// `portscope ARGS` as nobody (setpriv): (status, stdout, stderr). None: no setpriv.
+fn as_nobody(args: &[&str]) -> Option<(Option<i32>, String, String)> {
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(bin_path())
+        .args(args)
+        .output()
+        .ok()?;
+    Some((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
+
+/// The `sources.netns` entries of a document whose `name` is NAME.
+fn netns_entries<'a>(v: &'a serde_json::Value, name: &str) -> Vec<&'a serde_json::Value> {
+    v["sources"]["netns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no sources.netns: {v}"))
+        .iter()
+        .filter(|n| n["name"] == name)
+        .collect()
+}
+
+const PRIVILEGE: &str = "root, or CAP_SYS_ADMIN and CAP_SYS_PTRACE";
+
+/// Regression (issue 27): as nobody, `who PORT --netns NAME` said "free" (exit 1) and
+/// `list --netns NAME` printed an empty table (exit 0) for a namespace holding root's
+/// listener that nobody may not enter. Now: exit 3 with the namespace, the reason and the
+/// privilege that would allow it, in the text, the one error line and `sources.netns`;
+/// as root the same questions answer exactly.
+#[test]
+fn unreadable_named_namespace_is_never_free_or_an_empty_table() {
+    if !is_root() {
+        skip("not root: cannot create network namespaces or drop to nobody");
+        return;
+    }
+    let Some(ns) = Named::new("unread") else {
+        skip("ip netns add failed");
+        return;
+    };
+    let inside = Held::start(&["ip", "netns", "exec", &ns.0], "127.0.0.1:0");
+    // As root: found, exit 0, read through netlink.
+    let (code, v, err) = json(&["list", "--json", "--netns", &ns.0]);
+    assert_eq!(code, Some(0), "{err}");
+    let port = v["sockets"][0]["local"]["port"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let entry = netns_entries(&v, &ns.0);
+    assert_eq!(entry.len(), 1, "{v}");
+    assert_eq!(entry[0]["readable"], true);
+    assert_eq!(entry[0]["table"], "netlink");
+    assert_eq!(entry[0]["inode"], ns.inode());
+    let (code, v, err) = json(&["who", "--json", &port, "--netns", &ns.0]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(v["sockets"][0]["processes"][0]["pid"], inside.pid);
+
+    let Some((code, out, err)) = as_nobody(&["who", &port, "--netns", &ns.0]) else {
+        skip("setpriv (util-linux) is not installed");
+        return;
+    };
+    let why = format!(
+        "cannot read network namespace '{}': permission_denied (entering it: Operation not \
+         permitted (os error 1); no process inside it that this user may inspect); reading it \
+         needs {PRIVILEGE}",
+        ns.0
+    );
+    assert_eq!(code, Some(3), "{out}{err}");
+    assert_eq!(
+        out,
+        format!(
+            "{port}: not known to be free: no socket uses this port in the namespaces read; {why}\n"
+        )
+    );
+    let (code, out, err) = as_nobody(&["who", "--json", &port, "--netns", &ns.0]).unwrap();
+    assert_eq!(code, Some(3), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["sockets"], serde_json::json!([]));
+    assert_eq!(
+        v["sources"]["netns"],
+        serde_json::json!([{
+            "inode": ns.inode(),
+            "name": ns.0,
+            "table": null,
+            "readable": false,
+            "path": format!("/run/netns/{}", ns.0),
+            "pid": null,
+            "reason": "permission_denied",
+            "detail": "entering it: Operation not permitted (os error 1); no process inside it that this user may inspect",
+            "requires": PRIVILEGE,
+        }])
+    );
+    // The strict reader of the tests' own schema takes it too.
+    let _ = doc(out.as_bytes());
+
+    // list (and every command that reads one named namespace): exit 3, one line.
+    for args in [
+        vec!["list", "--netns", &ns.0],
+        vec!["export", "prometheus", "--netns", &ns.0],
+        vec!["kill", "--dry-run", &port, "--netns", &ns.0],
+        vec![
+            "wait",
+            "--until",
+            "free",
+            "--timeout",
+            "0",
+            &port,
+            "--netns",
+            &ns.0,
+        ],
+    ] {
+        let (code, out, err) = as_nobody(&args).unwrap();
+        assert_eq!((code, out.as_str()), (Some(3), ""), "{args:?}: {err}");
+        assert_eq!(err, format!("portscope: {why}\n"), "{args:?}");
+    }
+
+    // With `all`: named once in warnings and in sources.netns, the table still read.
+    let (code, out, err) = as_nobody(&["list", "--json", "-p", &port, "--netns", "all"]).unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let entry = netns_entries(&v, &ns.0);
+    assert_eq!(entry.len(), 1, "{v}");
+    assert_eq!(
+        (
+            &entry[0]["readable"],
+            &entry[0]["reason"],
+            &entry[0]["requires"]
+        ),
+        (
+            &serde_json::json!(false),
+            &serde_json::json!("permission_denied"),
+            &serde_json::json!(PRIVILEGE)
+        )
+    );
+    let named: Vec<_> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w.as_str().unwrap().contains(&format!("'{}'", ns.0)))
+        .collect();
+    assert_eq!(named, [&serde_json::json!(why)]);
+    // why --netns: never "bindable" in a namespace it could not enter.
+    let (code, out, err) = as_nobody(&["why", "--netns", &ns.0, "40000"]).unwrap();
+    assert_eq!((code, out.as_str()), (Some(3), ""), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "portscope: cannot read network namespace '{}': permission_denied",
+            ns.0
+        )),
+        "{err}"
+    );
+    drop(inside);
+    // The port is free now: root says so; nobody, who cannot read the namespace, does not.
+    let (code, out, _) = json(&["who", "--json", &port, "--netns", "all"]);
+    assert_eq!(code, Some(1), "{out}");
+    let (code, out, err) = as_nobody(&["who", &port, "--netns", "all"]).unwrap();
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        out.starts_with(&format!("{port}: not known to be free: ")) && out.contains(&why),
+        "{out}"
+    );
+}
+
+/// An `unshare -n` namespace has no name: as nobody, its PID's namespace link is denied,
+/// but /proc/PID/net may be read: `--netns PID` reads it that way (sources.netns says so,
+/// the owner is hidden: exit 3 from who), and `--netns /proc/PID/ns/net`, which can only
+/// be entered, is exit 3 with the reason. As root both answer exactly.
+#[test]
+fn unshare_namespace_as_nobody_is_read_through_proc_or_refused_with_the_reason() {
+    if !is_root() {
+        skip("not root: cannot create network namespaces or drop to nobody");
+        return;
+    }
+    let inside = Held::start(
+        &[
+            "unshare",
+            "-n",
+            "sh",
+            "-c",
+            "ip link set lo up && exec \"$0\" \"$@\"",
+        ],
+        "127.0.0.1:0",
+    );
+    let pid = inside.pid.to_string();
+    let (code, v, err) = json(&["list", "--json", "--netns", &pid]);
+    assert_eq!(code, Some(0), "{err}");
+    let port = v["sockets"][0]["local"]["port"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    let (code, v, err) = json(&["who", "--json", &port, "--netns", &pid]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(v["sockets"][0]["processes"][0]["pid"], inside.pid);
+    assert_eq!(v["sources"]["netns"][0]["inode"], inside.netns_inode());
+    assert_eq!(v["sources"]["netns"][0]["readable"], true);
+
+    let Some((code, out, err)) = as_nobody(&["who", "--json", &port, "--netns", &pid]) else {
+        skip("setpriv (util-linux) is not installed");
+        return;
+    };
+    assert_eq!(code, Some(3), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["sockets"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["sockets"][0]["owner"], "hidden");
+    assert_eq!(v["sockets"][0]["uid"], 0);
+    let n = &v["sources"]["netns"][0];
+    assert_eq!(
+        (&n["readable"], &n["table"], &n["pid"], &n["inode"]),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!("procnet"),
+            &serde_json::json!(inside.pid),
+            &serde_json::Value::Null
+        ),
+        "{v}"
+    );
+
+    let link = format!("/proc/{pid}/ns/net");
+    let why = format!(
+        "cannot read network namespace '{link}': permission_denied (entering it: Permission \
+         denied (os error 13); no process inside it that this user may inspect); reading it \
+         needs {PRIVILEGE}"
+    );
+    let (code, out, err) = as_nobody(&["who", &port, "--netns", &link]).unwrap();
+    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "{port}: not known to be free: no socket uses this port in the namespaces read; {why}\n"
+        )
+    );
+    let (code, out, err) = as_nobody(&["list", "-p", &port, "--netns", &link]).unwrap();
+    assert_eq!((code, out.as_str()), (Some(3), ""));
+    assert_eq!(err, format!("portscope: {why}\n"));
+    drop(inside);
+}
+
+/// Runs `portscope ARGS`, killed if it has not ended within `limit` (a guard against a
+/// hang, not a timing assertion): (status, stdout, stderr), or None when it hung.
+fn run_guarded(args: &[&str], limit: std::time::Duration) -> Option<(Option<i32>, String, String)> {
+    let child = Command::new(bin_path())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as i32;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => {
+            let out = out.unwrap();
+            Some((
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            ))
+        }
+        Err(_) => {
+            // SAFETY: signals only the child this test started (not reaped yet: the
+            // waiting thread still holds it).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            None
+        }
+    }
+}
+
+/// A file this test placed in /run/netns, removed on drop.
+struct Planted(std::path::PathBuf);
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Regression (issue 22): a FIFO in /run/netns hung every `--netns all` command for good
+/// (a blocking open). Entries are now checked before use: a FIFO and a regular file are
+/// skipped, named in warnings and in sources.netns (not_a_namespace), and the command
+/// ends; named explicitly they are bad input (exit 2).
+#[test]
+fn fifo_and_regular_file_in_run_netns_are_skipped_and_named() {
+    if !is_root() {
+        skip("not root: cannot write /run/netns");
+        return;
+    }
+    // Makes sure /run/netns exists (ip netns add creates it) while the test runs.
+    let Some(_ns) = Named::new("plant") else {
+        skip("ip netns add failed");
+        return;
+    };
+    let fifo = Planted(format!("/run/netns/ps-fifo-{}", std::process::id()).into());
+    let file = Planted(format!("/run/netns/ps-file-{}", std::process::id()).into());
+    let c = std::ffi::CString::new(fifo.0.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    std::fs::write(&file.0, "not a namespace\n").unwrap();
+    let limit = std::time::Duration::from_secs(120);
+    let (code, out, err) = run_guarded(&["list", "--json", "-p", "1", "--netns", "all"], limit)
+        .expect("list --netns all hung on a FIFO in /run/netns");
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warnings: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    for (planted, what) in [(&fifo, "a FIFO"), (&file, "a regular file")] {
+        let path = planted.0.to_str().unwrap();
+        let line = format!("skipped {path}: {what}, not a network namespace");
+        assert_eq!(
+            warnings.iter().filter(|w| **w == line).count(),
+            1,
+            "{warnings:?}"
+        );
+        let name = planted.0.file_name().unwrap().to_str().unwrap();
+        let entry = netns_entries(&v, name);
+        assert_eq!(entry.len(), 1, "{v}");
+        assert_eq!(
+            (
+                &entry[0]["readable"],
+                &entry[0]["reason"],
+                &entry[0]["path"]
+            ),
+            (
+                &serde_json::json!(false),
+                &serde_json::json!("not_a_namespace"),
+                &serde_json::json!(path)
+            )
+        );
+        for value in [path, name] {
+            let (code, out, err) =
+                run_guarded(&["list", "--netns", value], limit).expect("list --netns FIFO hung");
+            assert_eq!((code, out.as_str()), (Some(2), ""));
+            let what_arg = if value == path {
+                "network namespace file"
+            } else {
+                "network namespace"
+            };
+            assert_eq!(
+                err,
+                format!(
+                    "portscope: invalid {what_arg} '{value}': {what}, not a network namespace\n"
+                )
+            );
+        }
+    }
+}
+
+/// Issue 27: a socket found as nobody was labelled `?`. Where the kernel has numbered the
+/// namespace (an nsid: a veth joins it, or `ip netns set NAME auto`), nobody learns which
+/// processes are inside it without reading their namespace links: the namespace is read
+/// through one of them and its sockets carry its name and inode.
+#[test]
+fn as_nobody_a_namespace_with_an_nsid_is_read_and_its_sockets_named() {
+    if !is_root() {
+        skip("not root: cannot create network namespaces or drop to nobody");
+        return;
+    }
+    let Some(ns) = Named::new("nsid") else {
+        skip("ip netns add failed");
+        return;
+    };
+    let set = Command::new("ip")
+        .args(["netns", "set", &ns.0, "auto"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(set, "ip netns set NAME auto");
+    let inside = Held::start(&["ip", "netns", "exec", &ns.0], "127.0.0.1:0");
+    let (_, v, _) = json(&["list", "--json", "--netns", &ns.0]);
+    let port = v["sockets"][0]["local"]["port"]
+        .as_u64()
+        .unwrap()
+        .to_string();
+    for netns in [ns.0.as_str(), "all"] {
+        let Some((code, out, err)) = as_nobody(&["list", "--json", "-p", &port, "--netns", netns])
+        else {
+            skip("setpriv (util-linux) is not installed");
+            return;
+        };
+        assert_eq!(code, Some(0), "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let found: Vec<_> = v["sockets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["netns"]["current"] == false)
+            .collect();
+        assert_eq!(found.len(), 1, "{netns}: {v}");
+        assert_eq!(
+            found[0]["netns"],
+            serde_json::json!({"inode": ns.inode(), "name": ns.0, "current": false}),
+            "{netns}"
+        );
+        assert_eq!(found[0]["owner"], "hidden");
+        let entry = netns_entries(&v, &ns.0);
+        assert_eq!(entry.len(), 1, "{netns}: {v}");
+        assert_eq!(
+            (&entry[0]["readable"], &entry[0]["table"], &entry[0]["pid"]),
+            (
+                &serde_json::json!(true),
+                &serde_json::json!("procnet"),
+                &serde_json::json!(inside.pid)
+            ),
+            "{netns}"
+        );
+    }
     drop(inside);
 }

@@ -562,3 +562,37 @@ fn bad_input_is_one_line_and_exit_2() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Regression: under `setpriv --securebits +no_setuid_fixup` the change of user kept every
+/// capability, so `why --as nobody 80` tried the bind with CAP_NET_BIND_SERVICE and
+/// answered "bindable". The child now drops every capability and checks: the answer is
+/// nobody's (EACCES, the capability missing).
+#[test]
+fn why_as_nobody_under_no_setuid_fixup_is_never_bindable() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--securebits", "+no_setuid_fixup", "--", bin_path()])
+        .args(["why", "--json", "--as", "nobody", "80"])
+        .output()
+        .expect("run setpriv");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let d: Document = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("invalid why document ({e}): {text} {err}"));
+    let r = &d.results;
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!r[0].bindable);
+    assert_eq!(r[0].errno.as_ref().unwrap().name, "EACCES");
+    assert_eq!(rules(&r[0].reasons), ["privileged_port"]);
+    assert_eq!(
+        r[0].reasons[0].evidence[1],
+        Evidence::Capability {
+            name: "CAP_NET_BIND_SERVICE".into(),
+            present: false,
+            uid: NOBODY
+        }
+    );
+}

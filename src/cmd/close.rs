@@ -27,6 +27,8 @@ pub fn run(a: &CloseArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::
         .into());
     }
     let mut c = super::args::collector(sources)?;
+    // A namespace that cannot be read is never "nothing held it" / "free": exit 3.
+    c.refuse_unreadable_netns(true);
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut prompt = std::io::stderr();

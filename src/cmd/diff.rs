@@ -11,12 +11,33 @@ use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
+/// The largest document `diff` reads (64 MiB): a socket is about 500 bytes of JSON, so
+/// well over 100,000 sockets fit, and `/dev/zero` or a runaway file ends at once.
+pub const MAX_DOCUMENT: u64 = 64 * 1024 * 1024;
+
+/// Reads at most `limit` bytes of `path`; one more byte is an error, so a device that never
+/// ends (`/dev/zero`) or a huge file costs at most `limit + 1` bytes of memory and reading.
+fn read_bounded(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(limit + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "larger than {} MiB: not a document diff reads",
+            limit / (1024 * 1024)
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Reads a document strictly (unknown fields are errors): a file that is not one is named
 /// with serde's reason.
 pub fn read_document(path: &Path) -> Result<Document, Error> {
     let name = path.display().to_string();
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::invalid("document", name.clone(), e.to_string()))?;
+    let bytes = read_bounded(path, MAX_DOCUMENT)
+        .map_err(|e| Error::invalid("document", name.clone(), e.to_string()))?;
     let doc: Document = serde_json::from_slice(&bytes).map_err(|e| {
         Error::invalid(
             "document",

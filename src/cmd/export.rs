@@ -10,7 +10,6 @@ use crate::pipeline;
 use crate::query::{self, Query};
 use crate::render::{ansible, prometheus};
 use crate::textfile;
-use anyhow::Context as _;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -48,8 +47,9 @@ fn start_times(_pids: impl Iterator<Item = u32>) -> std::collections::HashMap<u3
     std::collections::HashMap::new()
 }
 
-/// Where the output goes: None is stdout.
-fn destination(a: &ExportArgs) -> Result<Option<PathBuf>, Error> {
+/// The path the output goes to (`-` is stdout); textfile::destination decides, from what
+/// the path is, how it is written.
+fn destination(a: &ExportArgs) -> Result<PathBuf, Error> {
     if let Some(dir) = &a.textfile_dir {
         if a.format != ExportFormat::Prometheus {
             return Err(Error::invalid(
@@ -58,9 +58,9 @@ fn destination(a: &ExportArgs) -> Result<Option<PathBuf>, Error> {
                 "only the prometheus format is written into a textfile directory (use -o FILE)",
             ));
         }
-        return Ok(Some(dir.join(TEXTFILE_NAME)));
+        return Ok(dir.join(TEXTFILE_NAME));
     }
-    Ok(a.output.clone().filter(|p| p.as_os_str() != "-"))
+    Ok(a.output.clone().unwrap_or_else(|| PathBuf::from("-")))
 }
 
 /// The one call into the pipeline: (rows, warnings, how long collecting took).
@@ -73,6 +73,8 @@ fn collect(c: &mut Collector, q: &Query) -> anyhow::Result<(Vec<Socket>, Vec<Str
 pub fn run(a: &ExportArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let q = build_query(a.format, &a.select)?;
     let target = destination(a)?;
+    // Checked before collecting: a refused path costs nothing, and names itself first.
+    let to_stdout = textfile::destination(&target)? == textfile::Destination::Stdout;
     let mut c = args::collector(sources)?;
     let (sockets, warnings, took) = collect(&mut c, &q)?;
     let timestamp = SystemTime::now();
@@ -93,19 +95,12 @@ pub fn run(a: &ExportArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow:
                 let ctx = ansible::Context {
                     start_times: &start_times,
                 };
-                let pretty = target.is_none() && std::io::stdout().is_terminal();
+                let pretty = to_stdout && std::io::stdout().is_terminal();
                 ansible::write_facts(w, &sockets, &ctx, pretty)
             }
         }
     };
-    match &target {
-        Some(path) => textfile::replace(path, render)
-            .with_context(|| format!("cannot write '{}'", path.display()))?,
-        None => {
-            render(out)?;
-            out.flush()?;
-        }
-    }
+    textfile::write_output(&target, out, render)?;
     // Hidden owners are in the output itself (a metric, owner_reason): no note for them,
     // so a cron job stays quiet. Degraded collection still says so.
     super::print_notes(&warnings);

@@ -23,6 +23,8 @@ pub fn run(a: &KillArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::R
     let (sel, flags) = shared::selection(&a.act)?;
     let opts = options(a)?;
     let mut c = super::args::collector(sources)?;
+    // A namespace that cannot be read is never "nothing held it" / "free": exit 3.
+    c.refuse_unreadable_netns(true);
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let mut prompt = std::io::stderr();

@@ -102,6 +102,8 @@ fn owner_wanted(a: &WaitArgs) -> anyhow::Result<OwnerWanted> {
 pub fn run(a: &WaitArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let (q, specs, o) = build(a)?;
     let mut c = args::collector(sources)?;
+    // A namespace that cannot be read is never "nothing held it" / "free": exit 3.
+    c.refuse_unreadable_netns(true);
     run_with(&mut c, &q, &specs, &o, &a.command, a.run_anyway, out)
 }
 

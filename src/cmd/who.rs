@@ -61,6 +61,8 @@ pub fn run(
 ) -> anyhow::Result<i32> {
     let q = build_query(a, color)?;
     let mut c = args::collector(sources)?;
+    // Unreadable namespaces make the answer partial (exit 3), named in the text.
+    c.refuse_unreadable_netns(false);
     let narrowed = a.proto.tcp || a.proto.udp || a.proto.ipv4 || a.proto.ipv6;
     let narrowed = narrowed || !a.state.is_empty();
     run_with(&mut c, &q, a.quiet, narrowed, out)
@@ -136,7 +138,17 @@ pub fn run_with(
 ) -> anyhow::Result<i32> {
     let mut outcome = pipeline::run(c, q)?;
     sort::sort(&mut outcome.sockets, query::SortKey::Port, false);
-    let code = exit_status(&outcome.sockets);
+    let unread: Vec<String> = outcome
+        .sources
+        .netns
+        .iter()
+        .filter(|n| n.reason.is_some_and(|r| r.hides_sockets()))
+        .map(|n| n.unread_line())
+        .collect();
+    let mut code = exit_status(&outcome.sockets);
+    if code == EXIT_NOBODY && !unread.is_empty() {
+        code = EXIT_HIDDEN;
+    }
     let mut notes = outcome.warnings;
     if q.output.json {
         notes.extend(join::hidden_summary(
@@ -172,6 +184,7 @@ pub fn run_with(
             q.remote,
             narrowed,
             &outcome.parents,
+            &unread,
         );
         out.write_all(text.as_bytes())?;
         out.write_all(published_text(&outcome.sockets, q).as_bytes())?;

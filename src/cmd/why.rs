@@ -53,7 +53,26 @@ fn in_netns(
         return Ok(None);
     };
     crate::collect::linux::netns::in_namespace(path, || facts::gather_local(req, as_user))
-        .map_err(|e| anyhow::anyhow!("cannot enter network namespace '{}': {e}", path.display()))?
+        .map_err(|e| {
+            // Not entered: never an answer (exit 3 when a privilege would allow it).
+            if e.kind() == std::io::ErrorKind::PermissionDenied {
+                // An `ip netns` file is named by its name, as everywhere else.
+                let name = path
+                    .strip_prefix("/run/netns")
+                    .ok()
+                    .map(|n| n.display().to_string());
+                let mut s = crate::model::NetnsSource::unread(
+                    None,
+                    name,
+                    crate::model::NetnsReason::PermissionDenied,
+                    format!("entering it: {e}"),
+                );
+                s.path = Some(path.display().to_string());
+                crate::error::Error::NetnsUnreadable(s.unread_line()).into()
+            } else {
+                anyhow::anyhow!("cannot enter network namespace '{}': {e}", path.display())
+            }
+        })?
         .map(Some)
 }
 
@@ -81,6 +100,8 @@ pub fn run(a: &WhyArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Re
         .collect::<Result<Vec<_>, _>>()?;
     let as_user = a.as_user.as_deref().map(trial::lookup).transpose()?;
     let mut c = super::args::collector(sources)?;
+    // A namespace that cannot be read is never "nothing held it" / "free": exit 3.
+    c.refuse_unreadable_netns(true);
     let target = netns_target(&sources.netns)?;
     let mut results = Vec::new();
     let mut notes: Vec<String> = Vec::new();

@@ -89,6 +89,10 @@ pub trait TableSource {
     /// A new question begins (each `watch` tick): forget what was found for the last one,
     /// such as which namespaces exist. The re-check within one question keeps it.
     fn begin(&mut self) {}
+    /// Whether a network namespace that exists but cannot be read ends the harvest with
+    /// [`Error::NetnsUnreadable`] (true) or is reported in `per_netns` and a warning.
+    /// Sources of the current namespace only have nothing to refuse.
+    fn refuse_unreadable_netns(&mut self, _refuse: bool) {}
     /// The inodes of `sockets` (from this source's last harvest) that the source can
     /// confirm still exist without reading whole tables. It may confirm none: a socket
     /// left out is not gone, only not confirmed, and the caller asks `harvest`.
@@ -205,6 +209,14 @@ impl OwnerSource for NoOwners {
 }
 
 impl Collector {
+    /// Commands that act or answer "free" (kill, close, wait, why) call this with true:
+    /// an unreadable namespace is then an error (exit 3), never "nothing there"; `who`
+    /// calls it with false and answers partially. By default only a namespace named
+    /// explicitly (`--netns NAME|PID|PATH`) is refused.
+    pub fn refuse_unreadable_netns(&mut self, refuse: bool) {
+        self.tables.refuse_unreadable_netns(refuse);
+    }
+
     /// The real host, with the backends the user chose.
     pub fn system(
         table: TableChoice,

@@ -160,11 +160,140 @@ pub struct Sources {
     pub netns: Vec<NetnsSource>,
 }
 
-/// How one namespace's table was read (JSON `sources.netns[]`).
+/// How one namespace's table was read, or why it was not (JSON `sources.netns[]`): every
+/// namespace portscope was asked about appears, readable or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetnsSource {
     pub inode: Option<u64>,
     pub name: Option<String>,
-    pub table: TableSourceKind,
+    /// How its table was read; null when it was not.
+    pub table: Option<TableSourceKind>,
+    /// False: its sockets are not in the answer (see `reason`).
+    #[serde(default = "yes")]
+    pub readable: bool,
+    /// The file named or found (/run/netns/NAME, --netns PATH, /proc/PID/ns/net).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The process through whose /proc/PID/net it was read, or the PID asked about.
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// Why it was not read.
+    #[serde(default)]
+    pub reason: Option<NetnsReason>,
+    /// The system's own words for it (errors of each way tried).
+    #[serde(default)]
+    pub detail: Option<String>,
+    /// What would allow reading it, when a privilege would.
+    #[serde(default)]
+    pub requires: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// What reading another namespace needs: entering it (setns: CAP_SYS_ADMIN) or reading
+/// the namespace link of a process inside it (ptrace read access: CAP_SYS_PTRACE for
+/// another user's process).
+pub const NETNS_PRIVILEGE: &str = "root, or CAP_SYS_ADMIN and CAP_SYS_PTRACE";
+
+/// Why a namespace was not read (JSON `sources.netns[].reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetnsReason {
+    /// It cannot be entered and no process inside it is one this user may inspect.
+    PermissionDenied,
+    /// The file is not a network namespace: a FIFO, socket, device, directory, regular
+    /// file (a bind mount that is gone) or another kind of namespace. Never opened for
+    /// reading, never waited on.
+    NotANamespace,
+    /// It vanished while being read (its last process exited, its file was removed).
+    Gone,
+    /// Entered or opened, but its table could not be read.
+    Unreadable,
+}
+
+impl NetnsReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetnsReason::PermissionDenied => "permission_denied",
+            NetnsReason::NotANamespace => "not_a_namespace",
+            NetnsReason::Gone => "gone",
+            NetnsReason::Unreadable => "unreadable",
+        }
+    }
+
+    /// A namespace that exists and may hold sockets the answer lacks: the answer is
+    /// partial. (A FIFO holds no sockets; a namespace gone holds none any more.)
+    pub fn hides_sockets(self) -> bool {
+        matches!(
+            self,
+            NetnsReason::PermissionDenied | NetnsReason::Unreadable
+        )
+    }
+}
+
+impl NetnsSource {
+    /// A namespace read through `table`.
+    pub fn read(inode: Option<u64>, name: Option<String>, table: TableSourceKind) -> Self {
+        NetnsSource {
+            inode,
+            name,
+            table: Some(table),
+            readable: true,
+            path: None,
+            pid: None,
+            reason: None,
+            detail: None,
+            requires: None,
+        }
+    }
+
+    /// A namespace not read, and why.
+    pub fn unread(
+        inode: Option<u64>,
+        name: Option<String>,
+        reason: NetnsReason,
+        detail: String,
+    ) -> Self {
+        NetnsSource {
+            inode,
+            name,
+            table: None,
+            readable: false,
+            path: None,
+            pid: None,
+            reason: Some(reason),
+            detail: Some(detail),
+            requires: (reason == NetnsReason::PermissionDenied)
+                .then(|| NETNS_PRIVILEGE.to_string()),
+        }
+    }
+
+    /// How a message names it: 'NAME', the path, net:[INODE], or the PID's.
+    pub fn describe(&self) -> String {
+        match (&self.name, &self.path, self.inode, self.pid) {
+            (Some(n), _, _, _) => format!("'{n}'"),
+            (None, Some(p), _, _) => format!("'{p}'"),
+            (None, None, Some(i), _) => format!("net:[{i}]"),
+            (None, None, None, Some(p)) => format!("of pid {p}"),
+            (None, None, None, None) => "of another user".into(),
+        }
+    }
+
+    /// One line: which namespace, why not, what would allow it.
+    pub fn unread_line(&self) -> String {
+        let mut line = format!("cannot read network namespace {}", self.describe());
+        if let Some(r) = self.reason {
+            line.push_str(&format!(": {}", r.as_str()));
+        }
+        if let Some(d) = &self.detail {
+            line.push_str(&format!(" ({d})"));
+        }
+        if let Some(q) = &self.requires {
+            line.push_str(&format!("; reading it needs {q}"));
+        }
+        line
+    }
 }

@@ -55,13 +55,15 @@ fn time_wait_only(text: &mut String, sockets: &[Socket]) {
 
 /// The text for people: one block per owning process and port.
 /// `narrowed`: protocol, family or state filters were given, so a port with no match may
-/// still be in use.
+/// still be in use. `unread`: the namespaces that could hold a port but were not read (one
+/// line each): a port not found is then "not known to be free", never "free".
 pub fn blocks(
     sockets: &[Socket],
     specs: &[PortSpec],
     remote: bool,
     narrowed: bool,
     parents: &ProcessTable,
+    unread: &[String],
 ) -> String {
     let mut blocks: Vec<Block> = Vec::new();
     for s in sockets {
@@ -115,7 +117,14 @@ pub fn blocks(
         if !used {
             let what = if remote { "connects to" } else { "uses" };
             let spec_text = sanitize(&spec.text);
-            if narrowed {
+            if !unread.is_empty() {
+                // A namespace that could hold it was not read: never "free".
+                let _ = writeln!(
+                    text,
+                    "{spec_text}: not known to be free: no socket {what} this port in the namespaces read; {}",
+                    sanitize(&unread.join("; "))
+                );
+            } else if narrowed {
                 // Only what the filters let through was looked at: not a claim of "free".
                 let _ = writeln!(text, "{spec_text}: no matching socket {what} this port");
             } else {

@@ -116,34 +116,78 @@ fn bind_addr(fd: libc::c_int, addr: &SocketAddr) -> libc::c_int {
     }
 }
 
-/// CAP_NET_BIND_SERVICE in this thread's effective set (capget; no allocation).
-pub fn has_net_bind_service() -> bool {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: libc::c_int,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const VERSION_3: u32 = 0x2008_0522;
-    const CAP_NET_BIND_SERVICE: u32 = 10;
-    let mut h = Header {
-        version: VERSION_3,
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+/// This thread's (effective, permitted, inheritable) sets as 64-bit masks (capget; no
+/// allocation). None: capget failed.
+fn capabilities() -> Option<(u64, u64, u64)> {
+    let mut h = CapHeader {
+        version: CAP_VERSION_3,
         pid: 0,
     };
-    let mut d = [Data {
-        effective: 0,
-        permitted: 0,
-        inheritable: 0,
-    }; 2];
+    let mut d = [CapData::default(); 2];
     // SAFETY: capget with a version-3 header and room for its two data words.
     let rc = unsafe { libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) };
-    rc == 0 && d[0].effective & (1 << CAP_NET_BIND_SERVICE) != 0
+    let wide = |f: fn(&CapData) -> u32| u64::from(f(&d[0])) | (u64::from(f(&d[1])) << 32);
+    (rc == 0).then(|| {
+        (
+            wide(|c| c.effective),
+            wide(|c| c.permitted),
+            wide(|c| c.inheritable),
+        )
+    })
+}
+
+/// CAP_NET_BIND_SERVICE in this thread's effective set.
+pub fn has_net_bind_service() -> bool {
+    const CAP_NET_BIND_SERVICE: u32 = 10;
+    capabilities().is_some_and(|(e, _, _)| e & (1 << CAP_NET_BIND_SERVICE) != 0)
+}
+
+/// Gives up every capability for good, in a child that has just changed its user: a
+/// change of user clears them only without SECBIT_NO_SETUID_FIXUP or SECBIT_KEEP_CAPS
+/// (`setpriv --securebits +no_setuid_fixup` keeps them all). Drops the bounding set (while
+/// CAP_SETPCAP may still allow it), clears the ambient set, sets no_new_privs, then sets
+/// the effective, permitted and inheritable sets to zero. Returns what remains as
+/// (effective, permitted, inheritable): all zero, or the trial must not run. Async-signal
+/// -safe: system calls only.
+fn drop_every_capability() -> (u64, u64, u64) {
+    // SAFETY: prctl and capset with plain integer arguments and a local header and data;
+    // failures are judged by the capget below, not here.
+    unsafe {
+        for cap in 0..64 {
+            libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
+        }
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        let mut h = CapHeader {
+            version: CAP_VERSION_3,
+            pid: 0,
+        };
+        let d = [CapData::default(); 2];
+        libc::syscall(libc::SYS_capset, &mut h, d.as_ptr());
+    }
+    capabilities().unwrap_or((u64::MAX, u64::MAX, u64::MAX))
 }
 
 fn step_code(s: TrialStep) -> u8 {
@@ -175,8 +219,15 @@ pub fn run_here(req: &BindRequest) -> Trial {
     }
 }
 
-/// The trial in a forked child that drops to `user`'s UID, GID and groups first (setuid
-/// from root clears every capability), reporting back through a pipe.
+/// The child's report: errno (4 bytes), step code (1; 254: capabilities remain, 255: the
+/// change of user failed), CAP_NET_BIND_SERVICE (1), euid (4), capabilities left (8).
+const MSG_LEN: usize = 18;
+
+/// The trial in a forked child that drops to `user`'s UID, GID and groups first, then
+/// gives up every capability explicitly (a change of user keeps them under
+/// SECBIT_NO_SETUID_FIXUP or SECBIT_KEEP_CAPS) and checks with capget that none remains;
+/// if one does, no answer (an error), never a bind tried with privileges. Reports back
+/// through a pipe.
 pub fn run_as(req: &BindRequest, user: &RunAs) -> anyhow::Result<Trial> {
     let mut fds = [0; 2];
     // SAFETY: a pipe into a local array, checked.
@@ -185,7 +236,7 @@ pub fn run_as(req: &BindRequest, user: &RunAs) -> anyhow::Result<Trial> {
     }
     let groups: Vec<libc::gid_t> = user.groups.clone();
     // SAFETY: the child calls only async-signal-safe functions (setgroups, setgid,
-    // setuid, socket calls, capget, write, _exit) and allocates nothing.
+    // setuid, prctl, capset, socket calls, capget, write, _exit) and allocates nothing.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
         let e = io::Error::last_os_error();
@@ -200,16 +251,25 @@ pub fn run_as(req: &BindRequest, user: &RunAs) -> anyhow::Result<Trial> {
         // SAFETY: see above; the child never returns.
         unsafe {
             libc::close(fds[0]);
-            let mut msg = [0u8; 10];
+            let mut msg = [0u8; MSG_LEN];
             let dropped = libc::setgroups(groups.len(), groups.as_ptr()) == 0
                 && libc::setgid(user.gid) == 0
                 && libc::setuid(user.uid) == 0;
-            if dropped {
+            let left = if dropped {
+                drop_every_capability()
+            } else {
+                (0, 0, 0)
+            };
+            if dropped && left != (0, 0, 0) {
+                // Not the user's answer: the child still holds capabilities.
+                msg[4] = 254;
+                msg[10..].copy_from_slice(&(left.0 | left.1 | left.2).to_ne_bytes());
+            } else if dropped {
                 let (e, step) = trial_bind(req);
                 msg[..4].copy_from_slice(&e.to_ne_bytes());
                 msg[4] = step_code(step);
                 msg[5] = u8::from(has_net_bind_service());
-                msg[6..].copy_from_slice(&libc::geteuid().to_ne_bytes());
+                msg[6..10].copy_from_slice(&libc::geteuid().to_ne_bytes());
             } else {
                 msg[4] = 255;
                 msg[..4].copy_from_slice(&errno().to_ne_bytes());
@@ -221,7 +281,7 @@ pub fn run_as(req: &BindRequest, user: &RunAs) -> anyhow::Result<Trial> {
     // SAFETY: the parent closes the child's end, reads a fixed-size message, reaps by PID.
     let (n, msg) = unsafe {
         libc::close(fds[1]);
-        let mut msg = [0u8; 10];
+        let mut msg = [0u8; MSG_LEN];
         let mut got = 0usize;
         while got < msg.len() {
             let r = libc::read(fds[0], msg[got..].as_mut_ptr().cast(), msg.len() - got);
@@ -242,6 +302,14 @@ pub fn run_as(req: &BindRequest, user: &RunAs) -> anyhow::Result<Trial> {
         );
     }
     let e = i32::from_ne_bytes(msg[..4].try_into().unwrap_or_default());
+    if msg[4] == 254 {
+        let left = u64::from_ne_bytes(msg[10..18].try_into().unwrap_or_default());
+        anyhow::bail!(
+            "cannot answer for uid {}: capabilities remain after the change of user \
+             (mask {left:#x}) and could not be dropped, so a trial bind would not be that user's",
+            user.uid
+        );
+    }
     if msg[4] == 255 {
         anyhow::bail!(
             "cannot become uid {} gid {}: {}",

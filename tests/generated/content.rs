@@ -40,7 +40,8 @@ pub const ROOT: Extra = Extra {
             "3",
             "`who` matched, but the owner of a matching socket is hidden (for example a \
              process of another user, when not run as root): the answer is partial. `why`: \
-             likewise, or `--as` without root.",
+             likewise, or `--as` without root. Any command: a network namespace asked about \
+             could not be read (never an empty or free answer).",
         ),
     ],
     examples: &[
@@ -103,7 +104,9 @@ pub const WHO: Extra = Extra {
         (
             "3",
             "Something matched, but the owner of a matching socket is hidden (for example a \
-             process of another user, when not run as root): the answer is partial. `why`: likewise, or `--as` without root.",
+             process of another user, when not run as root), or a namespace that could hold \
+             the port could not be read (\"not known to be free\"): the answer is partial. \
+             `why`: likewise, or `--as` without root.",
         ),
     ],
     examples: &[

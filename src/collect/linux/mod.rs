@@ -8,6 +8,8 @@ mod fdscan;
 mod fdwork;
 mod netlink;
 pub mod netns;
+mod nsfs;
+mod nsid;
 pub mod pidfd;
 pub mod placement;
 pub mod procnet;

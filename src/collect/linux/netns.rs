@@ -11,12 +11,17 @@
 //! the output never conflates the same address and port bound in two namespaces.
 
 use super::netlink::{Diag, DiagError};
+use super::nsfs::{checked_inode, open_netns};
+use super::nsid::Peers;
 use super::procnet;
 use crate::collect::{Harvest, NetnsChoice, TableSource};
 use crate::error::Error;
 use crate::fast_hash::InodeSet;
-use crate::model::{Family, Netns, NetnsSource, SocketHarvest, TableQuery, TableSourceKind};
+use crate::model::{
+    Family, Netns, NetnsReason, NetnsSource, SocketHarvest, TableQuery, TableSourceKind,
+};
 use std::collections::HashMap;
+use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -41,7 +46,7 @@ pub fn current_inode() -> Option<u64> {
     ns_inode(Path::new("/proc/self/ns/net")).ok()
 }
 
-fn pids() -> Vec<u32> {
+pub(super) fn pids() -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -49,27 +54,47 @@ fn pids() -> Vec<u32> {
         .collect()
 }
 
-/// Named namespaces: /run/netns (ip netns) and /run/docker/netns (docker sandboxes).
-fn bind_mounted() -> Vec<(u64, Option<String>, PathBuf)> {
+/// A bind-mounted namespace: (inode, its `ip netns` name, its path).
+type Mounted = (u64, Option<String>, PathBuf);
+
+/// Named namespaces: /run/netns (ip netns) and /run/docker/netns (docker sandboxes). An
+/// entry that is not a network namespace (a FIFO, a regular file, a stale mount) is
+/// returned apart, to be named, never opened for reading.
+fn bind_mounted() -> (Vec<Mounted>, Vec<NetnsSource>) {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for (dir, named) in [("/run/netns", true), ("/run/docker/netns", false)] {
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
         for e in entries.flatten() {
             let path = e.path();
-            if let Ok(ino) = ns_inode(&path) {
-                let name = named.then(|| e.file_name().to_string_lossy().into_owned());
-                out.push((ino, name, path));
+            let name = named.then(|| e.file_name().to_string_lossy().into_owned());
+            match checked_inode(&path) {
+                Ok(ino) => out.push((ino, name, path)),
+                Err(err) => {
+                    let mut s = NetnsSource::unread(None, name, err.reason, err.detail);
+                    s.path = Some(path.display().to_string());
+                    skipped.push(s);
+                }
             }
         }
     }
-    out
+    (out, skipped)
+}
+
+/// What `--netns all` found: the namespaces to read, the PIDs whose namespace link may not
+/// be read (read later through /proc/PID/net), and the entries that are not namespaces.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    pub targets: Vec<Target>,
+    pub unidentified: Vec<u32>,
+    pub skipped: Vec<NetnsSource>,
 }
 
 /// Every namespace in use. `unidentified`: PIDs whose namespace link we may not read
 /// (another user's process, without root): read later through /proc/PID/net.
-pub fn discover_all() -> (Vec<Target>, Vec<u32>) {
+pub fn discover_all() -> Discovery {
     let current = current_inode();
     let mut by_inode: HashMap<u64, Target> = HashMap::new();
     let mut order: Vec<u64> = Vec::new();
@@ -98,7 +123,8 @@ pub fn discover_all() -> (Vec<Target>, Vec<u32>) {
         };
         add(ino, t, &mut order);
     }
-    for (ino, name, path) in bind_mounted() {
+    let (mounted, skipped) = bind_mounted();
+    for (ino, name, path) in mounted {
         let t = Target {
             netns: Arc::new(Netns {
                 inode: Some(ino),
@@ -134,7 +160,11 @@ pub fn discover_all() -> (Vec<Target>, Vec<u32>) {
         .into_iter()
         .filter_map(|i| by_inode.remove(&i))
         .collect();
-    (targets, unidentified)
+    Discovery {
+        targets,
+        unidentified,
+        skipped,
+    }
 }
 
 /// One named namespace (`--netns NAME|PID|PATH`), or a clear error naming the value.
@@ -174,16 +204,27 @@ pub fn resolve(choice: &NetnsChoice) -> Result<Target, Error> {
             })
         }
     };
-    let ino = ns_inode(&path).map_err(|e| Error::invalid(what, value.clone(), e.to_string()))?;
-    if !is_netns(&path) {
-        return Err(Error::invalid(
-            what,
-            value,
-            "not a network namespace (nsfs) file",
-        ));
-    }
+    let ino = match checked_inode(&path) {
+        Ok(ino) => ino,
+        // It exists, but this user may not open it (another user's process): reading it
+        // may still work through /proc/PID/net, or it is reported unreadable (exit 3).
+        Err(e) if e.reason == NetnsReason::PermissionDenied => {
+            return Ok(Target {
+                netns: Arc::new(Netns {
+                    inode: None,
+                    name,
+                    current: false,
+                }),
+                path: Some(path),
+                member,
+            })
+        }
+        // Not there or not a namespace: bad input (exit 2).
+        Err(e) => return Err(Error::invalid(what, value, e.detail)),
+    };
     let name = name.or_else(|| {
         bind_mounted()
+            .0
             .into_iter()
             .find(|(i, n, _)| *i == ino && n.is_some())
             .and_then(|(_, n, _)| n)
@@ -199,22 +240,6 @@ pub fn resolve(choice: &NetnsChoice) -> Result<Target, Error> {
     })
 }
 
-/// Whether `path` is an nsfs file of a network namespace (a PID's link resolves to one).
-fn is_netns(path: &Path) -> bool {
-    if let Ok(link) = std::fs::read_link(path) {
-        return link.to_string_lossy().starts_with("net:[");
-    }
-    // A bind mount: nsfs's magic, and setns would tell the type; opening it and asking
-    // NS_GET_NSTYPE is the precise check.
-    let Ok(f) = std::fs::File::open(path) else {
-        return false;
-    };
-    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
-    // SAFETY: an ioctl without arguments on a descriptor we own.
-    let t = unsafe { libc::ioctl(f.as_raw_fd(), NS_GET_NSTYPE as _) };
-    t == libc::CLONE_NEWNET
-}
-
 /// Opens a sock_diag socket inside the namespace at `path`: a thread enters it, creates
 /// the socket and ends (the socket answers for the namespace it was created in; this
 /// thread's namespace is never changed).
@@ -227,7 +252,7 @@ fn diag_in(path: &Path) -> std::io::Result<Diag> {
 /// socket, a forked child) keeps answering for that namespace. Err: the namespace could
 /// not be opened or entered.
 pub fn in_namespace<T: Send>(path: &Path, f: impl FnOnce() -> T + Send) -> std::io::Result<T> {
-    let fd: OwnedFd = std::fs::File::open(path)?.into();
+    let fd: OwnedFd = open_netns(path)?;
     std::thread::scope(|s| {
         s.spawn(|| {
             // SAFETY: setns on a namespace descriptor we own; it changes only this
@@ -312,16 +337,24 @@ pub struct NamespacedTables {
     /// netlink (auto) or procnet only.
     procnet_only: bool,
     /// Resolved once and kept for the re-check, so identities stay put.
-    targets: Option<(Vec<Target>, Vec<u32>)>,
+    targets: Option<Discovery>,
+    /// A namespace that exists but cannot be read ends the harvest with an error (exit
+    /// 3) instead of a warning: for a namespace named explicitly, and for commands that
+    /// act or answer "free" (kill, close, wait, why).
+    refuse_unreadable: bool,
 }
 
 impl NamespacedTables {
     pub fn new(choice: NetnsChoice, procnet_only: bool) -> Result<NamespacedTables, Error> {
         let targets = match &choice {
             NetnsChoice::All => None,
-            other => Some((vec![resolve(other)?], Vec::new())),
+            other => Some(Discovery {
+                targets: vec![resolve(other)?],
+                ..Discovery::default()
+            }),
         };
         Ok(NamespacedTables {
+            refuse_unreadable: choice != NetnsChoice::All,
             choice,
             procnet_only,
             targets,
@@ -332,8 +365,23 @@ impl NamespacedTables {
 /// Where one namespace's rows came from, or why they could not be read.
 enum Read {
     Netlink,
-    Procnet,
-    Failed(String),
+    /// Through /proc/PID/net of this member.
+    Procnet(u32),
+    Failed(NetnsReason, String),
+}
+
+/// The reason a namespace could not be read, from the errors of every way tried: a
+/// refusal anywhere is a permission matter; otherwise gone, not a namespace, or other.
+fn failure(errors: &[io::ErrorKind]) -> NetnsReason {
+    if errors.contains(&io::ErrorKind::PermissionDenied) {
+        NetnsReason::PermissionDenied
+    } else if errors.contains(&io::ErrorKind::InvalidInput) {
+        NetnsReason::NotANamespace
+    } else if errors.contains(&io::ErrorKind::NotFound) {
+        NetnsReason::Gone
+    } else {
+        NetnsReason::Unreadable
+    }
 }
 
 fn read_target(
@@ -341,9 +389,11 @@ fn read_target(
     query: &TableQuery,
     index: u16,
     procnet_only: bool,
+    peers: &mut Peers,
     out: &mut Vec<SocketHarvest>,
 ) -> Read {
     let mut why = Vec::new();
+    let mut kinds = Vec::new();
     if !procnet_only {
         let diag = match &t.path {
             None => Diag::open(),
@@ -354,30 +404,44 @@ fn read_target(
                 Ok(()) => return Read::Netlink,
                 Err(e) => why.push(format!("netlink: {e}")),
             },
-            Err(e) => why.push(format!("entering it: {e}")),
+            Err(e) => {
+                kinds.push(e.kind());
+                why.push(format!("entering it: {e}"));
+            }
         }
     }
     let member = t.member.or(t.netns.current.then(std::process::id));
+    if member.is_none() {
+        // Not enterable and no member known: the kernel may still say, by nsid, which
+        // processes are inside; the first whose /proc/PID/net reads is the way in.
+        if let Some(path) = &t.path {
+            for pid in peers.members_of(path) {
+                if read_procnet(pid, query, index, out).is_ok() {
+                    return Read::Procnet(pid);
+                }
+            }
+        }
+    }
     match member {
         Some(pid) => match read_procnet(pid, query, index, out) {
-            Ok(()) => Read::Procnet,
+            Ok(()) => Read::Procnet(pid),
             Err(e) => {
+                kinds.push(e.kind());
                 why.push(format!("/proc/{pid}/net: {e}"));
-                Read::Failed(why.join("; "))
+                Read::Failed(failure(&kinds), why.join("; "))
             }
         },
         None => {
-            why.push("no process inside it to read /proc/PID/net through".into());
-            Read::Failed(why.join("; "))
+            if kinds.contains(&io::ErrorKind::PermissionDenied) {
+                why.push("no process inside it that this user may inspect".into());
+            } else if procnet_only {
+                why.push(
+                    "no process inside it to read /proc/PID/net through (procnet does not enter namespaces)"
+                        .into(),
+                );
+            }
+            Read::Failed(failure(&kinds), why.join("; "))
         }
-    }
-}
-
-fn describe(ns: &Netns) -> String {
-    match (&ns.name, ns.inode) {
-        (Some(n), _) => format!("'{n}'"),
-        (None, Some(i)) => format!("net:[{i}]"),
-        (None, None) => "of another user".into(),
     }
 }
 
@@ -398,38 +462,81 @@ impl TableSource for NamespacedTables {
         }
     }
 
+    fn refuse_unreadable_netns(&mut self, refuse: bool) {
+        self.refuse_unreadable = refuse;
+    }
+
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
         if self.targets.is_none() {
             self.targets = Some(discover_all());
         }
-        let (targets, unidentified) = self.targets.clone().unwrap_or_default();
+        let found = self.targets.clone().unwrap_or_default();
         let mut h = Harvest::new(self.kind());
         h.namespaces.clear();
-        for t in &targets {
+        let mut peers = Peers::default();
+        // Members found by nsid: their namespaces are read, not to be read again.
+        let mut reached = Vec::new();
+        let mut refused = None;
+        for t in &found.targets {
             let index = h.namespaces.len() as u16;
             h.namespaces.push(Arc::clone(&t.netns));
-            let table = match read_target(t, query, index, self.procnet_only, &mut h.sockets) {
+            let pid = match self.choice {
+                NetnsChoice::Pid(p) => Some(p),
+                _ => None,
+            };
+            let read = read_target(
+                t,
+                query,
+                index,
+                self.procnet_only,
+                &mut peers,
+                &mut h.sockets,
+            );
+            let table = match read {
                 Read::Netlink => TableSourceKind::Netlink,
-                Read::Procnet => TableSourceKind::Procnet,
-                Read::Failed(why) => {
-                    h.warnings.push(format!(
-                        "cannot read network namespace {}: {why}",
-                        describe(&t.netns)
-                    ));
+                Read::Procnet(pid) => {
+                    if t.member != Some(pid) {
+                        reached.push(pid);
+                    }
+                    TableSourceKind::Procnet
+                }
+                Read::Failed(reason, why) => {
+                    let mut s =
+                        NetnsSource::unread(t.netns.inode, t.netns.name.clone(), reason, why);
+                    s.path = t.path.as_ref().map(|p| p.display().to_string());
+                    s.pid = pid;
+                    if self.refuse_unreadable && reason.hides_sockets() && refused.is_none() {
+                        refused = Some(s.unread_line());
+                    }
+                    h.warnings.push(s.unread_line());
+                    h.per_netns.push(s);
                     continue;
                 }
             };
             if table == TableSourceKind::Procnet {
                 h.source = TableSourceKind::Procnet;
             }
-            h.per_netns.push(NetnsSource {
-                inode: t.netns.inode,
-                name: t.netns.name.clone(),
-                table,
-            });
+            let mut s = NetnsSource::read(t.netns.inode, t.netns.name.clone(), table);
+            s.path = t.path.as_ref().map(|p| p.display().to_string());
+            s.pid = match read {
+                Read::Procnet(member) => Some(member),
+                _ => pid,
+            };
+            h.per_netns.push(s);
+        }
+        for s in &found.skipped {
+            h.warnings.push(format!(
+                "skipped {}: {}",
+                s.path.as_deref().unwrap_or("?"),
+                s.detail.as_deref().unwrap_or("not a network namespace")
+            ));
+            h.per_netns.push(s.clone());
+        }
+        if let Some(line) = refused {
+            return Err(Error::NetnsUnreadable(line));
         }
         if self.choice == NetnsChoice::All {
-            read_unidentified(&unidentified, &targets, query, &mut h);
+            read_unidentified(&found.unidentified, &found.targets, &reached, query, &mut h);
         }
         if h.source == TableSourceKind::Procnet {
             h.warnings.push(
@@ -445,7 +552,13 @@ impl TableSource for NamespacedTables {
 /// unprivileged user; PID 1 in some sandboxes): through /proc/PID/net, one per distinct set
 /// of socket inodes (a socket inode lives in one namespace, so a shared one means the same
 /// namespace). Their inode is unknown. Costs a full /proc/PID/net read per namespace.
-fn read_unidentified(pids: &[u32], targets: &[Target], query: &TableQuery, h: &mut Harvest) {
+fn read_unidentified(
+    pids: &[u32],
+    targets: &[Target],
+    reached: &[u32],
+    query: &TableQuery,
+    h: &mut Harvest,
+) {
     if pids.is_empty() {
         return;
     }
@@ -456,8 +569,12 @@ fn read_unidentified(pids: &[u32], targets: &[Target], query: &TableQuery, h: &m
         .map(|s| s.inode)
         .filter(|&i| i != 0)
         .collect();
-    for t in targets {
-        if let Some(all) = t.member.and_then(inodes_of) {
+    let members = targets
+        .iter()
+        .filter_map(|t| t.member)
+        .chain(reached.iter().copied());
+    for pid in members {
+        if let Some(all) = inodes_of(pid) {
             seen.extend(all);
         }
     }
@@ -477,11 +594,9 @@ fn read_unidentified(pids: &[u32], targets: &[Target], query: &TableQuery, h: &m
         if read_procnet(pid, query, index, &mut h.sockets).is_ok() {
             h.namespaces.push(Arc::clone(&ns));
             h.source = TableSourceKind::Procnet;
-            h.per_netns.push(NetnsSource {
-                inode: None,
-                name: None,
-                table: TableSourceKind::Procnet,
-            });
+            let mut s = NetnsSource::read(None, None, TableSourceKind::Procnet);
+            s.pid = Some(pid);
+            h.per_netns.push(s);
             seen.extend(inodes);
         }
     }
@@ -517,7 +632,12 @@ mod tests {
         let e = resolve(&NetnsChoice::Path("/etc/hostname".into())).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "invalid network namespace file '/etc/hostname': not a network namespace (nsfs) file"
+            "invalid network namespace file '/etc/hostname': a regular file, not a network namespace"
+        );
+        let e = resolve(&NetnsChoice::Path("/proc/self/ns/mnt".into())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid network namespace file '/proc/self/ns/mnt': a namespace of another kind, not a network namespace"
         );
     }
 
@@ -526,7 +646,7 @@ mod tests {
         let t = resolve(&NetnsChoice::Pid(std::process::id())).unwrap();
         assert!(t.netns.current);
         assert_eq!(t.netns.inode, current_inode());
-        let (all, _) = discover_all();
+        let all = discover_all().targets;
         assert!(all[0].netns.current, "the current namespace comes first");
         assert_eq!(all.iter().filter(|t| t.netns.current).count(), 1);
     }
