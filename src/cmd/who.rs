@@ -171,6 +171,7 @@ pub fn run_with(
             q.remote,
             narrowed,
             &outcome.parents,
+            super::running_as_root(),
         );
         out.write_all(text.as_bytes())?;
         out.write_all(published_text(&outcome.sockets, q).as_bytes())?;

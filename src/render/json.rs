@@ -264,6 +264,8 @@ mod tests {
             user: Some("root".into()),
             owner: Owner::Visible,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![std::sync::Arc::new(Process {
                 pid: 1,
                 name: "a\nb\x1b[31m\u{9b}\u{7f}\u{80}\u{202e}".into(),
@@ -335,6 +337,8 @@ mod tests {
             user: None,
             owner: Owner::Visible,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![std::sync::Arc::new(Process {
                 pid: i,
                 name: format!("n\u{7f}{i}\x1b"),

@@ -88,8 +88,8 @@ impl Shape {
 /// generated ids, `netns-7ed39143-…`, which tell a person nothing.)
 pub fn netns_label(s: &Socket) -> String {
     if !s.netns.current {
-        if let Some(c) = s.processes.iter().find_map(|p| container_name(p)) {
-            return c;
+        if let Some(c) = s.placement.container_label() {
+            return sanitize(&c).into_owned();
         }
     }
     if let Some(n) = &s.netns.name {
@@ -100,15 +100,6 @@ pub fn netns_label(s: &Socket) -> String {
         Some(i) => i.to_string(),
         None => "?".to_string(),
     }
-}
-
-/// The container a process runs in, by name (else a short id), where the model knows it.
-fn container_name(p: &crate::model::Process) -> Option<String> {
-    let c = p.container.as_ref()?;
-    Some(match &c.name {
-        Some(n) => sanitize(n).into_owned(),
-        None => sanitize(&c.id.chars().take(12).collect::<String>()).into_owned(),
-    })
 }
 
 pub fn columns(shape: Shape) -> Vec<Column> {
@@ -451,6 +442,8 @@ mod tests {
             user: Some("alice".into()),
             owner: Owner::Visible,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![std::sync::Arc::new(Process {
                 pid,
                 name: name.into(),

@@ -35,6 +35,7 @@ pub fn blocks(
     remote: bool,
     narrowed: bool,
     parents: &ProcessTable,
+    as_root: bool,
 ) -> String {
     let mut blocks: Vec<Block> = Vec::new();
     for s in sockets {
@@ -44,7 +45,11 @@ pub fn blocks(
             s.local.port
         };
         let holders: Vec<(Holder, Option<&Process>)> = if s.processes.is_empty() {
-            let reason = s.owner_reason.map(|r| r.as_str()).unwrap_or_default();
+            // Worded for whoever runs it: root is never told to run as root.
+            let reason = s
+                .owner_reason
+                .map(|r| crate::join::note_text(r, as_root))
+                .unwrap_or_default();
             vec![(Holder::Nobody(s.owner, reason.to_string(), s.uid), None)]
         } else {
             s.processes
