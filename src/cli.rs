@@ -130,13 +130,15 @@ pub struct SourceArgs {
         help_heading = "Sources"
     )]
     pub owner_source: OwnerSourceArg,
-    /// Network namespaces to read: current (default), all (every namespace in use:
-    /// containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process's
-    /// namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net).
+    /// Network namespaces to read: current (default; all with --container or --unit),
+    /// all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a
+    /// PID (that process's namespace) or a PATH to an nsfs file (/run/netns/NAME,
+    /// /proc/PID/ns/net).
     #[arg(
         long,
         global = true,
-        default_value = "current",
+        default_value = "",
+        hide_default_value = true,
         value_name = "all|current|NAME|PID|PATH",
         value_hint = ValueHint::Other,
         help_heading = "Sources"

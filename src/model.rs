@@ -13,7 +13,9 @@ use std::sync::Arc;
 mod placement;
 mod reasons;
 
-pub use placement::{Compose, Container, Netns, Placement, Pod, Published, PublishedVia};
+pub use placement::{
+    Compose, Container, Netns, Placement, Pod, Publication, Published, PublishedVia,
+};
 pub use reasons::{
     NetnsSource, OwnerReason, OwnerSourceKind, ReasonCode, Sources, TableSourceKind,
 };

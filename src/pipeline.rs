@@ -9,12 +9,14 @@ use crate::fast_hash::InodeSet;
 use crate::filter;
 use crate::join::{self, ScanFacts};
 use crate::model::{
-    OwnerSourceKind, PortFilter, ProcessTable, Socket, SocketHarvest, Sources, TableQuery,
+    OwnerSourceKind, PortFilter, ProcessTable, Publication, Socket, SocketHarvest, Sources,
+    TableQuery,
 };
 use crate::query::{Query, SortKey};
 use crate::services::Services;
 use crate::sort;
 
+mod follow;
 mod place;
 pub use place::place;
 use std::collections::{HashMap, HashSet};
@@ -30,6 +32,8 @@ pub struct Outcome {
     pub parents: ProcessTable,
     /// Which backends produced the answer.
     pub sources: Sources,
+    /// Published host ports followed to their containers, when the query asks.
+    pub published: Vec<Publication>,
 }
 
 pub fn classifier(numeric: bool, ephemeral: Option<(u16, u16)>) -> Classifier {
@@ -278,10 +282,15 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     if q.has_owner_filters() {
         joined.retain(|s| filter::owner_matches(q, s));
     }
+    let published = match q.follow_published {
+        true => follow::follow(c, q, &joined, &mut warnings)?,
+        false => Vec::new(),
+    };
     Ok(Outcome {
         sockets: joined,
         warnings,
         parents,
         sources,
+        published,
     })
 }

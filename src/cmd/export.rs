@@ -73,7 +73,7 @@ fn collect(c: &mut Collector, q: &Query) -> anyhow::Result<(Vec<Socket>, Vec<Str
 pub fn run(a: &ExportArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let q = build_query(a.format, &a.select)?;
     let target = destination(a)?;
-    let mut c = args::collector(sources)?;
+    let mut c = args::collector_for(sources, &q)?;
     let (sockets, warnings, took) = collect(&mut c, &q)?;
     let timestamp = SystemTime::now();
     let render = |w: &mut dyn Write| -> std::io::Result<()> {

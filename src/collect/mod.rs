@@ -96,6 +96,11 @@ pub trait TableSource {
     fn confirm(&mut self, _sockets: &[&SocketHarvest]) -> InodeSet {
         InodeSet::default()
     }
+    /// The same backend over every network namespace, to follow a published port into
+    /// its container; None where the backend reads only its own (netstat2).
+    fn every_namespace(&self) -> Option<Box<dyn TableSource>> {
+        None
+    }
 }
 
 /// An owner backend: which processes hold which socket inodes, and their details.

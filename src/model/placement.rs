@@ -145,3 +145,14 @@ pub struct Published {
     /// None where the engine's state does not say (podman without a readable bolt_state.db).
     pub container_port: Option<u16>,
 }
+
+/// A published host port followed to the container behind it (JSON: the document's
+/// `published` array): how it is published and the container's own listeners on the
+/// forwarded port, with their owners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publication {
+    pub published: Published,
+    /// The container's listeners on `published.container_port` (in its namespace).
+    pub backend: Vec<super::Socket>,
+}

@@ -206,6 +206,16 @@ pub fn row(s: &Socket, shape: Shape, summary: bool) -> Vec<(String, Tone)> {
             })
             .collect();
         let users = fit::distinct_list(users.iter().map(String::as_str), summary);
+        // A host port a container engine holds for a container: say which container.
+        let names = match s
+            .placement
+            .published
+            .as_ref()
+            .and_then(|p| p.container.as_ref())
+        {
+            Some(c) => format!("{names} (for container {})", c.label()),
+            None => names,
+        };
         r.extend([
             (fit::pid_list(&pids, summary), Tone::Plain),
             (sanitize(&names).into_owned(), Tone::Plain),

@@ -55,6 +55,11 @@ impl TableSource for NetlinkTables {
         TableSourceKind::Netlink
     }
 
+    fn every_namespace(&self) -> Option<Box<dyn TableSource>> {
+        let all = netns::NamespacedTables::new(crate::collect::NetnsChoice::All, false);
+        Some(Box::new(all.ok()?))
+    }
+
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
         let mut h = Harvest::new(TableSourceKind::Netlink);
         if self.diag.is_none() {
@@ -215,6 +220,11 @@ pub struct ProcnetTables;
 impl TableSource for ProcnetTables {
     fn kind(&self) -> TableSourceKind {
         TableSourceKind::Procnet
+    }
+
+    fn every_namespace(&self) -> Option<Box<dyn TableSource>> {
+        let all = netns::NamespacedTables::new(crate::collect::NetnsChoice::All, true);
+        Some(Box::new(all.ok()?))
     }
 
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
