@@ -31,6 +31,9 @@ pub fn build_query(a: &WhoArgs, color: ColorChoice) -> anyhow::Result<Query> {
     q.first = a.first;
     q.numeric = a.output.numeric;
     q.output = args::output(a.output.json, color);
+    if a.wide {
+        q.output.width = None;
+    }
     // Parents are shown only in the blocks for people.
     q.parents = !a.quiet && !a.output.json;
     q.presort = true; // run_with sorts by port
@@ -159,7 +162,10 @@ pub fn run_with(
             q.remote,
             narrowed,
             &outcome.parents,
-            super::running_as_root(),
+            who::BlockStyle {
+                as_root: super::running_as_root(),
+                width: q.output.width.map(usize::from),
+            },
         );
         out.write_all(text.as_bytes())?;
     }

@@ -26,6 +26,14 @@ fn family_note(s: &Socket) -> &'static str {
     s.family_note()
 }
 
+/// Who reads the blocks: worded for root or not; command lines cut to `width` columns
+/// (a terminal's, unless --wide) with a final `…`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockStyle {
+    pub as_root: bool,
+    pub width: Option<usize>,
+}
+
 /// The text for people: one block per owning process and port.
 /// `narrowed`: protocol, family or state filters were given, so a port with no match may
 /// still be in use.
@@ -35,8 +43,9 @@ pub fn blocks(
     remote: bool,
     narrowed: bool,
     parents: &ProcessTable,
-    as_root: bool,
+    style: BlockStyle,
 ) -> String {
+    let as_root = style.as_root;
     let mut blocks: Vec<Block> = Vec::new();
     for s in sockets {
         let port = if remote {
@@ -76,7 +85,7 @@ pub fn blocks(
     }
     let mut text = String::new();
     for b in &blocks {
-        write_block(&mut text, b, parents);
+        write_block(&mut text, b, parents, style.width);
     }
     for spec in specs {
         let used = sockets.iter().any(|s| {
@@ -146,7 +155,7 @@ fn where_lines(text: &mut String, b: &Block) {
     }
 }
 
-fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
+fn write_block(text: &mut String, b: &Block, parents: &ProcessTable, width: Option<usize>) {
     /// A socket that holds its port without a peer: bound UDP, and TCP bound but neither
     /// listening nor connected (state closed, no remote). Not a connection.
     fn holds_port_only(s: &Socket) -> bool {
@@ -170,7 +179,13 @@ fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
                 sanitize(&p.name),
                 sanitize(&user)
             );
-            let _ = writeln!(text, "  {:<12} {}", "command", sanitize_cmdline(&p.cmdline));
+            let command = sanitize_cmdline(&p.cmdline);
+            // "  command      " takes 15 columns; a line never wraps on a terminal.
+            let command = match width {
+                Some(w) if w > 15 + 8 => crate::render::fit::clip(&command, w - 15).into_owned(),
+                _ => command,
+            };
+            let _ = writeln!(text, "  {:<12} {command}", "command");
             if let Some(pp) = p.ppid.filter(|&pp| pp != 0) {
                 let name = parents
                     .get(&pp)
@@ -297,4 +312,49 @@ pub fn publications(items: &[Publication]) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Protocol, SockState};
+    use crate::render::fixture::{process, socket};
+
+    /// Issue 23: a long command line (conmon's is 1.8 KB) is cut to the terminal's width
+    /// with `…`, and printed whole without a width (a pipe, or --wide).
+    #[test]
+    fn long_command_lines_are_cut_to_the_width_only_when_asked() {
+        let mut p = (*process(7, "conmon", "root")).clone();
+        p.cmdline = (0..200).map(|i| format!("--arg{i}")).collect();
+        let s = socket(
+            Protocol::Tcp,
+            "0.0.0.0",
+            8080,
+            SockState::Listen,
+            vec![std::sync::Arc::new(p)],
+        );
+        let text = |width| {
+            let style = BlockStyle {
+                as_root: true,
+                width,
+            };
+            blocks(
+                std::slice::from_ref(&s),
+                &[],
+                false,
+                false,
+                &ProcessTable::new(),
+                style,
+            )
+        };
+        let cut = text(Some(40));
+        let command = cut.lines().find(|l| l.contains("command")).unwrap();
+        assert_eq!(command, "  command      --arg0 --arg1 --arg2 --a…");
+        assert!(
+            cut.lines().all(|l| crate::render::fit::width_of(l) <= 40),
+            "{cut}"
+        );
+        let whole = text(None);
+        assert!(whole.contains("--arg199\n"), "{whole}");
+    }
 }
