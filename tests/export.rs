@@ -378,6 +378,20 @@ fn prometheus_metrics_of_known_sockets_parse_exactly() {
         ],
         "one series per code a hidden owner can have (README lists exactly these)"
     );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `portscope_owner_hidden_sockets` |"))
+        .unwrap();
+    let documented: Vec<&str> = row
+        .split('`')
+        .skip(3)
+        .step_by(2)
+        .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .filter(|w| *w != "owner_reason_code")
+        .collect();
+    assert_eq!(documented, reasons, "README's reason labels: {row}");
     assert!(
         hidden.iter().all(|(_, v)| *v == 0.0),
         "root sees every owner"
