@@ -14,6 +14,9 @@ need=()
 command -v lintian >/dev/null || need+=(lintian)
 command -v man >/dev/null || need+=(man-db)
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
+# The package recommends bash-completion; dpkg -i does not install recommends.
+[[ -f /usr/share/bash-completion/bash_completion ]] || need+=(bash-completion)
+command -v promtool >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
     step "apt-get install ${need[*]}"
     apt-get update -qq
@@ -63,6 +66,24 @@ for f in man/*.1; do
     [[ $path == "$mandir/man1/$page.1.gz" ]] || fail "man -w $page gave $path"
 done
 [[ -s /usr/share/bash-completion/completions/portscope ]] || fail "no bash completion"
+dpkg-deb -f "$deb" Recommends | grep -qw bash-completion || fail "Recommends: bash-completion missing"
+# Completion works in a login shell, as a user gets it: bash-completion loads ours on
+# demand, and it completes subcommands.
+comp=$(bash -lic '_completion_loader portscope >/dev/null 2>&1
+    complete -p portscope
+    f=$(complete -p portscope | sed -n "s/.*-F \([^ ]*\).*/\1/p")
+    COMP_WORDS=(portscope wh); COMP_CWORD=1; COMP_LINE="portscope wh"; COMP_POINT=${#COMP_LINE}
+    "$f" portscope wh portscope
+    printf "reply:%s\n" "${COMPREPLY[@]}"' 2>/dev/null) || fail "bash -lic: $comp"
+grep -q '^complete .* portscope$' <<<"$comp" || fail "no completion for portscope in a login shell: $comp"
+grep -qx 'reply:who' <<<"$comp" || fail "portscope wh<TAB> did not complete to who: $comp"
+# The textfile timer and the Prometheus rules ship, and the rules are valid.
+for u in portscope-textfile.service portscope-textfile.timer; do
+    [[ -s /lib/systemd/system/$u ]] || fail "no $u"
+done
+grep -qx 'OnUnitActiveSec=60s' /lib/systemd/system/portscope-textfile.timer || fail "timer period"
+rules=/usr/share/portscope/prometheus/portscope.rules.yml
+promtool check rules "$rules" || fail "promtool check rules $rules"
 [[ -s /usr/share/zsh/vendor-completions/_portscope ]] || fail "no zsh completion"
 [[ -s /usr/share/fish/vendor_completions.d/portscope.fish ]] || fail "no fish completion"
 /usr/bin/portscope export prometheus -o - >/dev/null || fail "installed portscope export"

@@ -98,7 +98,7 @@ _portscope() {
 
     case "${cmd}" in
         portscope)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --sort --reverse --json --numeric --color --table-source --owner-source --netns --help --version list ls who verify listen why export watch diff kill close wait help"
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --systemd-unit --sort --reverse --json --numeric --color --table-source --owner-source --netns --help --version list ls who verify listen why export watch diff kill close wait help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -148,7 +148,7 @@ _portscope() {
                     fi
                     return 0
                     ;;
-                --unit)
+                --systemd-unit)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -186,7 +186,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__close)
-            opts="-t -u -4 -6 -y -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --help --version"
+            opts="-t -u -4 -6 -a -y -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --all --yes --dry-run --json --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -252,7 +252,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__export)
-            opts="-o -t -u -4 -6 -p -h -V --color --table-source --owner-source --netns --textfile-dir --output --tcp --udp --ipv4 --ipv6 --port --pid --process --user --class --container --unit --help --version prometheus ansible-facts"
+            opts="-o -t -u -4 -6 -p -h -V --color --table-source --owner-source --netns --textfile-dir --output --tcp --udp --ipv4 --ipv6 --port --pid --process --user --class --container --systemd-unit --help --version prometheus ansible-facts"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -354,7 +354,7 @@ _portscope() {
                     fi
                     return 0
                     ;;
-                --unit)
+                --systemd-unit)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -551,7 +551,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__kill)
-            opts="-t -u -4 -6 -y -s -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --all-states --yes --dry-run --json --grace --no-escalate --signal --help --version"
+            opts="-t -u -4 -6 -a -y -s -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --all --yes --dry-run --json --grace --no-escalate --signal --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -605,7 +605,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__list)
-            opts="-t -u -4 -6 -l -a -p -r -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --sort --reverse --json --numeric --help --version"
+            opts="-t -u -4 -6 -l -a -p -r -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --systemd-unit --sort --reverse --json --numeric --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -674,7 +674,7 @@ _portscope() {
                     fi
                     return 0
                     ;;
-                --unit)
+                --systemd-unit)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -773,7 +773,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__wait)
-            opts="-t -u -4 -6 -h -V --color --table-source --owner-source --netns --until --timeout --connect --http --owner --pid --user --container --unit --reuseaddr --run-anyway --tcp --udp --ipv4 --ipv6 --help --version"
+            opts="-t -u -4 -6 -h -V --color --table-source --owner-source --netns --until --timeout --connect --http --process --pid --user --container --systemd-unit --reuseaddr --run-anyway --tcp --udp --ipv4 --ipv6 --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -816,7 +816,7 @@ _portscope() {
                     fi
                     return 0
                     ;;
-                --owner)
+                --process)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -838,7 +838,7 @@ _portscope() {
                     fi
                     return 0
                     ;;
-                --unit)
+                --systemd-unit)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -853,7 +853,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__watch)
-            opts="-t -u -4 -6 -l -a -p -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --interval --snapshot-every --count --for --jsonl --numeric --help --version"
+            opts="-t -u -4 -6 -l -a -p -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --systemd-unit --interval --snapshot-every --count --for --jsonl --numeric --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -922,7 +922,7 @@ _portscope() {
                     fi
                     return 0
                     ;;
-                --unit)
+                --systemd-unit)
                     COMPREPLY=("${cur}")
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
@@ -962,7 +962,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__who)
-            opts="-t -u -4 -6 -q -n -h -V --color --table-source --owner-source --netns --remote --state --tcp --udp --ipv4 --ipv6 --quiet --first --json --numeric --help --version"
+            opts="-t -u -4 -6 -q -w -n -h -V --color --table-source --owner-source --netns --remote --state --tcp --udp --ipv4 --ipv6 --quiet --first --wide --json --numeric --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

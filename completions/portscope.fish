@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_portscope_global_optspecs
-    string join \n t/tcp u/udp 4/ipv4 6/ipv6 l/listening a/all state= p/port= pid= process= user= class= container= unit= sort= r/reverse json n/numeric color= table-source= owner-source= netns= h/help V/version
+    string join \n t/tcp u/udp 4/ipv4 6/ipv6 l/listening a/all state= p/port= pid= process= user= class= container= systemd-unit= sort= r/reverse json n/numeric color= table-source= owner-source= netns= h/help V/version
 end
 
 function __fish_portscope_needs_command
@@ -46,7 +46,7 @@ registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
 complete -c portscope -n "__fish_portscope_needs_command" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
-complete -c portscope -n "__fish_portscope_needs_command" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
+complete -c portscope -n "__fish_portscope_needs_command" -l systemd-unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_needs_command" -l sort -d 'Sort rows by this key (then port, protocol, address)' -r -f -a "port\t''
 proto\t''
 pid\t''
@@ -65,7 +65,7 @@ complete -c portscope -n "__fish_portscope_needs_command" -l owner-source -d 'Ow
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_needs_command" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_needs_command" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_needs_command" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_needs_command" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_needs_command" -s 4 -l ipv4 -d 'IPv4 sockets only'
@@ -101,7 +101,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand list" -l owner-sourc
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand list" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
 syn_sent\t''
 syn_received\t''
@@ -124,7 +124,7 @@ registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
-complete -c portscope -n "__fish_portscope_using_subcommand list" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand list" -l systemd-unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand list" -l sort -d 'Sort rows by this key (then port, protocol, address)' -r -f -a "port\t''
 proto\t''
 pid\t''
@@ -154,7 +154,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand ls" -l owner-source 
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand ls" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
 syn_sent\t''
 syn_received\t''
@@ -177,7 +177,7 @@ registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
-complete -c portscope -n "__fish_portscope_using_subcommand ls" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand ls" -l systemd-unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand ls" -l sort -d 'Sort rows by this key (then port, protocol, address)' -r -f -a "port\t''
 proto\t''
 pid\t''
@@ -207,7 +207,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand who" -l owner-source
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand who" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand who" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand who" -l state -d 'Only these states (comma list); by default every state matches' -r -f -a "listen\t''
 syn_sent\t''
 syn_received\t''
@@ -228,6 +228,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand who" -s 4 -l ipv4 -d
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s q -l quiet -d 'Print only the owning PIDs, one per line, deduplicated (like `lsof -t`)'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -l first -d 'Stop at the first owner found. Faster, but a socket shared by several processes (forked workers, passed descriptors) may then list only one of them'
+complete -c portscope -n "__fish_portscope_using_subcommand who" -s w -l wide -d 'Print command lines whole (on a terminal they are cut to its width, ending in an ellipsis)'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -l json -d 'Print one versioned JSON document instead of a table'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s n -l numeric -d 'Numeric ports: no service names'
 complete -c portscope -n "__fish_portscope_using_subcommand who" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -243,7 +244,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand verify" -l owner-sou
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand verify" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand verify" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l port -d 'Use this port for the test listeners instead of ports the OS picks' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l children -d 'Also hold the test sockets in a child process under another user (needs root)'
 complete -c portscope -n "__fish_portscope_using_subcommand verify" -l json -d 'Print the checks as JSON'
@@ -261,7 +262,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand listen" -l owner-sou
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand listen" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand listen" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l for -d 'Close everything after this long (e.g. 500ms, 30s, 5m)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l json -d 'Print each opened socket as a JSON line as soon as it is open'
 complete -c portscope -n "__fish_portscope_using_subcommand listen" -l fork -d 'Also hold every socket in a forked child process, so each has two owners (as a server\'s forked workers do)'
@@ -278,7 +279,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand why" -l owner-source
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand why" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand why" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand why" -l as -d 'Try the bind as this user (name or UID), with its groups and no capabilities (needs root)' -r -f -a "(__fish_complete_users)"
 complete -c portscope -n "__fish_portscope_using_subcommand why" -l reuseaddr -d 'Set SO_REUSEADDR, as most servers do'
 complete -c portscope -n "__fish_portscope_using_subcommand why" -l reuseport -d 'Set SO_REUSEPORT'
@@ -301,7 +302,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand export" -l owner-sou
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand export" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand export" -l textfile-dir -d 'prometheus only: write DIR/portscope.prom, replaced atomically, for node_exporter\'s --collector.textfile.directory' -r -f -a "(__fish_complete_directories)"
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s o -l output -d 'Write FILE, replaced atomically (through a symlink: its target); a FIFO or a character device (/dev/null, /dev/stdout) is written to as a shell redirection does; a directory, socket or block device is refused; `-` (the default) is stdout' -r -F
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s p -l port -d 'Local port SPEC: 80, 80,443, 8000-8100, http, 127.0.0.1:80, [::1]:80, 53/udp' -r -f
@@ -313,7 +314,7 @@ registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
 complete -c portscope -n "__fish_portscope_using_subcommand export" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
-complete -c portscope -n "__fish_portscope_using_subcommand export" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand export" -l systemd-unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand export" -s 4 -l ipv4 -d 'IPv4 sockets only'
@@ -331,7 +332,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand watch" -l owner-sour
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand watch" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l state -d 'Only these states (comma list); implies every state is considered' -r -f -a "listen\t''
 syn_sent\t''
 syn_received\t''
@@ -354,7 +355,7 @@ registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
-complete -c portscope -n "__fish_portscope_using_subcommand watch" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand watch" -l systemd-unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l interval -d 'How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l snapshot-every -d 'Print a snapshot of every socket again this often (e.g. 1h), as at the start' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l count -d 'Stop after N changes (snapshots do not count)' -r
@@ -380,7 +381,7 @@ complete -c portscope -n "__fish_portscope_using_subcommand diff" -l owner-sourc
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand diff" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand diff" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand diff" -l jsonl -d 'One JSON object per line, as watch --jsonl writes them'
 complete -c portscope -n "__fish_portscope_using_subcommand diff" -l strict -d 'Also match inodes and compare PIDs (by default two hosts with the same services diff clean)'
 complete -c portscope -n "__fish_portscope_using_subcommand diff" -s h -l help -d 'Print help (see more with \'--help\')'
@@ -396,14 +397,14 @@ complete -c portscope -n "__fish_portscope_using_subcommand kill" -l owner-sourc
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand kill" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand kill" -l grace -d 'How long to wait for the processes to exit and the port to be free before SIGKILL (e.g. 500ms, 5s)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand kill" -s s -l signal -d 'The first signal (name or number)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand kill" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand kill" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand kill" -s 4 -l ipv4 -d 'IPv4 sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand kill" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
-complete -c portscope -n "__fish_portscope_using_subcommand kill" -l all-states -d 'Also act on sockets in other states (connections on the port), not only listening TCP and bound UDP sockets'
+complete -c portscope -n "__fish_portscope_using_subcommand kill" -s a -l all -d 'Also act on sockets in every other state (connections on the port), not only listening TCP and bound UDP sockets (as list\'s -a)'
 complete -c portscope -n "__fish_portscope_using_subcommand kill" -s y -l yes -d 'Do not ask for confirmation (needed without a terminal when it would ask)'
 complete -c portscope -n "__fish_portscope_using_subcommand kill" -l dry-run -d 'Only print the plan; change nothing'
 complete -c portscope -n "__fish_portscope_using_subcommand kill" -l json -d 'Print the plan and the result as one versioned JSON document'
@@ -421,12 +422,12 @@ complete -c portscope -n "__fish_portscope_using_subcommand close" -l owner-sour
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand close" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand close" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand close" -s t -l tcp -d 'TCP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand close" -s u -l udp -d 'UDP sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand close" -s 4 -l ipv4 -d 'IPv4 sockets only'
 complete -c portscope -n "__fish_portscope_using_subcommand close" -s 6 -l ipv6 -d 'IPv6 sockets only (dual-stack listeners included)'
-complete -c portscope -n "__fish_portscope_using_subcommand close" -l all-states -d 'Also act on sockets in other states (connections on the port), not only listening TCP and bound UDP sockets'
+complete -c portscope -n "__fish_portscope_using_subcommand close" -s a -l all -d 'Also act on sockets in every other state (connections on the port), not only listening TCP and bound UDP sockets (as list\'s -a)'
 complete -c portscope -n "__fish_portscope_using_subcommand close" -s y -l yes -d 'Do not ask for confirmation (needed without a terminal when it would ask)'
 complete -c portscope -n "__fish_portscope_using_subcommand close" -l dry-run -d 'Only print the plan; change nothing'
 complete -c portscope -n "__fish_portscope_using_subcommand close" -l json -d 'Print the plan and the result as one versioned JSON document'
@@ -443,16 +444,16 @@ complete -c portscope -n "__fish_portscope_using_subcommand wait" -l owner-sourc
 bpf\t'a BPF iterator over every task\'s files (Linux; needs CAP_BPF and CAP_PERFMON)'
 procfs\t'a scan of /proc/*/fd (Linux)'
 none\t'no owner join'"
-complete -c portscope -n "__fish_portscope_using_subcommand wait" -l netns -d 'Network namespaces to read: current (default), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l netns -d 'Network namespaces to read: current (default; all with --container or --systemd-unit), all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process\'s namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l until -d 'The condition to wait for' -r -f -a "up\t'every SPEC has a listener reachable at its address'
 free\t'no listening or bound socket remains on any SPEC'"
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l timeout -d 'Give up after this long (exit 1); default: wait for ever' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l http -d 'Once listening, GET PATH over HTTP and expect 2xx or 3xx (sends packets)' -r -f
-complete -c portscope -n "__fish_portscope_using_subcommand wait" -l owner -d 'Only a socket held by a process named NAME counts: the whole name (its kernel name or argv[0]\'s file name, case-sensitive), never a part of it' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l process -d 'Only a socket held by a process named NAME counts: the whole name (its kernel name or argv[0]\'s file name, case-sensitive), never a part of it' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l pid -d 'Only a socket held by this PID counts (comma list)' -r
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l user -d 'Only a socket of this user (name or UID) counts' -r -f -a "(__fish_complete_users)"
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l container -d 'Only a socket held by a process in this container (ID or prefix) counts' -r -f
-complete -c portscope -n "__fish_portscope_using_subcommand wait" -l unit -d 'Only a socket held by a process of this systemd unit counts' -r -f
+complete -c portscope -n "__fish_portscope_using_subcommand wait" -l systemd-unit -d 'Only a socket held by a process of this systemd unit counts' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l connect -d 'Once listening, also prove the accept path with a TCP connect (sends packets)'
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l reuseaddr -d 'With --until free: free for a bind that sets SO_REUSEADDR, so connections left in TIME_WAIT (or still open) on the port are not waited for; only listening TCP and bound UDP sockets are. Without it, free means a plain bind works: every socket on the port, TIME_WAIT included, must be gone'
 complete -c portscope -n "__fish_portscope_using_subcommand wait" -l run-anyway -d 'Run COMMAND even when the wait timed out (its status is then portscope\'s)'

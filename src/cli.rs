@@ -15,7 +15,7 @@ Examples:
 const WHO_EXAMPLES: &str = "\
 Examples:
   portscope who 8080             who holds port 8080 (exit 0 found, 1 nobody, 3 hidden)
-  kill $(portscope who -q 8080)  end whoever holds 8080
+  portscope kill 8080            end whoever holds 8080, safely (not kill $(... -q))
   portscope who --remote 5432    who is connected to a PostgreSQL server";
 
 const VERIFY_EXAMPLES: &str = "\
@@ -59,20 +59,29 @@ Examples:
 const CLOSE_EXAMPLES: &str = "\
 Examples:
   portscope close 8080               destroy the listener on 8080; its process lives on
-  portscope close --all-states 5432 --dry-run";
+  portscope close --all 5432 --dry-run";
 
 const WAIT_EXAMPLES: &str = "\
 Examples:
   portscope wait localhost:5432 --timeout 30s -- ./migrate   run once PostgreSQL listens
   portscope wait 8080 --until free   until nothing listens on 8080
-  portscope wait 8080 --http /healthz --owner nginx --timeout 1m";
+  portscope wait 8080 --http /healthz --process nginx --timeout 1m";
 
 const EXIT_STATUS: &str = "\
-Exit status: 0 success (for `who`: something matched), 1 nothing matched (`who`) or a check
-failed (`verify`) or a port is not bindable (`why`) or the documents differ (`diff`), 2 bad
-input or an error, 3 `who` matched a socket whose owner is hidden, or `why` could not see
-everything (a hidden holder, --as without root), or a network namespace asked about could
-not be read (never an empty or \"free\" answer).";
+Exit status (2 is always bad input or an error):
+  list, export, watch, listen  0 success; 3 a network namespace named cannot be read
+  who      0 something matched, 1 nobody (free), 3 matched but an owner is hidden, or a
+           namespace that could hold the port cannot be read (never \"free\")
+  verify   0 every check passed, 1 a check failed
+  why      0 every SPEC bindable, 1 a SPEC is not, 3 could not see everything (a hidden
+           holder, --as without root, an unreadable namespace)
+  diff     0 the documents agree, 1 they differ
+  kill, close  0 freed, 1 nothing held the port, 2 also a refused target (PID 1, a PID
+           namespace's init), 3 a holder is hidden or a container's (engine process,
+           container init, published port: the stop command is named), 4 still held after
+           acting, 5 a target changed before acting (nothing was done to it)
+  wait     0 the condition was met (or COMMAND's status), 1 timed out, 3 an owner is hidden
+           or a namespace cannot be read";
 
 /// What is listening, who owns this port, and can I trust the answer?
 #[derive(Debug, Parser)]
@@ -131,13 +140,15 @@ pub struct SourceArgs {
         help_heading = "Sources"
     )]
     pub owner_source: OwnerSourceArg,
-    /// Network namespaces to read: current (default), all (every namespace in use:
-    /// containers, pods, `ip netns`), an `ip netns` NAME, a PID (that process's
-    /// namespace) or a PATH to an nsfs file (/run/netns/NAME, /proc/PID/ns/net).
+    /// Network namespaces to read: current (default; all with --container or --systemd-unit),
+    /// all (every namespace in use: containers, pods, `ip netns`), an `ip netns` NAME, a
+    /// PID (that process's namespace) or a PATH to an nsfs file (/run/netns/NAME,
+    /// /proc/PID/ns/net).
     #[arg(
         long,
         global = true,
-        default_value = "current",
+        default_value = "",
+        hide_default_value = true,
         value_name = "all|current|NAME|PID|PATH",
         value_hint = ValueHint::Other,
         help_heading = "Sources"
@@ -266,7 +277,7 @@ pub enum Command {
     /// Free a port: signal the processes that hold it, safely, and check that it is free
     ///
     /// Targets every process holding a listening TCP or bound UDP socket on SPEC (the who
-    /// grammar; with --all-states also those with connections on it). Each is pinned with a
+    /// grammar; with -a/--all also those with connections on it). Each is pinned with a
     /// pidfd when the plan is made, with its start time, uids and executable; right before
     /// the signal they are read again through the pidfd-confirmed process, and a target that
     /// exited, let go of the socket, exec'd or changed uid is skipped (exit 5), never
@@ -472,6 +483,10 @@ pub struct WhoArgs {
     /// (forked workers, passed descriptors) may then list only one of them.
     #[arg(long, help_heading = "Selection")]
     pub first: bool,
+    /// Print command lines whole (on a terminal they are cut to its width, ending in an
+    /// ellipsis).
+    #[arg(short = 'w', long, help_heading = "Output")]
+    pub wide: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -561,7 +576,7 @@ pub struct FilterArgs {
     #[arg(long, value_name = "NAME|ID", value_hint = ValueHint::Other, help_heading = "Selection")]
     pub container: Vec<String>,
     /// Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service).
-    #[arg(long, value_name = "UNIT", value_hint = ValueHint::Other, help_heading = "Selection")]
+    #[arg(long = "systemd-unit", alias = "unit", value_name = "UNIT", value_hint = ValueHint::Other, help_heading = "Selection")]
     pub unit: Vec<String>,
 }
 
@@ -658,9 +673,14 @@ pub struct ActArgs {
     pub specs: Vec<String>,
     #[command(flatten)]
     pub proto: ProtoArgs,
-    /// Also act on sockets in other states (connections on the port), not only listening
-    /// TCP and bound UDP sockets.
-    #[arg(long, help_heading = "Selection")]
+    /// Also act on sockets in every other state (connections on the port), not only
+    /// listening TCP and bound UDP sockets (as list's -a).
+    #[arg(
+        short = 'a',
+        long = "all",
+        alias = "all-states",
+        help_heading = "Selection"
+    )]
     pub all_states: bool,
     /// Do not ask for confirmation (needed without a terminal when it would ask).
     #[arg(short = 'y', long)]
@@ -724,7 +744,7 @@ pub struct WaitArgs {
     pub http: Option<String>,
     /// Only a socket held by a process named NAME counts: the whole name (its kernel name
     /// or argv[0]'s file name, case-sensitive), never a part of it.
-    #[arg(long, value_name = "NAME", help_heading = "Owner", value_hint = ValueHint::Other)]
+    #[arg(long = "process", alias = "owner", value_name = "NAME", help_heading = "Owner", value_hint = ValueHint::Other)]
     pub owner: Vec<String>,
     /// Only a socket held by this PID counts (comma list).
     #[arg(
@@ -741,7 +761,7 @@ pub struct WaitArgs {
     #[arg(long, value_name = "ID", help_heading = "Owner", value_hint = ValueHint::Other)]
     pub container: Vec<String>,
     /// Only a socket held by a process of this systemd unit counts.
-    #[arg(long, value_name = "UNIT", help_heading = "Owner", value_hint = ValueHint::Other)]
+    #[arg(long = "systemd-unit", alias = "unit", value_name = "UNIT", help_heading = "Owner", value_hint = ValueHint::Other)]
     pub unit: Vec<String>,
     /// With --until free: free for a bind that sets SO_REUSEADDR, so connections left in
     /// TIME_WAIT (or still open) on the port are not waited for; only listening TCP and bound

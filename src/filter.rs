@@ -58,7 +58,8 @@ fn ids_in(path: &str) -> impl Iterator<Item = &str> {
 
 /// --container and --unit: a holder's placement, or for a socket whose owner is hidden,
 /// its cgroup path, by the same rules (an id prefix of 4+ digits; a unit by its whole
-/// name). A container's name is not in the path: hidden owners match by id only.
+/// name). The socket's placement (a hidden owner's cgroup resolved to its container, by
+/// name too) matches as well.
 fn placement_matches(q: &Query, s: &Socket) -> bool {
     let hidden = s.processes.is_empty();
     let path = s.cgroup.as_deref().unwrap_or("");
@@ -68,9 +69,14 @@ fn placement_matches(q: &Query, s: &Socket) -> bool {
                 p.container
                     .as_ref()
                     .is_some_and(|c| container_matches(c, want))
-            }) || (hidden
-                && want.len() >= 4
-                && ids_in(path).any(|id| id.starts_with(want.as_str())))
+            }) || s
+                .placement
+                .container
+                .as_ref()
+                .is_some_and(|c| container_matches(c, want))
+                || (hidden
+                    && want.len() >= 4
+                    && ids_in(path).any(|id| id.starts_with(want.as_str())))
         });
         if !hit {
             return false;
@@ -79,6 +85,7 @@ fn placement_matches(q: &Query, s: &Socket) -> bool {
     if !q.units.is_empty() {
         let hit = q.units.iter().any(|want| {
             s.processes.iter().any(|p| p.unit.as_deref() == Some(want))
+                || s.placement.unit.as_deref() == Some(want)
                 || (hidden && path.split('/').any(|part| part == want))
         });
         if !hit {
@@ -227,6 +234,8 @@ mod tests {
             user: None,
             owner: Owner::Visible,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![std::sync::Arc::new(Process {
                 pid,
                 name: name.into(),

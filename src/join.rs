@@ -20,6 +20,8 @@ pub struct ScanFacts<'a> {
     pub stopped_early: bool,
     /// No owner source ran (--owner-source none).
     pub not_looked_up: bool,
+    /// The owner source the user chose failed: nothing was looked up.
+    pub source_failed: bool,
     /// Some descriptor tables could not be opened: portscope ran out of descriptors.
     pub fd_limited: bool,
     /// Every process on the host was visible to the scan (root in the initial PID
@@ -40,7 +42,9 @@ pub struct ScanFacts<'a> {
 /// Why nobody is shown for a socket that has an inode, no visible holder, and `pids`
 /// found by the scan (whose details were lost: they exited).
 fn reason(h: &SocketHarvest, pids: &[(u64, u32)], facts: &ScanFacts<'_>) -> (Owner, OwnerReason) {
-    if facts.not_looked_up {
+    if facts.source_failed {
+        (Owner::Hidden, OwnerReason::SourceFailed)
+    } else if facts.not_looked_up {
         (Owner::Hidden, OwnerReason::NotLookedUp)
     } else if !pids.is_empty() {
         (Owner::None, OwnerReason::Exited)
@@ -131,6 +135,8 @@ pub fn join(harvest: Vec<(SocketHarvest, Classification)>, facts: ScanFacts<'_>)
                     .and_then(|u| facts.user_names.get(&u).cloned().flatten()),
                 owner,
                 owner_reason: reason,
+                owner_reason_code: reason.map(OwnerReason::code),
+                placement: Default::default(),
                 processes,
             }
         })
@@ -152,10 +158,13 @@ pub fn hidden_hint(as_root: bool) -> &'static str {
 /// refuses root a process's descriptors is the kernel's ptrace check (no CAP_SYS_PTRACE
 /// over the process, as for a container's root; Yama; another LSM). The JSON keeps the
 /// published reason.
-fn note_text(r: OwnerReason, as_root: bool) -> &'static str {
+pub fn note_text(r: OwnerReason, as_root: bool) -> &'static str {
     match r {
         OwnerReason::Denied if as_root => {
             "permission denied: held by a process whose descriptors the kernel refuses even to root here (ptrace rules: no CAP_SYS_PTRACE over it, Yama or another security module)"
+        }
+        OwnerReason::Denied => {
+            "permission denied: held by a process whose descriptors portscope may not read; run as root"
         }
         _ => r.as_str(),
     }
@@ -257,6 +266,7 @@ mod tests {
                 proc_unavailable: false,
                 stopped_early: false,
                 not_looked_up: false,
+                source_failed: false,
                 fd_limited: false,
                 sees_every_process: false,
                 thread_holders: &[],
@@ -289,7 +299,7 @@ mod tests {
         );
         assert!(summary.contains("1 kernel-held (time_wait)"));
         assert!(summary.contains(
-            "1 permission denied: held by a process portscope cannot inspect; run as root"
+            "1 permission denied: held by a process whose descriptors portscope may not read; run as root"
         ));
         assert_eq!(hidden_summary(&out[..2], false), None);
         // As root, the note never tells root to run as root.
@@ -314,6 +324,7 @@ mod tests {
                 proc_unavailable: false,
                 stopped_early: false,
                 not_looked_up: true,
+                source_failed: false,
                 fd_limited: false,
                 sees_every_process: false,
                 thread_holders: &[],
@@ -336,7 +347,7 @@ mod tests {
         let published = [
             (
                 OwnerReason::Denied,
-                "permission denied: held by a process portscope cannot inspect; run as root",
+                "permission denied: held by a process whose descriptors portscope may not read",
             ),
             (
                 OwnerReason::Namespace,
@@ -379,6 +390,7 @@ mod tests {
                 proc_unavailable: false,
                 stopped_early: false,
                 not_looked_up: false,
+                source_failed: false,
                 fd_limited: false,
                 sees_every_process: false,
                 thread_holders: &[],

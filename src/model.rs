@@ -13,9 +13,11 @@ use std::sync::Arc;
 mod placement;
 mod reasons;
 
-pub use placement::{Compose, Container, Netns, Pod};
+pub use placement::{
+    Compose, Container, Netns, Placement, Pod, Publication, Published, PublishedVia,
+};
 pub use reasons::{
-    NetnsReason, NetnsSource, OwnerReason, OwnerSourceKind, Sources, TableSourceKind,
+    NetnsReason, NetnsSource, OwnerReason, OwnerSourceKind, ReasonCode, Sources, TableSourceKind,
     NETNS_PRIVILEGE,
 };
 
@@ -405,10 +407,18 @@ pub struct Socket {
     /// The cgroup (v2) path it was created in, known even when its owner is hidden.
     #[serde(default)]
     pub cgroup: Option<Arc<str>>,
+    /// Its container, unit and what it publishes: one fact for every output. Shared: the
+    /// sockets of one holder point to one value.
+    #[serde(default)]
+    pub placement: Arc<Placement>,
     /// User name of `uid`; added field (schema_version 1 allows additions).
     pub user: Option<Arc<str>>,
     pub owner: Owner,
     pub owner_reason: Option<OwnerReason>,
+    /// The reason's stable code (`permission_denied`, `kernel_held`, ...): what scripts
+    /// match on. Always `owner_reason`'s code.
+    #[serde(default)]
+    pub owner_reason_code: Option<ReasonCode>,
     /// Shared: a process holding 10,000 sockets is stored once, not per socket.
     pub processes: Vec<Arc<Process>>,
 }
@@ -515,6 +525,8 @@ mod tests {
             user: None,
             owner: Owner::None,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![],
         }
     }

@@ -9,11 +9,16 @@ use crate::fast_hash::InodeSet;
 use crate::filter;
 use crate::join::{self, ScanFacts};
 use crate::model::{
-    OwnerSourceKind, PortFilter, ProcessTable, Socket, SocketHarvest, Sources, TableQuery,
+    OwnerSourceKind, PortFilter, ProcessTable, Publication, Socket, SocketHarvest, Sources,
+    TableQuery,
 };
 use crate::query::{Query, SortKey};
 use crate::services::Services;
 use crate::sort;
+
+mod follow;
+mod place;
+pub use place::place;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -27,6 +32,8 @@ pub struct Outcome {
     pub parents: ProcessTable,
     /// Which backends produced the answer.
     pub sources: Sources,
+    /// Published host ports followed to their containers, when the query asks.
+    pub published: Vec<Publication>,
 }
 
 pub fn classifier(numeric: bool, ephemeral: Option<(u16, u16)>) -> Classifier {
@@ -91,23 +98,28 @@ fn recheck_query(base: &TableQuery, unresolved: &[&SocketHarvest]) -> TableQuery
     }
 }
 
-/// Finds the holders of `wanted` (the kept sockets' inodes), or says why none can be found.
-fn scan(c: &mut Collector, q: &Query, wanted: &InodeSet) -> OwnerScan {
+/// Finds the holders of `wanted` (the kept sockets' inodes), or says why none can be found;
+/// true when the chosen owner source failed as a whole (the BPF iterator refused), which
+/// is not "/proc could not be read".
+fn scan(c: &mut Collector, q: &Query, wanted: &InodeSet) -> (OwnerScan, bool) {
     if wanted.is_empty() || c.owners.kind() == OwnerSourceKind::None {
-        return OwnerScan::default();
+        return (OwnerScan::default(), false);
     }
     match c.owners.scan(wanted, q.first) {
-        Ok(s) => s,
-        Err(e) => OwnerScan {
-            unavailable: true,
-            warnings: vec![match c.owners.kind() {
-                OwnerSourceKind::Bpf => {
-                    format!("BPF owner scan failed ({e}): owners are not shown")
-                }
-                _ => format!("cannot read /proc ({e}): owners are not shown"),
-            }],
-            ..OwnerScan::default()
-        },
+        Ok(s) => (s, false),
+        Err(e) => {
+            let bpf = c.owners.kind() == OwnerSourceKind::Bpf;
+            let warning = match bpf {
+                true => format!("--owner-source bpf failed ({e}): no owner was looked up"),
+                false => format!("cannot read /proc ({e}): owners are not shown"),
+            };
+            let scan = OwnerScan {
+                unavailable: !bpf,
+                warnings: vec![warning],
+                ..OwnerScan::default()
+            };
+            (scan, bpf)
+        }
     }
 }
 
@@ -230,9 +242,13 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     }
     let (cgroups, user_names) = socket_names(c, q, &kept);
 
-    let mut scan = scan(c, q, &wanted);
-    // An owner source may fall back (bpf to procfs): say which one answered.
-    sources.owners = c.owners.kind();
+    let (mut scan, source_failed) = scan(c, q, &wanted);
+    // An owner source may fall back (bpf to procfs): say which one answered; none did
+    // when the chosen one failed.
+    sources.owners = match source_failed {
+        true => OwnerSourceKind::None,
+        false => c.owners.kind(),
+    };
     warnings.append(&mut scan.warnings);
     if scan.fd_limited > 0 {
         warnings.push(format!(
@@ -252,6 +268,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
             proc_unavailable: scan.unavailable,
             stopped_early: scan.stopped_early,
             not_looked_up: sources.owners == OwnerSourceKind::None,
+            source_failed,
             fd_limited: scan.fd_limited > 0,
             sees_every_process: scan.sees_every_process,
             thread_holders: &scan.thread_holders,
@@ -261,13 +278,19 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
             user_names: &user_names,
         },
     );
+    place::place(c.owners.as_mut(), &mut joined);
     if q.has_owner_filters() {
         joined.retain(|s| filter::owner_matches(q, s));
     }
+    let published = match q.follow_published {
+        true => follow::follow(c, q, &joined, &mut warnings)?,
+        false => Vec::new(),
+    };
     Ok(Outcome {
         sockets: joined,
         warnings,
         parents,
         sources,
+        published,
     })
 }

@@ -74,6 +74,9 @@ pub struct Query {
     /// that order early (while a walk runs). Commands that keep the tables' order (export)
     /// leave it off.
     pub presort: bool,
+    /// Follow published host ports to the containers' own listeners (`who`): the
+    /// pipeline's `Outcome::published`.
+    pub follow_published: bool,
 }
 
 impl Query {
@@ -96,6 +99,7 @@ impl Query {
             output: Output::default(),
             cgroup_paths: true,
             presort: false,
+            follow_published: false,
         }
     }
 

@@ -154,6 +154,28 @@ fn own_comm() -> String {
         .to_owned()
 }
 
+/// Each listener's (unit, container label) by local port, as `list --json` places it: the
+/// export must carry the model's values, whatever this host's cgroups say.
+fn places() -> BTreeMap<u16, (String, String)> {
+    let (code, text, stderr) = run(&["list", "--json", "-l"]);
+    assert_eq!(code, 0, "{stderr}");
+    let d = doc(text.as_bytes());
+    d.sockets
+        .iter()
+        .map(|s| {
+            let p = &s.placement;
+            let container = p.container.as_ref().map(|c| c.label());
+            (
+                s.local.port,
+                (
+                    p.unit.clone().unwrap_or_default(),
+                    container.unwrap_or_default(),
+                ),
+            )
+        })
+        .collect()
+}
+
 fn info(
     protocol: &str,
     family: &str,
@@ -161,6 +183,7 @@ fn info(
     port: &str,
     v6only: &str,
     process: &str,
+    place: &(String, String),
 ) -> BTreeMap<String, String> {
     [
         ("protocol", protocol),
@@ -170,8 +193,9 @@ fn info(
         ("v6only", v6only),
         ("process", process),
         ("user", "root"),
-        ("unit", ""),
-        ("container", ""),
+        ("unit", place.0.as_str()),
+        ("container", place.1.as_str()),
+        // Every socket is in portscope's own namespace: no netns label.
         ("netns", ""),
     ]
     .into_iter()
@@ -267,14 +291,40 @@ fn prometheus_metrics_of_known_sockets_parse_exactly() {
             l.clone()
         })
         .collect();
+    let places = places();
+    let at = |port: u16| &places[&port];
     let want: BTreeSet<_> = [
-        info("tcp", "ipv4", "127.0.0.1", "8080", "", "portscope"),
-        info("tcp", "ipv6", "::1", "8081", "true", "portscope"),
-        info("tcp", "ipv6", "::", "8082", "false", "portscope"),
-        info("udp", "ipv4", "127.0.0.1", "5353", "", "portscope"),
-        info("tcp", "ipv4", "127.0.0.1", "ephemeral", "", "portscope"),
-        info("tcp", "ipv4", "127.0.0.1", "9090", "", &hostile),
-        info("tcp", "ipv4", "127.0.0.1", "7000", "", &comm),
+        info(
+            "tcp",
+            "ipv4",
+            "127.0.0.1",
+            "8080",
+            "",
+            "portscope",
+            at(8080),
+        ),
+        info("tcp", "ipv6", "::1", "8081", "true", "portscope", at(8081)),
+        info("tcp", "ipv6", "::", "8082", "false", "portscope", at(8082)),
+        info(
+            "udp",
+            "ipv4",
+            "127.0.0.1",
+            "5353",
+            "",
+            "portscope",
+            at(5353),
+        ),
+        info(
+            "tcp",
+            "ipv4",
+            "127.0.0.1",
+            "ephemeral",
+            "",
+            "portscope",
+            at(l.port(4)),
+        ),
+        info("tcp", "ipv4", "127.0.0.1", "9090", "", &hostile, at(9090)),
+        info("tcp", "ipv4", "127.0.0.1", "7000", "", &comm, at(7000)),
     ]
     .into_iter()
     .collect();
@@ -316,7 +366,34 @@ fn prometheus_metrics_of_known_sockets_parse_exactly() {
         assert_eq!(v, want, "{labels:?}");
     }
     let hidden = values(&p, "portscope_owner_hidden_sockets");
-    assert_eq!(hidden.len(), 6, "one series per known reason");
+    let reasons: Vec<&str> = hidden.iter().map(|(l, _)| l["reason"].as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "fd_limit",
+            "not_looked_up",
+            "not_searched",
+            "other_namespace",
+            "owner_source_failed",
+            "permission_denied",
+            "proc_unreadable",
+        ],
+        "one series per code a hidden owner can have (README lists exactly these)"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| `portscope_owner_hidden_sockets` |"))
+        .unwrap();
+    let documented: Vec<&str> = row
+        .split('`')
+        .skip(3)
+        .step_by(2)
+        .filter(|w| w.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .filter(|w| *w != "owner_reason_code")
+        .collect();
+    assert_eq!(documented, reasons, "README's reason labels: {row}");
     assert!(
         hidden.iter().all(|(_, v)| *v == 0.0),
         "root sees every owner"
@@ -454,13 +531,19 @@ const MODULE_KEYS: [(&str, &str); 7] = [
     ("stime", "string"),
     ("user", "string"),
 ];
-const PORTSCOPE_KEYS: [&str; 6] = [
+const PORTSCOPE_KEYS: [&str; 12] = [
     "v6only",
     "unit",
     "container",
     "owner",
     "owner_reason",
     "netns",
+    "container_id",
+    "container_runtime",
+    "pod",
+    "compose",
+    "netns_name",
+    "owner_reason_code",
 ];
 
 fn kind(v: &Value) -> &'static str {
@@ -495,6 +578,7 @@ fn ansible_facts_have_the_module_structure_key_by_key() {
     pids.sort_unstable();
     assert_eq!(pids.len(), 2);
 
+    let places = places();
     let (code, text, stderr) = run(&["export", "ansible-facts"]);
     assert_eq!((code, stderr.as_str()), (0, ""), "{text}");
     // Strict: the documented structure and nothing else.
@@ -535,9 +619,16 @@ fn ansible_facts_have_the_module_structure_key_by_key() {
             (&item["owner"], &item["owner_reason"]),
             (&json!("visible"), &Value::Null)
         );
-        for k in ["unit", "container", "netns"] {
-            assert_eq!(item[k], Value::Null, "{k}: not known yet");
-        }
+        // The model's placement, as `list --json` gives it; our own namespace: null.
+        let port = u16::try_from(item["port"].as_u64().unwrap()).unwrap();
+        let (unit, container) = &places[&port];
+        let or_null = |v: &String| if v.is_empty() { Value::Null } else { json!(v) };
+        assert_eq!(item["unit"], or_null(unit), "{item}");
+        assert_eq!(item["container"], or_null(container), "{item}");
+        assert_eq!(
+            (&item["netns"], &item["netns_name"]),
+            (&Value::Null, &Value::Null)
+        );
         let pid = u32::try_from(item["pid"].as_u64().unwrap()).unwrap();
         assert!(pids.contains(&pid));
         // The format is pinned by a unit test; ps, where installed, confirms the value.

@@ -272,7 +272,7 @@ fn list_json_names_every_reason_and_the_sources() {
     assert_eq!(by_port(5432)["owner"], "hidden");
     assert_eq!(
         by_port(5432)["owner_reason"],
-        "permission denied: held by a process portscope cannot inspect; run as root"
+        "permission denied: held by a process whose descriptors portscope may not read"
     );
     assert_eq!(by_port(40001)["owner_reason"], "kernel-held (time_wait)");
     assert_eq!(by_port(40001)["uid"], serde_json::Value::Null);
@@ -283,7 +283,7 @@ fn list_json_names_every_reason_and_the_sources() {
     let denied = if portscope::cmd::running_as_root() {
         "permission denied: held by a process whose descriptors the kernel refuses even to root here (ptrace rules: no CAP_SYS_PTRACE over it, Yama or another security module)"
     } else {
-        "permission denied: held by a process portscope cannot inspect; run as root"
+        "permission denied: held by a process whose descriptors portscope may not read; run as root"
     };
     assert_eq!(
         v["warnings"],

@@ -15,7 +15,7 @@ use common::{doc, is_root, portscope, quiet_netns, skip, Listener};
 use portscope::model::{Owner, OwnerReason, Protocol, Socket};
 
 const REASON_DENIED: &str =
-    "permission denied: held by a process portscope cannot inspect; run as root";
+    "permission denied: held by a process whose descriptors portscope may not read";
 use socket2::{Domain, Socket as Socket2, Type};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};

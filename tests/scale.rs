@@ -204,6 +204,8 @@ fn synthetic(n: usize) -> Vec<Socket> {
             user: Some("root".into()),
             owner: Owner::Visible,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![conv(Process {
                 pid: 1000 + (i % 50) as u32,
                 name: conv(format!("worker-{}", i % 50)),

@@ -2,7 +2,7 @@
 //! process still holds the socket it was chosen for, read through /proc after its pidfd
 //! is open (see `kill::signal_one` for the order that makes it sound).
 
-use crate::collect::linux::placement::{parse_conmon_argv, parse_proxy_argv, Placer};
+use crate::collect::linux::placement::{parse_conmon_argv, parse_proxy_argv};
 use crate::model::{Container, Process, Socket};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -74,7 +74,7 @@ impl Guard {
     /// Every refusal for `p` holding `s`: [`Guard::refusal`], then a container engine's
     /// own processes (they hold a port for a container, or run its network): named with
     /// the container and the command that stops it.
-    pub fn refuse(&self, placer: &mut Placer, p: &Process, s: &Socket) -> Option<Refusal> {
+    pub fn refuse(&self, p: &Process, s: &Socket) -> Option<Refusal> {
         if let Some(reason) = self.refusal(p.pid) {
             let reason_is_init = reason.starts_with("PID 1 of its own");
             let container = p.container.as_ref().filter(|_| reason_is_init);
@@ -86,13 +86,10 @@ impl Guard {
             });
         }
         let role = engine_role(p.pid, &p.cmdline)?;
-        // What it publishes, from the same reading `who` does (docker-proxy's arguments,
-        // conmon's container in podman's state); engines run these as root.
-        let published = (p.uid == Some(0))
-            .then(|| placer.published_backend(&p.cmdline, s.protocol, s.local.port))
-            .flatten();
+        // What it publishes, as the pipeline placed it (the same follow `who` shows:
+        // docker-proxy's arguments, conmon's container in podman's state, root's only).
+        let published = s.placement.published.as_ref();
         let container = published
-            .as_ref()
             .and_then(|b| b.container.clone())
             .or_else(|| p.container.clone());
         let what = match &published {

@@ -2,7 +2,7 @@
 //! still holds the socket, wait for the port to be free, escalate, and name whatever still
 //! holds it (a restarted holder with its unit or container).
 
-use super::{cgroup, guard, Plan, Remaining, Report, SocketRef, Status, Step, Target};
+use super::{guard, supervisor, Plan, Remaining, Report, SocketRef, Status, Step, Target};
 use crate::classify::Classification;
 use crate::collect::linux::pidfd::Pidfd;
 use crate::collect::Collector;
@@ -182,6 +182,8 @@ fn bare(s: SocketHarvest, class: Classification) -> Socket {
         user: None,
         owner: Owner::None,
         owner_reason: None,
+        owner_reason_code: None,
+        placement: Default::default(),
         processes: Vec::new(),
     }
 }
@@ -413,7 +415,7 @@ pub fn remaining(now: &[Socket], plan: &Plan) -> Vec<Remaining> {
             continue;
         }
         for p in &s.processes {
-            let sup = cgroup::of_pid(p.pid);
+            let sup = supervisor::of(p);
             out.push(Remaining {
                 pid: Some(p.pid),
                 name: Some(p.name.clone()),

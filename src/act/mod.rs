@@ -3,11 +3,11 @@
 //! hidden), the plan is confirmed, then carried out and checked. Plain data in and out;
 //! the system calls sit behind `collect::linux::{pidfd, destroy}`.
 
-pub mod cgroup;
 pub mod close;
 pub mod confirm;
 pub mod guard;
 pub mod kill;
+pub mod supervisor;
 pub mod wait;
 
 use crate::model::{Endpoint, Owner, OwnerReason, Process, Protocol, SockState, Socket};

@@ -2,7 +2,7 @@
 //! every SPEC is up or free. Polls the kernel-side port filter with a backoff, and for
 //! `free` wakes on the sock_diag destroy notifications where the kernel lets us join them.
 
-use super::cgroup;
+use super::supervisor;
 use crate::collect::linux::destroy::DestroyEvents;
 use crate::collect::Collector;
 use crate::filter;
@@ -180,7 +180,7 @@ fn owner_ok(want: &OwnerWanted, s: &Socket) -> Option<bool> {
         return Some(true);
     }
     Some(s.processes.iter().any(|p| {
-        let sup = cgroup::of_pid(p.pid);
+        let sup = supervisor::of(p);
         let c_ok = want.containers.is_empty()
             || sup.container.as_deref().is_some_and(|c| {
                 let id = c.split_once(':').map_or(c, |(_, id)| id);

@@ -89,11 +89,8 @@ pub fn plan(c: &mut Collector, sel: &Selection) -> anyhow::Result<Plan> {
     let outcome = pipeline::run(c, sel.selected())?;
     super::print_notes(&outcome.warnings);
     let guard = Guard::new();
-    let mut placer = super::published::placer();
-    let mut plan = Plan::build(&sel.specs, &outcome.sockets, &mut |p, s| {
-        guard.refuse(&mut placer, p, s)
-    });
-    plan.published = dnat_published(&mut placer, sel);
+    let mut plan = Plan::build(&sel.specs, &outcome.sockets, &mut |p, s| guard.refuse(p, s));
+    plan.published = dnat_published(c.owners.as_mut(), sel);
     Ok(plan)
 }
 
@@ -101,7 +98,7 @@ pub fn plan(c: &mut Collector, sel: &Selection) -> anyhow::Result<Plan> {
 /// off), from the engine's state on disk, as `who` reads it. Ranges wider than a few
 /// ports are not looked up port by port.
 pub fn dnat_published(
-    placer: &mut super::published::Placer,
+    owners: &mut dyn crate::collect::OwnerSource,
     sel: &Selection,
 ) -> Vec<crate::act::PublishedPort> {
     use crate::model::Protocol;
@@ -117,7 +114,7 @@ pub fn dnat_published(
             };
             for port in r.low..=r.high {
                 for &proto in &protos {
-                    for p in super::published::dnat(placer, port, proto) {
+                    for p in owners.dnat_published(port, proto) {
                         let c = p.container.as_ref();
                         let found = crate::act::PublishedPort {
                             protocol: proto,

@@ -121,6 +121,19 @@ pub fn collector(s: &SourceArgs) -> Result<Collector, crate::error::Error> {
     Collector::system(table, owners, netns(&s.netns))
 }
 
+/// [`collector`] for a query: --container and --unit name sockets that mostly live in
+/// other namespaces (a container's own), so without --netns they read every namespace.
+pub fn collector_for(s: &SourceArgs, q: &Query) -> Result<Collector, crate::error::Error> {
+    if s.netns.is_empty() && (!q.containers.is_empty() || !q.units.is_empty()) {
+        let all = SourceArgs {
+            netns: "all".into(),
+            ..s.clone()
+        };
+        return collector(&all);
+    }
+    collector(s)
+}
+
 /// `--netns`: all, current, a PID (digits), a PATH (has a '/'), else an `ip netns` NAME.
 pub fn netns(v: &str) -> NetnsChoice {
     match v {

@@ -75,7 +75,7 @@ pub fn run(a: &ExportArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow:
     let target = destination(a)?;
     // Checked before collecting: a refused path costs nothing, and names itself first.
     let to_stdout = textfile::destination(&target)? == textfile::Destination::Stdout;
-    let mut c = args::collector(sources)?;
+    let mut c = args::collector_for(sources, &q)?;
     let (sockets, warnings, took) = collect(&mut c, &q)?;
     let timestamp = SystemTime::now();
     let render = |w: &mut dyn Write| -> std::io::Result<()> {

@@ -72,7 +72,7 @@ pub fn run_with(
     // Freed means nothing serves the port any more: a container publishing it by DNAT
     // (started meanwhile) still does.
     if report.status == crate::act::Status::Freed {
-        let now = shared::dnat_published(&mut super::published::placer(), sel);
+        let now = shared::dnat_published(c.owners.as_mut(), sel);
         if !now.is_empty() {
             report.status = crate::act::Status::StillHeld;
             report

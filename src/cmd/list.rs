@@ -28,7 +28,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let q = build_query(a, color)?;
-    let mut c = args::collector(sources)?;
+    let mut c = args::collector_for(sources, &q)?;
     run_with(&mut c, &q, out)
 }
 

@@ -11,8 +11,6 @@ pub mod export;
 pub mod kill;
 pub mod list;
 pub mod listen;
-#[cfg(target_os = "linux")]
-pub mod published;
 pub mod verify;
 #[cfg(target_os = "linux")]
 pub mod wait;

@@ -81,7 +81,7 @@ pub fn run(
     // Signals are blocked before any thread exists (the owner scan starts some), so that
     // every thread leaves them to the signalfd.
     let mut signals = signals::Signals::install()?;
-    let mut c = args::collector(sources)?;
+    let mut c = args::collector_for(sources, &q)?;
     if c.owners.kind() != OwnerSourceKind::None {
         let inner = std::mem::replace(&mut c.owners, Box::new(NoOwners::default()));
         c.owners = Box::new(CachedOwners::new(inner, ProcView));

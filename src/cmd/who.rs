@@ -31,9 +31,14 @@ pub fn build_query(a: &WhoArgs, color: ColorChoice) -> anyhow::Result<Query> {
     q.first = a.first;
     q.numeric = a.output.numeric;
     q.output = args::output(a.output.json, color);
+    if a.wide {
+        q.output.width = None;
+    }
     // Parents are shown only in the blocks for people.
     q.parents = !a.quiet && !a.output.json;
     q.presort = true; // run_with sorts by port
+                      // The same answer in text and JSON: a published port followed to its container.
+    q.follow_published = !a.quiet;
     Ok(q)
 }
 
@@ -68,63 +73,45 @@ pub fn run(
     run_with(&mut c, &q, a.quiet, narrowed, out)
 }
 
-/// Published container ports among the answers: followed to the container's listener.
-#[cfg(target_os = "linux")]
-fn published_text(sockets: &[Socket], q: &Query) -> String {
-    use super::published;
-    use crate::collect::linux::placement::PublishedVia;
-    let via = |v: PublishedVia| match v {
-        PublishedVia::DockerProxy => "docker-proxy",
-        PublishedVia::Conmon => "conmon's reservation socket (traffic goes by DNAT)",
-        PublishedVia::Dnat => "DNAT only (no host socket)",
-        PublishedVia::Dockerd => "dockerd's reservation socket (traffic goes by DNAT)",
-    };
-    let mut placer = published::placer();
-    let mut found = published::backends(&mut placer, sockets);
-    // A port nothing holds on the host may still be published by DNAT alone.
-    if !q.remote {
-        for spec in &q.ports {
-            if let Some((None, port, proto)) = spec.single() {
-                let held = sockets.iter().any(|s| s.local.port == port);
-                if !held {
-                    let proto = proto.unwrap_or(crate::model::Protocol::Tcp);
-                    found.extend(
-                        published::dnat(&mut placer, port, proto)
-                            .into_iter()
-                            .map(|p| published::Backend {
-                                published: p,
-                                sockets: Vec::new(),
-                            }),
-                    );
-                }
-            }
-        }
-    }
-    let items: Vec<who::Publication> = found
+/// What the pipeline followed: published container ports (to the container's listener),
+/// and listeners systemd holds for socket activation (the `.socket` unit, from placement).
+fn published_text(outcome: &pipeline::Outcome) -> String {
+    let items: Vec<who::Publication> = outcome
+        .published
         .iter()
         .map(|b| who::Publication {
             protocol: b.published.protocol,
             host_port: b.published.host_port,
-            via: via(b.published.via),
+            via: b.published.via.describe(),
             container: b.published.container.as_ref(),
             container_ip: b.published.container_ip,
             container_port: b.published.container_port,
-            backend: &b.sockets,
+            backend: &b.backend,
         })
         .collect();
     let mut text = who::publications(&items);
-    for (port, unit) in published::activations(&mut placer, sockets) {
-        text.push_str(&format!(
-            "{port}  socket-activated by systemd: {}\n",
-            crate::render::sanitize::sanitize(&unit)
-        ));
+    for s in outcome.sockets.iter().filter(|s| s.state.is_listening()) {
+        let by_systemd = s
+            .processes
+            .iter()
+            .any(|p| p.pid == 1 && p.name == "systemd");
+        if let Some(unit) = s
+            .placement
+            .unit
+            .as_deref()
+            .filter(|u| u.ends_with(".socket"))
+        {
+            if by_systemd {
+                text.push_str(&format!(
+                    "{}/{}  socket-activated by systemd: {}\n",
+                    s.local.port,
+                    s.protocol,
+                    crate::render::sanitize::sanitize(unit)
+                ));
+            }
+        }
     }
     text
-}
-
-#[cfg(not(target_os = "linux"))]
-fn published_text(_sockets: &[Socket], _q: &Query) -> String {
-    String::new()
 }
 
 /// `who` on any host: `narrowed` says protocol, family or state filters were given, so a
@@ -149,16 +136,17 @@ pub fn run_with(
     if code == EXIT_NOBODY && !unread.is_empty() {
         code = EXIT_HIDDEN;
     }
-    let mut notes = outcome.warnings;
+    let mut notes = std::mem::take(&mut outcome.warnings);
     if q.output.json {
         notes.extend(join::hidden_summary(
             &outcome.sockets,
             super::running_as_root(),
         ));
-        json::write_document(
+        json::write_document_with(
             out,
             outcome.sources,
             &outcome.sockets,
+            &outcome.published,
             &notes,
             q.output.pretty,
         )?;
@@ -178,6 +166,8 @@ pub fn run_with(
             writeln!(out, "{p}")?;
         }
     } else {
+        // What a port is published for comes first: a proxy's command line can be long.
+        out.write_all(published_text(&outcome).as_bytes())?;
         let text = who::blocks(
             &outcome.sockets,
             &q.ports,
@@ -185,9 +175,12 @@ pub fn run_with(
             narrowed,
             &outcome.parents,
             &unread,
+            who::BlockStyle {
+                as_root: super::running_as_root(),
+                width: q.output.width.map(usize::from),
+            },
         );
         out.write_all(text.as_bytes())?;
-        out.write_all(published_text(&outcome.sockets, q).as_bytes())?;
     }
     out.flush()?;
     super::print_notes(&notes);

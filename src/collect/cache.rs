@@ -234,6 +234,35 @@ impl<V: ProcessView> OwnerSource for CachedOwners<V> {
     fn cgroup_path(&mut self, id: u64) -> Option<String> {
         self.inner.cgroup_path(id)
     }
+
+    fn cgroup_placement(&mut self, path: &str) -> crate::model::Placement {
+        self.inner.cgroup_placement(path)
+    }
+
+    fn published(
+        &mut self,
+        argv: &[String],
+        proto: crate::model::Protocol,
+        port: u16,
+    ) -> Option<crate::model::Published> {
+        self.inner.published(argv, proto, port)
+    }
+
+    fn dnat_published(
+        &mut self,
+        port: u16,
+        proto: crate::model::Protocol,
+    ) -> Vec<crate::model::Published> {
+        self.inner.dnat_published(port, proto)
+    }
+
+    fn socket_unit(
+        &mut self,
+        proto: crate::model::Protocol,
+        local: std::net::SocketAddr,
+    ) -> Option<String> {
+        self.inner.socket_unit(proto, local)
+    }
 }
 
 /// The host's processes, through /proc (Linux). Elsewhere `pids` is None and the cache

@@ -8,7 +8,8 @@
 use crate::error::Error;
 use crate::fast_hash::InodeSet;
 use crate::model::{
-    Netns, NetnsSource, OwnerSourceKind, ProcessTable, SocketHarvest, TableQuery, TableSourceKind,
+    Netns, NetnsSource, OwnerSourceKind, Placement, ProcessTable, Protocol, Published,
+    SocketHarvest, TableQuery, TableSourceKind,
 };
 use std::sync::Arc;
 
@@ -99,6 +100,11 @@ pub trait TableSource {
     fn confirm(&mut self, _sockets: &[&SocketHarvest]) -> InodeSet {
         InodeSet::default()
     }
+    /// The same backend over every network namespace, to follow a published port into
+    /// its container; None where the backend reads only its own (netstat2).
+    fn every_namespace(&self) -> Option<Box<dyn TableSource>> {
+        None
+    }
 }
 
 /// An owner backend: which processes hold which socket inodes, and their details.
@@ -121,6 +127,27 @@ pub trait OwnerSource {
     fn user_name(&mut self, uid: u32) -> Option<String>;
     /// The cgroup path of a kernel cgroup id (a socket's INET_DIAG_CGROUP_ID).
     fn cgroup_path(&mut self, _id: u64) -> Option<String> {
+        None
+    }
+
+    // Placement: where a socket lives, from cgroups and the container engines' state on
+    // disk. An owner source carries these lookups with its filesystem roots (the real
+    // host's, or a fake host's in tests); the defaults know nothing.
+
+    /// The container and unit a cgroup path names (for a socket whose owner is hidden).
+    fn cgroup_placement(&mut self, _path: &str) -> Placement {
+        Placement::default()
+    }
+    /// What a host port held by a process with `argv` publishes (docker-proxy, conmon).
+    fn published(&mut self, _argv: &[String], _proto: Protocol, _port: u16) -> Option<Published> {
+        None
+    }
+    /// Containers publishing `port` by DNAT alone (no host socket).
+    fn dnat_published(&mut self, _port: u16, _proto: Protocol) -> Vec<Published> {
+        Vec::new()
+    }
+    /// The `.socket` unit that declares a listener systemd holds.
+    fn socket_unit(&mut self, _proto: Protocol, _local: std::net::SocketAddr) -> Option<String> {
         None
     }
 }
@@ -172,10 +199,10 @@ pub enum OwnerChoice {
 /// An owner source that joins nothing (`--owner-source none`, like ss without -p).
 #[derive(Default)]
 pub struct NoOwners {
-    /// Socket cgroups are table data, resolved without an owner join: one walk of the
-    /// cgroup2 tree per run, read on first use.
+    /// Socket cgroups and placement are table data, resolved without an owner join: one
+    /// walk of the cgroup2 tree per run, made on first use.
     #[cfg(target_os = "linux")]
-    cgroups: Option<(linux::placement::Roots, linux::placement::CgroupIds)>,
+    places: linux::LazyPlacer,
 }
 
 impl OwnerSource for NoOwners {
@@ -191,20 +218,25 @@ impl OwnerSource for NoOwners {
     fn user_name(&mut self, uid: u32) -> Option<String> {
         UserNames::default().name(uid)
     }
-    /// A socket's cgroup is table data, not an owner: known without an owner join too.
+    #[cfg(target_os = "linux")]
     fn cgroup_path(&mut self, id: u64) -> Option<String> {
-        #[cfg(target_os = "linux")]
-        {
-            let (roots, ids) = self
-                .cgroups
-                .get_or_insert_with(|| (linux::placement::Roots::system(), Default::default()));
-            ids.path(roots, id)
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            let _ = id;
-            None
-        }
+        self.places.get().cgroup_path_by_id(id)
+    }
+    #[cfg(target_os = "linux")]
+    fn cgroup_placement(&mut self, path: &str) -> Placement {
+        self.places.get().placement(path)
+    }
+    #[cfg(target_os = "linux")]
+    fn published(&mut self, argv: &[String], proto: Protocol, port: u16) -> Option<Published> {
+        self.places.get().published_backend(argv, proto, port)
+    }
+    #[cfg(target_os = "linux")]
+    fn dnat_published(&mut self, port: u16, proto: Protocol) -> Vec<Published> {
+        self.places.get().dnat_published(port, proto)
+    }
+    #[cfg(target_os = "linux")]
+    fn socket_unit(&mut self, proto: Protocol, local: std::net::SocketAddr) -> Option<String> {
+        self.places.get().socket_unit(proto, local)
     }
 }
 

@@ -68,3 +68,95 @@ pub struct Compose {
     pub project: String,
     pub service: String,
 }
+
+/// Where a socket lives beyond its network namespace: its holders' container and systemd
+/// unit (for a socket whose owner is hidden, its cgroup's), and the container a host port
+/// is published for. Computed once in the pipeline; every output reads it (JSON
+/// `placement`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    pub container: Option<Container>,
+    /// The systemd unit: the holder's, or for a listener systemd holds for socket
+    /// activation, the `.socket` unit that declares it.
+    pub unit: Option<String>,
+    /// This socket holds a host port a container engine publishes (docker-proxy, conmon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub published: Option<Published>,
+}
+
+impl Placement {
+    pub fn is_empty(&self) -> bool {
+        *self == Placement::default()
+    }
+
+    /// The container's name, else its id cut to 12 characters: what a person reads.
+    pub fn container_label(&self) -> Option<String> {
+        self.container.as_ref().map(Container::label)
+    }
+}
+
+impl Container {
+    /// Its name, else its id cut to 12 characters.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => self.id.chars().take(12).collect(),
+        }
+    }
+}
+
+/// How a host port reaches a container (JSON `published.via`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PublishedVia {
+    /// A user-space proxy holds the host port and forwards (docker-proxy).
+    DockerProxy,
+    /// podman's conmon holds the host port so nobody else takes it; DNAT carries traffic.
+    Conmon,
+    /// DNAT rules only: no host socket at all.
+    Dnat,
+    /// dockerd itself holds the host port so nobody else takes it (docker 20.10 with
+    /// `--userland-proxy=false`); DNAT carries traffic.
+    Dockerd,
+}
+
+impl PublishedVia {
+    /// The words `who` uses.
+    pub fn describe(self) -> &'static str {
+        match self {
+            PublishedVia::DockerProxy => "docker-proxy",
+            PublishedVia::Conmon => "conmon's reservation socket (traffic goes by DNAT)",
+            PublishedVia::Dnat => "DNAT only (no host socket)",
+            PublishedVia::Dockerd => "dockerd's reservation socket (traffic goes by DNAT)",
+        }
+    }
+}
+
+/// A host port published by a container: which container, and where traffic is forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    pub via: PublishedVia,
+    pub protocol: super::Protocol,
+    /// None for every address (docker's empty HostIp).
+    pub host_ip: Option<std::net::IpAddr>,
+    pub host_port: u16,
+    /// None where nothing on disk names the container behind a proxy's address.
+    pub container: Option<Container>,
+    /// The forward address.
+    pub container_ip: Option<std::net::IpAddr>,
+    /// None where the engine's state does not say (podman without a readable bolt_state.db).
+    pub container_port: Option<u16>,
+}
+
+/// A published host port followed to the container behind it (JSON: the document's
+/// `published` array): how it is published and the container's own listeners on the
+/// forwarded port, with their owners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Publication {
+    pub published: Published,
+    /// The container's listeners on `published.container_port` (in its namespace).
+    pub backend: Vec<super::Socket>,
+}

@@ -23,10 +23,13 @@ pub enum OwnerReason {
     KernelNoFd,
     FdLimit,
     NoDescriptor,
+    /// The owner source the user chose failed (`--owner-source bpf` without the
+    /// privilege): no owner was looked up.
+    SourceFailed,
 }
 
 impl OwnerReason {
-    pub const ALL: [OwnerReason; 14] = [
+    pub const ALL: [OwnerReason; 15] = [
         OwnerReason::Denied,
         OwnerReason::Namespace,
         OwnerReason::Closed,
@@ -41,12 +44,13 @@ impl OwnerReason {
         OwnerReason::KernelNoFd,
         OwnerReason::FdLimit,
         OwnerReason::NoDescriptor,
+        OwnerReason::SourceFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             OwnerReason::Denied => {
-                "permission denied: held by a process portscope cannot inspect; run as root"
+                "permission denied: held by a process whose descriptors portscope may not read"
             }
             OwnerReason::Namespace => {
                 "no process in this PID namespace holds it (another namespace or a kernel socket)"
@@ -71,6 +75,29 @@ impl OwnerReason {
             OwnerReason::NoDescriptor => {
                 "no process holds a descriptor to it (in flight in an SCM_RIGHTS message, or held by the kernel)"
             }
+            OwnerReason::SourceFailed => "not looked up: the owner source failed (see warnings)",
+        }
+    }
+
+    /// The stable slug (JSON `owner_reason_code`, Prometheus `reason`): scripts match on
+    /// it; the sentence may be reworded.
+    pub fn code(self) -> ReasonCode {
+        match self {
+            OwnerReason::Denied => ReasonCode::PermissionDenied,
+            OwnerReason::Namespace => ReasonCode::OtherNamespace,
+            OwnerReason::Closed => ReasonCode::Closed,
+            OwnerReason::Exited => ReasonCode::Exited,
+            OwnerReason::NotSearched => ReasonCode::NotSearched,
+            OwnerReason::NotLookedUp => ReasonCode::NotLookedUp,
+            OwnerReason::ProcUnreadable => ReasonCode::ProcUnreadable,
+            OwnerReason::KernelTimeWait
+            | OwnerReason::KernelHandshake
+            | OwnerReason::KernelAcceptQueue
+            | OwnerReason::KernelOrphaned
+            | OwnerReason::KernelNoFd => ReasonCode::KernelHeld,
+            OwnerReason::FdLimit => ReasonCode::FdLimit,
+            OwnerReason::NoDescriptor => ReasonCode::NoDescriptor,
+            OwnerReason::SourceFailed => ReasonCode::OwnerSourceFailed,
         }
     }
 
@@ -96,7 +123,64 @@ impl OwnerReason {
                 | OwnerReason::Namespace
                 | OwnerReason::ProcUnreadable
                 | OwnerReason::FdLimit
+                | OwnerReason::SourceFailed
         )
+    }
+}
+
+/// The stable code of an [`OwnerReason`] (JSON `owner_reason_code`; the Prometheus
+/// `reason` label of hidden owners). Several kernel-held reasons share `kernel_held`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    PermissionDenied,
+    OtherNamespace,
+    Closed,
+    Exited,
+    NotSearched,
+    NotLookedUp,
+    ProcUnreadable,
+    KernelHeld,
+    FdLimit,
+    NoDescriptor,
+    OwnerSourceFailed,
+}
+
+impl ReasonCode {
+    pub const ALL: [ReasonCode; 11] = [
+        ReasonCode::PermissionDenied,
+        ReasonCode::OtherNamespace,
+        ReasonCode::Closed,
+        ReasonCode::Exited,
+        ReasonCode::NotSearched,
+        ReasonCode::NotLookedUp,
+        ReasonCode::ProcUnreadable,
+        ReasonCode::KernelHeld,
+        ReasonCode::FdLimit,
+        ReasonCode::NoDescriptor,
+        ReasonCode::OwnerSourceFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::PermissionDenied => "permission_denied",
+            ReasonCode::OtherNamespace => "other_namespace",
+            ReasonCode::Closed => "closed",
+            ReasonCode::Exited => "exited",
+            ReasonCode::NotSearched => "not_searched",
+            ReasonCode::NotLookedUp => "not_looked_up",
+            ReasonCode::ProcUnreadable => "proc_unreadable",
+            ReasonCode::KernelHeld => "kernel_held",
+            ReasonCode::FdLimit => "fd_limit",
+            ReasonCode::NoDescriptor => "no_descriptor",
+            ReasonCode::OwnerSourceFailed => "owner_source_failed",
+        }
+    }
+}
+
+impl fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -115,6 +199,10 @@ impl Serialize for OwnerReason {
 impl<'de> Deserialize<'de> for OwnerReason {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
+        // The sentence documents before 0.3 wrote for Denied.
+        if text == "permission denied: held by a process portscope cannot inspect; run as root" {
+            return Ok(OwnerReason::Denied);
+        }
         OwnerReason::ALL
             .into_iter()
             .find(|r| r.as_str() == text)

@@ -7,7 +7,6 @@
 //! whose owner cannot be seen gives one item with pid 0 and name "" (the module's values
 //! without root); its `owner` and `owner_reason` say why.
 
-use super::placement::placement;
 use crate::model::{Owner, Protocol, Socket};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -40,10 +39,29 @@ pub struct ListenItem {
     pub user: String,
     pub v6only: Option<bool>,
     pub unit: Option<String>,
+    /// The container's name, else its id cut to 12 characters.
     pub container: Option<String>,
     pub owner: Owner,
     pub owner_reason: Option<String>,
+    /// The network namespace's inode, as a string (the Prometheus `netns` label); null in
+    /// portscope's own namespace.
     pub netns: Option<String>,
+    /// The container's full id and engine.
+    #[serde(default)]
+    pub container_id: Option<String>,
+    #[serde(default)]
+    pub container_runtime: Option<String>,
+    /// A Kubernetes pod, as "NAMESPACE/NAME".
+    #[serde(default)]
+    pub pod: Option<String>,
+    /// docker compose, as "PROJECT/SERVICE".
+    #[serde(default)]
+    pub compose: Option<String>,
+    /// The namespace's `ip netns` name, where it has one.
+    #[serde(default)]
+    pub netns_name: Option<String>,
+    #[serde(default)]
+    pub owner_reason_code: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -68,7 +86,8 @@ pub fn facts(sockets: &[Socket], ctx: &Context<'_>) -> Document {
             Protocol::Tcp => &mut doc.ansible_facts.tcp_listen,
             Protocol::Udp => &mut doc.ansible_facts.udp_listen,
         };
-        let place = placement(s);
+        let place = &s.placement;
+        let container = place.container.as_ref();
         let base = ListenItem {
             address: s.local.address.to_string(),
             name: String::new(),
@@ -78,11 +97,21 @@ pub fn facts(sockets: &[Socket], ctx: &Context<'_>) -> Document {
             stime: String::new(),
             user: s.user.as_deref().unwrap_or_default().to_owned(),
             v6only: s.v6only,
-            unit: place.unit.map(str::to_owned),
-            container: place.container.map(str::to_owned),
+            unit: place.unit.clone(),
+            container: place.container_label(),
             owner: s.owner,
             owner_reason: s.owner_reason.map(|r| r.as_str().to_owned()),
-            netns: place.netns.map(str::to_owned),
+            netns: super::netns_id(s),
+            container_id: container.map(|c| c.id.clone()),
+            container_runtime: container.map(|c| c.runtime.clone()),
+            pod: container
+                .and_then(|c| c.pod.as_ref())
+                .map(|p| format!("{}/{}", p.namespace, p.name)),
+            compose: container
+                .and_then(|c| c.compose.as_ref())
+                .map(|p| format!("{}/{}", p.project, p.service)),
+            netns_name: (!s.netns.current).then(|| s.netns.name.clone()).flatten(),
+            owner_reason_code: s.owner_reason_code.map(|c| c.as_str().to_owned()),
         };
         if s.processes.is_empty() {
             list.push(base);
@@ -128,7 +157,7 @@ pub fn write_facts(
 mod tests {
     use super::*;
     use crate::model::SockState::*;
-    use crate::render::placement::fixture::{process, socket};
+    use crate::render::fixture::{process, socket};
     use serde_json::{json, Value};
 
     fn render(sockets: &[Socket]) -> Value {
@@ -162,9 +191,53 @@ mod tests {
                 "address": "0.0.0.0", "name": "sshd", "pid": 812, "port": 22,
                 "protocol": "tcp", "stime": "Thu Feb  2 13:29:45 2017", "user": "root",
                 "v6only": null, "unit": null, "container": null, "owner": "visible",
-                "owner_reason": null, "netns": null
+                "owner_reason": null, "netns": null, "container_id": null,
+                "container_runtime": null, "pod": null, "compose": null, "netns_name": null,
+                "owner_reason_code": null
             }], "udp_listen": []}})
         );
+    }
+
+    /// Issue 23: the facts carry the socket's placement (container, pod, compose, unit,
+    /// netns), the same values every output reads.
+    #[test]
+    fn items_carry_the_sockets_placement() {
+        use crate::model::{Compose, Container, Netns, Placement, Pod};
+        let mut s = socket(Protocol::Tcp, "0.0.0.0", 80, Listen, vec![]);
+        s.netns = std::sync::Arc::new(Netns {
+            inode: Some(4026532001),
+            name: Some("netns-1".into()),
+            current: false,
+        });
+        s.placement = std::sync::Arc::new(Placement {
+            container: Some(Container {
+                runtime: "docker".into(),
+                id: "f".repeat(64),
+                name: Some("shop-web-1".into()),
+                pod: Some(Pod {
+                    namespace: "default".into(),
+                    name: "web".into(),
+                    uid: "u".into(),
+                }),
+                compose: Some(Compose {
+                    project: "shop".into(),
+                    service: "web".into(),
+                }),
+            }),
+            unit: Some("docker-f.scope".into()),
+            published: None,
+        });
+        let doc = render(&[s]);
+        let item = &doc["ansible_facts"]["tcp_listen"][0];
+        assert_eq!(item["container"], "shop-web-1");
+        assert_eq!(item["container_id"], "f".repeat(64));
+        assert_eq!(item["container_runtime"], "docker");
+        assert_eq!(item["pod"], "default/web");
+        assert_eq!(item["compose"], "shop/web");
+        assert_eq!(item["unit"], "docker-f.scope");
+        assert_eq!(item["netns"], "4026532001");
+        assert_eq!(item["netns_name"], "netns-1");
+        assert_eq!(item["owner_reason_code"], "permission_denied");
     }
 
     #[test]

@@ -79,11 +79,16 @@ pub fn write_text(out: &mut dyn Write, e: &Event, ts: Option<&str>, color: bool)
         }
     }
     // Another namespace than ours: say which, or the same address in two reads alike.
+    // Named as the table's NETNS column names it: the container first.
     if !s.netns.current {
-        let ns = match (&s.netns.name, s.netns.inode) {
-            (Some(n), _) => crate::render::sanitize::sanitize(n).into_owned(),
-            (None, Some(i)) => format!("net:[{i}]"),
-            (None, None) => "net:[?]".to_string(),
+        let ns = match (
+            s.placement.container.is_some(),
+            &s.netns.name,
+            s.netns.inode,
+        ) {
+            (true, _, _) | (false, Some(_), _) => crate::render::table::netns_label(s),
+            (false, None, Some(i)) => format!("net:[{i}]"),
+            (false, None, None) => "net:[?]".to_string(),
         };
         line.push_str(&format!("netns={ns} "));
     }
@@ -178,6 +183,8 @@ mod tests {
                 user: Some("alice".into()),
                 owner: Owner::Visible,
                 owner_reason: None,
+                owner_reason_code: None,
+                placement: Default::default(),
                 processes: vec![p(10, "nginx"), p(11, "evil\x1b[2J")],
             },
             previous,
@@ -212,7 +219,7 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "+ 2026-11-22T04:31:18.123Z tcp46 [::]:8080 * listen nginx[10],evil\\x1b[2J[11] alice\n\
              ~ tcp46 [::]:8080 * listen nginx[10],evil\\x1b[2J[11] alice (was nginx[10] alice)\n\
-             - 2026-11-22T04:31:18.123Z tcp46 [::]:8080 * listen - (permission denied: held by a process portscope cannot inspect; run as root)\n"
+             - 2026-11-22T04:31:18.123Z tcp46 [::]:8080 * listen - (permission denied: held by a process whose descriptors portscope may not read)\n"
         );
         let mut out = Vec::new();
         write_text(&mut out, &event(EventKind::Removed, None), Some(ts), true).unwrap();

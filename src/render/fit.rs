@@ -288,6 +288,8 @@ mod tests {
             user: Some("root".into()),
             owner: Owner::Visible,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![],
         };
         let v = [base];

@@ -1,6 +1,6 @@
 //! Render stage: the versioned JSON document, only through serde, streamed into the writer.
 
-use crate::model::{Socket, Sources};
+use crate::model::{Publication, Socket, Sources};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 
@@ -13,6 +13,8 @@ struct DocumentRef<'a> {
     schema_version: u32,
     sources: Sources,
     sockets: &'a [Socket],
+    #[serde(skip_serializing_if = "<[Publication]>::is_empty")]
+    published: &'a [Publication],
     warnings: &'a [String],
 }
 
@@ -25,6 +27,9 @@ pub struct Document {
     #[serde(default)]
     pub sources: Option<Sources>,
     pub sockets: Vec<Socket>,
+    /// `who`: published host ports followed to their containers (absent when none).
+    #[serde(default)]
+    pub published: Vec<Publication>,
     pub warnings: Vec<String>,
 }
 
@@ -43,13 +48,30 @@ pub fn write_document(
     warnings: &[String],
     pretty: bool,
 ) -> io::Result<()> {
-    if !pretty && sockets.len() >= SPLIT_MIN_SOCKETS && crate::collect::cores() > 1 {
+    write_document_with(out, sources, sockets, &[], warnings, pretty)
+}
+
+/// [`write_document`] with the published ports `who` followed.
+pub fn write_document_with(
+    out: &mut dyn Write,
+    sources: Sources,
+    sockets: &[Socket],
+    published: &[Publication],
+    warnings: &[String],
+    pretty: bool,
+) -> io::Result<()> {
+    if !pretty
+        && published.is_empty()
+        && sockets.len() >= SPLIT_MIN_SOCKETS
+        && crate::collect::cores() > 1
+    {
         write_compact_split(out, sources, sockets, warnings)?;
     } else {
         let doc = DocumentRef {
             schema_version: SCHEMA_VERSION,
             sources,
             sockets,
+            published,
             warnings,
         };
         to_writer(&mut *out, &doc, pretty)?;
@@ -264,6 +286,8 @@ mod tests {
             user: Some("root".into()),
             owner: Owner::Visible,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![std::sync::Arc::new(Process {
                 pid: 1,
                 name: "a\nb\x1b[31m\u{9b}\u{7f}\u{80}\u{202e}".into(),
@@ -335,6 +359,8 @@ mod tests {
             user: None,
             owner: Owner::Visible,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![std::sync::Arc::new(Process {
                 pid: i,
                 name: format!("n\u{7f}{i}\x1b"),
@@ -363,6 +389,7 @@ mod tests {
                 schema_version: SCHEMA_VERSION,
                 sources: SOURCES,
                 sockets: &sockets,
+                published: &[],
                 warnings: &warnings,
             };
             let mut whole = Vec::new();

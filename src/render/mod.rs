@@ -6,8 +6,9 @@ pub mod act;
 pub mod ansible;
 pub mod events;
 pub mod fit;
+#[cfg(test)]
+pub mod fixture;
 pub mod json;
-pub mod placement;
 pub mod prometheus;
 pub mod sanitize;
 pub mod table;
@@ -17,6 +18,14 @@ pub mod who;
 pub mod why;
 
 use std::ffi::OsStr;
+
+/// A network namespace other than portscope's own, by inode (its identity: the Prometheus
+/// `netns` label, ansible-facts' `netns`); None for our own, or where the inode is unknown.
+pub fn netns_id(s: &crate::model::Socket) -> Option<String> {
+    (!s.netns.current)
+        .then(|| s.netns.inode.map(|i| i.to_string()))
+        .flatten()
+}
 use std::io::IsTerminal;
 
 /// Whether to colour: `forced` by --color always|never, else only on a terminal that can

@@ -6,8 +6,7 @@
 //! (port="ephemeral"), so a service that binds a random port at each start does not leave a
 //! trail of dead series behind.
 
-use super::placement::placement;
-use crate::model::{Owner, OwnerReason, Protocol, SockState, Socket};
+use crate::model::{Owner, Protocol, ReasonCode, SockState, Socket};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -28,15 +27,16 @@ pub const EPHEMERAL_PORT_LABEL: &str = "ephemeral";
 /// Exposure values of `portscope_listeners`, in output order.
 pub const EXPOSURES: [&str; 3] = ["loopback", "any", "specific"];
 
-/// Short, stable `reason` label values for the owner reasons of hidden sockets (the
-/// reasons themselves are sentences, and may be reworded).
-const HIDDEN_REASONS: [(OwnerReason, &str); 6] = [
-    (OwnerReason::Denied, "permission_denied"),
-    (OwnerReason::Namespace, "other_namespace"),
-    (OwnerReason::NotSearched, "not_searched"),
-    (OwnerReason::ProcUnreadable, "proc_unreadable"),
-    (OwnerReason::FdLimit, "fd_limit"),
-    (OwnerReason::NotLookedUp, "not_looked_up"),
+/// The `reason` label values of hidden owners, always written (zero included): the
+/// owner reason codes a hidden socket can have (JSON `owner_reason_code`).
+pub const HIDDEN_REASONS: [ReasonCode; 7] = [
+    ReasonCode::PermissionDenied,
+    ReasonCode::OtherNamespace,
+    ReasonCode::NotSearched,
+    ReasonCode::ProcUnreadable,
+    ReasonCode::FdLimit,
+    ReasonCode::NotLookedUp,
+    ReasonCode::OwnerSourceFailed,
 ];
 
 /// Escapes a label value as the format requires: backslash, double quote and line feed.
@@ -85,7 +85,7 @@ impl InfoKey {
         let mut names: Vec<&str> = s.processes.iter().map(|p| p.name.as_str()).collect();
         names.sort_unstable();
         names.dedup();
-        let place = placement(s);
+        let place = &s.placement;
         InfoKey {
             protocol: s.protocol,
             port: if s.ephemeral {
@@ -104,9 +104,9 @@ impl InfoKey {
                 .map(str::to_owned)
                 .or_else(|| s.uid.map(|u| u.to_string()))
                 .unwrap_or_default(),
-            unit: place.unit.unwrap_or_default().to_owned(),
-            container: place.container.unwrap_or_default().to_owned(),
-            netns: place.netns.unwrap_or_default().to_owned(),
+            unit: place.unit.clone().unwrap_or_default(),
+            container: place.container_label().unwrap_or_default(),
+            netns: super::netns_id(s).unwrap_or_default(),
         }
     }
 
@@ -223,8 +223,7 @@ pub fn write_metrics(out: &mut dyn Write, sockets: &[Socket], ctx: &Context) -> 
     writeln!(out, "portscope_last_success_timestamp_seconds {ts}")
 }
 
-/// Hidden owners by short reason: the four known reasons always (zero included), and
-/// `other` only when a reason this renderer does not know appears.
+/// Hidden owners by reason code: every code in [`HIDDEN_REASONS`] (zero included).
 fn write_hidden(out: &mut dyn Write, sockets: &[Socket]) -> io::Result<()> {
     header(
         out,
@@ -232,13 +231,12 @@ fn write_hidden(out: &mut dyn Write, sockets: &[Socket]) -> io::Result<()> {
         "gauge",
         "Sockets held by a process portscope could not see, by reason.",
     )?;
-    let mut counts: BTreeMap<&str, usize> = HIDDEN_REASONS.iter().map(|&(_, k)| (k, 0)).collect();
+    let mut counts: BTreeMap<&str, usize> =
+        HIDDEN_REASONS.iter().map(|c| (c.as_str(), 0)).collect();
     for s in sockets.iter().filter(|s| s.owner == Owner::Hidden) {
-        let key = HIDDEN_REASONS
-            .iter()
-            .find(|(r, _)| Some(*r) == s.owner_reason)
-            .map_or("other", |&(_, k)| k);
-        *counts.entry(key).or_default() += 1;
+        if let Some(code) = s.owner_reason_code {
+            *counts.entry(code.as_str()).or_default() += 1;
+        }
     }
     for (reason, n) in counts {
         writeln!(
@@ -253,7 +251,7 @@ fn write_hidden(out: &mut dyn Write, sockets: &[Socket]) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::model::SockState::*;
-    use crate::render::placement::fixture::{process, socket};
+    use crate::render::fixture::{process, socket};
 
     fn render(sockets: &[Socket]) -> String {
         let ctx = Context {
@@ -302,6 +300,44 @@ mod tests {
         }
     }
 
+    /// Issue 23: two containers' port-80 listeners are two series, told apart by their
+    /// container and netns labels, read from the socket's placement.
+    #[test]
+    fn listeners_of_two_containers_never_merge() {
+        use crate::model::{Container, Netns, Placement};
+        let in_container = |name: &str, inode: u64| {
+            let mut s = socket(Protocol::Tcp, "0.0.0.0", 80, Listen, vec![]);
+            s.netns = std::sync::Arc::new(Netns {
+                inode: Some(inode),
+                name: Some(format!("netns-{inode}")),
+                current: false,
+            });
+            s.placement = std::sync::Arc::new(Placement {
+                container: Some(Container {
+                    runtime: "podman".into(),
+                    id: format!("{name:0>64}"),
+                    name: Some(name.into()),
+                    pod: None,
+                    compose: None,
+                }),
+                unit: Some(format!("libpod-{name}.scope")),
+                published: None,
+            });
+            s
+        };
+        let text = render(&[
+            in_container("blue", 4026532001),
+            in_container("red", 4026532002),
+        ]);
+        assert_eq!(
+            series(&text, "portscope_listener_info"),
+            [
+                r#"portscope_listener_info{protocol="tcp",family="ipv4",address="0.0.0.0",port="80",v6only="",process="",user="postgres",unit="libpod-blue.scope",container="blue",netns="4026532001"} 1"#,
+                r#"portscope_listener_info{protocol="tcp",family="ipv4",address="0.0.0.0",port="80",v6only="",process="",user="postgres",unit="libpod-red.scope",container="red",netns="4026532002"} 1"#,
+            ]
+        );
+    }
+
     #[test]
     fn ephemeral_ports_fold_into_one_series_per_owner() {
         let java = process(4000, "java", "app");
@@ -344,9 +380,11 @@ mod tests {
     fn counts_by_exposure_state_and_hidden_reason() {
         let p = process(1, "d", "root");
         let mut ns = socket(Protocol::Tcp, "::ffff:127.0.0.1", 7, Listen, vec![]);
-        ns.owner_reason = Some(OwnerReason::Namespace);
+        ns.owner_reason = Some(crate::model::OwnerReason::Namespace);
+        ns.owner_reason_code = Some(ReasonCode::OtherNamespace);
         let mut odd = socket(Protocol::Udp, "192.0.2.1", 9, Unconnected, vec![]);
         odd.owner_reason = None;
+        odd.owner_reason_code = None;
         let mut gone = socket(Protocol::Tcp, "127.0.0.1", 5, TimeWait, vec![]);
         gone.owner = Owner::None;
         let rows = vec![
@@ -384,8 +422,8 @@ mod tests {
                 r#"portscope_owner_hidden_sockets{reason="fd_limit"} 0"#,
                 r#"portscope_owner_hidden_sockets{reason="not_looked_up"} 0"#,
                 r#"portscope_owner_hidden_sockets{reason="not_searched"} 0"#,
-                r#"portscope_owner_hidden_sockets{reason="other"} 1"#,
                 r#"portscope_owner_hidden_sockets{reason="other_namespace"} 1"#,
+                r#"portscope_owner_hidden_sockets{reason="owner_source_failed"} 0"#,
                 r#"portscope_owner_hidden_sockets{reason="permission_denied"} 1"#,
                 r#"portscope_owner_hidden_sockets{reason="proc_unreadable"} 0"#,
             ]

@@ -88,8 +88,8 @@ impl Shape {
 /// generated ids, `netns-7ed39143-…`, which tell a person nothing.)
 pub fn netns_label(s: &Socket) -> String {
     if !s.netns.current {
-        if let Some(c) = s.processes.iter().find_map(|p| container_name(p)) {
-            return c;
+        if let Some(c) = s.placement.container_label() {
+            return sanitize(&c).into_owned();
         }
     }
     if let Some(n) = &s.netns.name {
@@ -100,15 +100,6 @@ pub fn netns_label(s: &Socket) -> String {
         Some(i) => i.to_string(),
         None => "?".to_string(),
     }
-}
-
-/// The container a process runs in, by name (else a short id), where the model knows it.
-fn container_name(p: &crate::model::Process) -> Option<String> {
-    let c = p.container.as_ref()?;
-    Some(match &c.name {
-        Some(n) => sanitize(n).into_owned(),
-        None => sanitize(&c.id.chars().take(12).collect::<String>()).into_owned(),
-    })
 }
 
 pub fn columns(shape: Shape) -> Vec<Column> {
@@ -215,6 +206,16 @@ pub fn row(s: &Socket, shape: Shape, summary: bool) -> Vec<(String, Tone)> {
             })
             .collect();
         let users = fit::distinct_list(users.iter().map(String::as_str), summary);
+        // A host port a container engine holds for a container: say which container.
+        let names = match s
+            .placement
+            .published
+            .as_ref()
+            .and_then(|p| p.container.as_ref())
+        {
+            Some(c) => format!("{names} (for container {})", c.label()),
+            None => names,
+        };
         r.extend([
             (fit::pid_list(&pids, summary), Tone::Plain),
             (sanitize(&names).into_owned(), Tone::Plain),
@@ -451,6 +452,8 @@ mod tests {
             user: Some("alice".into()),
             owner: Owner::Visible,
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: vec![std::sync::Arc::new(Process {
                 pid,
                 name: name.into(),

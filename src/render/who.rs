@@ -53,6 +53,14 @@ fn time_wait_only(text: &mut String, sockets: &[Socket]) {
     }
 }
 
+/// Who reads the blocks: worded for root or not; command lines cut to `width` columns
+/// (a terminal's, unless --wide) with a final `…`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BlockStyle {
+    pub as_root: bool,
+    pub width: Option<usize>,
+}
+
 /// The text for people: one block per owning process and port.
 /// `narrowed`: protocol, family or state filters were given, so a port with no match may
 /// still be in use. `unread`: the namespaces that could hold a port but were not read (one
@@ -64,7 +72,9 @@ pub fn blocks(
     narrowed: bool,
     parents: &ProcessTable,
     unread: &[String],
+    style: BlockStyle,
 ) -> String {
+    let as_root = style.as_root;
     let mut blocks: Vec<Block> = Vec::new();
     for s in sockets {
         let port = if remote {
@@ -73,7 +83,11 @@ pub fn blocks(
             s.local.port
         };
         let holders: Vec<(Holder, Option<&Process>)> = if s.processes.is_empty() {
-            let reason = s.owner_reason.map(|r| r.as_str()).unwrap_or_default();
+            // Worded for whoever runs it: root is never told to run as root.
+            let reason = s
+                .owner_reason
+                .map(|r| crate::join::note_text(r, as_root))
+                .unwrap_or_default();
             vec![(Holder::Nobody(s.owner, reason.to_string(), s.uid), None)]
         } else {
             s.processes
@@ -100,7 +114,7 @@ pub fn blocks(
     }
     let mut text = String::new();
     for b in &blocks {
-        write_block(&mut text, b, parents);
+        write_block(&mut text, b, parents, style.width);
     }
     if !remote {
         time_wait_only(&mut text, sockets);
@@ -189,7 +203,7 @@ fn where_lines(text: &mut String, b: &Block) {
     }
 }
 
-fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
+fn write_block(text: &mut String, b: &Block, parents: &ProcessTable, width: Option<usize>) {
     /// A socket that holds its port without a peer: bound UDP, and TCP bound but neither
     /// listening nor connected (state closed, no remote). Not a connection.
     fn holds_port_only(s: &Socket) -> bool {
@@ -213,7 +227,13 @@ fn write_block(text: &mut String, b: &Block, parents: &ProcessTable) {
                 sanitize(&p.name),
                 sanitize(&user)
             );
-            let _ = writeln!(text, "  {:<12} {}", "command", sanitize_cmdline(&p.cmdline));
+            let command = sanitize_cmdline(&p.cmdline);
+            // "  command      " takes 15 columns; a line never wraps on a terminal.
+            let command = match width {
+                Some(w) if w > 15 + 8 => crate::render::fit::clip(&command, w - 15).into_owned(),
+                _ => command,
+            };
+            let _ = writeln!(text, "  {:<12} {command}", "command");
             if let Some(pp) = p.ppid.filter(|&pp| pp != 0) {
                 let name = parents
                     .get(&pp)
@@ -345,4 +365,50 @@ pub fn publications(items: &[Publication]) -> String {
         }
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Protocol, SockState};
+    use crate::render::fixture::{process, socket};
+
+    /// Issue 23: a long command line (conmon's is 1.8 KB) is cut to the terminal's width
+    /// with `…`, and printed whole without a width (a pipe, or --wide).
+    #[test]
+    fn long_command_lines_are_cut_to_the_width_only_when_asked() {
+        let mut p = (*process(7, "conmon", "root")).clone();
+        p.cmdline = (0..200).map(|i| format!("--arg{i}")).collect();
+        let s = socket(
+            Protocol::Tcp,
+            "0.0.0.0",
+            8080,
+            SockState::Listen,
+            vec![std::sync::Arc::new(p)],
+        );
+        let text = |width| {
+            let style = BlockStyle {
+                as_root: true,
+                width,
+            };
+            blocks(
+                std::slice::from_ref(&s),
+                &[],
+                false,
+                false,
+                &ProcessTable::new(),
+                &[],
+                style,
+            )
+        };
+        let cut = text(Some(40));
+        let command = cut.lines().find(|l| l.contains("command")).unwrap();
+        assert_eq!(command, "  command      --arg0 --arg1 --arg2 --a…");
+        assert!(
+            cut.lines().all(|l| crate::render::fit::width_of(l) <= 40),
+            "{cut}"
+        );
+        let whole = text(None);
+        assert!(whole.contains("--arg199\n"), "{whole}");
+    }
 }

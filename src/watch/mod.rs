@@ -250,6 +250,8 @@ mod tests {
                 Owner::Visible
             },
             owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
             processes: holders.iter().map(|&(p, n)| proc_(p, n, "alice")).collect(),
         }
     }

@@ -73,6 +73,8 @@ fn sock(proto: Protocol, local: &str, state: SockState, v6only: Option<bool>, ui
         user: None,
         owner: Owner::Visible,
         owner_reason: None,
+        owner_reason_code: None,
+        placement: Default::default(),
         processes: vec![Arc::new(Process {
             pid: 42,
             name: "server".into(),

@@ -57,6 +57,11 @@ impl TableSource for NetlinkTables {
         TableSourceKind::Netlink
     }
 
+    fn every_namespace(&self) -> Option<Box<dyn TableSource>> {
+        let all = netns::NamespacedTables::new(crate::collect::NetnsChoice::All, false);
+        Some(Box::new(all.ok()?))
+    }
+
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
         let mut h = Harvest::new(TableSourceKind::Netlink);
         if self.diag.is_none() {
@@ -219,6 +224,11 @@ impl TableSource for ProcnetTables {
         TableSourceKind::Procnet
     }
 
+    fn every_namespace(&self) -> Option<Box<dyn TableSource>> {
+        let all = netns::NamespacedTables::new(crate::collect::NetnsChoice::All, true);
+        Some(Box::new(all.ok()?))
+    }
+
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
         let mut h = Harvest::new(TableSourceKind::Procnet);
         h.warnings
@@ -248,19 +258,42 @@ fn read_procnet(
     }
 }
 
+/// A [`placement::Placer`] made on first use (the host's roots read mountinfo: `who` on a
+/// free port never needs it), or over the roots it was given.
+#[derive(Default)]
+pub struct LazyPlacer {
+    roots: Option<placement::Roots>,
+    placer: Option<placement::Placer>,
+}
+
+impl LazyPlacer {
+    /// Lookups under `roots` instead of the host's.
+    pub fn with_roots(roots: placement::Roots) -> LazyPlacer {
+        LazyPlacer {
+            roots: Some(roots),
+            placer: None,
+        }
+    }
+
+    pub fn get(&mut self) -> &mut placement::Placer {
+        let roots = &mut self.roots;
+        self.placer.get_or_insert_with(|| {
+            placement::Placer::new(roots.take().unwrap_or_else(placement::Roots::system))
+        })
+    }
+}
+
 /// The /proc/*/fd scan, with /proc and the user database for details, and each
 /// holder's container and unit from its cgroup.
 #[derive(Default)]
 pub struct ProcfsOwners {
     users: UserNames,
-    /// Made on first use (it reads mountinfo): `who` on a free port never needs it.
-    placer: Option<placement::Placer>,
+    places: LazyPlacer,
 }
 
 impl ProcfsOwners {
     fn placer(&mut self) -> &mut placement::Placer {
-        self.placer
-            .get_or_insert_with(|| placement::Placer::new(placement::Roots::system()))
+        self.places.get()
     }
 }
 
@@ -288,6 +321,23 @@ impl OwnerSource for ProcfsOwners {
     }
     fn cgroup_path(&mut self, id: u64) -> Option<String> {
         self.placer().cgroup_path_by_id(id)
+    }
+    fn cgroup_placement(&mut self, path: &str) -> crate::model::Placement {
+        self.placer().placement(path)
+    }
+    fn published(
+        &mut self,
+        argv: &[String],
+        proto: Protocol,
+        port: u16,
+    ) -> Option<crate::model::Published> {
+        self.placer().published_backend(argv, proto, port)
+    }
+    fn dnat_published(&mut self, port: u16, proto: Protocol) -> Vec<crate::model::Published> {
+        self.placer().dnat_published(port, proto)
+    }
+    fn socket_unit(&mut self, proto: Protocol, local: std::net::SocketAddr) -> Option<String> {
+        self.placer().socket_unit(proto, local)
     }
 }
 
@@ -455,6 +505,23 @@ impl OwnerSource for BpfOwners {
 
     fn cgroup_path(&mut self, id: u64) -> Option<String> {
         self.procfs.cgroup_path(id)
+    }
+    fn cgroup_placement(&mut self, path: &str) -> crate::model::Placement {
+        self.procfs.cgroup_placement(path)
+    }
+    fn published(
+        &mut self,
+        argv: &[String],
+        proto: Protocol,
+        port: u16,
+    ) -> Option<crate::model::Published> {
+        self.procfs.published(argv, proto, port)
+    }
+    fn dnat_published(&mut self, port: u16, proto: Protocol) -> Vec<crate::model::Published> {
+        self.procfs.dnat_published(port, proto)
+    }
+    fn socket_unit(&mut self, proto: Protocol, local: std::net::SocketAddr) -> Option<String> {
+        self.procfs.socket_unit(proto, local)
     }
 }
 

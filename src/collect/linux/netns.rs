@@ -454,6 +454,11 @@ impl TableSource for NamespacedTables {
         }
     }
 
+    fn every_namespace(&self) -> Option<Box<dyn TableSource>> {
+        let all = NamespacedTables::new(NetnsChoice::All, self.procnet_only);
+        Some(Box::new(all.ok()?))
+    }
+
     /// With `all`, the namespaces are found again for each question: a container started
     /// while `watch` runs appears on its next tick.
     fn begin(&mut self) {

@@ -166,6 +166,16 @@ impl Placer {
         }
     }
 
+    /// [`Placer::path`] as the model carries it.
+    pub fn placement(&mut self, cgroup_path: &str) -> crate::model::Placement {
+        let p = self.path(cgroup_path);
+        crate::model::Placement {
+            container: p.container,
+            unit: p.unit,
+            published: None,
+        }
+    }
+
     /// [`resolve`], once per (runtime, id).
     pub fn resolve(&mut self, found: &ContainerRef) -> Container {
         let key = (found.runtime.clone(), found.id.clone());

@@ -7,39 +7,10 @@
 use super::engines::{docker_from, podman_name, read_json, resolve};
 use super::{Container, ContainerRef, Roots};
 use crate::model::Protocol;
-use serde::Serialize;
 use serde_json::Value;
 use std::net::IpAddr;
 
-/// How a host port reaches a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PublishedVia {
-    /// A user-space proxy holds the host port and forwards (docker-proxy).
-    DockerProxy,
-    /// podman's conmon holds the host port so nobody else takes it; DNAT carries traffic.
-    Conmon,
-    /// DNAT rules only: no host socket at all.
-    Dnat,
-    /// dockerd itself holds the host port so nobody else takes it (docker 20.10 with
-    /// `--userland-proxy=false`); DNAT carries traffic.
-    Dockerd,
-}
-
-/// A host port published by a container.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Published {
-    pub via: PublishedVia,
-    pub protocol: Protocol,
-    /// None for every address (docker's empty HostIp).
-    pub host_ip: Option<IpAddr>,
-    pub host_port: u16,
-    /// None where nothing on disk names the container behind a proxy's address.
-    pub container: Option<Container>,
-    pub container_ip: Option<IpAddr>,
-    /// None where the engine's state does not say (podman without a readable bolt_state.db).
-    pub container_port: Option<u16>,
-}
+pub use crate::model::{Published, PublishedVia};
 
 /// A docker-proxy's command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
