@@ -304,7 +304,8 @@ pub enum Command {
 pub struct WatchArgs {
     #[command(flatten)]
     pub select: ListSelection,
-    /// How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms.
+    /// How often to read the table when polling (e.g. 100ms, 1s, 5m); at least 50ms.
+    /// Kernel events need no interval.
     #[arg(
         long,
         value_name = "DURATION",
@@ -313,6 +314,17 @@ pub struct WatchArgs {
         help_heading = "Watch"
     )]
     pub interval: String,
+    /// Where changes come from: bpf (kernel events, as they happen, with the process
+    /// that made them), poll (read the table every --interval), auto (bpf where
+    /// permitted, else poll with a note).
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value_t = EventsArg::Auto,
+        help_heading = "Watch"
+    )]
+    pub events: EventsArg,
     /// Print a snapshot of every socket again this often (e.g. 1h), as at the start.
     #[arg(long, value_name = "DURATION", value_hint = ValueHint::Other, help_heading = "Watch")]
     pub snapshot_every: Option<String>,
@@ -328,7 +340,9 @@ pub struct WatchArgs {
     )]
     pub duration: Option<String>,
     /// One JSON object per line: {"schema_version", "ts", "host", "event", "socket"}, event
-    /// one of snapshot, added, removed, owner_changed.
+    /// one of snapshot, added, removed, owner_changed; from kernel events, added and removed
+    /// also carry "by" (pid, comm, uid, user, container, unit), and {"event": "lost",
+    /// "lost": N} counts events the kernel had no room for.
     #[arg(long, help_heading = "Output")]
     pub jsonl: bool,
     /// Numeric ports: no service names.
@@ -781,6 +795,15 @@ pub enum SortKey {
     User,
     /// Network namespace: the current one first, then by name, then by inode
     Netns,
+}
+
+/// watch --events values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum EventsArg {
+    #[default]
+    Auto,
+    Bpf,
+    Poll,
 }
 
 /// --color values.

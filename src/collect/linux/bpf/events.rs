@@ -24,7 +24,7 @@ const RINGBUF_HDR: usize = 8;
 pub const DEFAULT_RING_BYTES: usize = 512 * 1024;
 
 /// Which hook reported an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EventKind {
     /// A TCP state change (sock:inet_sock_set_state).
     State,
