@@ -234,9 +234,21 @@ pub enum Command {
     /// and added in the new. --jsonl: one JSON object per line instead, for log pipelines.
     /// Takes list's selection (default: listening TCP and bound UDP; --all every state).
     ///
-    /// Each tick reads the socket table again (filtered by the kernel where the selection
-    /// allows) and compares it with the last one. A socket that lives shorter than one
-    /// interval may be missed. Owners are resolved once per socket, when it first appears
+    /// --events auto (the default) takes kernel events where permitted (Linux with BTF,
+    /// root or CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN, cgroup2 mounted): BPF programs on the
+    /// sock:inet_sock_set_state tracepoint and the cgroup2 root's post_bind4/6 and
+    /// sock_release hooks report each listen(), bind() and close as it happens, with the
+    /// process that made it ('by comm[pid] user' on the line, "by" in JSON); events racing
+    /// the first snapshot are reconciled with it by socket identity. A full ring buffer is
+    /// reported as a '!' lost line ({"event": "lost", "lost": N}). Kernel events do not
+    /// see holders gained or lost by fork, exit or descriptor passing, implicit UDP binds
+    /// (sendto without bind), UDP connect(), or sockets without a file (time_wait); use
+    /// --snapshot-every to re-read the table. Otherwise watch polls, with one note saying
+    /// so (--events poll: always; --events bpf: never, exit 2 instead).
+    ///
+    /// Polling: each tick reads the socket table again (filtered by the kernel where the
+    /// selection allows) and compares it with the last one. A socket that lives shorter
+    /// than one interval may be missed. Owners are resolved once per socket, when it first appears
     /// (a full owner scan, only on ticks that bring new sockets). Between those, owner
     /// changes are found at a bounded cost: every tick the process list is read, and only
     /// processes that appeared since the last tick have their descriptors read (a forked

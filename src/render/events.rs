@@ -302,4 +302,39 @@ mod tests {
         let s: Socket = serde_json::from_value(v["socket"].clone()).unwrap();
         assert_eq!(s, e.socket);
     }
+
+    #[test]
+    fn by_and_lost_lines_are_pinned() {
+        let mut e = event(EventKind::Added, None);
+        e.by = Some(Actor {
+            pid: 10,
+            comm: "ngi\x1bnx".into(),
+            uid: 1000,
+            user: Some("alice".into()),
+            container: None,
+            unit: Some("nginx.service".into()),
+        });
+        let ts = "2026-11-22T04:31:18.123Z";
+        let mut out = Vec::new();
+        write_text(&mut out, &e, Some(ts), false).unwrap();
+        write_lost(&mut out, 7, ts, "web1", false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "+ 2026-11-22T04:31:18.123Z tcp46 [::]:8080 * listen nginx[10],evil\\x1b[2J[11] alice by ngi\\x1bnx[10] alice (unit nginx.service)\n\
+             ! 2026-11-22T04:31:18.123Z lost 7 events: the kernel's ring buffer was full\n"
+        );
+        let mut out = Vec::new();
+        write_jsonl(&mut out, &e, ts, "web1").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["by"]["pid"], 10);
+        assert_eq!(v["by"]["unit"], "nginx.service");
+        let a: Actor = serde_json::from_value(v["by"].clone()).unwrap();
+        assert_eq!(Some(a), e.by);
+        let mut out = Vec::new();
+        write_lost(&mut out, 7, ts, "web1", true).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"schema_version\":1,\"ts\":\"2026-11-22T04:31:18.123Z\",\"host\":\"web1\",\"event\":\"lost\",\"lost\":7}\n"
+        );
+    }
 }
