@@ -319,14 +319,19 @@ mod signals {
 
         /// As `wait`, and also wakes when `fd` is readable (ignored when negative).
         pub fn wait_fd(&mut self, d: Duration, fd: i32) -> Wake {
-            let ms = d.as_millis().clamp(1, i32::MAX as u128) as i32;
+            // ppoll: the event loop waits fractions of a millisecond.
+            let ts = libc::timespec {
+                tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
+                tv_nsec: d.subsec_nanos().max(1_000) as libc::c_long,
+            };
             let mut pfd = [self.0.as_raw_fd(), fd].map(|fd| libc::pollfd {
                 fd,
                 events: libc::POLLIN,
                 revents: 0,
             });
-            // SAFETY: two valid pollfds (poll skips a negative fd).
-            let n = unsafe { libc::poll(pfd.as_mut_ptr(), 2, ms) };
+            // SAFETY: two valid pollfds (poll skips a negative fd), a valid timespec, and
+            // no signal mask (the signals stay blocked; the signalfd reports them).
+            let n = unsafe { libc::ppoll(pfd.as_mut_ptr(), 2, &ts, std::ptr::null()) };
             if n > 0 && pfd[0].revents != 0 {
                 Wake::Stop
             } else if n > 0 && pfd[1].revents != 0 {

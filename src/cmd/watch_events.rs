@@ -273,6 +273,7 @@ pub fn run(
     let mut next_snapshot = s.snapshot_every.map(|d| start + d);
     let mut changes = 0u64;
     let mut settling = true;
+    let mut busy_until = start;
     loop {
         // Everything committed so far, then what the ring could not hold.
         let mut records = Vec::new();
@@ -319,7 +320,13 @@ pub fn run(
                 next_snapshot = Some(if next <= now { now + every } else { next });
             }
         }
-        let until = [end, next_snapshot].into_iter().flatten().min();
+        // After events, look again every READ_EVERY on our own for READ_ON: the kernel
+        // does not announce every record (see EventSource::READ_ON).
+        if !records.is_empty() {
+            busy_until = now + EventSource::READ_ON;
+        }
+        let read_on = (now < busy_until).then(|| now + EventSource::READ_EVERY);
+        let until = [end, next_snapshot, read_on].into_iter().flatten().min();
         // No deadline: wake only for events or a signal (an hour at a time).
         let d = until.map_or(Duration::from_secs(3600), |u| {
             u.saturating_duration_since(now)

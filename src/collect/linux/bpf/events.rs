@@ -263,7 +263,8 @@ impl EventSource {
             .map_err(|e| BpfError::Unsupported(format!("find the programs' fields: {e}")))?;
         let ring_fd =
             loader::map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, ring_bytes as u32, b"ps_ev_ring")?;
-        let lost_fd = loader::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 1, b"ps_ev_lost")?;
+        // [0]: records lost; [1]: when the reader was last woken (ktime).
+        let lost_fd = loader::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 2, b"ps_ev_lost")?;
         let maps = Maps {
             ring: ring_fd.as_raw_fd(),
             lost: lost_fd.as_raw_fd(),
@@ -308,6 +309,14 @@ impl EventSource {
     pub fn fd(&self) -> RawFd {
         self.ring_fd.as_raw_fd()
     }
+
+    /// How long a reader that just read events must keep reading on its own before it
+    /// may sleep until woken: the programs wake it at most once per this (a record in
+    /// between is not announced).
+    pub const READ_ON: std::time::Duration =
+        std::time::Duration::from_nanos(2 * prog::WAKE_EVERY_NS as u64);
+    /// How often to look meanwhile: the longest an unannounced record waits.
+    pub const READ_EVERY: std::time::Duration = std::time::Duration::from_micros(250);
 
     /// Every event committed so far, in the order the kernel committed them.
     pub fn drain(&mut self, mut each: impl FnMut(KernelEvent)) -> usize {

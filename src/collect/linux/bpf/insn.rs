@@ -74,6 +74,7 @@ const K: u8 = 0x00;
 const X: u8 = 0x08;
 
 pub const ADD: u8 = 0x00;
+pub const SUB: u8 = 0x10;
 pub const RSH: u8 = 0x70;
 pub const AND: u8 = 0x50;
 pub const MUL: u8 = 0x20;
