@@ -306,7 +306,10 @@ pub enum Command {
     /// every SPEC has a listening TCP socket (bound UDP with -u) reachable at its address
     /// (an IPv4 address is met by itself, 0.0.0.0 or a dual-stack [::]; localhost by either
     /// family, and the output says which). free: no listening or bound socket remains.
-    /// Exit status: 0 met (or COMMAND's status), 1 timed out, 2 bad input or an error, 3 up
+    /// Where kernel events are permitted (as for watch), a bind, listen or close wakes it
+    /// at once and the table is otherwise read once a second; else it polls (1 ms backing
+    /// off to 10 ms). Exit status: 0 met (or COMMAND's status), 1 timed out, 2 bad input or
+    /// an error, 3 up
     /// but the owner constraint cannot be checked (the owner is hidden).
     #[command(after_help = WAIT_EXAMPLES)]
     Wait(WaitArgs),

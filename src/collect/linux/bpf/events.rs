@@ -327,6 +327,21 @@ impl EventSource {
         })
     }
 
+    /// Waits until events are waiting or `d` passed.
+    pub fn wait_readable(&self, d: std::time::Duration) {
+        let ts = libc::timespec {
+            tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
+            tv_nsec: d.subsec_nanos() as libc::c_long,
+        };
+        let mut pfd = libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd and timespec; no signal mask change.
+        unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+    }
+
     /// Events the ring had no room for since the last call.
     pub fn lost(&mut self) -> Result<u64, BpfError> {
         let total = loader::map_lookup_u64(&self.lost_fd, 0)?;
