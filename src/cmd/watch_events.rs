@@ -120,7 +120,7 @@ impl Rows<'_> {
         c: &mut Collector,
         e: &KernelEvent,
         state: SockState,
-        holder: &Arc<Process>,
+        holder: Option<&Arc<Process>>,
     ) -> Option<Socket> {
         let protocol = if e.protocol == 17 {
             Protocol::Udp
@@ -152,8 +152,24 @@ impl Rows<'_> {
             return None;
         }
         let namespaces = [self.netns(e.netns)];
-        let mut holders = vec![(e.inode, holder.pid)];
-        let processes: ProcessTable = [(holder.pid, holder.clone())].into_iter().collect();
+        // The actor holds what it made; where no process acted (a packet's doing), the
+        // holders are looked up as the pipeline would (rare: -a, first seen that way).
+        let scan = match holder {
+            Some(h) => crate::collect::OwnerScan {
+                holders: vec![(e.inode, h.pid)],
+                ..Default::default()
+            },
+            None => {
+                let wanted: crate::fast_hash::InodeSet = [e.inode].into_iter().collect();
+                c.owners.scan(&wanted, false).unwrap_or_default()
+            }
+        };
+        let mut holders = scan.holders.clone();
+        let mut processes: ProcessTable = holder.iter().map(|h| (h.pid, (*h).clone())).collect();
+        if holder.is_none() {
+            let pids: Vec<u32> = holders.iter().map(|&(_, p)| p).collect();
+            processes = c.owners.details(&pids);
+        }
         let user_names: HashMap<u32, Option<Arc<str>>> =
             [(e.uid, self.user(c, e.uid))].into_iter().collect();
         let cgroups = HashMap::new();
@@ -162,13 +178,13 @@ impl Rows<'_> {
             ScanFacts {
                 holders: &mut holders,
                 processes: &processes,
-                denied: false,
-                proc_unavailable: false,
+                denied: scan.denied > 0,
+                proc_unavailable: scan.unavailable,
                 stopped_early: false,
                 not_looked_up: false,
-                fd_limited: false,
-                sees_every_process: false,
-                thread_holders: &[],
+                fd_limited: scan.fd_limited > 0,
+                sees_every_process: scan.sees_every_process,
+                thread_holders: &scan.thread_holders,
                 namespaces: &namespaces,
                 cgroups: &cgroups,
                 still_present: None,
@@ -180,12 +196,18 @@ impl Rows<'_> {
     }
 
     /// What a record did: the socket after it and before it, as selected rows.
-    fn change(&mut self, c: &mut Collector, e: &KernelEvent) -> Option<Change> {
-        if e.inode == 0 {
-            // Orphaned (closed, its file gone): nothing to name it by, and the table
-            // lists such sockets without an inode too.
-            return None;
-        }
+    fn change(&mut self, c: &mut Collector, e: &KernelEvent, live: &Live) -> Option<Change> {
+        let key = if e.inode != 0 {
+            (e.netns, e.inode)
+        } else {
+            // Closed, its file gone, the connection winding down (fin_wait, last_ack): the
+            // table lists it without an inode too. Known by its ends, or not at all.
+            let end = |a: std::net::SocketAddr| Endpoint {
+                address: a.ip(),
+                port: a.port(),
+            };
+            live.key_by_ends(e.netns, end(e.local), end(e.remote))?
+        };
         let udp = e.protocol == 17;
         let shape = |code: u8| match udp {
             true => Some(SockState::from_udp_kernel(code)),
@@ -197,27 +219,34 @@ impl Rows<'_> {
             Hook::Bind => (Some(e.new_state), None),
             Hook::Release => (None, Some(e.old_state)),
         };
-        let holder = self.process(c, e);
+        let holder = acted(e).then(|| self.process(c, e));
         let now = now
             .and_then(shape)
-            .and_then(|st| self.row(c, e, st, &holder));
+            .and_then(|st| self.row(c, e, st, holder.as_ref()));
         let then = then
             .and_then(shape)
-            .and_then(|st| self.row(c, e, st, &holder));
-        let by = Actor {
+            .and_then(|st| self.row(c, e, st, holder.as_ref()));
+        let by = holder.map(|h| Actor {
             pid: e.pid,
             comm: e.comm.clone(),
             uid: e.uid,
-            user: holder.user.clone(),
-            container: holder.container.clone(),
-            unit: holder.unit.clone(),
-        };
-        Some(Change {
-            key: (e.netns, e.inode),
-            now,
-            then,
-            by,
-        })
+            user: h.user.clone(),
+            container: h.container.clone(),
+            unit: h.unit.clone(),
+        });
+        Some(Change { key, now, then, by })
+    }
+}
+
+/// Whether the task the kernel was running made the change: bind, release, and the TCP
+/// transitions a system call makes (listen, connect, close, shutdown, and a listener's
+/// close or exit). Others follow a packet's arrival, in whatever task was interrupted.
+fn acted(e: &KernelEvent) -> bool {
+    const LISTEN: u8 = 10;
+    match e.kind {
+        Hook::Bind | Hook::Release => true,
+        // SYN_SENT, FIN_WAIT1, LAST_ACK, LISTEN; out of LISTEN.
+        Hook::State => matches!(e.new_state, 2 | 4 | 9 | LISTEN) || e.old_state == LISTEN,
     }
 }
 
@@ -279,7 +308,7 @@ pub fn run(
         let mut records = Vec::new();
         src.drain(|e| records.push(e));
         for e in &records {
-            let Some(change) = rows.change(c, e) else {
+            let Some(change) = rows.change(c, e, &live) else {
                 continue;
             };
             for ev in live.apply(change, settling) {

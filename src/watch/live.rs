@@ -10,7 +10,7 @@
 //! and reported afterwards (its `added` was lost with a full ring, or came before).
 
 use super::{Actor, Event, EventKind};
-use crate::model::Socket;
+use crate::model::{Endpoint, Protocol, Socket};
 use std::collections::HashMap;
 
 /// A socket's identity: (network namespace inode, socket inode).
@@ -25,7 +25,10 @@ pub struct Change {
     /// The socket before the event, as the event itself describes it, if the query
     /// selects it: what a removal reports when the socket was not known.
     pub then: Option<Socket>,
-    pub by: Actor,
+    /// None where the change was not any process's doing (a TCP state change on a packet's
+    /// arrival, in whatever task the kernel was running): `now` then has no holders, and
+    /// keeps those it had.
+    pub by: Option<Actor>,
 }
 
 /// The selected sockets as of the last event.
@@ -49,12 +52,12 @@ fn same_row(a: &Socket, b: &Socket) -> bool {
     a.state == b.state && a.local == b.local && a.remote == b.remote && a.protocol == b.protocol
 }
 
-fn event(kind: EventKind, socket: Socket, by: &Actor) -> Event {
+fn event(kind: EventKind, socket: Socket, by: &Option<Actor>) -> Event {
     Event {
         kind,
         socket,
         previous: None,
-        by: Some(by.clone()),
+        by: by.clone(),
     }
 }
 
@@ -74,6 +77,22 @@ impl Live {
             .collect();
     }
 
+    /// The key of the TCP connection with these ends in namespace `netns`: a socket that
+    /// lost its file (closed while the connection winds down) is named by them alone. A
+    /// local port 0 matches any: the kernel gives the port back before it reports CLOSE.
+    pub fn key_by_ends(&self, netns: u64, local: Endpoint, remote: Endpoint) -> Option<Key> {
+        self.sockets
+            .iter()
+            .find(|(k, s)| {
+                k.0 == netns
+                    && s.protocol == Protocol::Tcp
+                    && s.local.address == local.address
+                    && (local.port == 0 || s.local.port == local.port)
+                    && s.remote == Some(remote)
+            })
+            .map(|(k, _)| *k)
+    }
+
     /// The sockets as events left them, in no particular order.
     pub fn sockets(&self) -> Vec<Socket> {
         self.sockets.values().cloned().collect()
@@ -87,7 +106,12 @@ impl Live {
                 self.sockets.insert(c.key, old);
                 Vec::new()
             }
-            (Some(old), Some(new)) => {
+            (Some(old), Some(mut new)) => {
+                if c.by.is_none() {
+                    new.processes = old.processes.clone();
+                    new.owner = old.owner;
+                    new.owner_reason = old.owner_reason;
+                }
                 self.sockets.insert(c.key, new.clone());
                 vec![
                     event(EventKind::Removed, old, &c.by),
@@ -156,7 +180,7 @@ mod tests {
             key: (7, inode),
             now,
             then,
-            by: by(42),
+            by: Some(by(42)),
         }
     }
 
@@ -192,6 +216,29 @@ mod tests {
         );
     }
 
+    /// A connection closed by its holder winds down without a file (inode 0): found by
+    /// its ends, also once the kernel has cleared its local port.
+    #[test]
+    fn a_connection_without_its_file_is_found_by_its_ends() {
+        let mut est = sock(5000, 8, SockState::Established);
+        let peer = Endpoint {
+            address: "127.0.0.1".parse().unwrap(),
+            port: 80,
+        };
+        est.remote = Some(peer);
+        let live = Live::new(&[est.clone()], 7);
+        let at = |port| Endpoint {
+            address: est.local.address,
+            port,
+        };
+        assert_eq!(live.key_by_ends(7, at(5000), peer), Some((7, 8)));
+        assert_eq!(live.key_by_ends(7, at(0), peer), Some((7, 8)));
+        assert_eq!(live.key_by_ends(7, at(5001), peer), None);
+        assert_eq!(live.key_by_ends(9, at(5000), peer), None);
+        let other = Endpoint { port: 81, ..peer };
+        assert_eq!(live.key_by_ends(7, at(5000), other), None);
+    }
+
     #[test]
     fn after_settling_an_unknown_removal_is_reported_and_a_state_change_is_a_pair() {
         let mut live = Live::new(&[], 7);
@@ -208,5 +255,27 @@ mod tests {
         assert_eq!(kinds(&out), vec![('-', 5000, 8), ('+', 5000, 8)]);
         assert_eq!(out[0].socket.state, SockState::Established);
         assert_eq!(out[1].socket.state, SockState::FinWait1);
+        // A packet's doing: no actor, and the holders stay what they were.
+        let mut fw1 = sock(5000, 8, SockState::FinWait1);
+        fw1.processes = vec![Arc::new(Process {
+            pid: 42,
+            name: "srv".into(),
+            cmdline: vec![],
+            user: None,
+            uid: Some(0),
+            ppid: None,
+            tid: None,
+            container: None,
+            unit: None,
+        })];
+        let mut live = Live::new(&[fw1], 7);
+        let mut fw2 = sock(5000, 8, SockState::FinWait2);
+        fw2.owner = Owner::Hidden;
+        let mut c = change(8, Some(fw2), None);
+        c.by = None;
+        let out = live.apply(c, false);
+        assert_eq!(out[1].socket.processes[0].pid, 42);
+        assert_eq!(out[1].socket.owner, Owner::Visible);
+        assert!(out.iter().all(|e| e.by.is_none()));
     }
 }
