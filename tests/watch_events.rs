@@ -246,6 +246,56 @@ fn events_racing_the_snapshot_are_neither_repeated_nor_missed() {
     assert_eq!(code, Some(0), "{err}");
 }
 
+/// With --all, a connection's every state is reported, and each one it leaves is removed
+/// again, also after the holder closed it and the socket lost its file (regression: the
+/// winding-down states were added and never removed).
+#[test]
+fn under_all_every_state_a_connection_leaves_is_removed() {
+    let _g = serial();
+    if !ready() {
+        return;
+    }
+    let (mut w, _sentinel) = start_watch(&["--all"]);
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    let (a, _) = l.accept().unwrap();
+    drop(c);
+    drop(a);
+    drop(l);
+    let marker = TcpListener::bind("127.0.0.1:0").unwrap();
+    let lines = w.until(is_added_on(marker.local_addr().unwrap().port()));
+    let row = |v: &serde_json::Value| {
+        let s = &v["socket"];
+        (
+            s["local"].to_string(),
+            s["remote"].to_string(),
+            s["state"].to_string(),
+        )
+    };
+    let mut open: BTreeMap<(String, String, String), i32> = BTreeMap::new();
+    let mut states = BTreeSet::new();
+    for v in &lines[..lines.len() - 1] {
+        match v["event"].as_str().unwrap() {
+            "added" => *open.entry(row(v)).or_default() += 1,
+            "removed" => *open.entry(row(v)).or_default() -= 1,
+            _ => continue,
+        }
+        states.insert(v["socket"]["state"].as_str().unwrap().to_string());
+    }
+    open.retain(|_, n| *n != 0);
+    assert_eq!(open, BTreeMap::new(), "{lines:#?}");
+    for st in [
+        "listen",
+        "established",
+        "fin_wait_1",
+        "close_wait",
+        "last_ack",
+    ] {
+        assert!(states.contains(st), "{st} not reported: {states:?}");
+    }
+    w.stop();
+}
+
 /// A deliberately small ring (one page: 34 records) and a burst of listeners opened and
 /// closed without reading it: every record is either read or counted lost, exactly.
 #[test]
