@@ -84,12 +84,12 @@ def short_lived(mode, runs, settle):
         up = u.getsockname()[1]; time.sleep(0.001); u.close()
         ports.append((tp, up))
     time.sleep(settle)
-    m = socket.socket(); m.bind(("127.0.0.1", 0)); m.listen()
+    m = socket.socket(); m.bind(("127.0.0.9", 0)); m.listen()  # own address: ports repeat
     mp = m.getsockname()[1]
     seen = {}
     while True:
         v = w.line()
-        if v["event"] == "added" and port(v) == mp:
+        if v["event"] == "added" and port(v) == mp and v["socket"]["local"]["address"] == "127.0.0.9":
             break
         if v["event"] in ("added", "removed") and v.get("by", {}).get("pid") == me:
             seen.setdefault(v["socket"]["inode"], []).append((v["event"], v["socket"]["protocol"], port(v)))
@@ -125,7 +125,7 @@ def burst(rate, secs):
         if d > 0:
             time.sleep(d)
     took = time.monotonic() - start
-    m = socket.socket(); m.bind(("127.0.0.1", 0)); m.listen(); mp = m.getsockname()[1]
+    m = socket.socket(); m.bind(("127.0.0.9", 0)); m.listen(); mp = m.getsockname()[1]
     deadline = time.monotonic() + 120
     added = removed = lost = 0
     while time.monotonic() < deadline:
@@ -137,7 +137,7 @@ def burst(rate, secs):
             v = json.loads(l)
             if v["event"] == "added":
                 added += 1
-                done |= port(v) == mp
+                done |= port(v) == mp and v["socket"]["local"]["address"] == "127.0.0.9"
             elif v["event"] == "removed":
                 removed += 1
             elif v["event"] == "lost":

@@ -88,8 +88,18 @@ fn port_of(v: &serde_json::Value) -> u64 {
     v["socket"]["local"]["port"].as_u64().unwrap_or(0)
 }
 
+/// The last listener a test opens, to know that watch has reported everything before it:
+/// on its own address, since its port may be one an earlier listener used and closed.
+fn marker() -> TcpListener {
+    TcpListener::bind("127.0.0.9:0").unwrap()
+}
+
 fn is_added_on(port: u16) -> impl Fn(&serde_json::Value) -> bool {
-    move |v| v["event"] == "added" && port_of(v) == u64::from(port)
+    move |v| {
+        v["event"] == "added"
+            && port_of(v) == u64::from(port)
+            && v["socket"]["local"]["address"] == "127.0.0.9"
+    }
 }
 
 /// Root, a private namespace, and a kernel that lets us attach; else skip.
@@ -210,7 +220,7 @@ fn events_racing_the_snapshot_are_neither_repeated_nor_missed() {
     let first = w.next(); // the snapshot is out: the dump is over
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let kept = churn.join().unwrap();
-    let marker = TcpListener::bind("127.0.0.1:0").unwrap();
+    let marker = marker();
     let mport = marker.local_addr().unwrap().port();
     let mut lines = vec![first];
     lines.extend(w.until(is_added_on(mport)));
@@ -262,7 +272,7 @@ fn under_all_every_state_a_connection_leaves_is_removed() {
     drop(c);
     drop(a);
     drop(l);
-    let marker = TcpListener::bind("127.0.0.1:0").unwrap();
+    let marker = marker();
     let lines = w.until(is_added_on(marker.local_addr().unwrap().port()));
     let row = |v: &serde_json::Value| {
         let s = &v["socket"];
@@ -347,7 +357,7 @@ fn a_burst_of_listeners_is_reported_in_full() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         ports.insert(u64::from(l.local_addr().unwrap().port()));
     }
-    let marker = TcpListener::bind("127.0.0.1:0").unwrap();
+    let marker = marker();
     let lines = w.until(is_added_on(marker.local_addr().unwrap().port()));
     let count = |kind: &str| lines.iter().filter(|v| v["event"] == kind).count();
     assert_eq!(count("lost"), 0);
