@@ -266,7 +266,6 @@ pub type WaitFd<'a> = dyn FnMut(Duration, i32) -> Wake + 'a;
 
 /// Event-mode watch: `src` was attached before this is called, so the snapshot taken here
 /// misses nothing that happens after it.
-#[allow(clippy::too_many_arguments)]
 pub fn run(
     c: &mut Collector,
     q: &Query,

@@ -255,16 +255,17 @@ impl EventSource {
                 "ring buffer of {ring_bytes} bytes: not a power of two from 4096"
             )));
         }
+        // The maps first: without the privilege this fails at once, before the BTF walk.
+        let ring_fd =
+            loader::map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, ring_bytes as u32, b"ps_ev_ring")?;
+        // [0]: records lost; [1]: when the reader was last woken (ktime).
+        let lost_fd = loader::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 2, b"ps_ev_lost")?;
         let blob = btf::Blob::open(super::VMLINUX_BTF)
             .map_err(|e| BpfError::classify(&format!("read {}", super::VMLINUX_BTF), &e, ""))?;
         let btf = btf::Btf::parse(blob.bytes(), prog::STRUCTS, prog::FUNCS)
             .map_err(|e| BpfError::Unsupported(format!("read {}: {e}", super::VMLINUX_BTF)))?;
         let layout = Layout::from_btf(&btf)
             .map_err(|e| BpfError::Unsupported(format!("find the programs' fields: {e}")))?;
-        let ring_fd =
-            loader::map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, ring_bytes as u32, b"ps_ev_ring")?;
-        // [0]: records lost; [1]: when the reader was last woken (ktime).
-        let lost_fd = loader::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 2, b"ps_ev_lost")?;
         let maps = Maps {
             ring: ring_fd.as_raw_fd(),
             lost: lost_fd.as_raw_fd(),
