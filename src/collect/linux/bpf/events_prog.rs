@@ -442,3 +442,109 @@ pub fn build(l: &Layout, hook: Hook, m: Maps) -> Result<Vec<Insn>, String> {
     a.exit();
     a.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        let l = |off, size| Load { off, size };
+        Layout {
+            targets: targets(7),
+            sk_protocol: l(500, Size::H),
+            family: l(16, Size::H),
+            state: l(18, Size::B),
+            num: l(14, Size::H),
+            dport: l(12, Size::H),
+            rcv_saddr: 4,
+            daddr: 0,
+            v6_rcv_saddr: 72,
+            v6_daddr: 56,
+            ipv6only: (19, 5),
+            sk_net: 48,
+            net_inum: 200,
+            sk_socket: 600,
+            socket_file: 16,
+            file_inode: 32,
+            inode_ino: l(64, Size::DW),
+        }
+    }
+
+    const MAPS: Maps = Maps {
+        ring: 3,
+        lost: 4,
+        netns: 4_026_531_840,
+    };
+
+    /// Bytes of the reserved record (r7) each program writes: stores through r7, and the
+    /// comm helper's 16 bytes at OFF_COMM.
+    fn written(p: &[Insn]) -> Vec<bool> {
+        let mut w = vec![false; EVENT_LEN];
+        for i in p {
+            let (class, size) = (i.code & 0x07, i.code & 0x18);
+            if (class == 0x02 || class == 0x03) && i.regs & 0x0f == 7 && i.code & 0xe0 == 0x60 {
+                let n = match size {
+                    0x10 => 1,
+                    0x08 => 2,
+                    0x00 => 4,
+                    _ => 8,
+                };
+                for b in i.off as usize..i.off as usize + n {
+                    w[b] = true;
+                }
+            }
+        }
+        if p.iter()
+            .any(|i| i.code == 0x85 && i.imm == GET_CURRENT_COMM)
+        {
+            w[OFF_COMM as usize..OFF_COMM as usize + 16].fill(true);
+        }
+        w
+    }
+
+    #[test]
+    fn every_byte_of_the_record_is_written_and_cgroup_programs_allow() {
+        let l = layout();
+        for hook in [Hook::State, Hook::Bind, Hook::Release] {
+            let p = build(&l, hook, MAPS).unwrap();
+            let w = written(&p);
+            let missing: Vec<usize> = (0..EVENT_LEN).filter(|&b| !w[b]).collect();
+            assert_eq!(missing, Vec::<usize>::new(), "{hook:?}");
+            // The last two instructions: r0 = verdict, exit. A cgroup program that
+            // returned 0 would make bind() fail with EPERM.
+            let n = p.len();
+            assert_eq!(p[n - 1].code, 0x95);
+            assert_eq!(p[n - 2].imm, i32::from(hook != Hook::State), "{hook:?}");
+            // The netns filter compares against the full 64-bit inode (ld_imm64).
+            let imm64 = p
+                .iter()
+                .position(|i| i.code == 0x18 && i.regs >> 4 == 0)
+                .unwrap();
+            let v = u64::from(p[imm64].imm as u32) | (u64::from(p[imm64 + 1].imm as u32) << 32);
+            assert_eq!(v, u64::from(MAPS.netns));
+            // Reads through the socket: direct loads on the tracepoint, probe reads else.
+            let probes = p
+                .iter()
+                .filter(|i| i.code == 0x85 && i.imm == PROBE_READ_KERNEL);
+            assert_eq!(probes.count() == 0, hook == Hook::State, "{hook:?}");
+        }
+    }
+
+    #[test]
+    fn the_reader_is_woken_at_most_once_per_interval() {
+        let p = build(&layout(), Hook::State, MAPS).unwrap();
+        let submit = p
+            .iter()
+            .position(|i| i.code == 0x85 && i.imm == RINGBUF_SUBMIT)
+            .unwrap();
+        // r2 = r9 (the flags chosen), r9 = NO_WAKEUP unless the interval passed, then FORCE.
+        assert_eq!((p[submit - 1].code, p[submit - 1].regs), (0xbf, 0x92));
+        let flags: Vec<i32> = p[..submit]
+            .iter()
+            .filter(|i| i.code == 0xb7 && i.regs & 0x0f == 9)
+            .map(|i| i.imm)
+            .collect();
+        assert_eq!(flags, [RB_NO_WAKEUP, RB_FORCE_WAKEUP]);
+        assert!(p.iter().any(|i| i.code == 0xa5 && i.imm == WAKE_EVERY_NS));
+    }
+}
