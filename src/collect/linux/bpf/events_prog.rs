@@ -489,9 +489,7 @@ mod tests {
                     0x00 => 4,
                     _ => 8,
                 };
-                for b in i.off as usize..i.off as usize + n {
-                    w[b] = true;
-                }
+                w[i.off as usize..i.off as usize + n].fill(true);
             }
         }
         if p.iter()
