@@ -271,8 +271,14 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
             [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
             [CompletionResult]::new('--container', '--container', [CompletionResultType]::ParameterName, 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)')
+<<<<<<< HEAD
             [CompletionResult]::new('--systemd-unit', '--systemd-unit', [CompletionResultType]::ParameterName, 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms')
+=======
+            [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)')
+            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to read the table when polling (e.g. 100ms, 1s, 5m); at least 50ms. Kernel events need no interval')
+            [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Where changes come from: bpf (kernel events, as they happen, with the process that made them), poll (read the table every --interval), auto (bpf where permitted, else poll with a note)')
+>>>>>>> events
             [CompletionResult]::new('--snapshot-every', '--snapshot-every', [CompletionResultType]::ParameterName, 'Print a snapshot of every socket again this often (e.g. 1h), as at the start')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after N changes (snapshots do not count)')
             [CompletionResult]::new('--for', '--for', [CompletionResultType]::ParameterName, 'Stop after this long (e.g. 30s, 10m)')
@@ -288,7 +294,7 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--listening', '--listening', [CompletionResultType]::ParameterName, 'Listening sockets only: TCP listen, UDP unconnected (the default view)')
             [CompletionResult]::new('-a', '-a', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
             [CompletionResult]::new('--all', '--all', [CompletionResultType]::ParameterName, 'Every state (established, time_wait, ...), with the remote end')
-            [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'One JSON object per line: {"schema_version", "ts", "host", "event", "socket"}, event one of snapshot, added, removed, owner_changed')
+            [CompletionResult]::new('--jsonl', '--jsonl', [CompletionResultType]::ParameterName, 'One JSON object per line: {"schema_version", "ts", "host", "event", "socket"}, event one of snapshot, added, removed, owner_changed; from kernel events, added and removed also carry "by" (pid, comm, uid, user, container, unit), and {"event": "lost", "lost": N} counts events the kernel had no room for')
             [CompletionResult]::new('-n', '-n', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
             [CompletionResult]::new('--numeric', '--numeric', [CompletionResultType]::ParameterName, 'Numeric ports: no service names')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

@@ -853,7 +853,11 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__watch)
+<<<<<<< HEAD
             opts="-t -u -4 -6 -l -a -p -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --systemd-unit --interval --snapshot-every --count --for --jsonl --numeric --help --version"
+=======
+            opts="-t -u -4 -6 -l -a -p -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --interval --events --snapshot-every --count --for --jsonl --numeric --help --version"
+>>>>>>> events
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -934,6 +938,10 @@ _portscope() {
                     if [[ "${BASH_VERSINFO[0]}" -ge 4 ]]; then
                         compopt -o nospace
                     fi
+                    return 0
+                    ;;
+                --events)
+                    COMPREPLY=($(compgen -W "auto bpf poll" -- "${cur}"))
                     return 0
                     ;;
                 --snapshot-every)

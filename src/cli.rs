@@ -246,9 +246,21 @@ pub enum Command {
     /// and added in the new. --jsonl: one JSON object per line instead, for log pipelines.
     /// Takes list's selection (default: listening TCP and bound UDP; --all every state).
     ///
-    /// Each tick reads the socket table again (filtered by the kernel where the selection
-    /// allows) and compares it with the last one. A socket that lives shorter than one
-    /// interval may be missed. Owners are resolved once per socket, when it first appears
+    /// --events auto (the default) takes kernel events where permitted (Linux with BTF,
+    /// root or CAP_BPF + CAP_PERFMON + CAP_NET_ADMIN, cgroup2 mounted): BPF programs on the
+    /// sock:inet_sock_set_state tracepoint and the cgroup2 root's post_bind4/6 and
+    /// sock_release hooks report each listen(), bind() and close as it happens, with the
+    /// process that made it ('by comm[pid] user' on the line, "by" in JSON); events racing
+    /// the first snapshot are reconciled with it by socket identity. A full ring buffer is
+    /// reported as a '!' lost line ({"event": "lost", "lost": N}). Kernel events do not
+    /// see holders gained or lost by fork, exit or descriptor passing, implicit UDP binds
+    /// (sendto without bind), UDP connect(), or sockets without a file (time_wait); use
+    /// --snapshot-every to re-read the table. Otherwise watch polls, with one note saying
+    /// so (--events poll: always; --events bpf: never, exit 2 instead).
+    ///
+    /// Polling: each tick reads the socket table again (filtered by the kernel where the
+    /// selection allows) and compares it with the last one. A socket that lives shorter
+    /// than one interval may be missed. Owners are resolved once per socket, when it first appears
     /// (a full owner scan, only on ticks that bring new sockets). Between those, owner
     /// changes are found at a bounded cost: every tick the process list is read, and only
     /// processes that appeared since the last tick have their descriptors read (a forked
@@ -323,7 +335,9 @@ pub enum Command {
     /// (an IPv4 address is met by itself, 0.0.0.0 or a dual-stack [::]; localhost by either
     /// family, and the output says which). free: a plain bind would work: no socket on the
     /// port remains, connections in TIME_WAIT included (--reuseaddr: only listening and bound
-    /// sockets count).
+    /// sockets count). Where kernel events are permitted (as for watch), a bind, listen or
+    /// close wakes it at once and the table is otherwise read once a second (so a TIME_WAIT's
+    /// expiry is seen within a second); else it polls (1 ms backing off to 10 ms).
     /// Exit status: 0 met (or COMMAND's status), 1 timed out, 2 bad input or an error, 3 up
     /// but the owner constraint cannot be checked (the owner is hidden).
     #[command(after_help = WAIT_EXAMPLES)]
@@ -334,7 +348,8 @@ pub enum Command {
 pub struct WatchArgs {
     #[command(flatten)]
     pub select: ListSelection,
-    /// How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms.
+    /// How often to read the table when polling (e.g. 100ms, 1s, 5m); at least 50ms.
+    /// Kernel events need no interval.
     #[arg(
         long,
         value_name = "DURATION",
@@ -343,6 +358,17 @@ pub struct WatchArgs {
         help_heading = "Watch"
     )]
     pub interval: String,
+    /// Where changes come from: bpf (kernel events, as they happen, with the process
+    /// that made them), poll (read the table every --interval), auto (bpf where
+    /// permitted, else poll with a note).
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value_t = EventsArg::Auto,
+        help_heading = "Watch"
+    )]
+    pub events: EventsArg,
     /// Print a snapshot of every socket again this often (e.g. 1h), as at the start.
     #[arg(long, value_name = "DURATION", value_hint = ValueHint::Other, help_heading = "Watch")]
     pub snapshot_every: Option<String>,
@@ -358,7 +384,9 @@ pub struct WatchArgs {
     )]
     pub duration: Option<String>,
     /// One JSON object per line: {"schema_version", "ts", "host", "event", "socket"}, event
-    /// one of snapshot, added, removed, owner_changed.
+    /// one of snapshot, added, removed, owner_changed; from kernel events, added and removed
+    /// also carry "by" (pid, comm, uid, user, container, unit), and {"event": "lost",
+    /// "lost": N} counts events the kernel had no room for.
     #[arg(long, help_heading = "Output")]
     pub jsonl: bool,
     /// Numeric ports: no service names.
@@ -829,6 +857,15 @@ pub enum SortKey {
     User,
     /// Network namespace: the current one first, then by name, then by inode
     Netns,
+}
+
+/// watch --events values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum EventsArg {
+    #[default]
+    Auto,
+    Bpf,
+    Poll,
 }
 
 /// --color values.

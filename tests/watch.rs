@@ -26,8 +26,10 @@ struct Watch {
 
 impl Watch {
     fn start(args: &[&str]) -> Watch {
+        // Polling: what these tests pin (owner changes found by ticks) is polling's;
+        // tests/watch_events.rs covers kernel events.
         let mut child = Command::new(bin_path())
-            .arg("watch")
+            .args(["watch", "--events", "poll"])
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -3,6 +3,7 @@
 //! `free` wakes on the sock_diag destroy notifications where the kernel lets us join them.
 
 use super::supervisor;
+use crate::collect::linux::bpf::events::EventSource;
 use crate::collect::linux::destroy::DestroyEvents;
 use crate::collect::Collector;
 use crate::filter;
@@ -20,6 +21,9 @@ pub const MAX_STEP: Duration = Duration::from_millis(10);
 /// With destroy notifications, looks are only a fallback (a socket that stops listening
 /// without being destroyed, a lost notification).
 pub const MAX_STEP_WITH_EVENTS: Duration = Duration::from_millis(50);
+/// With BPF events every change wakes the wait: the table is read again this often only
+/// in case an event was missed.
+pub const MAX_STEP_WITH_BPF: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
@@ -459,7 +463,12 @@ pub fn run(
         Until::Free => DestroyEvents::subscribe(&q.table.protocols, &q.table.families).ok(),
         Until::Up => None,
     };
-    let cap = if events.is_some() {
+    // Kernel events (as watch takes them) wake the wait the moment a bind, listen or
+    // close happens; the table is then read again only on events and every MAX_STEP_WITH_BPF.
+    let mut bpf = EventSource::open(64 * 1024, None).ok();
+    let cap = if bpf.is_some() {
+        MAX_STEP_WITH_BPF
+    } else if events.is_some() {
         MAX_STEP_WITH_EVENTS
     } else {
         MAX_STEP
@@ -483,10 +492,43 @@ pub fn run(
                     return Ok(Ending::TimedOut(w));
                 }
                 let pause = left.map_or(step, |l| l.min(step));
-                pause_for(events.as_mut(), pause, &ports);
+                match bpf.as_mut() {
+                    Some(src) => pause_for_bpf(src, pause, &ports),
+                    None => pause_for(events.as_mut(), pause, &ports),
+                }
                 step = (step * 2).min(cap);
             }
         }
+    }
+}
+
+/// Sleeps `pause`, or less when a kernel event touches one of `ports` (a listener's
+/// close may carry port 0: any such close wakes it too) or events were lost.
+fn pause_for_bpf(src: &mut EventSource, pause: Duration, ports: &[(u16, u16)]) {
+    let end = Instant::now() + pause;
+    let mut busy_until = None;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            return;
+        }
+        let mut hit = false;
+        let n = src.drain(|e| {
+            let p = e.local.port();
+            hit |= p == 0 || ports.iter().any(|&(lo, hi)| lo <= p && p <= hi);
+        });
+        if hit || src.lost().map_or(true, |l| l > 0) {
+            return;
+        }
+        if n > 0 {
+            busy_until = Some(now + EventSource::READ_ON);
+        }
+        // Not every record is announced: look again soon for a while after events.
+        let d = match busy_until {
+            Some(b) if now < b => EventSource::READ_EVERY,
+            _ => end - now,
+        };
+        src.wait_readable(d.min(end - now));
     }
 }
 

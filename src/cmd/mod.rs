@@ -15,6 +15,8 @@ pub mod verify;
 #[cfg(target_os = "linux")]
 pub mod wait;
 pub mod watch;
+#[cfg(target_os = "linux")]
+mod watch_events;
 pub mod who;
 #[cfg(target_os = "linux")]
 pub mod why;

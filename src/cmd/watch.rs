@@ -4,7 +4,7 @@
 
 use super::args;
 use super::listen::parse_duration;
-use crate::cli::{ColorChoice, SourceArgs, WatchArgs};
+use crate::cli::{ColorChoice, EventsArg, SourceArgs, WatchArgs};
 use crate::collect::cache::{CachedOwners, ProcView};
 use crate::collect::{Collector, NoOwners};
 use crate::error::Error;
@@ -41,6 +41,8 @@ pub enum Wake {
     Timeout,
     /// SIGINT or SIGTERM: stop now, print nothing more.
     Stop,
+    /// The descriptor waited on beside the signals is readable (kernel events came).
+    Ready,
 }
 
 pub fn settings(a: &WatchArgs) -> anyhow::Result<Settings> {
@@ -86,11 +88,70 @@ pub fn run(
         let inner = std::mem::replace(&mut c.owners, Box::new(NoOwners::default()));
         c.owners = Box::new(CachedOwners::new(inner, ProcView));
     }
+    #[cfg(target_os = "linux")]
+    if a.events != EventsArg::Poll {
+        // Attached before the snapshot, so nothing after it is missed.
+        match open_events(sources) {
+            Ok((src, current)) => {
+                let wait = &mut |d, fd| signals.wait_fd(d, fd);
+                return super::watch_events::run(&mut c, &q, &s, src, current, wait, out);
+            }
+            Err(e) if a.events == EventsArg::Bpf => {
+                return Err(Error::invalid("event source", "bpf", e).into());
+            }
+            Err(e) => super::print_notes(&[format!(
+                "kernel events unavailable ({e}): polling every {}; sockets that live shorter than that may be missed",
+                a.interval
+            )]),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    if a.events == EventsArg::Bpf {
+        return Err(Error::invalid("event source", "bpf", "kernel events are Linux only").into());
+    } else if a.events == EventsArg::Auto {
+        super::print_notes(&[format!(
+            "kernel events are Linux only: polling every {}",
+            a.interval
+        )]);
+    }
     run_with(&mut c, &q, &s, &mut |d| signals.wait(d), out)
 }
 
+/// The event source, filtering in the kernel on the namespace --netns names (all: none),
+/// and this process's namespace inode.
+#[cfg(target_os = "linux")]
+fn open_events(
+    sources: &SourceArgs,
+) -> Result<(crate::collect::linux::bpf::events::EventSource, u64), String> {
+    use crate::collect::linux::bpf::events::{EventSource, DEFAULT_RING_BYTES};
+    use crate::collect::linux::netns;
+    use crate::collect::NetnsChoice;
+    let current = netns::current_inode().ok_or("cannot read /proc/self/ns/net")?;
+    let only = match args::netns(&sources.netns) {
+        NetnsChoice::All => None,
+        NetnsChoice::Current => Some(current),
+        other => {
+            netns::resolve(&other)
+                .map_err(|e| e.to_string())?
+                .netns
+                .inode
+        }
+    };
+    use crate::collect::linux::bpf::BpfError;
+    let src = EventSource::open(DEFAULT_RING_BYTES, only).map_err(|e| match e {
+        BpfError::Permission(m) => format!("not permitted: {m}"),
+        BpfError::Unsupported(m) => format!("unsupported here: {m}"),
+        BpfError::Other(m) => m,
+    })?;
+    Ok((src, current))
+}
+
 /// One tick: the pipeline, sorted; new warnings to stderr once each.
-fn tick(c: &mut Collector, q: &Query, said: &mut HashSet<String>) -> anyhow::Result<Vec<Socket>> {
+pub(super) fn tick(
+    c: &mut Collector,
+    q: &Query,
+    said: &mut HashSet<String>,
+) -> anyhow::Result<Vec<Socket>> {
     let mut outcome = pipeline::run(c, q)?;
     sort::sort(&mut outcome.sockets, q.sort, q.reverse);
     let fresh: Vec<String> = outcome
@@ -103,7 +164,7 @@ fn tick(c: &mut Collector, q: &Query, said: &mut HashSet<String>) -> anyhow::Res
 }
 
 /// The table (text) or one `snapshot` event per socket (JSON Lines).
-fn write_snapshot(
+pub(super) fn write_snapshot(
     out: &mut dyn Write,
     q: &Query,
     s: &Settings,
@@ -126,7 +187,12 @@ fn write_snapshot(
     Ok(())
 }
 
-fn write_event(out: &mut dyn Write, q: &Query, s: &Settings, e: &Event) -> anyhow::Result<()> {
+pub(super) fn write_event(
+    out: &mut dyn Write,
+    q: &Query,
+    s: &Settings,
+    e: &Event,
+) -> anyhow::Result<()> {
     let ts = rfc3339_ms(SystemTime::now());
     if s.jsonl {
         events::write_jsonl(out, e, &ts, &s.host)?;
@@ -248,16 +314,28 @@ mod signals {
         }
 
         pub fn wait(&mut self, d: Duration) -> Wake {
-            let ms = d.as_millis().clamp(1, i32::MAX as u128) as i32;
-            let mut pfd = libc::pollfd {
-                fd: self.0.as_raw_fd(),
+            self.wait_fd(d, -1)
+        }
+
+        /// As `wait`, and also wakes when `fd` is readable (ignored when negative).
+        pub fn wait_fd(&mut self, d: Duration, fd: i32) -> Wake {
+            // ppoll: the event loop waits fractions of a millisecond.
+            let ts = libc::timespec {
+                tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
+                tv_nsec: d.subsec_nanos().max(1_000) as libc::c_long,
+            };
+            let mut pfd = [self.0.as_raw_fd(), fd].map(|fd| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
-            };
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-            if n > 0 && pfd.revents != 0 {
+            });
+            // SAFETY: two valid pollfds (poll skips a negative fd), a valid timespec, and
+            // no signal mask (the signals stay blocked; the signalfd reports them).
+            let n = unsafe { libc::ppoll(pfd.as_mut_ptr(), 2, &ts, std::ptr::null()) };
+            if n > 0 && pfd[0].revents != 0 {
                 Wake::Stop
+            } else if n > 0 && pfd[1].revents != 0 {
+                Wake::Ready
             } else {
                 Wake::Timeout // EINTR too: the loop waits again for what is left
             }

@@ -4,7 +4,7 @@
 use crate::model::{Process, Socket};
 use crate::render::json::{self, SCHEMA_VERSION};
 use crate::render::sanitize::sanitize;
-use crate::watch::{Event, EventKind};
+use crate::watch::{Actor, Event, EventKind};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -18,6 +18,21 @@ struct Line<'a> {
     host: &'a str,
     event: &'static str,
     socket: &'a Socket,
+    /// Who made the change (event mode); absent when polling, so polling's lines keep
+    /// their shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by: Option<&'a Actor>,
+}
+
+/// `{"schema_version":1,"ts":..,"host":..,"event":"lost","lost":N}`: N kernel events the
+/// ring buffer had no room for.
+#[derive(Serialize)]
+struct LostLine<'a> {
+    schema_version: u32,
+    ts: &'a str,
+    host: &'a str,
+    event: &'static str,
+    lost: u64,
 }
 
 /// `{"schema_version":1,"ts":..,"host":..,"event":..,"socket":{..}}` and a newline.
@@ -28,9 +43,53 @@ pub fn write_jsonl(out: &mut dyn Write, e: &Event, ts: &str, host: &str) -> io::
         host,
         event: e.kind.as_str(),
         socket: &e.socket,
+        by: e.by.as_ref(),
     };
     json::to_writer(&mut *out, &line, false)?;
     out.write_all(b"\n")
+}
+
+/// A `lost` event: as JSON Lines, or `! TS lost N events ...` as text.
+pub fn write_lost(
+    out: &mut dyn Write,
+    lost: u64,
+    ts: &str,
+    host: &str,
+    jsonl: bool,
+) -> io::Result<()> {
+    if jsonl {
+        let line = LostLine {
+            schema_version: SCHEMA_VERSION,
+            ts,
+            host,
+            event: "lost",
+            lost,
+        };
+        json::to_writer(&mut *out, &line, false)?;
+        out.write_all(b"\n")
+    } else {
+        writeln!(
+            out,
+            "! {ts} lost {lost} events: the kernel's ring buffer was full"
+        )
+    }
+}
+
+/// ` by comm[pid] user (container NAME, unit UNIT)`, sanitized.
+fn actor_text(a: &Actor) -> String {
+    let user = a.user.clone().unwrap_or_else(|| a.uid.to_string());
+    let mut text = format!(" by {}[{}] {user}", a.comm, a.pid);
+    let mut place = Vec::new();
+    if let Some(c) = &a.container {
+        place.push(format!("container {}", c.name.as_deref().unwrap_or(&c.id)));
+    }
+    if let Some(u) = &a.unit {
+        place.push(format!("unit {u}"));
+    }
+    if !place.is_empty() {
+        text.push_str(&format!(" ({})", place.join(", ")));
+    }
+    sanitize(&text).into_owned()
 }
 
 /// `name[pid],name[pid] user` or `- (why no owner)`, sanitized.
@@ -103,6 +162,9 @@ pub fn write_text(out: &mut dyn Write, e: &Event, ts: Option<&str>, color: bool)
     ));
     if let Some(before) = &e.previous {
         line.push_str(&format!(" (was {})", owners_text(s, before)));
+    }
+    if let Some(by) = &e.by {
+        line.push_str(&actor_text(by));
     }
     line.push('\n');
     out.write_all(line.as_bytes())
@@ -188,6 +250,7 @@ mod tests {
                 processes: vec![p(10, "nginx"), p(11, "evil\x1b[2J")],
             },
             previous,
+            by: None,
         }
     }
 
@@ -245,5 +308,40 @@ mod tests {
         assert_eq!(v["ts"], "2026-11-22T04:31:18.123Z");
         let s: Socket = serde_json::from_value(v["socket"].clone()).unwrap();
         assert_eq!(s, e.socket);
+    }
+
+    #[test]
+    fn by_and_lost_lines_are_pinned() {
+        let mut e = event(EventKind::Added, None);
+        e.by = Some(Actor {
+            pid: 10,
+            comm: "ngi\x1bnx".into(),
+            uid: 1000,
+            user: Some("alice".into()),
+            container: None,
+            unit: Some("nginx.service".into()),
+        });
+        let ts = "2026-11-22T04:31:18.123Z";
+        let mut out = Vec::new();
+        write_text(&mut out, &e, Some(ts), false).unwrap();
+        write_lost(&mut out, 7, ts, "web1", false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "+ 2026-11-22T04:31:18.123Z tcp46 [::]:8080 * listen nginx[10],evil\\x1b[2J[11] alice by ngi\\x1bnx[10] alice (unit nginx.service)\n\
+             ! 2026-11-22T04:31:18.123Z lost 7 events: the kernel's ring buffer was full\n"
+        );
+        let mut out = Vec::new();
+        write_jsonl(&mut out, &e, ts, "web1").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["by"]["pid"], 10);
+        assert_eq!(v["by"]["unit"], "nginx.service");
+        let a: Actor = serde_json::from_value(v["by"].clone()).unwrap();
+        assert_eq!(Some(a), e.by);
+        let mut out = Vec::new();
+        write_lost(&mut out, 7, ts, "web1", true).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "{\"schema_version\":1,\"ts\":\"2026-11-22T04:31:18.123Z\",\"host\":\"web1\",\"event\":\"lost\",\"lost\":7}\n"
+        );
     }
 }

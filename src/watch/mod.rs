@@ -2,7 +2,11 @@
 //! table in, the changes between them out. Pure: `watch` feeds it one tick after another,
 //! `diff` two saved documents, and the tests literals.
 
-use crate::model::{Endpoint, Family, Owner, OwnerReason, Process, Protocol, SockState, Socket};
+pub mod live;
+
+use crate::model::{
+    Container, Endpoint, Family, Owner, OwnerReason, Process, Protocol, SockState, Socket,
+};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -46,6 +50,22 @@ pub struct Event {
     pub socket: Socket,
     /// `owner_changed`: the holders before the change.
     pub previous: Option<Vec<Arc<Process>>>,
+    /// Who made the change, where a kernel event said (event mode); None when polling.
+    pub by: Option<Actor>,
+}
+
+/// The process whose system call (or exit) made a change, as the kernel reported it at
+/// that moment: the `by` of an event. Its container and unit are named as holders' are.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actor {
+    pub pid: u32,
+    /// The thread's name (comm) when it acted.
+    pub comm: String,
+    pub uid: u32,
+    pub user: Option<String>,
+    pub container: Option<Container>,
+    pub unit: Option<String>,
 }
 
 /// How sockets are matched across the two snapshots and how owners are compared.
@@ -150,6 +170,7 @@ pub fn diff(old: &[Socket], new: &[Socket], m: Matching) -> Vec<Event> {
                 kind: EventKind::OwnerChanged,
                 socket: (*a).clone(),
                 previous: Some(b.processes.clone()),
+                by: None,
             });
         }
         let removed = before[paired..].iter().map(|s| (EventKind::Removed, s));
@@ -158,6 +179,7 @@ pub fn diff(old: &[Socket], new: &[Socket], m: Matching) -> Vec<Event> {
             kind,
             socket: (*s).clone(),
             previous: None,
+            by: None,
         }));
     }
     events
@@ -200,6 +222,7 @@ pub fn snapshot(sockets: &[Socket]) -> Vec<Event> {
             kind: EventKind::Snapshot,
             socket: s.clone(),
             previous: None,
+            by: None,
         })
         .collect()
 }

@@ -190,7 +190,9 @@ impl<'a> Btf<'a> {
             let extra = trailing(kind, vlen).ok_or_else(|| bad("unknown type kind"))?;
             btf.offsets.push(at as u32);
             let id = btf.offsets.len() as u32;
-            if kind == KIND_STRUCT || kind == KIND_FUNC {
+            // A typedef is looked up as a function: `btf_trace_<tracepoint>`, the type a
+            // BTF tracepoint program attaches to, is one.
+            if kind == KIND_STRUCT || kind == KIND_FUNC || kind == KIND_TYPEDEF {
                 let (wanted, map) = if kind == KIND_STRUCT {
                     (want_structs, &mut btf.structs)
                 } else {
@@ -352,6 +354,28 @@ impl<'a> Btf<'a> {
         let elem = self.resolve(elem).ok_or_else(missing)?;
         let size = self.size_of(elem).ok_or_else(missing)?;
         Ok((offset, size))
+    }
+
+    /// A one-byte bitfield member `name` directly in struct `root`: the byte offset that
+    /// holds it and its bit within that byte (little-endian), so a program can load the
+    /// byte and shift.
+    pub fn bitfield(&self, root: &str, name: &str) -> Result<(u32, u32), BtfError> {
+        let missing = || BtfError::Missing(format!("{root}.{name} (bitfield)"));
+        let id = self.struct_id(root)?;
+        let (_, info, _, data) = self.header(id).ok_or_else(missing)?;
+        if info >> 31 != 1 {
+            return Err(missing());
+        }
+        (0..(info & 0xffff) as usize)
+            .find_map(|i| {
+                let m = data + 12 * i;
+                let m_name = u32_at(self.types, m)?;
+                let m_off = u32_at(self.types, m + 8)?;
+                let (bit_off, bit_size) = (m_off & 0x00ff_ffff, m_off >> 24);
+                (self.name(m_name) == name.as_bytes() && bit_size == 1)
+                    .then_some((bit_off / 8, bit_off % 8))
+            })
+            .ok_or_else(missing)
     }
 
     /// Index (0-based) of the parameter `name` of function `func`.

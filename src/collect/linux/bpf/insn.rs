@@ -59,6 +59,11 @@ impl Size {
     }
 }
 
+const LD: u8 = 0x00;
+const IMM: u8 = 0x00;
+const ATOMIC: u8 = 0xc0;
+/// src_reg of a 64-bit immediate load whose value is a map's descriptor.
+const PSEUDO_MAP_FD: u8 = 1;
 const LDX: u8 = 0x01;
 const ST: u8 = 0x02;
 const STX: u8 = 0x03;
@@ -69,6 +74,8 @@ const K: u8 = 0x00;
 const X: u8 = 0x08;
 
 pub const ADD: u8 = 0x00;
+pub const SUB: u8 = 0x10;
+pub const RSH: u8 = 0x70;
 pub const AND: u8 = 0x50;
 pub const MUL: u8 = 0x20;
 const MOV: u8 = 0xb0;
@@ -85,6 +92,14 @@ pub const PROBE_READ_KERNEL: i32 = 113;
 pub const SEQ_WRITE: i32 = 127;
 pub const GET_CURRENT_TASK_BTF: i32 = 158;
 pub const SOCK_FROM_FILE: i32 = 162;
+pub const KTIME_GET_NS: i32 = 5;
+pub const GET_CURRENT_PID_TGID: i32 = 14;
+pub const GET_CURRENT_UID_GID: i32 = 15;
+pub const GET_CURRENT_COMM: i32 = 16;
+pub const GET_CURRENT_CGROUP_ID: i32 = 80;
+pub const RINGBUF_RESERVE: i32 = 131;
+pub const RINGBUF_SUBMIT: i32 = 132;
+pub const MAP_LOOKUP_ELEM: i32 = 1;
 
 /// A program under construction.
 #[derive(Default)]
@@ -122,6 +137,23 @@ impl Asm {
     /// *(size *)(dst + off) = src
     pub fn stx(&mut self, size: Size, dst: Reg, off: i16, src: Reg) {
         self.push(STX | MEM | size as u8, dst, src, off, 0);
+    }
+
+    /// dst = the map behind descriptor `fd` (a two-slot 64-bit immediate load).
+    pub fn ld_map_fd(&mut self, dst: Reg, fd: i32) {
+        self.push(LD | IMM | Size::DW as u8, dst, Reg(PSEUDO_MAP_FD), 0, fd);
+        self.push(0, R0, R0, 0, 0);
+    }
+
+    /// dst = imm (any 64-bit value; two slots)
+    pub fn ld_imm64(&mut self, dst: Reg, imm: u64) {
+        self.push(LD | IMM | Size::DW as u8, dst, R0, 0, imm as u32 as i32);
+        self.push(0, R0, R0, 0, (imm >> 32) as u32 as i32);
+    }
+
+    /// lock *(u64 *)(dst + off) += src
+    pub fn atomic_add(&mut self, dst: Reg, off: i16, src: Reg) {
+        self.push(STX | ATOMIC | Size::DW as u8, dst, src, off, i32::from(ADD));
     }
 
     /// dst = src (64-bit)
@@ -219,6 +251,20 @@ mod tests {
         assert_eq!(bytes[3], [0x85, 0, 0, 0, 127, 0, 0, 0]);
         assert_eq!(bytes[4], [0xb7, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(bytes[5], [0x95, 0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn wide_loads_and_atomics_encode_like_the_kernel_headers() {
+        let mut a = Asm::default();
+        a.ld_map_fd(R1, 7); // r1 = map fd 7 (BPF_PSEUDO_MAP_FD)
+        a.ld_imm64(R2, 0xf000_0001); // above i32::MAX: both halves
+        a.atomic_add(R0, 0, R1); // lock *(u64 *)(r0 + 0) += r1
+        let b: Vec<[u8; 8]> = a.finish().unwrap().iter().map(|i| i.to_bytes()).collect();
+        assert_eq!(b[0], [0x18, 0x11, 0, 0, 7, 0, 0, 0]);
+        assert_eq!(b[1], [0; 8]);
+        assert_eq!(b[2], [0x18, 0x02, 0, 0, 1, 0, 0, 0xf0]);
+        assert_eq!(b[3], [0; 8]);
+        assert_eq!(b[4], [0xdb, 0x10, 0, 0, 0, 0, 0, 0]);
     }
 
     #[test]

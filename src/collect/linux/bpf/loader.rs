@@ -86,18 +86,37 @@ const NAME: &[u8] = b"portscope_owner";
 /// Loads `insns` as an `iter/task_file` program. On refusal, loads once more with the
 /// verifier's log on, so the error can say why.
 pub fn load(insns: &[Insn], attach_btf_id: u32) -> Result<OwnedFd, BpfError> {
+    load_prog(
+        insns,
+        BPF_PROG_TYPE_TRACING,
+        BPF_TRACE_ITER,
+        attach_btf_id,
+        NAME,
+    )
+}
+
+/// Loads `insns` as a program of `prog_type` and attach type, named `name` (at most 15
+/// bytes) for bpftool and the tests; `attach_btf_id` for tracing programs, else 0.
+pub fn load_prog(
+    insns: &[Insn],
+    prog_type: u32,
+    expected_attach_type: u32,
+    attach_btf_id: u32,
+    name: &[u8],
+) -> Result<OwnedFd, BpfError> {
     let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
+    let name = &name[..name.len().min(15)];
     let attempt = |log: &mut [u8]| {
         let mut attr = ProgLoadAttr {
-            prog_type: BPF_PROG_TYPE_TRACING,
+            prog_type,
             insn_cnt: insns.len() as u32,
             insns: code.as_ptr() as u64,
             license: LICENSE.as_ptr() as u64,
-            expected_attach_type: BPF_TRACE_ITER,
+            expected_attach_type,
             attach_btf_id,
             ..Default::default()
         };
-        attr.prog_name[..NAME.len()].copy_from_slice(NAME);
+        attr.prog_name[..name.len()].copy_from_slice(name);
         if !log.is_empty() {
             attr.log_level = 1;
             attr.log_size = log.len() as u32;
@@ -115,6 +134,202 @@ pub fn load(insns: &[Insn], attach_btf_id: u32) -> Result<OwnedFd, BpfError> {
         Err(_) => last_lines(&log),
     };
     Err(BpfError::classify("load the program", &err, &verdict))
+}
+
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
+
+/// The BPF_MAP_CREATE part of `union bpf_attr` up to `map_name`.
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+/// BPF_MAP_*_ELEM.
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// BPF_RAW_TRACEPOINT_OPEN: with no name, attaches a tracing program (fentry, fexit, BTF
+/// tracepoint) where its attach_btf_id points.
+#[repr(C)]
+#[derive(Default)]
+struct RawTracepointAttr {
+    name: u64,
+    prog_fd: u32,
+    _pad: u32,
+    cookie: u64,
+}
+
+/// BPF_PROG_GET_NEXT_ID / BPF_PROG_GET_FD_BY_ID.
+#[repr(C)]
+#[derive(Default)]
+struct GetIdAttr {
+    id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
+/// BPF_OBJ_GET_INFO_BY_FD.
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// A new map; `name` at most 15 bytes.
+pub fn map_create(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    name: &[u8],
+) -> Result<OwnedFd, BpfError> {
+    let mut attr = MapCreateAttr {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        ..Default::default()
+    };
+    let name = &name[..name.len().min(15)];
+    attr.map_name[..name.len()].copy_from_slice(name);
+    bpf_fd(BPF_MAP_CREATE, &mut attr).map_err(|e| BpfError::classify("create a map", &e, ""))
+}
+
+/// The value of the u64 at index `key` of an array map.
+pub fn map_lookup_u64(map: &OwnedFd, key: u32) -> Result<u64, BpfError> {
+    let mut value = 0u64;
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: &key as *const u32 as u64,
+        value: &mut value as *mut u64 as u64,
+        ..Default::default()
+    };
+    // SAFETY: attr is the fully initialised prefix of union bpf_attr for this command;
+    // key and value point to live u32/u64 locals matching the map's key and value sizes.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_LOOKUP_ELEM,
+            &mut attr as *mut MapElemAttr,
+            std::mem::size_of::<MapElemAttr>() as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        let e = io::Error::last_os_error();
+        return Err(BpfError::classify("read a map", &e, ""));
+    }
+    Ok(value)
+}
+
+/// Attaches a loaded fentry/fexit/tp_btf program; the link lives as long as its descriptor.
+pub fn attach_tracing(prog: &OwnedFd, what: &str) -> Result<OwnedFd, BpfError> {
+    let mut attr = RawTracepointAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    bpf_fd(BPF_RAW_TRACEPOINT_OPEN, &mut attr)
+        .map_err(|e| BpfError::classify(&format!("attach to {what}"), &e, ""))
+}
+
+/// Attaches a cgroup program to the cgroup whose directory `cgroup` is open; the link
+/// lives as long as its descriptor, and applies to every cgroup below it.
+pub fn attach_cgroup(
+    prog: &OwnedFd,
+    cgroup: &OwnedFd,
+    attach_type: u32,
+    what: &str,
+) -> Result<OwnedFd, BpfError> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: cgroup.as_raw_fd() as u32,
+        attach_type,
+        ..Default::default()
+    };
+    bpf_fd(BPF_LINK_CREATE, &mut attr)
+        .map_err(|e| BpfError::classify(&format!("attach to {what}"), &e, ""))
+}
+
+/// Every BPF program loaded on this host, as (id, name): what the tests compare before
+/// and after, to see that nothing was left attached. Programs that go away meanwhile
+/// are skipped.
+pub fn loaded_programs() -> io::Result<Vec<(u32, String)>> {
+    let mut out = Vec::new();
+    let mut id = 0u32;
+    loop {
+        let mut attr = GetIdAttr {
+            id,
+            ..Default::default()
+        };
+        // SAFETY: the GET_NEXT_ID prefix of union bpf_attr, fully initialised; the kernel
+        // writes next_id inside it.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_PROG_GET_NEXT_ID,
+                &mut attr as *mut GetIdAttr,
+                std::mem::size_of::<GetIdAttr>() as libc::c_uint,
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENOENT) {
+                return Ok(out);
+            }
+            return Err(e);
+        }
+        id = attr.next_id;
+        let mut by_id = GetIdAttr {
+            id,
+            ..Default::default()
+        };
+        let Ok(fd) = bpf_fd(BPF_PROG_GET_FD_BY_ID, &mut by_id) else {
+            continue;
+        };
+        // struct bpf_prog_info up to its name (bytes 64..80).
+        let mut info = [0u8; 80];
+        let mut attr = InfoAttr {
+            bpf_fd: fd.as_raw_fd() as u32,
+            info_len: info.len() as u32,
+            info: info.as_mut_ptr() as u64,
+        };
+        // SAFETY: the OBJ_GET_INFO_BY_FD prefix, fully initialised; info points to a live
+        // buffer of info_len bytes, which the kernel fills at most.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_OBJ_GET_INFO_BY_FD,
+                &mut attr as *mut InfoAttr,
+                std::mem::size_of::<InfoAttr>() as libc::c_uint,
+            )
+        };
+        if r == 0 {
+            let name = &info[64..80];
+            let end = name.iter().position(|&b| b == 0).unwrap_or(16);
+            out.push((id, String::from_utf8_lossy(&name[..end]).into_owned()));
+        }
+    }
 }
 
 /// The last two non-empty lines of a NUL-terminated verifier log, joined.

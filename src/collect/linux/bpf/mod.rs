@@ -9,6 +9,8 @@
 //! [`BpfError::Permission`] and [`BpfError::Unsupported`].
 
 mod btf;
+pub mod events;
+mod events_prog;
 mod insn;
 mod loader;
 mod program;
