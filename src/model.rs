@@ -14,7 +14,7 @@ mod placement;
 mod reasons;
 
 pub use placement::{Compose, Container, Netns, Pod};
-pub use reasons::{NetnsSource, OwnerReason, OwnerSourceKind, Sources, TableSourceKind};
+pub use reasons::{NetnsSource, OwnerReason, OwnerSourceKind, OwnerWalk, Sources, TableSourceKind};
 
 /// Transport protocol of a socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -9,7 +9,8 @@ use crate::fast_hash::InodeSet;
 use crate::filter;
 use crate::join::{self, ScanFacts};
 use crate::model::{
-    OwnerSourceKind, PortFilter, ProcessTable, Socket, SocketHarvest, Sources, TableQuery,
+    OwnerSourceKind, OwnerWalk, PortFilter, ProcessTable, Socket, SocketHarvest, Sources,
+    TableQuery,
 };
 use crate::query::{Query, SortKey};
 use crate::services::Services;
@@ -206,6 +207,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         table: harvest.source,
         owners: c.owners.kind(),
         netns: harvest.per_netns,
+        owner_walk: None,
     };
     let namespaces = harvest.namespaces;
     let mut kept: Vec<(SocketHarvest, Classification)> = harvest
@@ -233,6 +235,9 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let mut scan = scan(c, q, &wanted);
     // An owner source may fall back (bpf to procfs): say which one answered.
     sources.owners = c.owners.kind();
+    sources.owner_walk = scan
+        .descriptors
+        .map(|descriptors| OwnerWalk { descriptors });
     warnings.append(&mut scan.warnings);
     if scan.fd_limited > 0 {
         warnings.push(format!(

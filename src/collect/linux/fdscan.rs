@@ -129,6 +129,8 @@ pub(super) struct Part {
     pub vanished: usize,
     pub fd_limited: usize,
     pub scanned: usize,
+    /// Descriptor links read.
+    pub descriptors: u64,
 }
 
 /// Writes `<n>` into `out` as decimal, returning the digits' length.
@@ -310,6 +312,7 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
         scan.denied += p.denied;
         scan.vanished += p.vanished;
         scan.scanned += p.scanned;
+        *scan.descriptors.get_or_insert(0) += p.descriptors;
     }
     scan.stopped_early = first && stop.load(Ordering::Relaxed);
     // SAFETY: geteuid cannot fail.

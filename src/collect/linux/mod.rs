@@ -304,7 +304,7 @@ pub const BPF_MIN_FILES: u64 = 1_400;
 /// walks once. Dropped unsent (no scan follows: a free port), it ends without walking.
 struct Pending {
     go: std::sync::mpsc::Sender<()>,
-    walk: std::thread::JoinHandle<Result<Vec<bpf::Record>, bpf::BpfError>>,
+    walk: std::thread::JoinHandle<Result<bpf::Walk, bpf::BpfError>>,
 }
 
 impl Pending {
@@ -326,7 +326,7 @@ impl Pending {
         let _ = self.go.send(());
     }
 
-    fn records(self) -> Result<Vec<bpf::Record>, bpf::BpfError> {
+    fn records(self) -> Result<bpf::Walk, bpf::BpfError> {
         self.go();
         self.walk
             .join()
@@ -365,11 +365,13 @@ impl BpfOwners {
     /// cannot look held by nobody. (Walking during the dump too and again for sockets
     /// nobody was found holding measured slower: see BENCHMARKS.md.)
     fn bpf_scan(&mut self, wanted: &InodeSet, first: bool) -> Result<OwnerScan, bpf::BpfError> {
-        let records = match self.pending.take() {
+        let walk = match self.pending.take() {
             Some(p) => p.records()?,
             None => bpf::Walker::load()?.read()?,
         };
-        Ok(bpf::owner_scan(&records, wanted, first))
+        let mut scan = bpf::owner_scan(&walk.records, wanted, first);
+        scan.descriptors = walk.descriptors;
+        Ok(scan)
     }
 }
 
