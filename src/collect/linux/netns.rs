@@ -398,6 +398,36 @@ impl TableSource for NamespacedTables {
         }
     }
 
+    /// Exact lookups in the namespaces the sockets were read in (one entry each), not a
+    /// read of every namespace again.
+    fn confirm(&mut self, sockets: &[&SocketHarvest]) -> InodeSet {
+        let mut found = InodeSet::default();
+        let Some((targets, _)) = &self.targets else {
+            return found;
+        };
+        if self.procnet_only || sockets.len() > super::exact::MAX_LOOKUPS {
+            return found;
+        }
+        let mut by_netns: std::collections::BTreeMap<u16, Vec<&SocketHarvest>> = Default::default();
+        for &s in sockets {
+            by_netns.entry(s.netns).or_default().push(s);
+        }
+        for (index, socks) in by_netns {
+            // Namespaces found only through a process's /proc/PID/net have no target.
+            let Some(t) = targets.get(usize::from(index)) else {
+                continue;
+            };
+            let diag = match &t.path {
+                None => Diag::open(),
+                Some(p) => diag_in(p),
+            };
+            if let Ok(mut d) = diag {
+                found.extend(super::exact::confirm(&mut d, &socks));
+            }
+        }
+        found
+    }
+
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
         if self.targets.is_none() {
             self.targets = Some(discover_all());
@@ -441,30 +471,55 @@ impl TableSource for NamespacedTables {
     }
 }
 
+/// Which namespace's /proc/net a process sees, without reading it: /proc/PID/net/tcp is a
+/// procfs entry made once per network namespace, so its inode number tells namespaces
+/// apart (and the link /proc/PID/ns/net, which may be refused, is not needed). One stat.
+fn proc_net_key(pid: u32) -> Option<u64> {
+    ns_inode(Path::new(&format!("/proc/{pid}/net/tcp"))).ok()
+}
+
 /// Namespaces of processes whose namespace link we may not read (another user's, as an
-/// unprivileged user; PID 1 in some sandboxes): through /proc/PID/net, one per distinct set
-/// of socket inodes (a socket inode lives in one namespace, so a shared one means the same
-/// namespace). Their inode is unknown. Costs a full /proc/PID/net read per namespace.
+/// unprivileged user; PID 1 in some sandboxes): through /proc/PID/net, one per namespace
+/// not read already. A namespace is known by its /proc/net entries ([`proc_net_key`]) where
+/// a member of it was read; otherwise by a shared socket inode (a socket inode lives in
+/// one namespace), which costs a /proc/PID/net read per namespace, so it is done only for
+/// a process no key places. Their inode is unknown.
 fn read_unidentified(pids: &[u32], targets: &[Target], query: &TableQuery, h: &mut Harvest) {
     if pids.is_empty() {
         return;
     }
-    // Every socket of the namespaces already read, not only those the query kept.
-    let mut seen: InodeSet = h
-        .sockets
+    let member = |t: &Target| t.member.or(t.netns.current.then(std::process::id));
+    let mut keys: std::collections::HashSet<u64> = targets
         .iter()
-        .map(|s| s.inode)
-        .filter(|&i| i != 0)
+        .filter_map(member)
+        .filter_map(proc_net_key)
         .collect();
-    for t in targets {
-        if let Some(all) = t.member.and_then(inodes_of) {
-            seen.extend(all);
-        }
-    }
+    // Every socket of the namespaces already read, not only those the query kept: made
+    // only for a process whose key is not among the namespaces read.
+    let mut seen: Option<InodeSet> = None;
     for &pid in pids {
+        let key = proc_net_key(pid);
+        if key.is_some_and(|k| keys.contains(&k)) {
+            continue; // a namespace already read
+        }
         let Some(inodes) = inodes_of(pid) else {
             continue; // exited, or not readable either: nothing to tell apart
         };
+        let seen = seen.get_or_insert_with(|| {
+            let mut seen: InodeSet = h
+                .sockets
+                .iter()
+                .map(|s| s.inode)
+                .filter(|&i| i != 0)
+                .collect();
+            for t in targets {
+                if let Some(all) = t.member.and_then(inodes_of) {
+                    seen.extend(all);
+                }
+            }
+            seen
+        });
+        keys.extend(key);
         if inodes.is_empty() || inodes.iter().any(|i| seen.contains(i)) {
             continue; // no sockets, or a namespace already read
         }
