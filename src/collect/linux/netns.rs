@@ -336,26 +336,94 @@ enum Read {
     Failed(String),
 }
 
+/// One namespace's netlink read: its rows (tagged with its index), or why not.
+type Dumped = Result<Vec<SocketHarvest>, String>;
+
+/// The netlink reads of every target entered through a path, on `workers` threads that
+/// each enter one namespace after another (a thread per namespace cost more in thread
+/// start-ups and hand-offs than the dumps, on a busy machine), so the dumps of several
+/// namespaces run at once. Targets without a path (the current namespace) are left to the
+/// caller's thread. A worker's namespace changes; no other thread's does.
+fn dump_entered(targets: &[Target], query: &TableQuery, workers: usize) -> Vec<Option<Dumped>> {
+    let entered: Vec<usize> = (0..targets.len())
+        .filter(|&i| targets[i].path.is_some())
+        .collect();
+    let mut results: Vec<Option<Dumped>> = (0..targets.len()).map(|_| None).collect();
+    if entered.is_empty() {
+        return results;
+    }
+    let workers = workers.clamp(1, entered.len());
+    let done: Vec<Vec<(usize, Dumped)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let mine: Vec<usize> = entered.iter().copied().skip(w).step_by(workers).collect();
+                s.spawn(move || {
+                    mine.into_iter()
+                        .map(|i| (i, dump_one(&targets[i], query, i as u16)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, d) in done.into_iter().flatten() {
+        results[i] = Some(d);
+    }
+    results
+}
+
+/// On a worker thread: enters `t`'s namespace (this thread only) and dumps it.
+fn dump_one(t: &Target, query: &TableQuery, index: u16) -> Dumped {
+    let Some(path) = &t.path else {
+        return Err("entering it: no path".into());
+    };
+    let entered = std::fs::File::open(path).and_then(|f| {
+        // SAFETY: setns on a namespace descriptor we own; it changes only this worker
+        // thread, which does nothing else but enter namespaces and dump them, and ends.
+        match unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    });
+    let mut d = entered
+        .and_then(|()| Diag::open())
+        .map_err(|e| format!("entering it: {e}"))?;
+    let mut out = Vec::new();
+    read_netlink(&mut d, query, index, &mut out).map_err(|e| format!("netlink: {e}"))?;
+    Ok(out)
+}
+
 fn read_target(
     t: &Target,
     query: &TableQuery,
     index: u16,
-    procnet_only: bool,
+    (procnet_only, dumped): (bool, Option<Dumped>),
     out: &mut Vec<SocketHarvest>,
 ) -> Read {
     let mut why = Vec::new();
-    if !procnet_only {
-        let diag = match &t.path {
-            None => Diag::open(),
-            Some(p) => diag_in(p),
-        };
-        match diag {
-            Ok(mut d) => match read_netlink(&mut d, query, index, out) {
-                Ok(()) => return Read::Netlink,
-                Err(e) => why.push(format!("netlink: {e}")),
-            },
-            Err(e) => why.push(format!("entering it: {e}")),
+    match dumped {
+        Some(Ok(mut rows)) => {
+            out.append(&mut rows);
+            return Read::Netlink;
         }
+        Some(Err(e)) => why.push(e),
+        None if !procnet_only => {
+            let diag = match &t.path {
+                None => Diag::open(),
+                Some(p) => diag_in(p),
+            };
+            match diag {
+                Ok(mut d) => match read_netlink(&mut d, query, index, out) {
+                    Ok(()) => return Read::Netlink,
+                    Err(e) => why.push(format!("netlink: {e}")),
+                },
+                Err(e) => why.push(format!("entering it: {e}")),
+            }
+        }
+        None => {}
     }
     let member = t.member.or(t.netns.current.then(std::process::id));
     match member {
@@ -435,10 +503,16 @@ impl TableSource for NamespacedTables {
         let (targets, unidentified) = self.targets.clone().unwrap_or_default();
         let mut h = Harvest::new(self.kind());
         h.namespaces.clear();
-        for t in &targets {
+        let mut dumped = match self.procnet_only {
+            true => Vec::new(),
+            false => dump_entered(&targets, query, super::fdscan::free_cpus().min(4)),
+        };
+        for (i, t) in targets.iter().enumerate() {
             let index = h.namespaces.len() as u16;
             h.namespaces.push(Arc::clone(&t.netns));
-            let table = match read_target(t, query, index, self.procnet_only, &mut h.sockets) {
+            let pre = dumped.get_mut(i).and_then(Option::take);
+            let how = (self.procnet_only, pre);
+            let table = match read_target(t, query, index, how, &mut h.sockets) {
                 Read::Netlink => TableSourceKind::Netlink,
                 Read::Procnet => TableSourceKind::Procnet,
                 Read::Failed(why) => {
