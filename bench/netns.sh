@@ -73,7 +73,7 @@ PIDS+=("$H_PID")
 IFS= read -r -t 60 _ <&"${H[0]}" || { echo "netns.sh: holders not ready" >&2; exit 1; }
 echo "$NS namespaces x $LISTENERS listeners ready (prefix $PREFIX)" >&2
 if [ -n "${HOLD:-}" ]; then
-    sleep "$LIFETIME" || true
+    sleep "$LIFETIME" & wait $! || true
     exit 0
 fi
 ALL="for n in \$(ip netns list | cut -d' ' -f1); do ip netns exec \$n ss -tuanp; done"
