@@ -650,6 +650,42 @@ mod tests {
         );
     }
 
+    /// /proc/PID/net/tcp's inode is the same for two processes of one namespace and
+    /// differs for a process in another: what places a process whose namespace link is
+    /// refused without reading its tables.
+    #[test]
+    fn proc_net_entries_tell_namespaces_apart() {
+        use std::process::{Command, Stdio};
+        let spawn = |argv: &[&str]| {
+            Command::new(argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::piped())
+                .spawn()
+        };
+        let me = proc_net_key(std::process::id()).unwrap();
+        let mut here = spawn(&["cat"]).unwrap();
+        assert_eq!(proc_net_key(here.id()), Some(me));
+        drop(here.stdin.take());
+        here.wait().unwrap();
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return crate::test_skip::skip("not root: cannot create a network namespace");
+        }
+        // `unshare -n cat` is in its own namespace once exec'd: wait for the exec (its
+        // comm turns to cat), a readiness signal rather than a sleep.
+        let Ok(mut there) = spawn(&["unshare", "-n", "cat"]) else {
+            return crate::test_skip::skip("unshare (util-linux) is not installed");
+        };
+        let comm = format!("/proc/{}/comm", there.id());
+        while std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() != "cat") {
+            std::thread::yield_now();
+        }
+        let key = proc_net_key(there.id());
+        drop(there.stdin.take());
+        there.wait().unwrap();
+        assert!(key.is_some_and(|k| k != me), "{key:?} vs {me}");
+    }
+
     #[test]
     fn our_own_pid_is_the_current_namespace() {
         let t = resolve(&NetnsChoice::Pid(std::process::id())).unwrap();
