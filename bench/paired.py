@@ -7,7 +7,8 @@ Runs every command once per round, in a new random order each round, N rounds, a
 prints each command's median wall time and the median over rounds of its time divided
 by the first command's time in the same round. Load that drifts over minutes then
 moves both sides of each ratio alike, which hyperfine's one-command-after-another
-groups do not allow for. `PORT` in a command is replaced by the workload's early port.
+groups do not allow for. `PORT` in a command is replaced by the workload's early port,
+`LATE` by its late port.
 
 --workload SIZE starts `bench/workload.py --size SIZE` (bounded, loopback only) first,
 waits for its ready line and stops it at the end (closing its stdin). argv is split on
@@ -31,20 +32,21 @@ def main():
     ap.add_argument("rounds", type=int)
     ap.add_argument("commands", nargs="+", metavar="name=argv")
     a = ap.parse_args()
-    wl, port = None, ""
+    wl, port, late = None, "", ""
     if a.workload:
         wl = subprocess.Popen([sys.executable, os.path.join(HERE, "workload.py"), "--size",
                                a.workload, "--lifetime", "590"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         ready = json.loads(wl.stdout.readline())
         port = str(ready["early_port"])
+        late = str(ready["late_port"])
         print("workload %s: %d sockets, %d fds, %d processes, early port %s"
               % (a.workload, ready["sockets"], ready["fds"], len(ready["pids"]), port))
     try:
         cmds = {}
         for spec in a.commands:
             name, argv = spec.split("=", 1)
-            cmds[name] = [w.replace("PORT", port) for w in argv.split()]
+            cmds[name] = [w.replace("LATE", late).replace("PORT", port) for w in argv.split()]
         times = {k: [] for k in cmds}
         loads = []
         with open(os.devnull, "w") as null:

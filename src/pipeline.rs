@@ -9,8 +9,8 @@ use crate::fast_hash::InodeSet;
 use crate::filter;
 use crate::join::{self, ScanFacts};
 use crate::model::{
-    OwnerSourceKind, PortFilter, ProcessTable, Publication, Socket, SocketHarvest, Sources,
-    TableQuery,
+    OwnerSourceKind, OwnerWalk, PortFilter, ProcessTable, Publication, Socket, SocketHarvest,
+    Sources, TableQuery,
 };
 use crate::query::{Query, SortKey};
 use crate::services::Services;
@@ -218,6 +218,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         table: harvest.source,
         owners: c.owners.kind(),
         netns: harvest.per_netns,
+        owner_walk: None,
     };
     let namespaces = harvest.namespaces;
     let mut kept: Vec<(SocketHarvest, Classification)> = harvest
@@ -249,6 +250,9 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         true => OwnerSourceKind::None,
         false => c.owners.kind(),
     };
+    sources.owner_walk = scan
+        .descriptors
+        .map(|descriptors| OwnerWalk { descriptors });
     warnings.append(&mut scan.warnings);
     if scan.fd_limited > 0 {
         warnings.push(format!(

@@ -275,7 +275,7 @@ fn records_equal_a_readlink_scan_of_a_live_workload() {
     let own = OwnTable::start();
     let opath = SocketPath::open();
 
-    let records = bpf::scan().unwrap();
+    let records = bpf::scan().unwrap().records;
     let pids = family(me);
     let mut expected = BTreeSet::new();
     for &p in &pids {
@@ -345,7 +345,7 @@ fn pidns_reader() {
     );
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let ino = fd_inode(l.as_raw_fd());
-    let records = bpf::scan().unwrap();
+    let records = bpf::scan().unwrap().records;
     // The iterator walks the reader's namespace only, and names everyone in it.
     assert!(records.iter().all(|r| r.pid != 0), "{records:?}");
     let mut expected = BTreeSet::new();

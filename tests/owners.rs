@@ -270,8 +270,7 @@ fn pid_namespace_without_its_own_proc_is_reported() {
     drop(l);
 }
 
-/// Holds `n` descriptors of /dev/null (each its own open file, so /proc/sys/fs/file-nr
-/// grows by n) until dropped.
+/// Holds `n` descriptors of /dev/null until dropped.
 fn hold_open_files(n: usize) -> Vec<std::fs::File> {
     // SAFETY: getrlimit/setrlimit on a local struct.
     unsafe {
@@ -293,7 +292,7 @@ fn auto_owner_source_uses_bpf_on_a_busy_host_and_falls_back_as_nobody() {
     if !quiet_netns() {
         return;
     }
-    let files = hold_open_files(portscope::collect::linux::BPF_MIN_FILES as usize + 500);
+    let files = hold_open_files(portscope::collect::linux::BPF_MIN_DESCRIPTORS as usize + 500);
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
     let out = portscope()

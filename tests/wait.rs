@@ -74,9 +74,11 @@ fn wait_up_returns_soon_after_listen_and_never_connects() {
     if !quiet_netns() {
         return;
     }
+    let cost = cost_besides_the_deadline(&free_port().to_string());
     let (took, queue, out) = wait_for_late_listener(&[]);
-    eprintln!("wait up: returned {took:?} after bind+listen");
-    assert!(took < Duration::from_millis(100), "{took:?}");
+    eprintln!("wait up: returned {took:?} after bind+listen; a wait costs {cost:?}");
+    // Soon: within a poll and the machine's own scheduling delays, not a fixed window.
+    assert!(took < Duration::from_millis(100) + cost, "{took:?}");
     assert_eq!(queue, Some(0), "no connection was made");
     assert!(out.starts_with("127.0.0.1:"), "{out}");
     assert!(out.contains(": up: tcp listen 127.0.0.1:"), "{out}");
@@ -119,6 +121,7 @@ fn wait_free_returns_soon_after_the_last_holder_closes() {
     if !quiet_netns() {
         return;
     }
+    let cost = cost_besides_the_deadline(&free_port().to_string());
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
     let (child, _) = spawn_wait(&[&port, "--until", "free", "--timeout", "5s"]);
@@ -127,12 +130,31 @@ fn wait_free_returns_soon_after_the_last_holder_closes() {
     let gone = Instant::now();
     let (code, out, err) = finish(child);
     let took = gone.elapsed();
-    eprintln!("wait free: returned {took:?} after the holder exited");
+    eprintln!("wait free: returned {took:?} after the holder exited; a wait costs {cost:?}");
     assert_eq!(code, 0, "{err}");
     assert_eq!(out, format!("{port}: free\n"));
-    assert!(took < Duration::from_millis(100), "{took:?}");
+    assert!(took < Duration::from_millis(100) + cost, "{took:?}");
 }
 
+/// What a `wait` costs on this machine, right now, besides its deadline: starting the
+/// process, one probe, giving up and exiting, measured with a deadline of 1 ms (the worse
+/// of two runs). A busy 2-core machine can make this 100 ms or more; an idle one ~5 ms.
+fn cost_besides_the_deadline(port: &str) -> Duration {
+    (0..2)
+        .map(|_| {
+            let (child, start) = spawn_wait(&[port, "--timeout", "1ms"]);
+            let (code, out, err) = finish(child);
+            assert_eq!(code, 1, "{out}{err}");
+            start.elapsed()
+        })
+        .max()
+        .unwrap_or_default()
+}
+
+/// The deadline is honoured: never before it, and after it by no more than what a
+/// `wait` with no deadline to speak of costs on this machine at the same moment (measured
+/// just before and just after), plus 50 ms. (A fixed 50 ms window that included the
+/// process start failed on a loaded 2-vCPU machine.)
 #[test]
 fn wait_times_out_within_50ms_of_the_deadline() {
     let _s = serial();
@@ -140,14 +162,19 @@ fn wait_times_out_within_50ms_of_the_deadline() {
         return;
     }
     let port = free_port().to_string();
+    let before = cost_besides_the_deadline(&port);
     let (child, start) = spawn_wait(&[&port, "--timeout", "300ms"]);
     let (code, out, err) = finish(child);
     let took = start.elapsed();
-    eprintln!("wait timeout 300ms: exited after {took:?}");
+    let cost = before.max(cost_besides_the_deadline(&port));
+    eprintln!("wait timeout 300ms: exited after {took:?}; a wait costs {cost:?} besides it");
     assert_eq!(code, 1, "{out}");
     assert!(err.contains(&format!("timed out: not up: {port}")), "{err}");
     assert!(took >= Duration::from_millis(300), "{took:?}");
-    assert!(took < Duration::from_millis(350), "{took:?}");
+    assert!(
+        took < Duration::from_millis(350) + cost,
+        "{took:?}, cost {cost:?}"
+    );
 }
 
 /// A server that answers one byte every 0.9 s: each read fits a per-read timeout, so the
@@ -194,6 +221,7 @@ fn wait_http_keeps_its_timeout_against_a_server_that_drips() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line, "ready\n");
+    let cost = cost_besides_the_deadline(&free_port().to_string());
     for specs in [vec![a.as_str()], vec![a.as_str(), b.as_str()]] {
         let mut args = specs.clone();
         args.extend(["--http", "/", "--timeout", "1s"]);
@@ -201,7 +229,11 @@ fn wait_http_keeps_its_timeout_against_a_server_that_drips() {
         let (code, out, err) = finish(child);
         let took = start.elapsed();
         assert_eq!(code, 1, "{specs:?}: {out}{err}");
-        assert!(took < Duration::from_millis(1300), "{specs:?}: {took:?}");
+        // Without the shared deadline this ran ~10 s.
+        assert!(
+            took < Duration::from_millis(1300) + cost,
+            "{specs:?}: {took:?}, cost {cost:?}"
+        );
     }
     drop(server.stdin.take());
     let _ = server.wait();

@@ -70,6 +70,9 @@ pub struct OwnerScan {
     pub vanished: usize,
     /// Processes scanned.
     pub scanned: usize,
+    /// Descriptors the scan went through (read by the /proc scan, walked by the BPF
+    /// iterator); None where the source cannot say.
+    pub descriptors: Option<u64>,
     /// True when the scan stopped at the first holder (`who --first`).
     pub stopped_early: bool,
     /// /proc could not be read at all: no owner is known.

@@ -246,6 +246,17 @@ pub struct Sources {
     /// With --netns other than current: how each namespace was read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub netns: Vec<NetnsSource>,
+    /// The scale of the owner search, where the owner source can say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_walk: Option<OwnerWalk>,
+}
+
+/// How much the owner search went through (JSON `sources.owner_walk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerWalk {
+    /// Descriptors read (/proc scan) or walked (BPF iterator).
+    pub descriptors: u64,
 }
 
 /// How one namespace's table was read, or why it was not (JSON `sources.netns[]`): every

@@ -232,6 +232,7 @@ mod tests {
         netns: Vec::new(),
         table: TableSourceKind::Netlink,
         owners: OwnerSourceKind::Procfs,
+        owner_walk: None,
     };
 
     #[test]

@@ -129,6 +129,8 @@ pub(super) struct Part {
     pub vanished: usize,
     pub fd_limited: usize,
     pub scanned: usize,
+    /// Descriptor links read.
+    pub descriptors: u64,
 }
 
 /// Writes `<n>` into `out` as decimal, returning the digits' length.
@@ -231,11 +233,38 @@ pub(super) fn count_failure(part: &mut Part, e: &io::Error) {
     }
 }
 
-/// Open files on the host (/proc/sys/fs/file-nr): a cheap estimate of the descriptors a
-/// scan reads (descriptors that share a file count once; files no table holds count).
+/// Open files on the host (/proc/sys/fs/file-nr): what [`descriptors_at_least`] falls back
+/// to where the kernel does not count descriptors. It undercounts descriptors shared by
+/// forked processes (each open file description counts once) and counts files no table
+/// holds.
 pub fn open_files() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/sys/fs/file-nr").ok()?;
     text.split_whitespace().next()?.parse().ok()
+}
+
+/// The descriptors the processes `pids` hold, summed until `enough` is reached (so a big
+/// host costs no more than a small one): the work an owner scan does, from one stat of
+/// each /proc/PID/fd (its size is the count since Linux 6.2). Before 6.2, or where /proc
+/// gives no counts, file-nr's estimate. Threads with tables of their own are not counted.
+pub fn descriptors_at_least(proc_fd: RawFd, pids: &[u32], enough: u64) -> Option<u64> {
+    if !fd_counts_reported(proc_fd) {
+        return open_files();
+    }
+    let mut sum = 0u64;
+    for &pid in pids {
+        sum += fd_count(proc_fd, pid).unwrap_or(0);
+        if sum >= enough {
+            break;
+        }
+    }
+    Some(sum)
+}
+
+/// [`descriptors_at_least`] over every process in /proc.
+pub fn host_descriptors_at_least(enough: u64) -> Option<u64> {
+    let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc").ok()?;
+    let pids = list_pids(proc_dir.as_raw_fd()).ok()?;
+    descriptors_at_least(proc_dir.as_raw_fd(), &pids, enough)
 }
 
 /// The cores this process may use that nothing else is running on right now: the
@@ -262,13 +291,13 @@ fn runnable(loadavg: &str) -> Option<usize> {
         .ok()
 }
 
-/// From this many open files on the host the /proc scan uses every free core (up to 8);
+/// From this many descriptors on the host the /proc scan uses every free core (up to 8);
 /// below it one thread. A thread costs ~50 µs to start and join, a descriptor ~3 µs to
 /// read, so a second one pays from a few hundred descriptors if it gets a core; 1,000
 /// leaves margin. Not pinned down by measurement: on the loaded host where it was tried
 /// (BENCHMARKS.md, issue 13) a second thread on a busy core lost at every size, which is
 /// what [`free_cpus`] is for, and a quiet host was not to be had.
-pub const SCAN_THREADS_MIN_FILES: u64 = 1_000;
+pub const SCAN_THREADS_MIN_DESCRIPTORS: u64 = 1_000;
 
 /// Finds the holders of `wanted` among every process visible in /proc.
 /// `first`: stop at the first holder found (`who --first`).
@@ -284,8 +313,9 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
         ));
     }
     // By work, not by process count: 250 processes may hold 70k descriptors. Without
-    // file-nr (an odd /proc), by the old rule of thumb. And only on cores that are free.
-    let worth_it = open_files().map_or(pids.len() >= 256, |n| n >= SCAN_THREADS_MIN_FILES);
+    // counts (an odd /proc), by the old rule of thumb. And only on cores that are free.
+    let worth_it = descriptors_at_least(pfd, &pids, SCAN_THREADS_MIN_DESCRIPTORS)
+        .map_or(pids.len() >= 256, |n| n >= SCAN_THREADS_MIN_DESCRIPTORS);
     let threads = if worth_it { free_cpus().clamp(1, 8) } else { 1 };
     let stop = AtomicBool::new(false);
     let sh = Shared::new(pfd, &pids, wanted, first.then_some(&stop), threads);
@@ -310,6 +340,7 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
         scan.denied += p.denied;
         scan.vanished += p.vanished;
         scan.scanned += p.scanned;
+        *scan.descriptors.get_or_insert(0) += p.descriptors;
     }
     scan.stopped_early = first && stop.load(Ordering::Relaxed);
     // SAFETY: geteuid cannot fail.
@@ -430,6 +461,38 @@ mod tests {
 
     /// The link-count shortcut agrees with listing /proc/PID/task, for a process with one
     /// thread and for one with three (python3, its threads parked until stdin closes).
+    /// The count is each table's size summed, and stops once it reaches `enough`: a host
+    /// with a million descriptors costs no more stats than one with a thousand.
+    #[test]
+    fn descriptors_are_summed_until_enough() {
+        use std::process::{Command, Stdio};
+        let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc").unwrap();
+        let pfd = proc_dir.as_raw_fd();
+        if !fd_counts_reported(pfd) {
+            return crate::test_skip::skip("this kernel does not count descriptors (< 6.2)");
+        }
+        let mut child = Command::new("sleep")
+            .arg("30")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let c = child.id();
+        // 0, 1, 2 and whatever the test harness let it inherit.
+        let n = std::fs::read_dir(format!("/proc/{c}/fd")).unwrap().count() as u64;
+        assert!(n >= 3);
+        assert_eq!(descriptors_at_least(pfd, &[c, c, c], 100 * n), Some(3 * n));
+        assert_eq!(descriptors_at_least(pfd, &[c, c, c], n + 1), Some(2 * n));
+        // A process gone between the listing and the count adds nothing.
+        assert_eq!(
+            descriptors_at_least(pfd, &[c, u32::MAX - 1], 100 * n),
+            Some(n)
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
     #[test]
     fn thread_count_is_the_task_listing_length() {
         use std::io::BufRead;

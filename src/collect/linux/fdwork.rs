@@ -424,6 +424,7 @@ fn read_link(dfd: RawFd, name: &CStr, s: Slice, sh: &Shared, part: &mut Part) ->
             _ => Link::Absent,
         };
     }
+    part.descriptors += 1;
     match socket_inode(&link[..n as usize]) {
         Some(ino) if sh.wanted.contains(&ino) => {
             part.holders.push((ino, s.pid));

@@ -341,22 +341,21 @@ impl OwnerSource for ProcfsOwners {
     }
 }
 
-/// Below this many open files on the host (/proc/sys/fs/file-nr) the BPF iterator's fixed
-/// set-up costs more than reading every descriptor through /proc, so `auto` scans /proc.
-/// Measured with bench/crossover.sh on a quiet 2-vCPU host (BENCHMARKS.md, "Choosing an
-/// owner source"): whole `list --all --json`, bpf 8.1 ms vs procfs 7.2 ms at file-nr
-/// 1,143, and 7.4 ms vs 8.9 ms at 1,644; the sources cross near 1,400. file-nr counts open
-/// file descriptions, not descriptors (a forked server's shared ones count once, files
-/// only mmapped count too): on a quiet host it is within a few hundred of the descriptors
-/// a scan reads, which is the work both sources scale with.
-pub const BPF_MIN_FILES: u64 = 1_400;
+/// Below this many descriptors held on the host the BPF iterator's fixed set-up costs more
+/// than reading every descriptor through /proc, so `auto` scans /proc. Both costs grow
+/// with descriptors, not processes or open files: the count is the sum of /proc/PID/fd's
+/// sizes ([`fdscan::descriptors_at_least`]), not file-nr, which counts a pre-fork server's
+/// shared descriptors once. Measured with bench/crossover.sh on a 2-vCPU host
+/// (BENCHMARKS.md, "Choosing an owner source"): whole `list --all --json`, bpf 8.1 ms vs
+/// procfs 7.2 ms at 1,020 descriptors, 7.4 ms vs 8.9 ms at 1,524.
+pub const BPF_MIN_DESCRIPTORS: u64 = 1_300;
 
 /// The iterator's thread, started by `prepare`: it loads the program while the tables are
 /// dumped, then waits for `go` (sent by `begin_scan` or `scan`, so after the dump) and
 /// walks once. Dropped unsent (no scan follows: a free port), it ends without walking.
 struct Pending {
     go: std::sync::mpsc::Sender<()>,
-    walk: std::thread::JoinHandle<Result<Vec<bpf::Record>, bpf::BpfError>>,
+    walk: std::thread::JoinHandle<Result<bpf::Walk, bpf::BpfError>>,
 }
 
 impl Pending {
@@ -378,7 +377,7 @@ impl Pending {
         let _ = self.go.send(());
     }
 
-    fn records(self) -> Result<Vec<bpf::Record>, bpf::BpfError> {
+    fn records(self) -> Result<bpf::Walk, bpf::BpfError> {
         self.go();
         self.walk
             .join()
@@ -393,6 +392,8 @@ pub struct BpfOwners {
     procfs: ProcfsOwners,
     /// The load (and then the walk) `prepare` started; never joined if no scan follows.
     pending: Option<Pending>,
+    /// `auto`'s choice for this question, once made.
+    worth_it: Option<bool>,
 }
 
 impl BpfOwners {
@@ -402,14 +403,21 @@ impl BpfOwners {
             ran: OwnerSourceKind::Bpf,
             procfs: ProcfsOwners::default(),
             pending: None,
+            worth_it: None,
         }
     }
 
-    /// Explicit bpf always runs; `auto` only where the host has enough open files, and
+    /// Explicit bpf always runs; `auto` only where the host holds enough descriptors, and
     /// only with a working /proc (process details come from there: a PID without them
-    /// would read as "exited").
-    fn worth_it(&self) -> bool {
-        !self.auto || fdscan::open_files().is_some_and(|n| n >= BPF_MIN_FILES)
+    /// would read as "exited"). Counted once per question (`prepare` forgets it).
+    fn worth_it(&mut self) -> bool {
+        if !self.auto {
+            return true;
+        }
+        *self.worth_it.get_or_insert_with(|| {
+            fdscan::host_descriptors_at_least(BPF_MIN_DESCRIPTORS)
+                .is_some_and(|n| n >= BPF_MIN_DESCRIPTORS)
+        })
     }
 
     /// The iterator's answer: the program loaded by `prepare` (or now), then one walk,
@@ -417,11 +425,13 @@ impl BpfOwners {
     /// cannot look held by nobody. (Walking during the dump too and again for sockets
     /// nobody was found holding measured slower: see BENCHMARKS.md.)
     fn bpf_scan(&mut self, wanted: &InodeSet, first: bool) -> Result<OwnerScan, bpf::BpfError> {
-        let records = match self.pending.take() {
+        let walk = match self.pending.take() {
             Some(p) => p.records()?,
             None => bpf::Walker::load()?.read()?,
         };
-        Ok(bpf::owner_scan(&records, wanted, first))
+        let mut scan = bpf::owner_scan(&walk.records, wanted, first);
+        scan.descriptors = walk.descriptors;
+        Ok(scan)
     }
 }
 
@@ -440,6 +450,7 @@ impl OwnerSource for BpfOwners {
         // A walk the last question started and never collected (nothing was wanted) is
         // of another moment: never an answer for this one.
         self.pending = None;
+        self.worth_it = None;
         if self.ran == OwnerSourceKind::Bpf
             && foreign_proc().is_none()
             && self.worth_it()
@@ -587,7 +598,7 @@ mod tests {
             Err(bpf::BpfError::Other("never loaded in this test".into()))
         }));
         owners.begin_scan();
-        // The next question falls to /proc (as `auto` does below BPF_MIN_FILES).
+        // The next question falls to /proc (as `auto` does below BPF_MIN_DESCRIPTORS).
         owners.ran = OwnerSourceKind::Procfs;
         owners.prepare();
         assert!(owners.pending.is_none());

@@ -384,31 +384,105 @@ fn failure(errors: &[io::ErrorKind]) -> NetnsReason {
     }
 }
 
+/// One namespace's netlink read: its rows (tagged with its index), or why not.
+/// Err: what failed, with the error's kind where entering the namespace failed (it tells
+/// a refusal from a namespace that is gone).
+type Dumped = Result<Vec<SocketHarvest>, (Option<io::ErrorKind>, String)>;
+
+/// The netlink reads of every target entered through a path, on `workers` threads that
+/// each enter one namespace after another (a thread per namespace cost more in thread
+/// start-ups and hand-offs than the dumps, on a busy machine), so the dumps of several
+/// namespaces run at once. Targets without a path (the current namespace) are left to the
+/// caller's thread. A worker's namespace changes; no other thread's does.
+fn dump_entered(targets: &[Target], query: &TableQuery, workers: usize) -> Vec<Option<Dumped>> {
+    let entered: Vec<usize> = (0..targets.len())
+        .filter(|&i| targets[i].path.is_some())
+        .collect();
+    let mut results: Vec<Option<Dumped>> = (0..targets.len()).map(|_| None).collect();
+    if entered.is_empty() {
+        return results;
+    }
+    let workers = workers.clamp(1, entered.len());
+    let done: Vec<Vec<(usize, Dumped)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                let mine: Vec<usize> = entered.iter().copied().skip(w).step_by(workers).collect();
+                s.spawn(move || {
+                    mine.into_iter()
+                        .map(|i| (i, dump_one(&targets[i], query, i as u16)))
+                        .collect()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (i, d) in done.into_iter().flatten() {
+        results[i] = Some(d);
+    }
+    results
+}
+
+/// On a worker thread: enters `t`'s namespace (this thread only; the entry is checked as
+/// every namespace file is, never opened blocking) and dumps it.
+fn dump_one(t: &Target, query: &TableQuery, index: u16) -> Dumped {
+    let Some(path) = &t.path else {
+        return Err((None, "entering it: no path".into()));
+    };
+    let entered = open_netns(path).map_err(io::Error::from).and_then(|fd| {
+        // SAFETY: setns on a namespace descriptor we own; it changes only this worker
+        // thread, which does nothing else but enter namespaces and dump them, and ends.
+        match unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) } {
+            0 => Ok(()),
+            _ => Err(std::io::Error::last_os_error()),
+        }
+    });
+    dump(entered.and_then(|()| Diag::open()), query, index)
+}
+
+/// On this thread: `t`'s namespace dumped through a socket made inside it.
+fn dump_here(t: &Target, query: &TableQuery, index: u16) -> Dumped {
+    let diag = match &t.path {
+        None => Diag::open(),
+        Some(p) => diag_in(p),
+    };
+    dump(diag, query, index)
+}
+
+fn dump(diag: io::Result<Diag>, query: &TableQuery, index: u16) -> Dumped {
+    let mut d = diag.map_err(|e| (Some(e.kind()), format!("entering it: {e}")))?;
+    let mut out = Vec::new();
+    read_netlink(&mut d, query, index, &mut out).map_err(|e| (None, format!("netlink: {e}")))?;
+    Ok(out)
+}
+
 fn read_target(
     t: &Target,
     query: &TableQuery,
     index: u16,
-    procnet_only: bool,
+    (procnet_only, dumped): (bool, Option<Dumped>),
     peers: &mut Peers,
     out: &mut Vec<SocketHarvest>,
 ) -> Read {
     let mut why = Vec::new();
     let mut kinds = Vec::new();
-    if !procnet_only {
-        let diag = match &t.path {
-            None => Diag::open(),
-            Some(p) => diag_in(p),
-        };
-        match diag {
-            Ok(mut d) => match read_netlink(&mut d, query, index, out) {
-                Ok(()) => return Read::Netlink,
-                Err(e) => why.push(format!("netlink: {e}")),
-            },
-            Err(e) => {
-                kinds.push(e.kind());
-                why.push(format!("entering it: {e}"));
-            }
+    let dumped = match dumped {
+        Some(d) => Some(d),
+        None if !procnet_only => Some(dump_here(t, query, index)),
+        None => None,
+    };
+    match dumped {
+        Some(Ok(mut rows)) => {
+            out.append(&mut rows);
+            return Read::Netlink;
         }
+        Some(Err((kind, e))) => {
+            kinds.extend(kind);
+            why.push(e);
+        }
+        None => {}
     }
     let member = t.member.or(t.netns.current.then(std::process::id));
     if member.is_none() {
@@ -471,6 +545,36 @@ impl TableSource for NamespacedTables {
         self.refuse_unreadable = refuse;
     }
 
+    /// Exact lookups in the namespaces the sockets were read in (one entry each), not a
+    /// read of every namespace again.
+    fn confirm(&mut self, sockets: &[&SocketHarvest]) -> InodeSet {
+        let mut found = InodeSet::default();
+        let Some(discovery) = &self.targets else {
+            return found;
+        };
+        if self.procnet_only || sockets.len() > super::exact::MAX_LOOKUPS {
+            return found;
+        }
+        let mut by_netns: std::collections::BTreeMap<u16, Vec<&SocketHarvest>> = Default::default();
+        for &s in sockets {
+            by_netns.entry(s.netns).or_default().push(s);
+        }
+        for (index, socks) in by_netns {
+            // Namespaces found only through a process's /proc/PID/net have no target.
+            let Some(t) = discovery.targets.get(usize::from(index)) else {
+                continue;
+            };
+            let diag = match &t.path {
+                None => Diag::open(),
+                Some(p) => diag_in(p),
+            };
+            if let Ok(mut d) = diag {
+                found.extend(super::exact::confirm(&mut d, &socks));
+            }
+        }
+        found
+    }
+
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
         if self.targets.is_none() {
             self.targets = Some(discover_all());
@@ -482,21 +586,20 @@ impl TableSource for NamespacedTables {
         // Members found by nsid: their namespaces are read, not to be read again.
         let mut reached = Vec::new();
         let mut refused = None;
-        for t in &found.targets {
+        let mut dumped = match self.procnet_only {
+            true => Vec::new(),
+            false => dump_entered(&found.targets, query, super::fdscan::free_cpus().min(4)),
+        };
+        for (i, t) in found.targets.iter().enumerate() {
             let index = h.namespaces.len() as u16;
             h.namespaces.push(Arc::clone(&t.netns));
             let pid = match self.choice {
                 NetnsChoice::Pid(p) => Some(p),
                 _ => None,
             };
-            let read = read_target(
-                t,
-                query,
-                index,
-                self.procnet_only,
-                &mut peers,
-                &mut h.sockets,
-            );
+            let pre = dumped.get_mut(i).and_then(Option::take);
+            let how = (self.procnet_only, pre);
+            let read = read_target(t, query, index, how, &mut peers, &mut h.sockets);
             let table = match read {
                 Read::Netlink => TableSourceKind::Netlink,
                 Read::Procnet(pid) => {
@@ -553,10 +656,20 @@ impl TableSource for NamespacedTables {
     }
 }
 
+/// Which namespace's /proc/net a process sees, without reading it: /proc/PID/net/tcp is a
+/// procfs entry made once per network namespace, so its inode number tells namespaces
+/// apart (and the link /proc/PID/ns/net, which may be refused, is not needed). One stat.
+fn proc_net_key(pid: u32) -> Option<u64> {
+    ns_inode(Path::new(&format!("/proc/{pid}/net/tcp"))).ok()
+}
+
 /// Namespaces of processes whose namespace link we may not read (another user's, as an
-/// unprivileged user; PID 1 in some sandboxes): through /proc/PID/net, one per distinct set
-/// of socket inodes (a socket inode lives in one namespace, so a shared one means the same
-/// namespace). Their inode is unknown. Costs a full /proc/PID/net read per namespace.
+/// unprivileged user; PID 1 in some sandboxes): through /proc/PID/net, one per namespace
+/// not read already. A namespace is known by its /proc/net entries ([`proc_net_key`]) where
+/// a member of it was read (a target's member, or a process reached through its nsid);
+/// otherwise by a shared socket inode (a socket inode lives in one namespace), which costs
+/// a /proc/PID/net read per namespace, so it is done only for a process no key places.
+/// Their inode is unknown.
 fn read_unidentified(
     pids: &[u32],
     targets: &[Target],
@@ -567,26 +680,43 @@ fn read_unidentified(
     if pids.is_empty() {
         return;
     }
-    // Every socket of the namespaces already read, not only those the query kept.
-    let mut seen: InodeSet = h
-        .sockets
+    let member = |t: &Target| t.member.or(t.netns.current.then(std::process::id));
+    let mut keys: std::collections::HashSet<u64> = targets
         .iter()
-        .map(|s| s.inode)
-        .filter(|&i| i != 0)
+        .filter_map(member)
+        .chain(reached.iter().copied())
+        .filter_map(proc_net_key)
         .collect();
-    let members = targets
-        .iter()
-        .filter_map(|t| t.member)
-        .chain(reached.iter().copied());
-    for pid in members {
-        if let Some(all) = inodes_of(pid) {
-            seen.extend(all);
-        }
-    }
+    // Every socket of the namespaces already read, not only those the query kept: made
+    // only for a process whose key is not among the namespaces read.
+    let mut seen: Option<InodeSet> = None;
     for &pid in pids {
+        let key = proc_net_key(pid);
+        if key.is_some_and(|k| keys.contains(&k)) {
+            continue; // a namespace already read
+        }
         let Some(inodes) = inodes_of(pid) else {
             continue; // exited, or not readable either: nothing to tell apart
         };
+        let seen = seen.get_or_insert_with(|| {
+            let mut seen: InodeSet = h
+                .sockets
+                .iter()
+                .map(|s| s.inode)
+                .filter(|&i| i != 0)
+                .collect();
+            let members = targets
+                .iter()
+                .filter_map(|t| t.member)
+                .chain(reached.iter().copied());
+            for pid in members {
+                if let Some(all) = inodes_of(pid) {
+                    seen.extend(all);
+                }
+            }
+            seen
+        });
+        keys.extend(key);
         if inodes.is_empty() || inodes.iter().any(|i| seen.contains(i)) {
             continue; // no sockets, or a namespace already read
         }
@@ -644,6 +774,42 @@ mod tests {
             e.to_string(),
             "invalid network namespace file '/proc/self/ns/mnt': a namespace of another kind, not a network namespace"
         );
+    }
+
+    /// /proc/PID/net/tcp's inode is the same for two processes of one namespace and
+    /// differs for a process in another: what places a process whose namespace link is
+    /// refused without reading its tables.
+    #[test]
+    fn proc_net_entries_tell_namespaces_apart() {
+        use std::process::{Command, Stdio};
+        let spawn = |argv: &[&str]| {
+            Command::new(argv[0])
+                .args(&argv[1..])
+                .stdin(Stdio::piped())
+                .spawn()
+        };
+        let me = proc_net_key(std::process::id()).unwrap();
+        let mut here = spawn(&["cat"]).unwrap();
+        assert_eq!(proc_net_key(here.id()), Some(me));
+        drop(here.stdin.take());
+        here.wait().unwrap();
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return crate::test_skip::skip("not root: cannot create a network namespace");
+        }
+        // `unshare -n cat` is in its own namespace once exec'd: wait for the exec (its
+        // comm turns to cat), a readiness signal rather than a sleep.
+        let Ok(mut there) = spawn(&["unshare", "-n", "cat"]) else {
+            return crate::test_skip::skip("unshare (util-linux) is not installed");
+        };
+        let comm = format!("/proc/{}/comm", there.id());
+        while std::fs::read_to_string(&comm).is_ok_and(|c| c.trim() != "cat") {
+            std::thread::yield_now();
+        }
+        let key = proc_net_key(there.id());
+        drop(there.stdin.take());
+        there.wait().unwrap();
+        assert!(key.is_some_and(|k| k != me), "{key:?} vs {me}");
     }
 
     #[test]

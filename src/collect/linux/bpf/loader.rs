@@ -358,34 +358,58 @@ pub fn open_iter(prog: &OwnedFd) -> Result<OwnedFd, BpfError> {
         .map_err(|e| BpfError::classify("create the iterator", &e, ""))
 }
 
+/// The most EAGAINs one walk may see. The kernel ends a read with EAGAIN after a million
+/// objects (descriptors) that wrote nothing (bpf_seq_read, MAX_ITER_OBJS), keeping its
+/// position: the walk goes on with the next read. 4,096 of them is four billion silent
+/// descriptors, more than a host's memory holds; past it the kernel is not making progress.
+const MAX_AGAIN: u32 = 4096;
+
 /// Reads the iterator to its end, handing every whole record to `each`.
-pub fn read_records(
-    iter: &OwnedFd,
+pub fn read_records(iter: &OwnedFd, len: usize, each: impl FnMut(&[u8])) -> Result<(), BpfError> {
+    read_all(
+        |buf| {
+            // SAFETY: buf is writable for its length.
+            let n = unsafe { libc::read(iter.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 {
+                Err(io::Error::last_os_error())
+            } else {
+                Ok(n as usize)
+            }
+        },
+        len,
+        each,
+    )
+}
+
+/// [`read_records`] over any `read`: reads until it returns 0, again after EINTR and
+/// after EAGAIN (up to [`MAX_AGAIN`] times).
+fn read_all(
+    mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
     len: usize,
     mut each: impl FnMut(&[u8]),
 ) -> Result<(), BpfError> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut have = 0usize;
+    let mut again = 0u32;
     loop {
-        // SAFETY: buf[have..] is writable for its length.
-        let n = unsafe {
-            libc::read(
-                iter.as_raw_fd(),
-                buf[have..].as_mut_ptr().cast(),
-                buf.len() - have,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
+        let n = match read(&mut buf[have..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && again < MAX_AGAIN => {
+                again += 1;
                 continue;
             }
-            return Err(BpfError::classify("read the iterator", &e, ""));
-        }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(BpfError::Other(format!(
+                    "read the iterator: {e}, {again} times: the walk made no end"
+                )))
+            }
+            Err(e) => return Err(BpfError::classify("read the iterator", &e, "")),
+        };
         if n == 0 {
             break;
         }
-        have += n as usize;
+        have += n;
         let whole = have - have % len;
         buf[..whole].chunks_exact(len).for_each(&mut each);
         // A read may end inside a record: keep its start for the next one.
@@ -411,6 +435,54 @@ mod tests {
         assert_eq!(std::mem::offset_of!(ProgLoadAttr, attach_btf_id), 108);
         assert_eq!(std::mem::offset_of!(LinkCreateAttr, iter_info), 16);
         assert_eq!(std::mem::offset_of!(LinkCreateAttr, iter_info_len), 24);
+    }
+
+    /// A read that ends with EAGAIN (a million silent descriptors) is read again, and the
+    /// records on either side of it all arrive, a record split across reads included.
+    #[test]
+    fn a_read_ended_by_eagain_is_read_again_to_the_end() {
+        let data: Vec<u8> = (0u8..40).collect();
+        // 8-byte records: 3 bytes, EAGAIN, EINTR, 13 bytes, EAGAIN twice, the rest, end.
+        let mut script: Vec<io::Result<usize>> = vec![
+            Ok(3),
+            Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+            Err(io::Error::from_raw_os_error(libc::EINTR)),
+            Ok(13),
+            Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+            Err(io::Error::from_raw_os_error(libc::EAGAIN)),
+            Ok(24),
+            Ok(0),
+        ];
+        script.reverse();
+        let mut at = 0;
+        let read = |buf: &mut [u8]| {
+            let r = script.pop().expect("read after the end");
+            if let Ok(n) = r {
+                buf[..n].copy_from_slice(&data[at..at + n]);
+                at += n;
+            }
+            r
+        };
+        let mut got = Vec::new();
+        read_all(read, 8, |r| got.push(r.to_vec())).unwrap();
+        let want: Vec<Vec<u8>> = data.chunks(8).map(|c| c.to_vec()).collect();
+        assert_eq!(got, want);
+    }
+
+    /// A kernel that answers EAGAIN forever is given up on, with an error saying so.
+    #[test]
+    fn eagain_forever_ends_in_an_error() {
+        let mut calls = 0u32;
+        let read = |_: &mut [u8]| {
+            calls += 1;
+            Err(io::Error::from_raw_os_error(libc::EAGAIN))
+        };
+        let e = read_all(read, 8, |_| panic!("no record")).unwrap_err();
+        assert!(
+            matches!(&e, BpfError::Other(m) if m.contains("no end")),
+            "{e:?}"
+        );
+        assert_eq!(calls, MAX_AGAIN + 1);
     }
 
     #[test]

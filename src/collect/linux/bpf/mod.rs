@@ -117,19 +117,38 @@ impl Walker {
     }
 
     /// Every socket descriptor of every process visible in the caller's PID namespace,
-    /// once per (pid, fd, inode, netns), sorted by pid then fd, as of this call.
-    pub fn read(&self) -> Result<Vec<Record>, BpfError> {
+    /// once per (pid, fd, inode, netns), sorted by pid then fd, as of this call; and how
+    /// many descriptors the walk went through.
+    pub fn read(&self) -> Result<Walk, BpfError> {
         let iter = loader::open_iter(&self.prog)?;
         let mut records = Vec::with_capacity(1024);
+        let mut last_index = None;
         loader::read_records(&iter, program::RECORD_LEN, |b| {
-            records.push(Record::parse(b))
+            let r = Record::parse(b);
+            if (r.pid, r.tid, r.fd) == (program::TRAILER, program::TRAILER, program::TRAILER) {
+                last_index = Some(r.inode);
+            } else {
+                records.push(r);
+            }
         })?;
-        Ok(dedup(records))
+        Ok(Walk {
+            records: dedup(records),
+            descriptors: last_index.map(|i| i + 1),
+        })
     }
 }
 
+/// One walk's answer.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Walk {
+    /// See [`Walker::read`].
+    pub records: Vec<Record>,
+    /// Descriptors walked (the trailer's object index + 1); None without a trailer.
+    pub descriptors: Option<u64>,
+}
+
 /// Loads the program and walks once: see [`Walker::read`].
-pub fn scan() -> Result<Vec<Record>, BpfError> {
+pub fn scan() -> Result<Walk, BpfError> {
     Walker::load()?.read()
 }
 

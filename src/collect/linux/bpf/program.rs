@@ -6,7 +6,13 @@
 //! ```c
 //! SEC("iter/task_file") int owners(struct bpf_iter__task_file *ctx) {
 //!     struct file *file = ctx->file; struct task_struct *task = ctx->task;
-//!     if (!file || !task) return 0;                  // the verifier insists
+//!     if (!file) {            // the walk's end (the stop call): one trailer record
+//!         struct record t = { .pid = ~0, .tid = ~0, .fd = ~0,
+//!                             .inode = ctx->meta->seq_num };  // index of the last object
+//!         bpf_seq_write(ctx->meta->seq, &t, sizeof(t));
+//!         return 0;
+//!     }
+//!     if (!task) return 0;                           // the verifier insists
 //!     // Only sockets: f_op is socket_file_ops, which the helper checks on the file
 //!     // itself, without reaching for the inode of every other descriptor. (An O_PATH
 //!     // descriptor of a socket's filesystem path is not one: procfs says socket:[N]
@@ -55,6 +61,8 @@ const SOCKFS_MAGIC: i32 = 0x534F_434B;
 const MAX_PID_NS_LEVEL: i32 = 32;
 /// The function whose BTF id the program attaches to (`iter/task_file`).
 pub const TARGET_FUNC: &str = "bpf_iter_task_file";
+/// The pid, tid and fd of the trailer record the program writes once, at the walk's end.
+pub const TRAILER: u32 = u32::MAX;
 
 /// Stack layout: the record at fp-32, scratch at fp-40.
 const REC: i16 = -32;
@@ -90,6 +98,8 @@ pub struct Layout {
     pub ctx_fd: i16,
     pub ctx_file: i16,
     pub meta_seq: i16,
+    /// bpf_iter_meta.seq_num: the index of the object being shown.
+    pub meta_seq_num: i16,
     pub file_inode: i16,
     pub inode_mode: Load,
     pub inode_ino: Load,
@@ -169,6 +179,7 @@ impl Layout {
             ctx_fd: arg("fd")?,
             ctx_file: arg("file")?,
             meta_seq: ptr(btf, "bpf_iter_meta", &["seq"])?,
+            meta_seq_num: load(btf, "bpf_iter_meta", &["seq_num"], &[8])?.off,
             file_inode: ptr(btf, "file", &["f_inode"])?,
             inode_mode: load(btf, "inode", &["i_mode"], &[2])?,
             inode_ino: load(btf, "inode", &["i_ino"], &[4, 8])?,
@@ -211,7 +222,7 @@ pub fn build(l: &Layout) -> Result<Vec<Insn>, String> {
     let mut a = Asm::default();
     a.mov(R6, R1); //                                 r6 = ctx (kept across calls)
     a.ldx(Size::DW, R8, R6, l.ctx_file); //           r8 = ctx->file
-    a.jmp_imm(JEQ, R8, 0, "out");
+    a.jmp_imm(JEQ, R8, 0, "trailer");
     a.ldx(Size::DW, R7, R6, l.ctx_task); //           r7 = ctx->task
     a.jmp_imm(JEQ, R7, 0, "out");
     match l.netns {
@@ -262,6 +273,17 @@ pub fn build(l: &Layout) -> Result<Vec<Insn>, String> {
     a.label("tid");
     a.ldx(Size::DW, R1, R7, l.task_thread_pid); //    r.tid = nr_at(task->thread_pid)
     nr_at_level(&mut a, l, REC_TID, "emit");
+    a.ja("emit");
+    // No file: the stop call at the walk's end. The trailer says how far the walk went.
+    a.label("trailer");
+    a.ldx(Size::DW, R1, R6, l.ctx_meta); //           r.inode = ctx->meta->seq_num
+    a.ldx(Size::DW, R2, R1, l.meta_seq_num);
+    a.stx(Size::DW, FP, REC_INODE, R2);
+    a.st(Size::W, FP, REC_PID, TRAILER as i32);
+    a.st(Size::W, FP, REC_TID, TRAILER as i32);
+    a.st(Size::W, FP, REC_FD, TRAILER as i32);
+    a.st(Size::W, FP, REC_PAD, 0);
+    a.st(Size::DW, FP, REC_NETNS, 0);
     a.label("emit");
     a.ldx(Size::DW, R1, R6, l.ctx_meta); //           bpf_seq_write(ctx->meta->seq, &r, 32)
     a.ldx(Size::DW, R1, R1, l.meta_seq);
@@ -299,6 +321,7 @@ mod tests {
             ctx_fd: 16,
             ctx_file: 24,
             meta_seq: 0,
+            meta_seq_num: 16,
             file_inode: 32,
             inode_mode: Load {
                 off: 0,
@@ -333,8 +356,8 @@ mod tests {
     fn the_record_written_is_the_whole_initialised_record() {
         for netns in [false, true] {
             let p = build(&layout(netns)).unwrap();
-            let n = p.len();
             // Ends: r1 = seq, r2 = fp - 32, r3 = 32, call seq_write, r0 = 0, exit.
+            let n = p.len();
             assert_eq!(p[n - 4].imm, RECORD_LEN as i32);
             assert_eq!(p[n - 5].imm, i32::from(REC));
             assert_eq!((p[n - 3].code, p[n - 3].imm), (0x85, SEQ_WRITE));

@@ -130,7 +130,8 @@ fn finds_our_own_listener_with_fd_and_netns() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let fd = l.as_raw_fd();
     let ino = inode_of(&format!("/proc/self/fd/{fd}"));
-    let records = scan().unwrap();
+    let walk = scan().unwrap();
+    let records = walk.records;
     let me = std::process::id();
     // Other tests' children, forked and not yet exec'd, may hold a copy for a moment.
     let ours: Vec<&Record> = records
