@@ -302,6 +302,16 @@ pub const SCAN_THREADS_MIN_DESCRIPTORS: u64 = 1_000;
 /// Finds the holders of `wanted` among every process visible in /proc.
 /// `first`: stop at the first holder found (`who --first`).
 pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
+    scan_owners_counted(wanted, first, None)
+}
+
+/// [`scan_owners`], with the host's descriptors already counted (by `auto`, at least up
+/// to [`SCAN_THREADS_MIN_DESCRIPTORS`]), so they are not counted twice.
+pub fn scan_owners_counted(
+    wanted: &InodeSet,
+    first: bool,
+    counted: Option<u64>,
+) -> io::Result<OwnerScan> {
     let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc")?;
     let pfd = proc_dir.as_raw_fd();
     let pids = list_pids(pfd)?;
@@ -314,7 +324,8 @@ pub fn scan_owners(wanted: &InodeSet, first: bool) -> io::Result<OwnerScan> {
     }
     // By work, not by process count: 250 processes may hold 70k descriptors. Without
     // counts (an odd /proc), by the old rule of thumb. And only on cores that are free.
-    let worth_it = descriptors_at_least(pfd, &pids, SCAN_THREADS_MIN_DESCRIPTORS)
+    let worth_it = counted
+        .or_else(|| descriptors_at_least(pfd, &pids, SCAN_THREADS_MIN_DESCRIPTORS))
         .map_or(pids.len() >= 256, |n| n >= SCAN_THREADS_MIN_DESCRIPTORS);
     let threads = if worth_it { free_cpus().clamp(1, 8) } else { 1 };
     let stop = AtomicBool::new(false);

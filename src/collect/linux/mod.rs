@@ -289,6 +289,8 @@ impl LazyPlacer {
 pub struct ProcfsOwners {
     users: UserNames,
     places: LazyPlacer,
+    /// The host's descriptors, where `auto` counted them for this question.
+    counted: Option<u64>,
 }
 
 impl ProcfsOwners {
@@ -302,7 +304,7 @@ impl OwnerSource for ProcfsOwners {
         OwnerSourceKind::Procfs
     }
     fn scan(&mut self, wanted: &InodeSet, first: bool) -> std::io::Result<OwnerScan> {
-        scan_owners(wanted, first)
+        fdscan::scan_owners_counted(wanted, first, self.counted.take())
     }
     fn details(&mut self, pids: &[u32]) -> ProcessTable {
         let mut table = crate::collect::process_details(pids, &mut self.users);
@@ -414,10 +416,15 @@ impl BpfOwners {
         if !self.auto {
             return true;
         }
-        *self.worth_it.get_or_insert_with(|| {
-            fdscan::host_descriptors_at_least(BPF_MIN_DESCRIPTORS)
-                .is_some_and(|n| n >= BPF_MIN_DESCRIPTORS)
-        })
+        if let Some(w) = self.worth_it {
+            return w;
+        }
+        let counted = fdscan::host_descriptors_at_least(BPF_MIN_DESCRIPTORS);
+        // Counted past SCAN_THREADS_MIN_DESCRIPTORS too: the /proc scan need not count.
+        self.procfs.counted = counted;
+        let w = counted.is_some_and(|n| n >= BPF_MIN_DESCRIPTORS);
+        self.worth_it = Some(w);
+        w
     }
 
     /// The iterator's answer: the program loaded by `prepare` (or now), then one walk,
@@ -451,6 +458,7 @@ impl OwnerSource for BpfOwners {
         // of another moment: never an answer for this one.
         self.pending = None;
         self.worth_it = None;
+        self.procfs.counted = None;
         if self.ran == OwnerSourceKind::Bpf
             && foreign_proc().is_none()
             && self.worth_it()
