@@ -264,6 +264,7 @@ fn prometheus_metrics_of_known_sockets_parse_exactly() {
 
     let names = [
         "portscope_listener_info",
+        "portscope_published_info",
         "portscope_listeners",
         "portscope_sockets",
         "portscope_owner_hidden_sockets",
@@ -531,7 +532,7 @@ const MODULE_KEYS: [(&str, &str); 7] = [
     ("stime", "string"),
     ("user", "string"),
 ];
-const PORTSCOPE_KEYS: [&str; 12] = [
+const PORTSCOPE_KEYS: [&str; 13] = [
     "v6only",
     "unit",
     "container",
@@ -544,6 +545,7 @@ const PORTSCOPE_KEYS: [&str; 12] = [
     "compose",
     "netns_name",
     "owner_reason_code",
+    "published_container",
 ];
 
 fn kind(v: &Value) -> &'static str {

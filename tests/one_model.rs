@@ -155,4 +155,48 @@ fn every_output_carries_the_same_placement_and_owners() {
     };
     assert_eq!(got, want, "ansible-facts");
     assert_eq!(i["container_runtime"], "podman");
+
+    // The published host port (conmon's reservation socket, outside the container) names
+    // the container it reaches in every output too.
+    let port = c.host_port;
+    let held: Vec<&Socket> = list
+        .sockets
+        .iter()
+        .filter(|s| s.local.port == port && s.processes.iter().any(|p| p.pid == c.conmon_pid))
+        .collect();
+    assert_eq!(held.len(), 1, "conmon's socket on {port}");
+    let published = held[0]
+        .placement
+        .published
+        .as_ref()
+        .expect("placement.published");
+    let reached = published.container.as_ref().and_then(|c| c.name.clone());
+    assert_eq!(reached.as_deref(), Some(name.as_str()), "list --json");
+    let who = serde_json::from_str::<Value>(&ok(&["who", "--json", &port.to_string()])).unwrap();
+    assert_eq!(
+        who["published"][0]["published"]["container"]["name"],
+        name.as_str(),
+        "{who}"
+    );
+    let series: Vec<&str> = prom
+        .lines()
+        .filter(|l| l.starts_with("portscope_published_info{"))
+        .filter(|l| l.contains(&format!("port=\"{port}\"")))
+        .collect();
+    assert_eq!(series.len(), 1, "{prom}");
+    for label in [
+        "via=\"conmon\"".to_string(),
+        format!("container=\"{name}\""),
+        "container_port=\"80\"".to_string(),
+    ] {
+        assert!(series[0].contains(&label), "{label} in {}", series[0]);
+    }
+    let host_items: Vec<&Value> = facts["ansible_facts"]["tcp_listen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["port"] == port && i["pid"] == c.conmon_pid)
+        .collect();
+    assert_eq!(host_items.len(), 1, "{facts}");
+    assert_eq!(host_items[0]["published_container"], name.as_str());
 }

@@ -122,6 +122,16 @@ pub enum PublishedVia {
 }
 
 impl PublishedVia {
+    /// The JSON (serde) spelling, for labels: `docker-proxy`, `conmon`, `dnat`, `dockerd`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishedVia::DockerProxy => "docker-proxy",
+            PublishedVia::Conmon => "conmon",
+            PublishedVia::Dnat => "dnat",
+            PublishedVia::Dockerd => "dockerd",
+        }
+    }
+
     /// The words `who` uses.
     pub fn describe(self) -> &'static str {
         match self {

@@ -62,6 +62,10 @@ pub struct ListenItem {
     pub netns_name: Option<String>,
     #[serde(default)]
     pub owner_reason_code: Option<String>,
+    /// For a host port a container engine publishes (held by docker-proxy, conmon or
+    /// dockerd): the container it reaches, as `container` names one.
+    #[serde(default)]
+    pub published_container: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -112,6 +116,11 @@ pub fn facts(sockets: &[Socket], ctx: &Context<'_>) -> Document {
                 .map(|p| format!("{}/{}", p.project, p.service)),
             netns_name: (!s.netns.current).then(|| s.netns.name.clone()).flatten(),
             owner_reason_code: s.owner_reason_code.map(|c| c.as_str().to_owned()),
+            published_container: place
+                .published
+                .as_ref()
+                .and_then(|p| p.container.as_ref())
+                .map(|c| c.label()),
         };
         if s.processes.is_empty() {
             list.push(base);
@@ -193,7 +202,7 @@ mod tests {
                 "v6only": null, "unit": null, "container": null, "owner": "visible",
                 "owner_reason": null, "netns": null, "container_id": null,
                 "container_runtime": null, "pod": null, "compose": null, "netns_name": null,
-                "owner_reason_code": null
+                "owner_reason_code": null, "published_container": null
             }], "udp_listen": []}})
         );
     }

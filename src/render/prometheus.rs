@@ -156,6 +156,8 @@ pub fn write_metrics(out: &mut dyn Write, sockets: &[Socket], ctx: &Context) -> 
         info.write(out)?;
     }
 
+    write_published(out, sockets)?;
+
     header(
         out,
         "portscope_listeners",
@@ -221,6 +223,42 @@ pub fn write_metrics(out: &mut dyn Write, sockets: &[Socket], ctx: &Context) -> 
         .unwrap_or_default()
         .as_secs_f64();
     writeln!(out, "portscope_last_success_timestamp_seconds {ts}")
+}
+
+/// The host ports a container engine publishes, held here by its proxy or reservation
+/// socket (docker-proxy, conmon, dockerd): which container each one reaches, as `list`
+/// shows it ("conmon (for container web)") and JSON's `placement.published` says.
+fn write_published(out: &mut dyn Write, sockets: &[Socket]) -> io::Result<()> {
+    header(
+        out,
+        "portscope_published_info",
+        "gauge",
+        "A host port a container engine publishes (held by its proxy or reservation socket): \
+         the container it reaches.",
+    )?;
+    let mut series = BTreeSet::new();
+    for s in sockets.iter().filter(|s| s.state.is_listening()) {
+        let Some(p) = &s.placement.published else {
+            continue;
+        };
+        series.insert((
+            s.protocol,
+            s.local.port,
+            s.local.address,
+            p.via.as_str(),
+            p.container.as_ref().map(|c| c.label()).unwrap_or_default(),
+            p.container_port.map(|c| c.to_string()).unwrap_or_default(),
+        ));
+    }
+    for (protocol, port, address, via, container, container_port) in series {
+        writeln!(
+            out,
+            "portscope_published_info{{protocol=\"{protocol}\",address=\"{address}\",port=\"{port}\",\
+             via=\"{via}\",container=\"{}\",container_port=\"{container_port}\"}} 1",
+            escape_label(&container),
+        )?;
+    }
+    Ok(())
 }
 
 /// Hidden owners by reason code: every code in [`HIDDEN_REASONS`] (zero included).
@@ -338,6 +376,41 @@ mod tests {
         );
     }
 
+    /// A host port conmon holds for a container names that container in its own series
+    /// (the listener's own labels stay the holder's: conmon runs outside the container).
+    #[test]
+    fn a_published_host_port_names_the_container_it_reaches() {
+        use crate::model::{Container, Placement, Published, PublishedVia};
+        let conmon = process(900, "conmon", "root");
+        let mut s = socket(Protocol::Tcp, "127.0.0.1", 18080, Listen, vec![conmon]);
+        s.placement = std::sync::Arc::new(Placement {
+            container: None,
+            unit: None,
+            published: Some(Published {
+                via: PublishedVia::Conmon,
+                protocol: Protocol::Tcp,
+                host_ip: Some("127.0.0.1".parse().unwrap()),
+                host_port: 18080,
+                container: Some(Container {
+                    runtime: "podman".into(),
+                    id: "b".repeat(64),
+                    name: Some("web\"1".into()),
+                    pod: None,
+                    compose: None,
+                }),
+                container_ip: Some("10.88.0.2".parse().unwrap()),
+                container_port: Some(80),
+            }),
+        });
+        let text = render(&[s]);
+        assert_eq!(
+            series(&text, "portscope_published_info"),
+            [
+                r#"portscope_published_info{protocol="tcp",address="127.0.0.1",port="18080",via="conmon",container="web\"1",container_port="80"} 1"#
+            ]
+        );
+    }
+
     #[test]
     fn ephemeral_ports_fold_into_one_series_per_owner() {
         let java = process(4000, "java", "app");
@@ -443,6 +516,7 @@ mod tests {
         let text = render(&[]);
         let names = [
             "portscope_listener_info",
+            "portscope_published_info",
             "portscope_listeners",
             "portscope_sockets",
             "portscope_owner_hidden_sockets",
