@@ -387,14 +387,29 @@ fn a_table_whose_links_are_refused_is_reported_and_not_listed() {
     let mut child = hold_on_stdin(l, Some(65534));
     let log = std::env::temp_dir().join(format!("portscope-refused-{}.strace", child.id()));
     let out = std::process::Command::new("strace")
-        .args(["-f", "-y", "-qq", "-e", "trace=getdents64,readlinkat", "-o"])
+        // -ff: one file per thread, so no call is split into "<unfinished ...>" and
+        // "resumed" lines when two threads make calls at once.
+        .args([
+            "-ff",
+            "-y",
+            "-qq",
+            "-e",
+            "trace=getdents64,readlinkat",
+            "-o",
+        ])
         .arg(&log)
         .args(["setpriv", "--bounding-set=-sys_ptrace", "--"])
         .arg(bin_path())
         .args(["who", &port, "--json", "--owner-source", "procfs"])
         .output();
-    let trace = std::fs::read_to_string(&log).unwrap_or_default();
-    let _ = std::fs::remove_file(&log);
+    let mut trace = String::new();
+    let prefix = format!("{}.", log.file_name().unwrap().to_string_lossy());
+    for entry in std::fs::read_dir(std::env::temp_dir()).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            trace.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
     let out = match out {
