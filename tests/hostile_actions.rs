@@ -623,3 +623,51 @@ fn a_holder_that_execs_on_sigterm_is_not_sent_sigkill() {
     );
     assert!(holder.try_wait().unwrap().is_none());
 }
+
+/// The skip reason names the program a target became, and that program's path is the
+/// holder's to choose: an escape sequence in it reached the terminal raw in the report
+/// (`skipped: not sent SIGKILL: ... executable X is now /tmp/ESC[31m.../sleep`). Now it is
+/// escaped like every other untrusted name.
+#[test]
+fn the_program_a_target_became_is_escaped_in_the_report() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let dir = TempDir::new("esc-exe");
+    let evil = dir.0.join("\x1b[31mRED\x1b]0;pwn\x07");
+    std::fs::create_dir(&evil).unwrap();
+    let prog = evil.join("sleep");
+    std::fs::copy(which("sleep"), &prog).unwrap();
+    let mut holder = Kid(Command::new("python3")
+        .args([
+            "-c",
+            "import os,signal,socket,sys\n\
+             s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); s.set_inheritable(True)\n\
+             signal.signal(signal.SIGTERM, lambda *a: os.execv(sys.argv[1],['sleep','1000']))\n\
+             print(s.getsockname()[1],flush=True)\n\
+             while True: signal.pause()",
+        ])
+        .arg(&prog)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().to_string();
+    let (code, out, err) = run(&["kill", "--grace", "2s", &port]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        out.contains("executable")
+            && out.contains("is now ")
+            && out.contains("\\x1b[31mRED\\x1b]0;pwn\\x07/sleep"),
+        "{out}"
+    );
+    assert!(!out.contains('\x1b') && !err.contains('\x1b'), "{out}{err}");
+    assert!(!out.contains('\x07') && !err.contains('\x07'), "{out}{err}");
+    assert!(holder.try_wait().unwrap().is_none(), "not killed");
+}
