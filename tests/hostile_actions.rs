@@ -671,3 +671,139 @@ fn the_program_a_target_became_is_escaped_in_the_report() {
     assert!(!out.contains('\x07') && !err.contains('\x07'), "{out}{err}");
     assert!(holder.try_wait().unwrap().is_none(), "not killed");
 }
+
+/// `portscope listen --json ADDR` run from a copy of portscope at `exe`, as `uid`: the
+/// holder, and its port from the first line.
+fn listen_as(exe: &std::path::Path, uid: u32, addr: &str) -> (Kid, u16) {
+    let mut kid = Kid(Command::new(exe)
+        .args(["listen", "--json", addr])
+        .uid(uid)
+        .gid(uid)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run the copy"));
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(kid.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    (kid, v["port"].as_u64().unwrap() as u16)
+}
+
+/// An engine is recognised by its executable, but a file's name is anyone's to choose:
+/// another user's copy of a program named `dockerd` got itself refused (exit 3, "a
+/// container engine's own process"), so root's `kill` could not end it. An executable
+/// counts as an engine's only when root (or the user running portscope) owns it.
+#[test]
+fn a_program_merely_named_dockerd_by_another_user_is_not_an_engine() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let dir = TempDir::new("fake-engine");
+    let exe = dir.0.join("dockerd");
+    std::fs::copy(bin_path(), &exe).unwrap();
+    std::os::unix::fs::chown(&exe, Some(65534), Some(65534)).unwrap();
+    let (mut kid, port) = listen_as(&exe, 65534, "127.0.0.1:0");
+    let (code, out, err) = run(&["kill", "-y", "--grace", "5s", &port.to_string(), "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc = act_doc(&out);
+    assert!(doc.plan.refused.is_empty(), "{out}");
+    assert_eq!(doc.plan.targets.len(), 1, "{out}");
+    assert_eq!(doc.result.unwrap().status, Status::Freed);
+    assert!(
+        kid.try_wait().unwrap().is_some(),
+        "it was signalled and ended"
+    );
+    // The same program owned by root is trusted to be what it is called: refused.
+    std::os::unix::fs::chown(&exe, Some(0), Some(0)).unwrap();
+    let (kid, port) = listen_as(&exe, 65534, "127.0.0.1:0");
+    let fd = Pidfd::open(kid.id()).unwrap();
+    let (code, out, err) = run(&["kill", "-y", "--grace", "5s", &port.to_string(), "--json"]);
+    assert_eq!(code, 3, "{out}{err}");
+    let doc = act_doc(&out);
+    assert_eq!(doc.plan.refused.len(), 1, "{out}");
+    assert!(
+        doc.plan.refused[0]
+            .reason
+            .starts_with("dockerd (docker's engine)"),
+        "{out}"
+    );
+    assert!(
+        !fd.exited_within(std::time::Duration::ZERO),
+        "not signalled"
+    );
+}
+
+/// Regression: `kill` pinned its targets with pidfd_open(PID), which reads the PID in
+/// portscope's own PID namespace, while every PID and every check came from /proc. Run
+/// in a PID namespace over the host's /proc (`unshare -pf` without --mount-proc), the
+/// holder's host PID named another process in that namespace: the checks read the holder,
+/// and the SIGTERM went to the other one (here a `sleep` given that PID by ns_last_pid).
+/// Now kill refuses to signal by PID there: exit 2, both processes untouched.
+#[test]
+fn a_pid_from_a_foreign_proc_never_signals_the_namesake() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let mut holder = Kid(Command::new("python3")
+        .args([
+            "-c",
+            "import socket,time\n\
+             s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+             print(s.getsockname()[1],flush=True); time.sleep(1000)",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().to_string();
+    // Another host process: portscope takes its PID in the new namespace, so that the
+    // host's /proc lists a process with portscope's own PID (the owner scan's sanity check).
+    let other = Kid(Command::new("sleep").arg("1000").spawn().unwrap());
+    let (h, s) = (holder.id(), other.id());
+    let script = format!(
+        "echo {} > /proc/sys/kernel/ns_last_pid || exit 77\n\
+         sleep 1000 & v=$!\n\
+         [ \"$v\" = {h} ] || {{ echo \"the namesake got $v\"; exit 77; }}\n\
+         echo {} > /proc/sys/kernel/ns_last_pid\n\
+         ( exec {} kill -y --grace 1s {port} ); rc=$?\n\
+         if kill -0 $v; then echo \"rc=$rc namesake alive\"; else echo \"rc=$rc namesake dead\"; fi\n\
+         kill $v",
+        h - 1,
+        s - 1,
+        bin_path()
+    );
+    let out = Command::new("unshare")
+        .args(["-p", "-f", "--kill-child", "bash", "-c", &script])
+        .output()
+        .expect("unshare");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if out.status.code() == Some(77) {
+        skip(&format!(
+            "cannot place a PID with ns_last_pid: {stdout}{stderr}"
+        ));
+        return;
+    }
+    assert_eq!(stdout.trim(), "rc=2 namesake alive", "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "portscope: cannot signal by PID here: /proc belongs to another PID namespace"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "the holder was not signalled"
+    );
+}

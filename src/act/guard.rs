@@ -154,9 +154,21 @@ fn exe_name(pid: u32) -> Option<String> {
     Some(t.rsplit('/').next().unwrap_or(t).to_string())
 }
 
+/// Whether `pid`'s executable file is one only root or this user could have put there
+/// (owned by root or by our effective uid). A name is anyone's to choose: another user's
+/// copy of python called `dockerd` must not get itself refused (and so escape `kill`).
+fn trusted_exe(pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    std::fs::metadata(format!("/proc/{pid}/exe")).is_ok_and(|m| m.uid() == 0 || m.uid() == me)
+}
+
 /// Which engine process `pid` is, by what it runs (its executable, which the process
 /// cannot rename) and how it was started (the arguments the engine gives it).
 fn engine_role(pid: u32, argv: &[String]) -> Option<&'static str> {
+    if !trusted_exe(pid) {
+        return None;
+    }
     let exe = exe_name(pid)?;
     let arg0 = argv.first().map(|a| a.rsplit('/').next().unwrap_or(a));
     role_of(&exe, arg0, argv)
