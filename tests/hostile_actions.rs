@@ -807,3 +807,51 @@ fn a_pid_from_a_foreign_proc_never_signals_the_namesake() {
         "the holder was not signalled"
     );
 }
+
+/// The identity compared start time, uids and the executable: a holder that exec'd the
+/// same program again on SIGTERM (an interpreter running another script, keeping the
+/// socket) passed for the process of the plan and was sent SIGKILL. An exec places the
+/// argument block anew: now it is a change, not sent SIGKILL (exit 5).
+#[test]
+fn a_holder_that_execs_its_own_interpreter_on_sigterm_is_not_sent_sigkill() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let mut holder = Kid(Command::new("python3")
+        .args([
+            "-c",
+            "import os,signal,socket,sys\n\
+             s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); s.set_inheritable(True)\n\
+             again=[sys.executable,'-c','import signal,time\\nsignal.signal(signal.SIGTERM,signal.SIG_IGN)\\ntime.sleep(1000)']\n\
+             signal.signal(signal.SIGTERM, lambda *a: os.execv(sys.executable, again))\n\
+             print(s.getsockname()[1],flush=True)\n\
+             while True: signal.pause()",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().to_string();
+    let fd = Pidfd::open(holder.id()).unwrap();
+    let (code, out, err) = run(&["kill", "--grace", "2s", &port, "--json"]);
+    assert_eq!(code, 5, "{out}{err}");
+    let r = act_doc(&out).result.unwrap();
+    let actions: Vec<&str> = r.steps.iter().map(|s| s.action.as_str()).collect();
+    assert_eq!(actions, ["SIGTERM", "skipped"], "{out}");
+    assert!(
+        r.steps[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("not sent SIGKILL: not the process of the plan any more: it exec'd "),
+        "{out}"
+    );
+    assert!(!fd.exited_within(std::time::Duration::ZERO), "not killed");
+    assert!(holder.try_wait().unwrap().is_none());
+}
