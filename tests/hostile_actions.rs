@@ -855,3 +855,53 @@ fn a_holder_that_execs_its_own_interpreter_on_sigterm_is_not_sent_sigkill() {
     assert!(!fd.exited_within(std::time::Duration::ZERO), "not killed");
     assert!(holder.try_wait().unwrap().is_none());
 }
+
+/// Regression: `wait --until free --reuseaddr` said `free for a bind with SO_REUSEADDR`
+/// while a process held a TCP socket bound to the port without listening (and without
+/// SO_REUSEADDR): such a bind fails with EADDRINUSE, as `why --reuseaddr` says. A bound
+/// socket now keeps the port not free (its own SO_REUSEADDR is not in the table).
+#[test]
+fn a_bound_tcp_socket_is_not_free_for_a_reuseaddr_bind() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = sock.local_addr().unwrap().as_socket().unwrap().port();
+    // What the claim is about: a bind with SO_REUSEADDR really fails here.
+    let trial = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    trial.set_reuse_address(true).unwrap();
+    let e = trial
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EADDRINUSE));
+    let (code, out, err) = run(&[
+        "wait",
+        "--until",
+        "free",
+        "--reuseaddr",
+        "--timeout",
+        "300ms",
+        &port.to_string(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!out.contains("free for a bind"), "{out}");
+    assert!(
+        err.contains(&format!("timed out: not free: {port} (closed)")),
+        "{err}"
+    );
+    drop(sock);
+    let (code, out, err) = run(&[
+        "wait",
+        "--until",
+        "free",
+        "--reuseaddr",
+        "--timeout",
+        "5s",
+        &port.to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, format!("{port}: free for a bind with SO_REUSEADDR\n"));
+}
