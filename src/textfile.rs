@@ -45,6 +45,14 @@ pub fn destination(path: &Path) -> Result<Destination, Error> {
         }
         Err(e) => return Err(refuse(&e.to_string())),
     };
+    // A link someone else planted (in a directory they may write, such as a textfile
+    // directory another user owns) would aim a root cron job anywhere: /etc/shadow
+    // replaced, /dev/port written. Followed only when this user or root owns it.
+    if link.file_type().is_symlink() {
+        if let Some(why) = foreign_link(&link) {
+            return Err(refuse(&why));
+        }
+    }
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) if link.file_type().is_symlink() && e.kind() == io::ErrorKind::NotFound => {
@@ -69,6 +77,23 @@ pub fn destination(path: &Path) -> Result<Destination, Error> {
         return Ok(Destination::Direct(path.to_path_buf()));
     }
     Err(refuse(refusal(&t)))
+}
+
+/// Why a symlink is not followed: it belongs to neither this user nor root.
+#[cfg(unix)]
+fn foreign_link(link: &std::fs::Metadata) -> Option<String> {
+    let me = rustix::process::geteuid().as_raw();
+    (link.uid() != me && link.uid() != 0).then(|| {
+        format!(
+            "a symlink owned by uid {} (neither this user nor root): not followed",
+            link.uid()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn foreign_link(_: &std::fs::Metadata) -> Option<String> {
+    None
 }
 
 /// A FIFO or a character device: written to in place, never replaced.
@@ -144,13 +169,30 @@ where
 {
     let mut options = OpenOptions::new();
     options.write(true);
+    // O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of blocking the
+    // open for ever (a cron job that never ends); blocking writes are restored below.
     #[cfg(unix)]
-    options.custom_flags(libc::O_NOCTTY);
-    let file = options.open(target)?;
+    options.custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK);
+    let file = options.open(target).map_err(|e| {
+        #[cfg(unix)]
+        let no_reader = e.raw_os_error() == Some(libc::ENXIO);
+        #[cfg(not(unix))]
+        let no_reader = false;
+        if no_reader {
+            io::Error::other("a FIFO that nothing reads (no reader: nothing was written)")
+        } else {
+            e
+        }
+    })?;
     if !is_stream(&file.metadata()?.file_type()) {
         return Err(io::Error::other(
             "changed into something other than a FIFO or character device",
         ));
+    }
+    #[cfg(unix)]
+    {
+        use rustix::fs::{fcntl_getfl, fcntl_setfl, OFlags};
+        fcntl_setfl(&file, fcntl_getfl(&file)? - OFlags::NONBLOCK)?;
     }
     let mut w = BufWriter::with_capacity(64 * 1024, file);
     fill(&mut w)?;

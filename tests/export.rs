@@ -832,3 +832,94 @@ fn export_refuses_a_directory_and_a_socket() {
     assert!(std::fs::symlink_metadata(&dir).unwrap().is_dir());
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
 }
+
+/// Regression: as root, `--textfile-dir DIR` followed a symlink another user planted in
+/// DIR (a textfile directory that user owns): `portscope.prom -> /some/root/file` had that
+/// file replaced with metrics (and made 0644). A link owned by neither this user nor root
+/// is now refused, exit 2, and its target is left alone.
+#[test]
+fn a_symlink_planted_by_another_user_is_not_followed() {
+    if !is_root() {
+        skip("not root: cannot make a symlink owned by another user");
+        return;
+    }
+    let d = TempDir::new("export-planted");
+    let victim = d.file("victim", "precious\n");
+    let dir = d.0.join("textfile");
+    std::fs::create_dir(&dir).unwrap();
+    let link = dir.join("portscope.prom");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    std::os::unix::fs::lchown(&link, Some(65534), Some(65534)).unwrap();
+    let (code, out, err) = run(&[
+        "export",
+        "prometheus",
+        "-t",
+        "--textfile-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert_eq!(
+        err,
+        format!(
+            "portscope: invalid output file '{}': a symlink owned by uid 65534 (neither this user nor root): not followed\n",
+            link.display()
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    // One this user made is still followed (the documented behaviour).
+    std::os::unix::fs::lchown(&link, Some(0), Some(0)).unwrap();
+    let (code, _, err) = run(&[
+        "export",
+        "prometheus",
+        "-t",
+        "--textfile-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(std::fs::read_to_string(&victim)
+        .unwrap()
+        .starts_with("# HELP portscope_"));
+}
+
+/// Regression: `-o FIFO` with nothing reading it blocked in open() for ever (a FIFO put in
+/// place of the textfile hung the root cron job). Now: exit 2 at once, the FIFO named.
+#[test]
+fn a_fifo_nobody_reads_fails_instead_of_hanging() {
+    let d = TempDir::new("export-fifo-noreader");
+    let fifo = d.0.join("portscope.prom");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path we own.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = Command::new(bin_path())
+        .args(["export", "prometheus", "-t", "--textfile-dir"])
+        .arg(&d.0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The bound only turns a hang into a failure; a working portscope ends at once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("portscope still waits for a reader on {}", fifo.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "portscope: cannot write '{}': a FIFO that nothing reads (no reader: nothing was written)\n",
+            fifo.display()
+        )
+    );
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::symlink_metadata(&fifo)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+}

@@ -623,3 +623,285 @@ fn a_holder_that_execs_on_sigterm_is_not_sent_sigkill() {
     );
     assert!(holder.try_wait().unwrap().is_none());
 }
+
+/// The skip reason names the program a target became, and that program's path is the
+/// holder's to choose: an escape sequence in it reached the terminal raw in the report
+/// (`skipped: not sent SIGKILL: ... executable X is now /tmp/ESC[31m.../sleep`). Now it is
+/// escaped like every other untrusted name.
+#[test]
+fn the_program_a_target_became_is_escaped_in_the_report() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let dir = TempDir::new("esc-exe");
+    let evil = dir.0.join("\x1b[31mRED\x1b]0;pwn\x07");
+    std::fs::create_dir(&evil).unwrap();
+    let prog = evil.join("sleep");
+    std::fs::copy(which("sleep"), &prog).unwrap();
+    let mut holder = Kid(Command::new("python3")
+        .args([
+            "-c",
+            "import os,signal,socket,sys\n\
+             s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); s.set_inheritable(True)\n\
+             signal.signal(signal.SIGTERM, lambda *a: os.execv(sys.argv[1],['sleep','1000']))\n\
+             print(s.getsockname()[1],flush=True)\n\
+             while True: signal.pause()",
+        ])
+        .arg(&prog)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().to_string();
+    let (code, out, err) = run(&["kill", "--grace", "2s", &port]);
+    assert_eq!(code, 5, "{out}{err}");
+    assert!(
+        out.contains("executable")
+            && out.contains("is now ")
+            && out.contains("\\x1b[31mRED\\x1b]0;pwn\\x07/sleep"),
+        "{out}"
+    );
+    assert!(!out.contains('\x1b') && !err.contains('\x1b'), "{out}{err}");
+    assert!(!out.contains('\x07') && !err.contains('\x07'), "{out}{err}");
+    assert!(holder.try_wait().unwrap().is_none(), "not killed");
+}
+
+/// `portscope listen --json ADDR` run from a copy of portscope at `exe`, as `uid`: the
+/// holder, and its port from the first line.
+fn listen_as(exe: &std::path::Path, uid: u32, addr: &str) -> (Kid, u16) {
+    let mut kid = Kid(Command::new(exe)
+        .args(["listen", "--json", addr])
+        .uid(uid)
+        .gid(uid)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run the copy"));
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(kid.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    (kid, v["port"].as_u64().unwrap() as u16)
+}
+
+/// An engine is recognised by its executable, but a file's name is anyone's to choose:
+/// another user's copy of a program named `dockerd` got itself refused (exit 3, "a
+/// container engine's own process"), so root's `kill` could not end it. An executable
+/// counts as an engine's only when root (or the user running portscope) owns it.
+#[test]
+fn a_program_merely_named_dockerd_by_another_user_is_not_an_engine() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let dir = TempDir::new("fake-engine");
+    let exe = dir.0.join("dockerd");
+    std::fs::copy(bin_path(), &exe).unwrap();
+    std::os::unix::fs::chown(&exe, Some(65534), Some(65534)).unwrap();
+    let (mut kid, port) = listen_as(&exe, 65534, "127.0.0.1:0");
+    let (code, out, err) = run(&["kill", "-y", "--grace", "5s", &port.to_string(), "--json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc = act_doc(&out);
+    assert!(doc.plan.refused.is_empty(), "{out}");
+    assert_eq!(doc.plan.targets.len(), 1, "{out}");
+    assert_eq!(doc.result.unwrap().status, Status::Freed);
+    assert!(
+        kid.try_wait().unwrap().is_some(),
+        "it was signalled and ended"
+    );
+    // The same program owned by root is trusted to be what it is called: refused.
+    std::os::unix::fs::chown(&exe, Some(0), Some(0)).unwrap();
+    let (kid, port) = listen_as(&exe, 65534, "127.0.0.1:0");
+    let fd = Pidfd::open(kid.id()).unwrap();
+    let (code, out, err) = run(&["kill", "-y", "--grace", "5s", &port.to_string(), "--json"]);
+    assert_eq!(code, 3, "{out}{err}");
+    let doc = act_doc(&out);
+    assert_eq!(doc.plan.refused.len(), 1, "{out}");
+    assert!(
+        doc.plan.refused[0]
+            .reason
+            .starts_with("dockerd (docker's engine)"),
+        "{out}"
+    );
+    assert!(
+        !fd.exited_within(std::time::Duration::ZERO),
+        "not signalled"
+    );
+}
+
+/// Regression: `kill` pinned its targets with pidfd_open(PID), which reads the PID in
+/// portscope's own PID namespace, while every PID and every check came from /proc. Run
+/// in a PID namespace over the host's /proc (`unshare -pf` without --mount-proc), the
+/// holder's host PID named another process in that namespace: the checks read the holder,
+/// and the SIGTERM went to the other one (here a `sleep` given that PID by ns_last_pid).
+/// Now kill refuses to signal by PID there: exit 2, both processes untouched.
+#[test]
+fn a_pid_from_a_foreign_proc_never_signals_the_namesake() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let mut holder = Kid(Command::new("python3")
+        .args([
+            "-c",
+            "import socket,time\n\
+             s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
+             print(s.getsockname()[1],flush=True); time.sleep(1000)",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().to_string();
+    // Another host process: portscope takes its PID in the new namespace, so that the
+    // host's /proc lists a process with portscope's own PID (the owner scan's sanity check).
+    let other = Kid(Command::new("sleep").arg("1000").spawn().unwrap());
+    let (h, s) = (holder.id(), other.id());
+    let script = format!(
+        "echo {} > /proc/sys/kernel/ns_last_pid || exit 77\n\
+         sleep 1000 & v=$!\n\
+         [ \"$v\" = {h} ] || {{ echo \"the namesake got $v\"; exit 77; }}\n\
+         echo {} > /proc/sys/kernel/ns_last_pid\n\
+         ( exec {} kill -y --grace 1s {port} ); rc=$?\n\
+         if kill -0 $v; then echo \"rc=$rc namesake alive\"; else echo \"rc=$rc namesake dead\"; fi\n\
+         kill $v",
+        h - 1,
+        s - 1,
+        bin_path()
+    );
+    let out = Command::new("unshare")
+        .args(["-p", "-f", "--kill-child", "bash", "-c", &script])
+        .output()
+        .expect("unshare");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    if out.status.code() == Some(77) {
+        skip(&format!(
+            "cannot place a PID with ns_last_pid: {stdout}{stderr}"
+        ));
+        return;
+    }
+    assert_eq!(stdout.trim(), "rc=2 namesake alive", "{stdout}{stderr}");
+    assert!(
+        stderr.contains(
+            "portscope: cannot signal by PID here: /proc belongs to another PID namespace"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        holder.try_wait().unwrap().is_none(),
+        "the holder was not signalled"
+    );
+}
+
+/// The identity compared start time, uids and the executable: a holder that exec'd the
+/// same program again on SIGTERM (an interpreter running another script, keeping the
+/// socket) passed for the process of the plan and was sent SIGKILL. An exec places the
+/// argument block anew: now it is a change, not sent SIGKILL (exit 5).
+#[test]
+fn a_holder_that_execs_its_own_interpreter_on_sigterm_is_not_sent_sigkill() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let mut holder = Kid(Command::new("python3")
+        .args([
+            "-c",
+            "import os,signal,socket,sys\n\
+             s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); s.set_inheritable(True)\n\
+             again=[sys.executable,'-c','import signal,time\\nsignal.signal(signal.SIGTERM,signal.SIG_IGN)\\ntime.sleep(1000)']\n\
+             signal.signal(signal.SIGTERM, lambda *a: os.execv(sys.executable, again))\n\
+             print(s.getsockname()[1],flush=True)\n\
+             while True: signal.pause()",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().to_string();
+    let fd = Pidfd::open(holder.id()).unwrap();
+    let (code, out, err) = run(&["kill", "--grace", "2s", &port, "--json"]);
+    assert_eq!(code, 5, "{out}{err}");
+    let r = act_doc(&out).result.unwrap();
+    let actions: Vec<&str> = r.steps.iter().map(|s| s.action.as_str()).collect();
+    assert_eq!(actions, ["SIGTERM", "skipped"], "{out}");
+    assert!(
+        r.steps[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .starts_with("not sent SIGKILL: not the process of the plan any more: it exec'd "),
+        "{out}"
+    );
+    assert!(!fd.exited_within(std::time::Duration::ZERO), "not killed");
+    assert!(holder.try_wait().unwrap().is_none());
+}
+
+/// Regression: `wait --until free --reuseaddr` said `free for a bind with SO_REUSEADDR`
+/// while a process held a TCP socket bound to the port without listening (and without
+/// SO_REUSEADDR): such a bind fails with EADDRINUSE, as `why --reuseaddr` says. A bound
+/// socket now keeps the port not free (its own SO_REUSEADDR is not in the table).
+#[test]
+fn a_bound_tcp_socket_is_not_free_for_a_reuseaddr_bind() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = sock.local_addr().unwrap().as_socket().unwrap().port();
+    // What the claim is about: a bind with SO_REUSEADDR really fails here.
+    let trial = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    trial.set_reuse_address(true).unwrap();
+    let e = trial
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+        .unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::EADDRINUSE));
+    let (code, out, err) = run(&[
+        "wait",
+        "--until",
+        "free",
+        "--reuseaddr",
+        "--timeout",
+        "300ms",
+        &port.to_string(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(!out.contains("free for a bind"), "{out}");
+    assert!(
+        err.contains(&format!("timed out: not free: {port} (closed)")),
+        "{err}"
+    );
+    drop(sock);
+    let (code, out, err) = run(&[
+        "wait",
+        "--until",
+        "free",
+        "--reuseaddr",
+        "--timeout",
+        "5s",
+        &port.to_string(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out, format!("{port}: free for a bind with SO_REUSEADDR\n"));
+}

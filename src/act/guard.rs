@@ -154,9 +154,21 @@ fn exe_name(pid: u32) -> Option<String> {
     Some(t.rsplit('/').next().unwrap_or(t).to_string())
 }
 
+/// Whether `pid`'s executable file is one only root or this user could have put there
+/// (owned by root or by our effective uid). A name is anyone's to choose: another user's
+/// copy of python called `dockerd` must not get itself refused (and so escape `kill`).
+fn trusted_exe(pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    std::fs::metadata(format!("/proc/{pid}/exe")).is_ok_and(|m| m.uid() == 0 || m.uid() == me)
+}
+
 /// Which engine process `pid` is, by what it runs (its executable, which the process
 /// cannot rename) and how it was started (the arguments the engine gives it).
 fn engine_role(pid: u32, argv: &[String]) -> Option<&'static str> {
+    if !trusted_exe(pid) {
+        return None;
+    }
     let exe = exe_name(pid)?;
     let arg0 = argv.first().map(|a| a.rsplit('/').next().unwrap_or(a));
     role_of(&exe, arg0, argv)
@@ -198,13 +210,20 @@ pub struct Identity {
     /// Device and inode of that executable: a program replaced at the same path differs.
     pub exe_dev: Option<u64>,
     pub exe_inode: Option<u64>,
+    /// Where the argument block starts (field 48 of /proc/PID/stat): placed anew by every
+    /// exec (address space randomisation), so an exec of the same program (an interpreter
+    /// running another script) differs too. 0 where the memory layout may not be read.
+    #[serde(skip)]
+    pub arg_start: Option<u64>,
 }
 
 /// `pid`'s identity now, from /proc (call it with a pidfd open, and check the pidfd
 /// afterwards: see `kill::signal_one`).
 pub fn identity(pid: u32) -> Option<Identity> {
     use std::os::unix::fs::MetadataExt;
-    let start_time = stat_fields(pid)?.get(19)?.parse().ok()?;
+    let stat = stat_fields(pid)?;
+    let start_time = stat.get(19)?.parse().ok()?;
+    let arg_start = stat.get(45).and_then(|x| x.parse().ok());
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let uids = status
         .lines()
@@ -222,6 +241,7 @@ pub fn identity(pid: u32) -> Option<Identity> {
         exe,
         exe_dev: meta.as_ref().map(|m| m.dev()),
         exe_inode: meta.as_ref().map(|m| m.ino()),
+        arg_start,
     })
 }
 
@@ -240,6 +260,16 @@ pub fn difference(then: &Identity, now: &Identity) -> Option<String> {
             then.exe.as_deref().unwrap_or("unknown"),
             now.exe.as_deref().unwrap_or("unknown")
         ));
+    }
+    if d.is_empty() {
+        if let (Some(a), Some(b)) = (then.arg_start, now.arg_start) {
+            if a != b && a != 0 && b != 0 {
+                d.push(format!(
+                    "it exec'd {} again (a new program image: its arguments moved)",
+                    now.exe.as_deref().unwrap_or("its executable")
+                ));
+            }
+        }
     }
     (!d.is_empty()).then(|| d.join(", "))
 }
@@ -414,6 +444,14 @@ mod tests {
         other = me.clone();
         other.uids[1] = other.uids[1].wrapping_add(1);
         assert!(difference(&me, &other).unwrap().starts_with("uid "));
+        // The same program exec'd again: a new argument block.
+        assert!(me.arg_start.is_some_and(|a| a != 0), "{me:?}");
+        other = me.clone();
+        other.arg_start = other.arg_start.map(|a| a + 4096);
+        assert!(difference(&me, &other).unwrap().starts_with("it exec'd "));
+        // Unreadable (0) on either side is no evidence.
+        other.arg_start = Some(0);
+        assert_eq!(difference(&me, &other), None);
     }
 
     #[test]

@@ -49,6 +49,18 @@ pub fn run_with(
     if flags.dry_run {
         return shared::dry_run(out, "kill", verb, &plan, flags);
     }
+    // A pidfd is opened by PID in our own PID namespace, but the plan's PIDs were read
+    // from /proc: when /proc belongs to another PID namespace (`unshare -pf` without
+    // --mount-proc) the same number is another process here, and it would be the one
+    // signalled while every check read the holder's /proc entry.
+    if let Some((seen, me)) = crate::collect::linux::foreign_proc() {
+        anyhow::bail!(
+            "cannot signal by PID here: /proc belongs to another PID namespace (it calls this \
+             process {seen}, getpid() says {me}), so a PID read from it may name another process \
+             in this one: nothing was signalled; mount this namespace's own /proc (unshare \
+             --mount-proc) or run portscope outside it"
+        );
+    }
     if let Some(mut r) = shared::blocked(&plan, true) {
         if r.status == crate::act::Status::Nothing {
             // No process, but perhaps connections in TIME_WAIT: say what a bind meets.

@@ -52,9 +52,17 @@ pub fn build(a: &WaitArgs) -> anyhow::Result<(Query, Vec<WaitSpec>, WaitOptions)
         }
     }
     // `free` without --reuseaddr: a plain bind must work, so every state on the port counts
-    // (time_wait included); otherwise listening and bound sockets only.
+    // (time_wait included); otherwise listening and bound sockets only. With --reuseaddr
+    // a TCP socket bound but not listening (`closed`) counts too: whether it set
+    // SO_REUSEADDR is not in the table, and a bind collides with it unless it did.
     let states = if until == Until::Free && !a.reuseaddr {
         None
+    } else if until == Until::Free {
+        Some(vec![
+            SockState::Listen,
+            SockState::Unconnected,
+            SockState::Closed,
+        ])
     } else {
         Some(vec![SockState::Listen, SockState::Unconnected])
     };

@@ -127,8 +127,10 @@ pub fn report_text(r: &Report) -> String {
             None => {
                 let _ = writeln!(t, "{who}: {}", s.action);
             }
+            // The reason can name what the target became (its executable's path): the
+            // holder's to choose, so escaped like its name.
             Some(e) => {
-                let _ = writeln!(t, "{who}: {}: {e}", s.action);
+                let _ = writeln!(t, "{who}: {}: {}", s.action, sanitize(e));
             }
         }
     }
