@@ -905,3 +905,42 @@ fn a_bound_tcp_socket_is_not_free_for_a_reuseaddr_bind() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(out, format!("{port}: free for a bind with SO_REUSEADDR\n"));
 }
+
+/// A TCP socket bound but never listening blocks a bind as a listener does (`who` names its
+/// holder, `why` says EADDRINUSE): `kill` ends its holder too, instead of "nothing held it".
+#[test]
+fn kill_frees_a_port_held_by_a_bound_tcp_socket_that_never_listened() {
+    let _s = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let mut holder = Command::new("python3")
+        .args([
+            "-c",
+            "import socket,sys\n\
+             s=socket.socket(); s.bind(('127.0.0.1',0))\n\
+             print(s.getsockname()[1], flush=True)\n\
+             sys.stdin.read()",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let port = line.trim().to_string();
+    let (code, out, err) = run(&["kill", "-y", "--grace", "5s", &port]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("pid {}", holder.id())), "{out}");
+    assert!(out.contains("freed"), "{out}");
+    let status = holder.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGTERM),
+        "{out}"
+    );
+}

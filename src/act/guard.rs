@@ -117,18 +117,34 @@ pub fn label(c: &Container) -> String {
 /// The command that stops the container, where its engine has one.
 pub fn stop_hint(c: &Container) -> Option<String> {
     let short: String = c.id.chars().take(12).collect();
-    let name = c.name.clone().unwrap_or(short);
+    // Names and compose labels are anyone's to choose: quoted for a shell, so a copied
+    // hint runs the stop command and nothing else.
+    let name = sh_quote(c.name.as_deref().unwrap_or(&short));
     Some(match c.runtime.as_str() {
         "docker" => match &c.compose {
-            Some(k) => format!("docker compose -p {} stop {}", k.project, k.service),
+            Some(k) => format!(
+                "docker compose -p {} stop {}",
+                sh_quote(&k.project),
+                sh_quote(&k.service)
+            ),
             None => format!("docker stop {name}"),
         },
         "podman" => format!("podman stop {name}"),
-        "containerd" | "cri-o" => format!("crictl stop {}", c.id),
+        "containerd" | "cri-o" => format!("crictl stop {}", sh_quote(&c.id)),
         "lxc" => format!("lxc stop {name}"),
         "nspawn" => format!("machinectl stop {name}"),
         _ => return None,
     })
+}
+
+/// `s` as one shell word: as it is when it holds only characters no shell treats
+/// specially, else in single quotes (a `'` inside written as `'\''`).
+fn sh_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.:/@%+=,".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The last field of `NSpid:` in /proc/PID/status: the PID in its innermost namespace.
@@ -424,6 +440,14 @@ mod tests {
             service: "web".into(),
         });
         assert_eq!(stop_hint(&c).unwrap(), "docker compose -p shop stop web");
+        c.compose = Some(crate::model::Compose {
+            project: "x; rm -rf ~".into(),
+            service: "it's".into(),
+        });
+        assert_eq!(
+            stop_hint(&c).unwrap(),
+            r#"docker compose -p 'x; rm -rf ~' stop 'it'\''s'"#
+        );
         c.runtime = "podman".into();
         c.compose = None;
         c.name = None;

@@ -54,7 +54,12 @@ pub fn selection(a: &ActArgs) -> anyhow::Result<(Selection, Flags)> {
     everything.ports = query::parse_ports(&a.specs, Services::system())?;
     everything.numeric = true;
     let mut listening = everything.clone();
-    listening.table.states = Some(vec![SockState::Listen, SockState::Unconnected]);
+    // A TCP socket bound but not listening (closed) blocks a bind as a listener does.
+    listening.table.states = Some(vec![
+        SockState::Listen,
+        SockState::Closed,
+        SockState::Unconnected,
+    ]);
     let flags = Flags {
         yes: a.yes,
         dry_run: a.dry_run,
