@@ -271,14 +271,9 @@ Register-ArgumentCompleter -Native -CommandName 'portscope' -ScriptBlock {
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'Sockets of this user (name or UID): the socket''s owner or a holding process')
             [CompletionResult]::new('--class', '--class', [CompletionResultType]::ParameterName, 'Only ports of this RFC 6335 class (comma list)')
             [CompletionResult]::new('--container', '--container', [CompletionResultType]::ParameterName, 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)')
-<<<<<<< HEAD
             [CompletionResult]::new('--systemd-unit', '--systemd-unit', [CompletionResultType]::ParameterName, 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)')
-            [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms')
-=======
-            [CompletionResult]::new('--unit', '--unit', [CompletionResultType]::ParameterName, 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)')
             [CompletionResult]::new('--interval', '--interval', [CompletionResultType]::ParameterName, 'How often to read the table when polling (e.g. 100ms, 1s, 5m); at least 50ms. Kernel events need no interval')
             [CompletionResult]::new('--events', '--events', [CompletionResultType]::ParameterName, 'Where changes come from: bpf (kernel events, as they happen, with the process that made them), poll (read the table every --interval), auto (bpf where permitted, else poll with a note)')
->>>>>>> events
             [CompletionResult]::new('--snapshot-every', '--snapshot-every', [CompletionResultType]::ParameterName, 'Print a snapshot of every socket again this often (e.g. 1h), as at the start')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Stop after N changes (snapshots do not count)')
             [CompletionResult]::new('--for', '--for', [CompletionResultType]::ParameterName, 'Stop after this long (e.g. 30s, 10m)')

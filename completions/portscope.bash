@@ -853,11 +853,7 @@ _portscope() {
             return 0
             ;;
         portscope__subcmd__watch)
-<<<<<<< HEAD
-            opts="-t -u -4 -6 -l -a -p -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --systemd-unit --interval --snapshot-every --count --for --jsonl --numeric --help --version"
-=======
-            opts="-t -u -4 -6 -l -a -p -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --unit --interval --events --snapshot-every --count --for --jsonl --numeric --help --version"
->>>>>>> events
+            opts="-t -u -4 -6 -l -a -p -n -h -V --color --table-source --owner-source --netns --tcp --udp --ipv4 --ipv6 --listening --all --state --port --pid --process --user --class --container --systemd-unit --interval --events --snapshot-every --count --for --jsonl --numeric --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

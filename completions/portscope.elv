@@ -260,14 +260,9 @@ set edit:completion:arg-completer[portscope] = {|@words|
             cand --user 'Sockets of this user (name or UID): the socket''s owner or a holding process'
             cand --class 'Only ports of this RFC 6335 class (comma list)'
             cand --container 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)'
-<<<<<<< HEAD
             cand --systemd-unit 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)'
-            cand --interval 'How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms'
-=======
-            cand --unit 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)'
             cand --interval 'How often to read the table when polling (e.g. 100ms, 1s, 5m); at least 50ms. Kernel events need no interval'
             cand --events 'Where changes come from: bpf (kernel events, as they happen, with the process that made them), poll (read the table every --interval), auto (bpf where permitted, else poll with a note)'
->>>>>>> events
             cand --snapshot-every 'Print a snapshot of every socket again this often (e.g. 1h), as at the start'
             cand --count 'Stop after N changes (snapshots do not count)'
             cand --for 'Stop after this long (e.g. 30s, 10m)'

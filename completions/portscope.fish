@@ -355,16 +355,11 @@ registered\t'1024-49151'
 dynamic\t'49152-65535'
 ephemeral\t'Inside this host\'s ephemeral range (ip_local_port_range)'"
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l container -d 'Sockets of this container: its name, or its id (a prefix of at least 4 digits)' -r -f
-<<<<<<< HEAD
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l systemd-unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
-complete -c portscope -n "__fish_portscope_using_subcommand watch" -l interval -d 'How often to read the table (e.g. 100ms, 1s, 5m); at least 50ms' -r -f
-=======
-complete -c portscope -n "__fish_portscope_using_subcommand watch" -l unit -d 'Sockets of this systemd unit (`nginx.service`; `nginx` means nginx.service)' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l interval -d 'How often to read the table when polling (e.g. 100ms, 1s, 5m); at least 50ms. Kernel events need no interval' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l events -d 'Where changes come from: bpf (kernel events, as they happen, with the process that made them), poll (read the table every --interval), auto (bpf where permitted, else poll with a note)' -r -f -a "auto\t''
 bpf\t''
 poll\t''"
->>>>>>> events
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l snapshot-every -d 'Print a snapshot of every socket again this often (e.g. 1h), as at the start' -r -f
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l count -d 'Stop after N changes (snapshots do not count)' -r
 complete -c portscope -n "__fish_portscope_using_subcommand watch" -l for -d 'Stop after this long (e.g. 30s, 10m)' -r -f
