@@ -93,7 +93,7 @@ pub fn run(
         // Attached before the snapshot, so nothing after it is missed.
         match open_events(sources) {
             Ok((src, current)) => {
-                let wait = &mut |d, fd| signals.wait_fd(d, fd);
+                let wait = &mut |d, fd: Option<std::os::fd::BorrowedFd<'_>>| signals.wait_fd(d, fd);
                 return super::watch_events::run(&mut c, &q, &s, src, current, wait, out);
             }
             Err(e) if a.events == EventsArg::Bpf => {
@@ -269,75 +269,39 @@ pub fn run_with(
 /// This host's name (uname's nodename), for the JSON Lines `host` field.
 pub fn hostname() -> String {
     #[cfg(unix)]
-    {
-        let mut buf = [0u8; 256];
-        // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        if rc == 0 {
-            let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-            return String::from_utf8_lossy(&buf[..n]).into_owned();
-        }
-    }
+    return crate::sys::host::hostname();
+    #[cfg(not(unix))]
     String::new()
 }
 
 #[cfg(target_os = "linux")]
 mod signals {
     use super::Wake;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use crate::sys::signals::StopSignals;
+    use std::os::fd::BorrowedFd;
     use std::time::Duration;
 
     /// SIGINT and SIGTERM, blocked and read from a signalfd, so that they end the wait
     /// between ticks instead of the process: watch then exits 0 having printed nothing
     /// more than complete lines.
-    pub struct Signals(OwnedFd);
+    pub struct Signals(StopSignals);
 
     impl Signals {
         pub fn install() -> std::io::Result<Signals> {
-            // SAFETY: a local signal set, blocked for this (so far the only) thread, then
-            // handed to signalfd; both results checked.
-            let fd = unsafe {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGINT);
-                libc::sigaddset(&mut set, libc::SIGTERM);
-                if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
-            };
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // SAFETY: fd is a fresh descriptor that nothing else owns.
-            Ok(Signals(unsafe { OwnedFd::from_raw_fd(fd) }))
+            StopSignals::install(&[libc::SIGINT, libc::SIGTERM]).map(Signals)
         }
 
         pub fn wait(&mut self, d: Duration) -> Wake {
-            self.wait_fd(d, -1)
+            self.wait_fd(d, None)
         }
 
-        /// As `wait`, and also wakes when `fd` is readable (ignored when negative).
-        pub fn wait_fd(&mut self, d: Duration, fd: i32) -> Wake {
-            // ppoll: the event loop waits fractions of a millisecond.
-            let ts = libc::timespec {
-                tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
-                tv_nsec: d.subsec_nanos().max(1_000) as libc::c_long,
-            };
-            let mut pfd = [self.0.as_raw_fd(), fd].map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            // SAFETY: two valid pollfds (poll skips a negative fd), a valid timespec, and
-            // no signal mask (the signals stay blocked; the signalfd reports them).
-            let n = unsafe { libc::ppoll(pfd.as_mut_ptr(), 2, &ts, std::ptr::null()) };
-            if n > 0 && pfd[0].revents != 0 {
-                Wake::Stop
-            } else if n > 0 && pfd[1].revents != 0 {
-                Wake::Ready
-            } else {
-                Wake::Timeout // EINTR too: the loop waits again for what is left
+        /// As `wait`, and also wakes when `fd` is readable.
+        pub fn wait_fd(&mut self, d: Duration, fd: Option<BorrowedFd<'_>>) -> Wake {
+            match self.0.wait(d, fd) {
+                (true, _) => Wake::Stop,
+                (false, true) => Wake::Ready,
+                // EINTR too: the loop waits again for what is left
+                (false, false) => Wake::Timeout,
             }
         }
     }

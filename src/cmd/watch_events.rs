@@ -19,6 +19,7 @@ use crate::watch::live::{Change, Live};
 use crate::watch::{self, Actor, Matching};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -267,7 +268,7 @@ fn netns_name(inode: u64) -> Option<String> {
 }
 
 /// Waits for the ring or a signal.
-pub type WaitFd<'a> = dyn FnMut(Duration, i32) -> Wake + 'a;
+pub type WaitFd<'a> = dyn FnMut(Duration, Option<BorrowedFd<'_>>) -> Wake + 'a;
 
 /// Event-mode watch: `src` was attached before this is called, so the snapshot taken here
 /// misses nothing that happens after it.
@@ -364,7 +365,7 @@ pub fn run(
         let d = until.map_or(Duration::from_secs(3600), |u| {
             u.saturating_duration_since(now)
         });
-        if wait(d, src.fd()) == Wake::Stop {
+        if wait(d, Some(src.as_fd())) == Wake::Stop {
             return Ok(0);
         }
     }
