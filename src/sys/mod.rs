@@ -3,7 +3,11 @@
 //! and renderers call these instead of `libc`; the kernel interfaces with their own
 //! parsers (netlink, bpf(2), setns) live with their collectors in `src/collect/linux/`.
 
+#[cfg(target_os = "linux")]
+pub mod child;
 #[cfg(unix)]
 pub mod host;
 #[cfg(target_os = "linux")]
 pub mod signals;
+#[cfg(target_os = "linux")]
+pub mod users;
