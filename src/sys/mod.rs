@@ -4,10 +4,14 @@
 //! parsers (netlink, bpf(2), setns) live with their collectors in `src/collect/linux/`.
 
 #[cfg(target_os = "linux")]
+pub mod bpf_query;
+#[cfg(target_os = "linux")]
 pub mod child;
 #[cfg(unix)]
 pub mod host;
 #[cfg(target_os = "linux")]
-pub mod signals;
+pub mod ifaddrs;
 #[cfg(target_os = "linux")]
+pub mod signals;
+#[cfg(unix)]
 pub mod users;

@@ -1,5 +1,5 @@
 //! System-call layer: the user database (getpwnam_r, getpwuid_r, getgrouplist), for
-//! `why --as`.
+//! `why --as` and the USER column.
 
 use std::ffi::{CStr, CString};
 
@@ -23,6 +23,7 @@ pub fn by_uid(uid: u32) -> Option<PasswdEntry> {
     })
 }
 
+#[cfg(target_os = "linux")]
 /// The groups of user `name` whose primary group is `gid` (up to 256), or None if the
 /// list does not fit or the name cannot be passed.
 pub fn groups(name: &str, gid: u32) -> Option<Vec<u32>> {
@@ -45,13 +46,20 @@ fn passwd(
     call: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
 ) -> Option<PasswdEntry> {
     let call: &PwCall = &call;
-    let mut buf = vec![0u8; 16 * 1024];
+    let mut buf = vec![0u8; 1024];
     // SAFETY: passwd is plain data the call fills in; buf outlives every use of it.
     let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = call(&mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result);
-    if rc != 0 || result.is_null() {
-        return None;
+    loop {
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = call(&mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result);
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
+        }
+        if rc != 0 || result.is_null() {
+            return None;
+        }
+        break;
     }
     let name = (!pw.pw_name.is_null()).then(|| {
         // SAFETY: NUL-terminated by getpw*_r, inside buf.
