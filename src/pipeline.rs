@@ -43,26 +43,6 @@ pub fn classifier(numeric: bool, ephemeral: Option<(u16, u16)>) -> Classifier {
     }
 }
 
-/// The port ranges of the query, for the kernel to filter on.
-fn port_filter(q: &Query) -> Option<PortFilter> {
-    if q.ports.is_empty() {
-        return None;
-    }
-    let ranges = q
-        .ports
-        .iter()
-        .flat_map(|spec| {
-            spec.ranges
-                .iter()
-                .map(|r| (r.low, r.high, r.proto.or(spec.proto)))
-        })
-        .collect();
-    Some(PortFilter {
-        ranges,
-        remote: q.remote,
-    })
-}
-
 /// A query for the sockets in `unresolved`, to ask again cheaply whether they still exist.
 /// It selects by port and protocol only, never by state: a socket that moved from
 /// established to fin_wait_2 during the scan still exists, and identity is the inode.
@@ -204,7 +184,7 @@ fn socket_names(
 pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let classifier = classifier(q.numeric, c.ephemeral);
     let mut table = q.table.clone();
-    table.ports = port_filter(q);
+    table.ports = q.port_filter();
     c.owners.prepare();
     c.tables.begin();
     let harvest = c.tables.harvest(&table)?;

@@ -9,7 +9,7 @@ use crate::model::{Family, Owner, Protocol, Socket, TableQuery};
 use crate::pipeline;
 use crate::probe::{self, Opened, Probe};
 pub use crate::query::parse_duration;
-use crate::query::Query;
+use crate::query::{Query, Selection};
 use crate::services::Services;
 use crate::spec::{PortRange, PortSpec};
 use std::io::Write;
@@ -54,14 +54,13 @@ fn holder_of(c: &mut Collector, proto: Protocol, addr: SocketAddr) -> String {
             proto: None,
         }],
     };
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols: vec![proto],
         families: Family::ALL.to_vec(),
         states: None,
         ports: None,
-    });
-    q.ports = vec![spec];
-    q.numeric = true;
+    };
+    let q = Query::lookup(Selection::ports(table, vec![spec]));
     let Ok(outcome) = pipeline::run(c, &q) else {
         return String::new();
     };

@@ -75,10 +75,11 @@ pub fn run(
     sources: &SourceArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
-    let mut q = args::selection_query(&a.select)?;
-    q.numeric = a.numeric;
-    q.output = args::output(false, color);
-    q.presort = true; // each tick sorts by q.sort
+    let q = Query::watch(
+        args::list_selection(&a.select)?,
+        a.numeric,
+        args::output(false, color),
+    );
     let s = settings(a)?;
     // Signals are blocked before any thread exists (the owner scan starts some), so that
     // every thread leaves them to the signalfd.

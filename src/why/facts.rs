@@ -8,7 +8,7 @@
 use crate::collect::Collector;
 use crate::model::{Family, Protocol, Socket, TableQuery};
 use crate::pipeline;
-use crate::query::Query;
+use crate::query::{Query, Selection};
 use crate::services::Services;
 use crate::spec::PortSpec;
 use crate::why::{trial, BindRequest, Facts, IfAddr, PolicyFacts, RunAs, Sysctls};
@@ -89,14 +89,13 @@ pub fn sockets_on_port(
     port: u16,
 ) -> anyhow::Result<(Vec<Socket>, Vec<String>)> {
     let spec = PortSpec::parse(&format!("{port}/{proto}"), &Services::default())?;
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols: vec![proto],
         families: Family::ALL.to_vec(),
         states: None,
         ports: None,
-    });
-    q.ports = vec![spec];
-    q.numeric = true;
+    };
+    let q = Query::lookup(Selection::ports(table, vec![spec]));
     let outcome = pipeline::run(c, &q)?;
     Ok((outcome.sockets, outcome.warnings))
 }
