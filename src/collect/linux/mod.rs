@@ -12,6 +12,7 @@ mod nsfs;
 mod nsid;
 pub mod pidfd;
 pub mod placement;
+mod procdir;
 pub mod procnet;
 
 pub use fdscan::{foreign_proc, foreign_proc_warning, in_initial_pid_namespace, scan_owners};
