@@ -181,6 +181,33 @@ fn socket_names(
     (cgroups, user_names)
 }
 
+/// Classifies each harvested socket and keeps those the query's socket-level filters pass.
+fn classify_and_filter(
+    classifier: &Classifier,
+    q: &Query,
+    sockets: Vec<SocketHarvest>,
+) -> Vec<(SocketHarvest, Classification)> {
+    sockets
+        .into_iter()
+        .map(|s| {
+            let class = classifier.classify(&s);
+            (s, class)
+        })
+        .filter(|(s, class)| filter::socket_matches(q, s, class))
+        .collect()
+}
+
+/// The owner scan's warnings, and one for the descriptor tables it could not open.
+fn scan_warnings(scan: &mut OwnerScan, warnings: &mut Vec<String>) {
+    warnings.append(&mut scan.warnings);
+    if scan.fd_limited > 0 {
+        warnings.push(format!(
+            "{} descriptor tables could not be opened: portscope ran out of file descriptors (raise ulimit -n); their owners are unknown",
+            scan.fd_limited
+        ));
+    }
+}
+
 pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let classifier = classifier(q.numeric, c.ephemeral);
     let mut table = q.table.clone();
@@ -201,15 +228,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         owner_walk: None,
     };
     let namespaces = harvest.namespaces;
-    let mut kept: Vec<(SocketHarvest, Classification)> = harvest
-        .sockets
-        .into_iter()
-        .map(|s| {
-            let class = classifier.classify(&s);
-            (s, class)
-        })
-        .filter(|(s, class)| filter::socket_matches(q, s, class))
-        .collect();
+    let mut kept = classify_and_filter(&classifier, q, harvest.sockets);
 
     let wanted: InodeSet = kept
         .iter()
@@ -233,13 +252,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     sources.owner_walk = scan
         .descriptors
         .map(|descriptors| OwnerWalk { descriptors });
-    warnings.append(&mut scan.warnings);
-    if scan.fd_limited > 0 {
-        warnings.push(format!(
-            "{} descriptor tables could not be opened: portscope ran out of file descriptors (raise ulimit -n); their owners are unknown",
-            scan.fd_limited
-        ));
-    }
+    scan_warnings(&mut scan, &mut warnings);
     let still_present = recheck(c, &table, &kept, &scan);
 
     let (processes, parents) = holder_details(c, q, &scan);
