@@ -181,6 +181,14 @@ fn socket_names(
     (cgroups, user_names)
 }
 
+/// The inodes an owner scan looks for: every kept socket a process could hold.
+fn wanted_inodes(kept: &[(SocketHarvest, Classification)]) -> InodeSet {
+    kept.iter()
+        .map(|(s, _)| s.inode)
+        .filter(|&i| i != 0)
+        .collect()
+}
+
 /// Classifies each harvested socket and keeps those the query's socket-level filters pass.
 fn classify_and_filter(
     classifier: &Classifier,
@@ -230,11 +238,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let namespaces = harvest.namespaces;
     let mut kept = classify_and_filter(&classifier, q, harvest.sockets);
 
-    let wanted: InodeSet = kept
-        .iter()
-        .map(|(s, _)| s.inode)
-        .filter(|&i| i != 0)
-        .collect();
+    let wanted = wanted_inodes(&kept);
     // What needs no owners, done while a walk may be running: the default order (the
     // final sort then finds the rows in place), the sockets' cgroup paths and user names.
     if q.presort && q.sort == SortKey::Port {
