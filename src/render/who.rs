@@ -204,15 +204,24 @@ fn where_lines(text: &mut String, b: &Block) {
 }
 
 fn write_block(text: &mut String, b: &Block, parents: &ProcessTable, width: Option<usize>) {
-    /// A socket that holds its port without a peer: bound UDP, and TCP bound but neither
-    /// listening nor connected (state closed, no remote). Not a connection.
-    fn holds_port_only(s: &Socket) -> bool {
-        match s.state {
-            SockState::Unconnected => true,
-            SockState::Closed => s.remote.is_none(),
-            _ => false,
-        }
+    write_holder(text, b, parents, width);
+    where_lines(text, b);
+    write_sockets(text, b);
+}
+
+/// A socket that holds its port without a peer: bound UDP, and TCP bound but neither
+/// listening nor connected (state closed, no remote). Not a connection.
+fn holds_port_only(s: &Socket) -> bool {
+    match s.state {
+        SockState::Unconnected => true,
+        SockState::Closed => s.remote.is_none(),
+        _ => false,
     }
+}
+
+/// The block's first lines: who holds the port (name, user, command, parent), or why
+/// nobody is shown.
+fn write_holder(text: &mut String, b: &Block, parents: &ProcessTable, width: Option<usize>) {
     let head = format!("{}/{}", b.port, b.proto);
     match (&b.holder, b.process) {
         (Holder::Pid(pid), Some(p)) => {
@@ -260,7 +269,11 @@ fn write_block(text: &mut String, b: &Block, parents: &ProcessTable, width: Opti
         }
         (Holder::Pid(_), None) => {}
     }
-    where_lines(text, b);
+}
+
+/// The block's sockets: listening and bound addresses, then the connections (counted by
+/// state, the first few shown).
+fn write_sockets(text: &mut String, b: &Block) {
     for s in &b.sockets {
         let label = match s.state {
             SockState::Listen => "listening",
