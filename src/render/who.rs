@@ -61,20 +61,9 @@ pub struct BlockStyle {
     pub width: Option<usize>,
 }
 
-/// The text for people: one block per owning process and port.
-/// `narrowed`: protocol, family or state filters were given, so a port with no match may
-/// still be in use. `unread`: the namespaces that could hold a port but were not read (one
-/// line each): a port not found is then "not known to be free", never "free".
-pub fn blocks(
-    sockets: &[Socket],
-    specs: &[PortSpec],
-    remote: bool,
-    narrowed: bool,
-    parents: &ProcessTable,
-    unread: &[String],
-    style: BlockStyle,
-) -> String {
-    let as_root = style.as_root;
+/// The sockets grouped into blocks: one per port, protocol, holder and namespace, in the
+/// order the sockets come.
+fn group(sockets: &[Socket], remote: bool, as_root: bool) -> Vec<Block<'_>> {
     let mut blocks: Vec<Block> = Vec::new();
     for s in sockets {
         let port = if remote {
@@ -112,6 +101,23 @@ pub fn blocks(
             }
         }
     }
+    blocks
+}
+
+/// The text for people: one block per owning process and port.
+/// `narrowed`: protocol, family or state filters were given, so a port with no match may
+/// still be in use. `unread`: the namespaces that could hold a port but were not read (one
+/// line each): a port not found is then "not known to be free", never "free".
+pub fn blocks(
+    sockets: &[Socket],
+    specs: &[PortSpec],
+    remote: bool,
+    narrowed: bool,
+    parents: &ProcessTable,
+    unread: &[String],
+    style: BlockStyle,
+) -> String {
+    let blocks = group(sockets, remote, style.as_root);
     let mut text = String::new();
     for b in &blocks {
         write_block(&mut text, b, parents, style.width);
