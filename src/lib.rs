@@ -26,6 +26,7 @@ pub mod render;
 pub mod services;
 pub mod sort;
 pub mod spec;
+pub mod sys;
 #[cfg(all(test, target_os = "linux"))]
 mod test_skip;
 pub mod textfile;

@@ -43,26 +43,6 @@ pub fn classifier(numeric: bool, ephemeral: Option<(u16, u16)>) -> Classifier {
     }
 }
 
-/// The port ranges of the query, for the kernel to filter on.
-fn port_filter(q: &Query) -> Option<PortFilter> {
-    if q.ports.is_empty() {
-        return None;
-    }
-    let ranges = q
-        .ports
-        .iter()
-        .flat_map(|spec| {
-            spec.ranges
-                .iter()
-                .map(|r| (r.low, r.high, r.proto.or(spec.proto)))
-        })
-        .collect();
-    Some(PortFilter {
-        ranges,
-        remote: q.remote,
-    })
-}
-
 /// A query for the sockets in `unresolved`, to ask again cheaply whether they still exist.
 /// It selects by port and protocol only, never by state: a socket that moved from
 /// established to fin_wait_2 during the scan still exists, and identity is the inode.
@@ -201,10 +181,45 @@ fn socket_names(
     (cgroups, user_names)
 }
 
+/// The inodes an owner scan looks for: every kept socket a process could hold.
+fn wanted_inodes(kept: &[(SocketHarvest, Classification)]) -> InodeSet {
+    kept.iter()
+        .map(|(s, _)| s.inode)
+        .filter(|&i| i != 0)
+        .collect()
+}
+
+/// Classifies each harvested socket and keeps those the query's socket-level filters pass.
+fn classify_and_filter(
+    classifier: &Classifier,
+    q: &Query,
+    sockets: Vec<SocketHarvest>,
+) -> Vec<(SocketHarvest, Classification)> {
+    sockets
+        .into_iter()
+        .map(|s| {
+            let class = classifier.classify(&s);
+            (s, class)
+        })
+        .filter(|(s, class)| filter::socket_matches(q, s, class))
+        .collect()
+}
+
+/// The owner scan's warnings, and one for the descriptor tables it could not open.
+fn scan_warnings(scan: &mut OwnerScan, warnings: &mut Vec<String>) {
+    warnings.append(&mut scan.warnings);
+    if scan.fd_limited > 0 {
+        warnings.push(format!(
+            "{} descriptor tables could not be opened: portscope ran out of file descriptors (raise ulimit -n); their owners are unknown",
+            scan.fd_limited
+        ));
+    }
+}
+
 pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let classifier = classifier(q.numeric, c.ephemeral);
     let mut table = q.table.clone();
-    table.ports = port_filter(q);
+    table.ports = q.port_filter();
     c.owners.prepare();
     c.tables.begin();
     let harvest = c.tables.harvest(&table)?;
@@ -221,21 +236,9 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         owner_walk: None,
     };
     let namespaces = harvest.namespaces;
-    let mut kept: Vec<(SocketHarvest, Classification)> = harvest
-        .sockets
-        .into_iter()
-        .map(|s| {
-            let class = classifier.classify(&s);
-            (s, class)
-        })
-        .filter(|(s, class)| filter::socket_matches(q, s, class))
-        .collect();
+    let mut kept = classify_and_filter(&classifier, q, harvest.sockets);
 
-    let wanted: InodeSet = kept
-        .iter()
-        .map(|(s, _)| s.inode)
-        .filter(|&i| i != 0)
-        .collect();
+    let wanted = wanted_inodes(&kept);
     // What needs no owners, done while a walk may be running: the default order (the
     // final sort then finds the rows in place), the sockets' cgroup paths and user names.
     if q.presort && q.sort == SortKey::Port {
@@ -253,13 +256,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     sources.owner_walk = scan
         .descriptors
         .map(|descriptors| OwnerWalk { descriptors });
-    warnings.append(&mut scan.warnings);
-    if scan.fd_limited > 0 {
-        warnings.push(format!(
-            "{} descriptor tables could not be opened: portscope ran out of file descriptors (raise ulimit -n); their owners are unknown",
-            scan.fd_limited
-        ));
-    }
+    scan_warnings(&mut scan, &mut warnings);
     let still_present = recheck(c, &table, &kept, &scan);
 
     let (processes, parents) = holder_details(c, q, &scan);

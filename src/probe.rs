@@ -116,33 +116,23 @@ impl Holder {
             pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("creating a pipe", e.into()))?;
         let (ready_r, ready_w) =
             pipe_with(PipeFlags::CLOEXEC).map_err(|e| failed("creating a pipe", e.into()))?;
-        // SAFETY: fork has no safe wrapper (rustix has none outside its runtime). The child
-        // makes only async-signal-safe calls (prctl, close, write, read, _exit) on
-        // descriptors that are open in it, and never returns.
-        let pid = unsafe { libc::fork() };
-        if pid == 0 {
-            // SAFETY: see above; `close_in_child` are the caller's own open descriptors.
-            unsafe {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                for &fd in close_in_child {
-                    libc::close(fd);
-                }
-                libc::close(hold_w.as_raw_fd());
-                libc::close(ready_r.as_raw_fd());
-                libc::write(ready_w.as_raw_fd(), [1u8].as_ptr().cast(), 1);
-                let mut b = [0u8; 1];
-                libc::read(hold_r.as_raw_fd(), b.as_mut_ptr().cast(), 1);
-                libc::_exit(0);
-            }
-        }
-        if pid < 0 {
-            return Err(failed("fork()", io::Error::last_os_error()));
-        }
+        let mut close: Vec<libc::c_int> = close_in_child.to_vec();
+        close.extend([hold_w.as_raw_fd(), ready_r.as_raw_fd()]);
+        // The child makes only system calls (src/sys/child.rs's contract): it dies with us,
+        // says it is ready, and holds until our end of the lifeline closes.
+        let pid = crate::sys::child::spawn(&close, || {
+            let _ = rustix::process::set_parent_process_death_signal(Some(
+                rustix::process::Signal::KILL,
+            ));
+            let _ = rustix::io::write(&ready_w, &[1u8]);
+            let _ = rustix::io::read(&hold_r, &mut [0u8; 1]);
+        })
+        .map_err(|e| failed("fork()", e))?;
         drop((hold_r, ready_w));
         // One byte, or end of file if the child died first: either way it is settled.
         let _ = rustix::io::read(&ready_r, &mut [0u8; 1]);
         Ok(Holder {
-            pid: pid as u32,
+            pid,
             hold: Some(hold_w),
         })
     }

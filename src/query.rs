@@ -4,7 +4,7 @@
 //! socket is read. Nothing here knows the command-line types (cmd/ converts them).
 
 use crate::error::Error;
-use crate::model::{Family, Protocol, SockState, TableQuery};
+use crate::model::{Family, PortFilter, Protocol, SockState, TableQuery};
 use crate::services::Services;
 use crate::spec::PortSpec;
 use std::time::Duration;
@@ -79,7 +79,169 @@ pub struct Query {
     pub follow_published: bool,
 }
 
+/// What a command selects: the tables to read and the filters on sockets and owners (the
+/// SPEC, --pid, --process, --user, --class, --container, --unit). Validated by the command's
+/// argument conversion (`cmd/args.rs`); a [`Query`] is built from it once.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub table: TableQuery,
+    pub ports: Vec<PortSpec>,
+    pub remote: bool,
+    pub pids: Vec<u32>,
+    pub processes: Vec<String>,
+    pub uids: Vec<u32>,
+    pub classes: Vec<ClassFilter>,
+    pub containers: Vec<String>,
+    pub units: Vec<String>,
+}
+
+impl Selection {
+    /// The sockets of `table` on `ports` (empty: every port), no owner filters.
+    pub fn ports(table: TableQuery, ports: Vec<PortSpec>) -> Selection {
+        Selection {
+            table,
+            ports,
+            remote: false,
+            pids: Vec::new(),
+            processes: Vec::new(),
+            uids: Vec::new(),
+            classes: Vec::new(),
+            containers: Vec::new(),
+            units: Vec::new(),
+        }
+    }
+}
+
+/// `list`'s pipeline options and output.
+#[derive(Debug, Clone, Copy)]
+pub struct ListView {
+    pub numeric: bool,
+    pub sort: SortKey,
+    pub reverse: bool,
+    pub output: Output,
+}
+
+/// `who`'s pipeline options and output.
+#[derive(Debug, Clone, Copy)]
+pub struct WhoView {
+    /// Stop the owner scan at the first holder.
+    pub first: bool,
+    pub numeric: bool,
+    /// Only the exit status and PIDs (`--quiet`): no parents, no published ports followed.
+    pub quiet: bool,
+    pub output: Output,
+}
+
 impl Query {
+    /// `list`: sorted rows in a table or JSON.
+    pub fn list(s: Selection, v: ListView) -> Query {
+        // The table never shows cgroup paths: resolve them only for JSON or a filter.
+        let cgroup_paths = v.output.json || !s.containers.is_empty() || !s.units.is_empty();
+        Query {
+            numeric: v.numeric,
+            sort: v.sort,
+            reverse: v.reverse,
+            output: v.output,
+            cgroup_paths,
+            presort: true,
+            ..Query::select(s)
+        }
+    }
+
+    /// `who`: the holders of ports, in blocks (parents included) or JSON.
+    pub fn who(s: Selection, v: WhoView) -> Query {
+        Query {
+            first: v.first,
+            numeric: v.numeric,
+            output: v.output,
+            // Parents are shown only in the blocks for people.
+            parents: !v.quiet && !v.output.json,
+            presort: true, // who sorts by port
+            // The same answer in text and JSON: a published port followed to its container.
+            follow_published: !v.quiet,
+            ..Query::select(s)
+        }
+    }
+
+    /// `watch`: each snapshot sorted by the default key.
+    pub fn watch(s: Selection, numeric: bool, output: Output) -> Query {
+        Query {
+            numeric,
+            output,
+            presort: true, // each tick sorts by `sort`
+            ..Query::select(s)
+        }
+    }
+
+    /// `export` and the commands that look sockets up for themselves (listen, verify,
+    /// why, wait, kill, close, published ports followed): numeric, in the tables' order.
+    pub fn lookup(s: Selection) -> Query {
+        Query {
+            numeric: true,
+            ..Query::select(s)
+        }
+    }
+
+    /// The processes with these PIDs or UIDs, on any socket (`wait --pid/--user`).
+    pub fn owners(pids: Vec<u32>, uids: Vec<u32>) -> Query {
+        Query::select(Selection {
+            pids,
+            uids,
+            ..Selection::ports(TableQuery::everything(), Vec::new())
+        })
+    }
+
+    /// The same query restricted to the sockets that hold a port against a bind: listening
+    /// TCP, TCP bound but never listening (closed), bound UDP (what kill and close act on and
+    /// judge "freed" by).
+    pub fn listening(&self) -> Query {
+        let mut q = self.clone();
+        q.table.states = Some(vec![
+            SockState::Listen,
+            SockState::Closed,
+            SockState::Unconnected,
+        ]);
+        q
+    }
+
+    /// The query's port ranges, for the kernel to filter on (None: every port).
+    pub fn port_filter(&self) -> Option<PortFilter> {
+        if self.ports.is_empty() {
+            return None;
+        }
+        let ranges = self
+            .ports
+            .iter()
+            .flat_map(|spec| {
+                spec.ranges
+                    .iter()
+                    .map(|r| (r.low, r.high, r.proto.or(spec.proto)))
+            })
+            .collect();
+        Some(PortFilter {
+            ranges,
+            remote: self.remote,
+        })
+    }
+
+    /// The selection with the pipeline's defaults: service names, sorted by port, plain
+    /// output, cgroup paths resolved.
+    fn select(s: Selection) -> Query {
+        Query {
+            ports: s.ports,
+            remote: s.remote,
+            pids: s.pids,
+            processes: s.processes,
+            uids: s.uids,
+            classes: s.classes,
+            containers: s.containers,
+            units: s.units,
+            ..Query::new(s.table)
+        }
+    }
+
+    /// Every socket of `table`, with the pipeline's defaults (tests and the simplest
+    /// callers).
     pub fn new(table: TableQuery) -> Query {
         Query {
             table,
@@ -234,6 +396,81 @@ pub fn parse_duration(s: &str) -> Result<Duration, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn on(spec: &str) -> Selection {
+        let ports = parse_ports(&[spec.to_string()], &Services::builtin()).unwrap();
+        Selection::ports(TableQuery::everything(), ports)
+    }
+
+    #[test]
+    fn list_resolves_cgroup_paths_only_for_json_or_a_placement_filter() {
+        let view = |json| ListView {
+            numeric: false,
+            sort: SortKey::Pid,
+            reverse: true,
+            output: Output {
+                json,
+                ..Output::default()
+            },
+        };
+        let q = Query::list(on("80"), view(false));
+        assert_eq!((q.cgroup_paths, q.presort), (false, true));
+        assert_eq!((q.sort, q.reverse), (SortKey::Pid, true));
+        assert!(Query::list(on("80"), view(true)).cgroup_paths);
+        let units = Selection {
+            units: vec!["a.service".into()],
+            ..on("80")
+        };
+        assert!(Query::list(units, view(false)).cgroup_paths);
+    }
+
+    #[test]
+    fn who_quiet_skips_parents_and_published_ports() {
+        let view = |quiet, json| WhoView {
+            first: true,
+            numeric: false,
+            quiet,
+            output: Output {
+                json,
+                ..Output::default()
+            },
+        };
+        let q = Query::who(on("80"), view(false, false));
+        assert_eq!((q.parents, q.follow_published, q.first), (true, true, true));
+        let q = Query::who(on("80"), view(true, false));
+        assert_eq!((q.parents, q.follow_published), (false, false));
+        let q = Query::who(on("80"), view(false, true));
+        assert_eq!((q.parents, q.follow_published), (false, true));
+    }
+
+    #[test]
+    fn lookups_are_numeric_and_listening_keeps_the_ports() {
+        let q = Query::lookup(on("80,8000-8010/udp"));
+        assert!(q.numeric && !q.presort);
+        let l = q.listening();
+        assert_eq!(
+            l.table.states,
+            Some(vec![
+                SockState::Listen,
+                SockState::Closed,
+                SockState::Unconnected
+            ])
+        );
+        assert_eq!(l.ports, q.ports);
+        let f = l.port_filter().unwrap();
+        assert_eq!(
+            f.ranges,
+            // The spec's protocol applies to each of its ranges.
+            vec![
+                (80, 80, Some(Protocol::Udp)),
+                (8000, 8010, Some(Protocol::Udp))
+            ]
+        );
+        assert!(!f.remote);
+        assert_eq!(Query::new(TableQuery::everything()).port_filter(), None);
+        let o = Query::owners(vec![7], vec![0]);
+        assert_eq!((o.pids, o.uids, o.ports.len()), (vec![7], vec![0], 0));
+    }
 
     #[test]
     fn default_view_is_listening() {

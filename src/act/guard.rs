@@ -481,12 +481,7 @@ mod tests {
     #[test]
     fn finds_a_socket_we_hold_by_inode() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let s = socket2::SockRef::from(&l);
-        use std::os::fd::AsRawFd;
-        // SAFETY: libc::stat is plain data; all zeroes is a valid value.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: fstat on a descriptor we own into a zeroed struct.
-        assert_eq!(unsafe { libc::fstat(s.as_raw_fd(), &mut st) }, 0);
+        let st = rustix::fs::fstat(&l).unwrap();
         let me = std::process::id();
         assert!(holds_any(me, &[st.st_ino]));
         assert!(!holds_any(me, &[u64::MAX]));

@@ -7,7 +7,7 @@ use crate::classify::Classification;
 use crate::collect::linux::pidfd::Pidfd;
 use crate::collect::Collector;
 use crate::filter;
-use crate::model::{Owner, PortFilter, Socket, SocketHarvest};
+use crate::model::{Owner, Socket, SocketHarvest};
 use crate::pipeline;
 use crate::query::Query;
 use std::io;
@@ -135,20 +135,8 @@ fn signal_one(t: &Target, fd: Option<&Pidfd>, sig: libc::c_int) -> Result<(), Sk
 pub fn table_only(c: &mut Collector, q: &Query) -> anyhow::Result<Vec<Socket>> {
     let classifier = pipeline::classifier(true, c.ephemeral);
     let mut table = q.table.clone();
-    if !q.ports.is_empty() {
-        let ranges = q
-            .ports
-            .iter()
-            .flat_map(|spec| {
-                spec.ranges
-                    .iter()
-                    .map(|r| (r.low, r.high, r.proto.or(spec.proto)))
-            })
-            .collect();
-        table.ports = Some(PortFilter {
-            ranges,
-            remote: q.remote,
-        });
+    if let Some(ports) = q.port_filter() {
+        table.ports = Some(ports);
     }
     let harvest = c.tables.harvest(&table)?;
     Ok(harvest

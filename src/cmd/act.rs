@@ -6,7 +6,7 @@ use crate::act::confirm::{self, Asker};
 use crate::act::{guard::Guard, ActDocument, Plan, Report, Status};
 use crate::cli::ActArgs;
 use crate::collect::{effective_uid, Collector};
-use crate::model::{SockState, TableQuery};
+use crate::model::TableQuery;
 use crate::pipeline;
 use crate::query::{self, Query};
 use crate::render::act as render;
@@ -45,21 +45,15 @@ pub struct Flags {
 
 pub fn selection(a: &ActArgs) -> anyhow::Result<(Selection, Flags)> {
     let (protocols, families) = args::protocols_and_families(&a.proto);
-    let mut everything = Query::new(TableQuery {
+    let table = TableQuery {
         protocols,
         families,
         states: None,
         ports: None,
-    });
-    everything.ports = query::parse_ports(&a.specs, Services::system())?;
-    everything.numeric = true;
-    let mut listening = everything.clone();
-    // A TCP socket bound but not listening (closed) blocks a bind as a listener does.
-    listening.table.states = Some(vec![
-        SockState::Listen,
-        SockState::Closed,
-        SockState::Unconnected,
-    ]);
+    };
+    let ports = query::parse_ports(&a.specs, Services::system())?;
+    let everything = Query::lookup(query::Selection::ports(table, ports));
+    let listening = everything.listening();
     let flags = Flags {
         yes: a.yes,
         dry_run: a.dry_run,

@@ -7,7 +7,7 @@ use crate::cli::{
 };
 use crate::collect::{lookup_user, Collector, NetnsChoice, OwnerChoice, TableChoice};
 use crate::model::{Family, Protocol, SockState, TableQuery};
-use crate::query::{self, ClassFilter, Output, Query, SortKey};
+use crate::query::{self, ClassFilter, Output, Query, Selection, SortKey};
 use crate::render;
 use crate::services::Services;
 use std::io::IsTerminal;
@@ -61,32 +61,34 @@ pub fn protocols_and_families(p: &ProtoArgs) -> (Vec<Protocol>, Vec<Family>) {
     query::protocols_and_families(p.tcp, p.udp, p.ipv4, p.ipv6)
 }
 
-/// The query of `list`'s selection flags (shared by `list` and `watch`); sort and output
-/// are left at their defaults for the caller to set.
-pub fn selection_query(a: &ListSelection) -> anyhow::Result<Query> {
+/// The selection of `list`'s flags (shared by `list` and `watch`).
+pub fn list_selection(a: &ListSelection) -> anyhow::Result<Selection> {
     let (protocols, families) = protocols_and_families(&a.proto);
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols,
         families,
         states: query::states(&states(&a.state), a.all, a.listening),
         ports: None,
-    });
-    apply_filters(&mut q, &a.filters)?;
-    Ok(q)
+    };
+    filtered(table, &a.filters)
 }
 
-/// The filters shared by list, watch and export, validated into the query.
-pub fn apply_filters(q: &mut Query, f: &FilterArgs) -> anyhow::Result<()> {
-    if !f.port.is_empty() {
-        q.ports = query::parse_ports(&f.port, Services::system())?;
-    }
-    q.pids = query::parse_pids(&f.pid)?;
-    q.processes = f.process.iter().map(|p| p.to_lowercase()).collect();
-    q.uids = query::parse_users(&f.user, &lookup_user)?;
-    q.classes = classes(&f.class);
-    q.containers = f.container.clone();
-    q.units = query::unit_names(&f.unit);
-    Ok(())
+/// `table` with the filters shared by list, watch and export, validated.
+pub fn filtered(table: TableQuery, f: &FilterArgs) -> anyhow::Result<Selection> {
+    let ports = if f.port.is_empty() {
+        Vec::new()
+    } else {
+        query::parse_ports(&f.port, Services::system())?
+    };
+    Ok(Selection {
+        pids: query::parse_pids(&f.pid)?,
+        processes: f.process.iter().map(|p| p.to_lowercase()).collect(),
+        uids: query::parse_users(&f.user, &lookup_user)?,
+        classes: classes(&f.class),
+        containers: f.container.clone(),
+        units: query::unit_names(&f.unit),
+        ..Selection::ports(table, ports)
+    })
 }
 
 /// Output decisions made once, from the flags and what stdout is.

@@ -25,15 +25,13 @@ pub fn build_query(format: ExportFormat, a: &SelectArgs) -> anyhow::Result<Query
         ExportFormat::Prometheus => None,
         ExportFormat::AnsibleFacts => query::states(&[], false, true),
     };
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols,
         families,
         states,
         ports: None,
-    });
-    args::apply_filters(&mut q, &a.filters)?;
-    q.numeric = true;
-    Ok(q)
+    };
+    Ok(Query::lookup(args::filtered(table, &a.filters)?))
 }
 
 #[cfg(target_os = "linux")]

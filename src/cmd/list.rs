@@ -5,20 +5,19 @@ use crate::cli::{ColorChoice, ListArgs, SourceArgs};
 use crate::collect::Collector;
 use crate::join;
 use crate::pipeline;
-use crate::query::Query;
+use crate::query::{ListView, Query};
 use crate::render::{json, table};
 use crate::sort;
 use std::io::Write;
 
 pub fn build_query(a: &ListArgs, color: ColorChoice) -> anyhow::Result<Query> {
-    let mut q = args::selection_query(&a.select)?;
-    q.numeric = a.output.numeric;
-    q.sort = args::sort(a.sort);
-    q.reverse = a.reverse;
-    q.output = args::output(a.output.json, color);
-    q.cgroup_paths = q.output.json || !q.containers.is_empty() || !q.units.is_empty();
-    q.presort = true;
-    Ok(q)
+    let view = ListView {
+        numeric: a.output.numeric,
+        sort: args::sort(a.sort),
+        reverse: a.reverse,
+        output: args::output(a.output.json, color),
+    };
+    Ok(Query::list(args::list_selection(&a.select)?, view))
 }
 
 pub fn run(

@@ -9,7 +9,7 @@ use crate::model::{Family, Owner, Protocol, Socket, TableQuery};
 use crate::pipeline;
 use crate::probe::{self, Opened, Probe};
 pub use crate::query::parse_duration;
-use crate::query::Query;
+use crate::query::{Query, Selection};
 use crate::services::Services;
 use crate::spec::{PortRange, PortSpec};
 use std::io::Write;
@@ -54,14 +54,13 @@ fn holder_of(c: &mut Collector, proto: Protocol, addr: SocketAddr) -> String {
             proto: None,
         }],
     };
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols: vec![proto],
         families: Family::ALL.to_vec(),
         states: None,
         ports: None,
-    });
-    q.ports = vec![spec];
-    q.numeric = true;
+    };
+    let q = Query::lookup(Selection::ports(table, vec![spec]));
     let Ok(outcome) = pipeline::run(c, &q) else {
         return String::new();
     };
@@ -186,10 +185,11 @@ fn announce(out: &mut dyn Write, o: &Opened, json: bool) -> anyhow::Result<()> {
 
 #[cfg(target_os = "linux")]
 mod wait {
+    use crate::sys::signals::StopSignals;
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
     use rustix::fs::FileType;
     use std::io;
-    use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+    use std::os::fd::AsFd;
     use std::time::{Duration, Instant};
 
     /// Whether stdin is /dev/null (a background job's): then it cannot signal anything.
@@ -203,64 +203,14 @@ mod wait {
         a.st_rdev == b.st_rdev && FileType::from_raw_mode(a.st_mode).is_char_device()
     }
 
-    /// A signal set holding `signals`.
-    pub(super) fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
-        // SAFETY: sigset_t is plain data; sigemptyset initialises it before any other use,
-        // and neither call can fail on a valid pointer and valid signal numbers.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for &s in signals {
-                libc::sigaddset(&mut set, s);
-            }
-            set
-        }
-    }
-
-    pub(super) const STOP: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
-
-    /// Changes this thread's signal mask; returns the one it replaces.
-    pub(super) fn sigmask(how: libc::c_int, set: &libc::sigset_t) -> io::Result<libc::sigset_t> {
-        // Any valid set: sigprocmask overwrites it.
-        let mut old = *set;
-        // SAFETY: both sets are valid for the call; the result is checked.
-        if unsafe { libc::sigprocmask(how, set, &mut old) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(old)
-    }
-
-    /// The stop signals, blocked and readable from the descriptor `open` makes of them (rustix
-    /// has no signalfd). If blocking or `open` fails, the mask is as it was, so Ctrl-C and
-    /// SIGTERM still end the process: blocked signals with nothing reading them would leave a
-    /// listener only `kill -9` could stop.
-    pub(super) fn block_and_watch(
-        open: impl FnOnce(&libc::sigset_t) -> io::Result<OwnedFd>,
-    ) -> io::Result<OwnedFd> {
-        let set = sigset(&STOP);
-        let old = sigmask(libc::SIG_BLOCK, &set)?;
-        open(&set).inspect_err(|_| {
-            // Nothing more can be done if restoring fails too; the open error says why.
-            let _ = sigmask(libc::SIG_SETMASK, &old);
-        })
-    }
-
-    fn signalfd(set: &libc::sigset_t) -> io::Result<OwnedFd> {
-        // SAFETY: a valid set; -1 asks for a new descriptor, which is checked.
-        let fd = unsafe { libc::signalfd(-1, set, libc::SFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a new descriptor, owned by nothing else.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-    }
+    const STOP: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
     /// Blocks until SIGINT/SIGTERM/SIGHUP, stdin EOF, or the deadline. Without a signal
     /// descriptor (out of descriptors), signals keep their default action: they still end the
     /// process, and the kernel closes its sockets.
     pub fn until_done(deadline: Option<Duration>) {
         let end = deadline.map(|d| Instant::now() + d);
-        let sfd = block_and_watch(signalfd).ok();
+        let sfd = StopSignals::install(&STOP).ok();
         let stdin = (!stdin_is_devnull()).then(io::stdin);
         let mut buf = [0u8; 512];
         loop {
@@ -361,35 +311,6 @@ mod tests {
         )
         .expect("a v4-mapped listener opens");
         assert_eq!(p.v6only, Some(false));
-    }
-
-    /// Whether this thread blocks `sig`.
-    #[cfg(target_os = "linux")]
-    fn blocked(sig: libc::c_int) -> bool {
-        // Blocking nothing more returns the mask as it is.
-        let cur = wait::sigmask(libc::SIG_BLOCK, &wait::sigset(&[])).unwrap();
-        // SAFETY: a set sigprocmask filled.
-        unsafe { libc::sigismember(&cur, sig) == 1 }
-    }
-
-    /// Regression: a failed signalfd left SIGINT and SIGTERM blocked with nothing reading
-    /// them, so neither Ctrl-C nor `kill` could stop `listen`.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn failed_signalfd_leaves_stop_signals_unblocked() {
-        // Test threads start with the harness's mask, which blocks none of these.
-        let stops = wait::STOP;
-        assert_eq!(stops.map(blocked), [false; 3]);
-        let mut tried = false;
-        let r = wait::block_and_watch(|_| {
-            // Blocked while the descriptor is being made, so none is lost in between.
-            assert_eq!(stops.map(blocked), [true; 3]);
-            tried = true;
-            Err(std::io::Error::from_raw_os_error(libc::EMFILE))
-        });
-        assert!(tried);
-        assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EMFILE));
-        assert_eq!(stops.map(blocked), [false; 3]);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod wait;
 pub mod watch;
 #[cfg(target_os = "linux")]
 mod watch_events;
+mod watch_rows;
 pub mod who;
 #[cfg(target_os = "linux")]
 pub mod why;

@@ -10,7 +10,7 @@ use crate::model::{
 };
 use crate::pipeline;
 use crate::probe::{self, Probe};
-use crate::query::Query;
+use crate::query::{Query, Selection};
 use crate::render::verify::{report, write_table, Check, Status};
 use crate::spec::PortSpec;
 use std::io::Write;
@@ -343,15 +343,15 @@ fn check_who_path(c: &mut Collector, checks: &mut Checks, fx: &Fixture) -> anyho
     let Some(shared) = fx.expect.iter().find(|e| e.pids.len() > 1) else {
         return Ok(());
     };
-    let mut wq = Query::new(TableQuery {
+    let table = TableQuery {
         protocols: vec![Protocol::Tcp],
         ..TableQuery::everything()
-    });
-    wq.ports = vec![PortSpec::parse(
+    };
+    let spec = PortSpec::parse(
         &shared.local.to_string(),
         &crate::services::Services::default(),
-    )?];
-    wq.numeric = true;
+    )?;
+    let wq = Query::lookup(Selection::ports(table, vec![spec]));
     let who = pipeline::run(c, &wq)?;
     let pids: Vec<u32> = who
         .sockets

@@ -8,7 +8,7 @@ use crate::cli::{SourceArgs, UntilArg, WaitArgs};
 use crate::collect::{lookup_user, Collector};
 use crate::error::Error;
 use crate::model::{Protocol, SockState, TableQuery};
-use crate::query::{self, Query};
+use crate::query::{self, Query, Selection};
 use crate::services::Services;
 use std::io::Write;
 
@@ -66,14 +66,16 @@ pub fn build(a: &WaitArgs) -> anyhow::Result<(Query, Vec<WaitSpec>, WaitOptions)
     } else {
         Some(vec![SockState::Listen, SockState::Unconnected])
     };
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols,
         families,
         states,
         ports: None,
-    });
-    q.ports = specs.iter().map(|w| w.spec.clone()).collect();
-    q.numeric = true;
+    };
+    let q = Query::lookup(Selection::ports(
+        table,
+        specs.iter().map(|w| w.spec.clone()).collect(),
+    ));
     let owner = owner_wanted(a)?;
     let o = WaitOptions {
         until,
@@ -93,12 +95,7 @@ pub fn build(a: &WaitArgs) -> anyhow::Result<(Query, Vec<WaitSpec>, WaitOptions)
 fn owner_wanted(a: &WaitArgs) -> anyhow::Result<OwnerWanted> {
     let pids = query::parse_pids(&a.pid)?;
     let uids = query::parse_users(&a.user, &lookup_user)?;
-    let query = (!pids.is_empty() || !uids.is_empty()).then(|| {
-        let mut q = Query::new(TableQuery::everything());
-        q.pids = pids;
-        q.uids = uids;
-        q
-    });
+    let query = (!pids.is_empty() || !uids.is_empty()).then(|| Query::owners(pids, uids));
     Ok(OwnerWanted {
         query,
         names: a.owner.clone(),

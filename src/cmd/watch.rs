@@ -4,46 +4,22 @@
 
 use super::args;
 use super::listen::parse_duration;
+use super::watch_rows::{tick, write_event, write_snapshot};
+pub use super::watch_rows::{Settings, Wake};
 use crate::cli::{ColorChoice, EventsArg, SourceArgs, WatchArgs};
 use crate::collect::cache::{CachedOwners, ProcView};
 use crate::collect::{Collector, NoOwners};
 use crate::error::Error;
 use crate::join;
-use crate::model::{OwnerSourceKind, Socket};
-use crate::pipeline;
+use crate::model::OwnerSourceKind;
 use crate::query::Query;
-use crate::render::events::{self, rfc3339_ms};
-use crate::render::table;
-use crate::sort;
-use crate::watch::{self, Event, Matching};
+use crate::watch::{self, Matching};
 use std::collections::HashSet;
 use std::io::Write;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Below this the table dump itself becomes the load.
 pub const MIN_INTERVAL: Duration = Duration::from_millis(50);
-
-/// When and how to stop and print, validated once.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub interval: Duration,
-    pub snapshot_every: Option<Duration>,
-    pub count: Option<u64>,
-    pub duration: Option<Duration>,
-    pub jsonl: bool,
-    pub host: String,
-}
-
-/// What the waiting between ticks ended with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
-    /// The time asked for passed.
-    Timeout,
-    /// SIGINT or SIGTERM: stop now, print nothing more.
-    Stop,
-    /// The descriptor waited on beside the signals is readable (kernel events came).
-    Ready,
-}
 
 pub fn settings(a: &WatchArgs) -> anyhow::Result<Settings> {
     let interval = parse_duration(&a.interval)?;
@@ -75,10 +51,11 @@ pub fn run(
     sources: &SourceArgs,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
-    let mut q = args::selection_query(&a.select)?;
-    q.numeric = a.numeric;
-    q.output = args::output(false, color);
-    q.presort = true; // each tick sorts by q.sort
+    let q = Query::watch(
+        args::list_selection(&a.select)?,
+        a.numeric,
+        args::output(false, color),
+    );
     let s = settings(a)?;
     // Signals are blocked before any thread exists (the owner scan starts some), so that
     // every thread leaves them to the signalfd.
@@ -93,7 +70,7 @@ pub fn run(
         // Attached before the snapshot, so nothing after it is missed.
         match open_events(sources) {
             Ok((src, current)) => {
-                let wait = &mut |d, fd| signals.wait_fd(d, fd);
+                let wait = &mut |d, fd: Option<std::os::fd::BorrowedFd<'_>>| signals.wait_fd(d, fd);
                 return super::watch_events::run(&mut c, &q, &s, src, current, wait, out);
             }
             Err(e) if a.events == EventsArg::Bpf => {
@@ -147,63 +124,6 @@ fn open_events(
 }
 
 /// One tick: the pipeline, sorted; new warnings to stderr once each.
-pub(super) fn tick(
-    c: &mut Collector,
-    q: &Query,
-    said: &mut HashSet<String>,
-) -> anyhow::Result<Vec<Socket>> {
-    let mut outcome = pipeline::run(c, q)?;
-    sort::sort(&mut outcome.sockets, q.sort, q.reverse);
-    let fresh: Vec<String> = outcome
-        .warnings
-        .into_iter()
-        .filter(|w| said.insert(w.clone()))
-        .collect();
-    super::print_notes(&fresh);
-    Ok(outcome.sockets)
-}
-
-/// The table (text) or one `snapshot` event per socket (JSON Lines).
-pub(super) fn write_snapshot(
-    out: &mut dyn Write,
-    q: &Query,
-    s: &Settings,
-    sockets: &[Socket],
-) -> anyhow::Result<()> {
-    if s.jsonl {
-        let ts = rfc3339_ms(SystemTime::now());
-        for e in watch::snapshot(sockets) {
-            events::write_jsonl(out, &e, &ts, &s.host)?;
-        }
-    } else {
-        let style = table::TableStyle {
-            color: q.output.color,
-            width: q.output.width,
-            shape: table::Shape::of(sockets, !q.listening_only()),
-        };
-        table::write_table(out, sockets, style)?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-pub(super) fn write_event(
-    out: &mut dyn Write,
-    q: &Query,
-    s: &Settings,
-    e: &Event,
-) -> anyhow::Result<()> {
-    let ts = rfc3339_ms(SystemTime::now());
-    if s.jsonl {
-        events::write_jsonl(out, e, &ts, &s.host)?;
-    } else {
-        events::write_text(out, e, Some(&ts), q.output.color)?;
-    }
-    // A log pipeline (or a person) sees each change as it happens.
-    out.flush()?;
-    Ok(())
-}
-
 /// `watch` on any host; `wait(d)` sleeps up to `d` or until told to stop.
 pub fn run_with(
     c: &mut Collector,
@@ -269,75 +189,39 @@ pub fn run_with(
 /// This host's name (uname's nodename), for the JSON Lines `host` field.
 pub fn hostname() -> String {
     #[cfg(unix)]
-    {
-        let mut buf = [0u8; 256];
-        // SAFETY: gethostname writes at most buf.len() bytes into our buffer.
-        let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-        if rc == 0 {
-            let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-            return String::from_utf8_lossy(&buf[..n]).into_owned();
-        }
-    }
+    return crate::sys::host::hostname();
+    #[cfg(not(unix))]
     String::new()
 }
 
 #[cfg(target_os = "linux")]
 mod signals {
     use super::Wake;
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use crate::sys::signals::StopSignals;
+    use std::os::fd::BorrowedFd;
     use std::time::Duration;
 
     /// SIGINT and SIGTERM, blocked and read from a signalfd, so that they end the wait
     /// between ticks instead of the process: watch then exits 0 having printed nothing
     /// more than complete lines.
-    pub struct Signals(OwnedFd);
+    pub struct Signals(StopSignals);
 
     impl Signals {
         pub fn install() -> std::io::Result<Signals> {
-            // SAFETY: a local signal set, blocked for this (so far the only) thread, then
-            // handed to signalfd; both results checked.
-            let fd = unsafe {
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, libc::SIGINT);
-                libc::sigaddset(&mut set, libc::SIGTERM);
-                if libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                libc::signalfd(-1, &set, libc::SFD_CLOEXEC)
-            };
-            if fd < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // SAFETY: fd is a fresh descriptor that nothing else owns.
-            Ok(Signals(unsafe { OwnedFd::from_raw_fd(fd) }))
+            StopSignals::install(&[libc::SIGINT, libc::SIGTERM]).map(Signals)
         }
 
         pub fn wait(&mut self, d: Duration) -> Wake {
-            self.wait_fd(d, -1)
+            self.wait_fd(d, None)
         }
 
-        /// As `wait`, and also wakes when `fd` is readable (ignored when negative).
-        pub fn wait_fd(&mut self, d: Duration, fd: i32) -> Wake {
-            // ppoll: the event loop waits fractions of a millisecond.
-            let ts = libc::timespec {
-                tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
-                tv_nsec: d.subsec_nanos().max(1_000) as libc::c_long,
-            };
-            let mut pfd = [self.0.as_raw_fd(), fd].map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            });
-            // SAFETY: two valid pollfds (poll skips a negative fd), a valid timespec, and
-            // no signal mask (the signals stay blocked; the signalfd reports them).
-            let n = unsafe { libc::ppoll(pfd.as_mut_ptr(), 2, &ts, std::ptr::null()) };
-            if n > 0 && pfd[0].revents != 0 {
-                Wake::Stop
-            } else if n > 0 && pfd[1].revents != 0 {
-                Wake::Ready
-            } else {
-                Wake::Timeout // EINTR too: the loop waits again for what is left
+        /// As `wait`, and also wakes when `fd` is readable.
+        pub fn wait_fd(&mut self, d: Duration, fd: Option<BorrowedFd<'_>>) -> Wake {
+            match self.0.wait(d, fd) {
+                (true, _) => Wake::Stop,
+                (false, true) => Wake::Ready,
+                // EINTR too: the loop waits again for what is left
+                (false, false) => Wake::Timeout,
             }
         }
     }

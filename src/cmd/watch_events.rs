@@ -3,7 +3,7 @@
 //! filter, join with the actor as holder) and let watch::live reconcile it with what was
 //! already said.
 
-use super::watch::{write_event, write_snapshot, Settings, Wake};
+use super::watch_rows::{write_event, write_snapshot, Settings, Wake};
 use crate::collect::linux::bpf::events::{EventKind as Hook, EventSource, KernelEvent};
 use crate::collect::linux::placement;
 use crate::collect::Collector;
@@ -19,6 +19,7 @@ use crate::watch::live::{Change, Live};
 use crate::watch::{self, Actor, Matching};
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
+use std::os::fd::BorrowedFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -267,7 +268,7 @@ fn netns_name(inode: u64) -> Option<String> {
 }
 
 /// Waits for the ring or a signal.
-pub type WaitFd<'a> = dyn FnMut(Duration, i32) -> Wake + 'a;
+pub type WaitFd<'a> = dyn FnMut(Duration, Option<BorrowedFd<'_>>) -> Wake + 'a;
 
 /// Event-mode watch: `src` was attached before this is called, so the snapshot taken here
 /// misses nothing that happens after it.
@@ -283,7 +284,7 @@ pub fn run(
     let start = Instant::now();
     let end = s.duration.map(|d| start + d);
     let mut said = HashSet::new();
-    let first = super::watch::tick(c, q, &mut said)?;
+    let first = super::watch_rows::tick(c, q, &mut said)?;
     write_snapshot(out, q, s, &first)?;
     super::print_notes(
         &join::hidden_summary(&first, super::running_as_root())
@@ -339,7 +340,7 @@ pub fn run(
                 // that forked or exited) shows as polling would show it.
                 let mut known = live.sockets();
                 crate::sort::sort(&mut known, q.sort, q.reverse);
-                let current = super::watch::tick(c, q, &mut said)?;
+                let current = super::watch_rows::tick(c, q, &mut said)?;
                 for ev in watch::diff(&known, &current, Matching::Strict) {
                     write_event(out, q, s, &ev)?;
                     changes += 1;
@@ -364,7 +365,7 @@ pub fn run(
         let d = until.map_or(Duration::from_secs(3600), |u| {
             u.saturating_duration_since(now)
         });
-        if wait(d, src.fd()) == Wake::Stop {
+        if wait(d, Some(src.as_fd())) == Wake::Stop {
             return Ok(0);
         }
     }

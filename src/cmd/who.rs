@@ -7,7 +7,7 @@ use crate::collect::Collector;
 use crate::join;
 use crate::model::{Owner, Socket, TableQuery};
 use crate::pipeline;
-use crate::query::{self, Query};
+use crate::query::{self, Query, Selection, WhoView};
 use crate::render::{json, who};
 use crate::services::Services;
 use crate::sort;
@@ -20,26 +20,27 @@ pub const EXIT_HIDDEN: i32 = 3;
 pub fn build_query(a: &WhoArgs, color: ColorChoice) -> anyhow::Result<Query> {
     let (protocols, families) = args::protocols_and_families(&a.proto);
     let states = (!a.state.is_empty()).then(|| args::states(&a.state));
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols,
         families,
         states,
         ports: None,
-    });
-    q.ports = query::parse_ports(&a.specs, Services::system())?;
-    q.remote = a.remote;
-    q.first = a.first;
-    q.numeric = a.output.numeric;
-    q.output = args::output(a.output.json, color);
+    };
+    let selection = Selection {
+        remote: a.remote,
+        ..Selection::ports(table, query::parse_ports(&a.specs, Services::system())?)
+    };
+    let mut output = args::output(a.output.json, color);
     if a.wide {
-        q.output.width = None;
+        output.width = None;
     }
-    // Parents are shown only in the blocks for people.
-    q.parents = !a.quiet && !a.output.json;
-    q.presort = true; // run_with sorts by port
-                      // The same answer in text and JSON: a published port followed to its container.
-    q.follow_published = !a.quiet;
-    Ok(q)
+    let view = WhoView {
+        first: a.first,
+        numeric: a.output.numeric,
+        quiet: a.quiet,
+        output,
+    };
+    Ok(Query::who(selection, view))
 }
 
 /// Whether an owner is hidden in a way that makes the answer partial (decided on the

@@ -305,16 +305,7 @@ impl ProcessView for ProcView {
 /// User plus system CPU time of this process, every thread included.
 #[cfg(unix)]
 pub fn cpu_time() -> Duration {
-    // SAFETY: getrusage fills a zeroed local struct; RUSAGE_SELF is always valid.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
-    };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    crate::sys::host::cpu_time()
 }
 
 #[cfg(not(unix))]

@@ -11,8 +11,6 @@
 use crate::collect::ProcessTable;
 use crate::model::Process;
 use std::collections::HashMap;
-#[cfg(unix)]
-use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
 /// Reads name, command line, UID and parent of each PID. PIDs that exited are left out.
@@ -178,61 +176,21 @@ pub fn effective_uid() -> u32 {
     0
 }
 
-/// Runs one getpw*_r call with a growing buffer and reads the entry it found.
-#[cfg(unix)]
-fn with_passwd<T>(
-    call: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
-    read: impl FnOnce(&libc::passwd) -> Option<T>,
-) -> Option<T> {
-    let mut buf = vec![0u8; 1024];
-    loop {
-        // SAFETY: passwd is plain data the call fills in; buf outlives its use.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        let rc = call(&mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result);
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 4, 0);
-            continue;
-        }
-        if rc != 0 || result.is_null() {
-            return None;
-        }
-        return read(&pw);
-    }
-}
-
 #[cfg(unix)]
 fn lookup_uid(uid: u32) -> Option<String> {
-    with_passwd(
-        // SAFETY: arguments are valid for the duration of the call.
-        |pw, buf, len, res| unsafe { libc::getpwuid_r(uid, pw, buf, len, res) },
-        |pw| {
-            (!pw.pw_name.is_null()).then(|| {
-                // SAFETY: pw_name points into the buffer, NUL-terminated by getpwuid_r.
-                unsafe { CStr::from_ptr(pw.pw_name) }
-                    .to_string_lossy()
-                    .into_owned()
-            })
-        },
-    )
+    crate::sys::users::by_uid(uid).and_then(|(name, _, _)| name)
 }
 
 /// Resolves a user name to its UID through the system user database.
 #[cfg(unix)]
 pub fn lookup_user(name: &str) -> Option<u32> {
-    let cname = CString::new(name).ok()?;
-    with_passwd(
-        // SAFETY: arguments are valid for the duration of the call.
-        |pw, buf, len, res| unsafe { libc::getpwnam_r(cname.as_ptr(), pw, buf, len, res) },
-        |pw| Some(pw.pw_uid),
-    )
+    crate::sys::users::by_name(name).map(|(_, uid, _)| uid)
 }
 
 /// Our effective UID.
 #[cfg(unix)]
 pub fn effective_uid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
+    rustix::process::geteuid().as_raw()
 }
 
 #[cfg(test)]
@@ -272,8 +230,8 @@ mod tests {
         let p = &t[&me];
         let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
         assert_eq!(p.name, comm.trim_end_matches('\n'));
-        // SAFETY: getppid and getuid cannot fail.
-        let (ppid, uid) = unsafe { (libc::getppid() as u32, libc::getuid()) };
+        let ppid = rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get() as u32);
+        let uid = rustix::process::getuid().as_raw();
         assert_eq!((p.ppid, p.uid), (Some(ppid), Some(uid)));
         assert_eq!(p.cmdline, std::env::args().collect::<Vec<_>>());
         assert_eq!(p.user, lookup_uid(uid));

@@ -28,9 +28,9 @@ fn boot_time() -> Option<u64> {
 }
 
 fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    u64::try_from(hz).ok().filter(|&h| h > 0).unwrap_or(100)
+    Some(rustix::param::clock_ticks_per_second())
+        .filter(|&h| h > 0)
+        .unwrap_or(100)
 }
 
 /// Field 22 of /proc/PID/stat: start time in clock ticks after boot. The name (field 2)
@@ -53,16 +53,7 @@ const MONTHS: [&str; 12] = [
 
 /// `ps -o lstart` format ("%a %b %e %H:%M:%S %Y", C locale) in the local time zone.
 fn lstart(t: libc::time_t) -> Option<String> {
-    // SAFETY: localtime_r writes only into `tm`, which lives on this stack frame (glibc
-    // reads TZ and /etc/localtime on first use, as ps does).
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() {
-            return None;
-        }
-        tm
-    };
-    format_tm(&tm)
+    format_tm(&crate::sys::host::local_time(t)?)
 }
 
 fn format_tm(tm: &libc::tm) -> Option<String> {
@@ -91,8 +82,7 @@ mod tests {
 
     #[test]
     fn formats_like_ps_lstart() {
-        // SAFETY: a zeroed tm is a valid value for every field.
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        let mut tm = crate::sys::host::zeroed_tm();
         (tm.tm_wday, tm.tm_mon, tm.tm_mday) = (4, 1, 2);
         (tm.tm_hour, tm.tm_min, tm.tm_sec, tm.tm_year) = (13, 29, 45, 117);
         assert_eq!(format_tm(&tm).unwrap(), "Thu Feb  2 13:29:45 2017");

@@ -6,17 +6,17 @@
 use crate::collect::Collector;
 use crate::error::Error;
 use crate::model::{Publication, Published, PublishedVia, SockState, Socket, TableQuery};
-use crate::query::Query;
+use crate::query::{Query, Selection};
 use crate::spec::{PortRange, PortSpec};
 
 /// The query for a container's listeners on its forwarded port.
 fn backend_query(p: &Published, port: u16) -> Query {
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols: vec![p.protocol],
         states: Some(vec![SockState::Listen, SockState::Unconnected]),
         ..TableQuery::everything()
-    });
-    q.ports = vec![PortSpec {
+    };
+    let spec = PortSpec {
         text: port.to_string(),
         addr: None,
         proto: Some(p.protocol),
@@ -25,9 +25,8 @@ fn backend_query(p: &Published, port: u16) -> Query {
             high: port,
             proto: None,
         }],
-    }];
-    q.numeric = true;
-    q
+    };
+    Query::lookup(Selection::ports(table, vec![spec]))
 }
 
 /// Whether `s` is the named container's own listener on the address traffic is sent

@@ -6,7 +6,7 @@
 //! 3. PROCESS is cut with a visible `…` (not below [`CLIP_MIN`]; JSON and `who` keep it whole),
 //! 4. when even that does not fit, each socket is printed one field per line.
 
-use crate::render::table::{Column, Tone};
+use crate::render::cells::{Column, Tone};
 use std::io::{self, Write};
 use unicode_width::UnicodeWidthStr;
 

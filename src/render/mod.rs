@@ -4,6 +4,7 @@
 #[cfg(target_os = "linux")]
 pub mod act;
 pub mod ansible;
+pub mod cells;
 pub mod events;
 pub mod fit;
 #[cfg(test)]

@@ -140,24 +140,10 @@ fn header(out: &mut dyn Write, name: &str, kind: &str, help: &str) -> io::Result
     writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}")
 }
 
-/// Writes every metric, HELP and TYPE lines first, series in a stable order.
-pub fn write_metrics(out: &mut dyn Write, sockets: &[Socket], ctx: &Context) -> io::Result<()> {
+/// Listening sockets by exposure and all sockets by state, every combination (zero
+/// included).
+fn write_counts(out: &mut dyn Write, sockets: &[Socket]) -> io::Result<()> {
     let listening = || sockets.iter().filter(|s| s.state.is_listening());
-
-    header(
-        out,
-        "portscope_listener_info",
-        "gauge",
-        "A listening socket (TCP listen, bound UDP); ports in the ephemeral range folded into \
-         port=\"ephemeral\", one series per owner.",
-    )?;
-    let infos: BTreeSet<InfoKey> = listening().map(InfoKey::of).collect();
-    for info in &infos {
-        info.write(out)?;
-    }
-
-    write_published(out, sockets)?;
-
     header(
         out,
         "portscope_listeners",
@@ -197,7 +183,27 @@ pub fn write_metrics(out: &mut dyn Write, sockets: &[Socket], ctx: &Context) -> 
             )?;
         }
     }
+    Ok(())
+}
 
+/// Writes every metric, HELP and TYPE lines first, series in a stable order.
+pub fn write_metrics(out: &mut dyn Write, sockets: &[Socket], ctx: &Context) -> io::Result<()> {
+    let listening = || sockets.iter().filter(|s| s.state.is_listening());
+
+    header(
+        out,
+        "portscope_listener_info",
+        "gauge",
+        "A listening socket (TCP listen, bound UDP); ports in the ephemeral range folded into \
+         port=\"ephemeral\", one series per owner.",
+    )?;
+    let infos: BTreeSet<InfoKey> = listening().map(InfoKey::of).collect();
+    for info in &infos {
+        info.write(out)?;
+    }
+
+    write_published(out, sockets)?;
+    write_counts(out, sockets)?;
     write_hidden(out, sockets)?;
 
     header(

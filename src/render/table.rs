@@ -5,44 +5,16 @@
 //! work.
 
 use crate::model::{Owner, SockState, Socket};
+pub use crate::render::cells::{Column, Tone};
 use crate::render::fit::{self, width_of, Layout};
 use crate::render::sanitize::sanitize;
 use comfy_table::{
-    presets, Attribute, Cell, CellAlignment, Color, ColumnConstraint, ContentArrangement, Table,
+    presets, Attribute, Cell, CellAlignment, ColumnConstraint, ContentArrangement, Table,
 };
 use std::io::{self, Write};
 
-/// How one cell is coloured when colour is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tone {
-    Plain,
-    Good,
-    Info,
-    Dim,
-    Warn,
-}
-
-impl Tone {
-    pub(crate) fn ansi(self) -> Option<&'static str> {
-        match self {
-            Tone::Plain => None,
-            Tone::Good => Some("\x1b[32m"),
-            Tone::Info => Some("\x1b[36m"),
-            Tone::Dim => Some("\x1b[2m"),
-            Tone::Warn => Some("\x1b[33m"),
-        }
-    }
-
-    fn color(self) -> Option<Color> {
-        match self {
-            Tone::Plain => None,
-            Tone::Good => Some(Color::Green),
-            Tone::Info => Some(Color::Cyan),
-            Tone::Dim => Some(Color::DarkGrey),
-            Tone::Warn => Some(Color::Yellow),
-        }
-    }
-}
+/// Above this many rows the aligned writer is used even on a terminal.
+pub const COMFY_MAX_ROWS: usize = 2000;
 
 /// Rendering choices made once by the command.
 #[derive(Debug, Clone, Copy)]
@@ -52,14 +24,6 @@ pub struct TableStyle {
     /// field per line). None: aligned lines, every holder, no limit.
     pub width: Option<u16>,
     pub shape: Shape,
-}
-
-/// Above this many rows the aligned writer is used even on a terminal.
-pub const COMFY_MAX_ROWS: usize = 2000;
-
-pub struct Column {
-    pub name: &'static str,
-    pub right: bool,
 }
 
 /// Which optional columns the table has: REMOTE (any state other than listening shown) and

@@ -61,20 +61,9 @@ pub struct BlockStyle {
     pub width: Option<usize>,
 }
 
-/// The text for people: one block per owning process and port.
-/// `narrowed`: protocol, family or state filters were given, so a port with no match may
-/// still be in use. `unread`: the namespaces that could hold a port but were not read (one
-/// line each): a port not found is then "not known to be free", never "free".
-pub fn blocks(
-    sockets: &[Socket],
-    specs: &[PortSpec],
-    remote: bool,
-    narrowed: bool,
-    parents: &ProcessTable,
-    unread: &[String],
-    style: BlockStyle,
-) -> String {
-    let as_root = style.as_root;
+/// The sockets grouped into blocks: one per port, protocol, holder and namespace, in the
+/// order the sockets come.
+fn group(sockets: &[Socket], remote: bool, as_root: bool) -> Vec<Block<'_>> {
     let mut blocks: Vec<Block> = Vec::new();
     for s in sockets {
         let port = if remote {
@@ -112,6 +101,23 @@ pub fn blocks(
             }
         }
     }
+    blocks
+}
+
+/// The text for people: one block per owning process and port.
+/// `narrowed`: protocol, family or state filters were given, so a port with no match may
+/// still be in use. `unread`: the namespaces that could hold a port but were not read (one
+/// line each): a port not found is then "not known to be free", never "free".
+pub fn blocks(
+    sockets: &[Socket],
+    specs: &[PortSpec],
+    remote: bool,
+    narrowed: bool,
+    parents: &ProcessTable,
+    unread: &[String],
+    style: BlockStyle,
+) -> String {
+    let blocks = group(sockets, remote, style.as_root);
     let mut text = String::new();
     for b in &blocks {
         write_block(&mut text, b, parents, style.width);
@@ -204,15 +210,24 @@ fn where_lines(text: &mut String, b: &Block) {
 }
 
 fn write_block(text: &mut String, b: &Block, parents: &ProcessTable, width: Option<usize>) {
-    /// A socket that holds its port without a peer: bound UDP, and TCP bound but neither
-    /// listening nor connected (state closed, no remote). Not a connection.
-    fn holds_port_only(s: &Socket) -> bool {
-        match s.state {
-            SockState::Unconnected => true,
-            SockState::Closed => s.remote.is_none(),
-            _ => false,
-        }
+    write_holder(text, b, parents, width);
+    where_lines(text, b);
+    write_sockets(text, b);
+}
+
+/// A socket that holds its port without a peer: bound UDP, and TCP bound but neither
+/// listening nor connected (state closed, no remote). Not a connection.
+fn holds_port_only(s: &Socket) -> bool {
+    match s.state {
+        SockState::Unconnected => true,
+        SockState::Closed => s.remote.is_none(),
+        _ => false,
     }
+}
+
+/// The block's first lines: who holds the port (name, user, command, parent), or why
+/// nobody is shown.
+fn write_holder(text: &mut String, b: &Block, parents: &ProcessTable, width: Option<usize>) {
     let head = format!("{}/{}", b.port, b.proto);
     match (&b.holder, b.process) {
         (Holder::Pid(pid), Some(p)) => {
@@ -260,7 +275,11 @@ fn write_block(text: &mut String, b: &Block, parents: &ProcessTable, width: Opti
         }
         (Holder::Pid(_), None) => {}
     }
-    where_lines(text, b);
+}
+
+/// The block's sockets: listening and bound addresses, then the connections (counted by
+/// state, the first few shown).
+fn write_sockets(text: &mut String, b: &Block) {
     for s in &b.sockets {
         let label = match s.state {
             SockState::Listen => "listening",

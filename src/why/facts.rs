@@ -8,7 +8,7 @@
 use crate::collect::Collector;
 use crate::model::{Family, Protocol, Socket, TableQuery};
 use crate::pipeline;
-use crate::query::Query;
+use crate::query::{Query, Selection};
 use crate::services::Services;
 use crate::spec::PortSpec;
 use crate::why::{trial, BindRequest, Facts, IfAddr, PolicyFacts, RunAs, Sysctls};
@@ -89,14 +89,13 @@ pub fn sockets_on_port(
     port: u16,
 ) -> anyhow::Result<(Vec<Socket>, Vec<String>)> {
     let spec = PortSpec::parse(&format!("{port}/{proto}"), &Services::default())?;
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols: vec![proto],
         families: Family::ALL.to_vec(),
         states: None,
         ports: None,
-    });
-    q.ports = vec![spec];
-    q.numeric = true;
+    };
+    let q = Query::lookup(Selection::ports(table, vec![spec]));
     let outcome = pipeline::run(c, &q)?;
     Ok((outcome.sockets, outcome.warnings))
 }
@@ -158,32 +157,15 @@ pub fn parse_ranges(text: &str) -> Vec<(u16, u16)> {
 /// Interface addresses: IPv4 from getifaddrs, IPv6 from /proc/thread-self/net/if_inet6,
 /// which also carries the tentative and DAD-failed flags.
 pub fn interfaces() -> Vec<IfAddr> {
-    let mut out = Vec::new();
-    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills a list we walk read-only and free once.
-    unsafe {
-        if libc::getifaddrs(&mut ifap) == 0 {
-            let mut p = ifap;
-            while !p.is_null() {
-                let ifa = &*p;
-                if !ifa.ifa_addr.is_null() && i32::from((*ifa.ifa_addr).sa_family) == libc::AF_INET
-                {
-                    let sin = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                    let name = std::ffi::CStr::from_ptr(ifa.ifa_name)
-                        .to_string_lossy()
-                        .into_owned();
-                    out.push(IfAddr {
-                        interface: name,
-                        address: IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()),
-                        tentative: false,
-                        dad_failed: false,
-                    });
-                }
-                p = ifa.ifa_next;
-            }
-            libc::freeifaddrs(ifap);
-        }
-    }
+    let mut out: Vec<IfAddr> = crate::sys::ifaddrs::ipv4()
+        .into_iter()
+        .map(|(interface, ip)| IfAddr {
+            interface,
+            address: IpAddr::V4(ip),
+            tentative: false,
+            dad_failed: false,
+        })
+        .collect();
     if let Some(text) = read("/proc/thread-self/net/if_inet6") {
         out.extend(parse_if_inet6(&text));
     }
@@ -217,7 +199,9 @@ pub fn policy() -> PolicyFacts {
             .find_map(|l| l.strip_prefix("0::").map(str::to_string))
     });
     let bind_programs = match (&cgroup, cgroup2_mount()) {
-        (Some(path), Some(mount)) => bpf::bind_programs(&format!("{mount}{path}")),
+        (Some(path), Some(mount)) => {
+            crate::sys::bpf_query::bind_programs(&format!("{mount}{path}"))
+        }
         (None, _) => Err("no cgroup v2 membership in /proc/self/cgroup".into()),
         (_, None) => Err("no cgroup2 file system mounted".into()),
     };
@@ -235,69 +219,6 @@ fn cgroup2_mount() -> Option<String> {
         (right.split_whitespace().next() == Some("cgroup2"))
             .then(|| left.split_whitespace().nth(4).map(str::to_string))?
     })
-}
-
-mod bpf {
-    /// `union bpf_attr`'s query member for BPF_PROG_QUERY.
-    #[repr(C)]
-    #[derive(Default)]
-    struct Query {
-        target_fd: u32,
-        attach_type: u32,
-        query_flags: u32,
-        attach_flags: u32,
-        prog_ids: u64,
-        prog_cnt: u32,
-        _pad: u32,
-    }
-    const BPF_PROG_QUERY: libc::c_long = 16;
-    const BPF_F_QUERY_EFFECTIVE: u32 = 1;
-    const BPF_CGROUP_INET4_BIND: u32 = 8;
-    const BPF_CGROUP_INET6_BIND: u32 = 9;
-
-    /// The number of effective inet4 and inet6 bind programs for the cgroup at `dir`.
-    pub fn bind_programs(dir: &str) -> Result<(u32, u32), String> {
-        let c = std::ffi::CString::new(dir).map_err(|e| e.to_string())?;
-        // SAFETY: opening a directory read-only; closed below.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(format!("{dir}: {}", std::io::Error::last_os_error()));
-        }
-        let count = |attach_type| -> Result<u32, String> {
-            let mut q = Query {
-                target_fd: fd as u32,
-                attach_type,
-                query_flags: BPF_F_QUERY_EFFECTIVE,
-                ..Query::default()
-            };
-            // SAFETY: bpf(2) with a zeroed query attr of its declared size; no id buffer,
-            // so the kernel only writes the count back.
-            let rc = unsafe {
-                libc::syscall(
-                    libc::SYS_bpf,
-                    BPF_PROG_QUERY,
-                    &mut q as *mut Query,
-                    size_of::<Query>(),
-                )
-            };
-            if rc != 0 {
-                return Err(format!(
-                    "bpf(BPF_PROG_QUERY): {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
-            Ok(q.prog_cnt)
-        };
-        let r = count(BPF_CGROUP_INET4_BIND).and_then(|a| Ok((a, count(BPF_CGROUP_INET6_BIND)?)));
-        // SAFETY: our own descriptor.
-        unsafe { libc::close(fd) };
-        r
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! The trial bind is the ground truth for "bindable"; the rules only explain it.
 
 pub mod conflict;
+pub mod evidence;
 pub mod facts;
 pub mod rules;
 pub mod trial;

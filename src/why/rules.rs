@@ -8,11 +8,10 @@
 
 use crate::model::{Owner, Protocol, SockState, Socket};
 use crate::why::conflict::{self, Relation, Stops, View};
+use crate::why::evidence::{new_view, reason, state_phrase, sysctl};
+pub use crate::why::evidence::{privileged, DEFAULT_UNPRIVILEGED_PORT_START};
 use crate::why::{Evidence, Facts, Reason};
 use std::net::IpAddr;
-
-/// The kernel's default for `net.ipv4.ip_unprivileged_port_start`.
-pub const DEFAULT_UNPRIVILEGED_PORT_START: u16 = 1024;
 
 /// What the rules conclude for one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,33 +57,8 @@ fn owner_hidden(s: &Socket) -> bool {
     s.owner == Owner::Hidden && s.owner_reason.is_some_and(|r| r.is_partial())
 }
 
-pub(crate) fn reason(rule: &str, detail: String, evidence: Vec<Evidence>, fix: &str) -> Reason {
-    Reason {
-        rule: rule.to_string(),
-        detail,
-        evidence,
-        fix: fix.to_string(),
-    }
-}
-
-pub(crate) fn sysctl(name: &str, value: impl ToString) -> Evidence {
-    Evidence::Sysctl {
-        name: name.to_string(),
-        value: value.to_string(),
-    }
-}
-
 fn note(text: impl Into<String>) -> Evidence {
     Evidence::Note { text: text.into() }
-}
-
-/// The port is below `ip_unprivileged_port_start`.
-pub fn privileged(f: &Facts) -> (bool, u16) {
-    let start = f
-        .sysctls
-        .unprivileged_port_start
-        .unwrap_or(DEFAULT_UNPRIVILEGED_PORT_START);
-    (f.request.addr.port() < start, start)
 }
 
 fn on_failure(f: &Facts, errno: i32, out: &mut Vec<Reason>) {
@@ -357,30 +331,6 @@ fn conflicts(f: &Facts, certain_only: bool, out: &mut Vec<Reason>) {
         }
     }
     out.extend(reasons);
-}
-
-pub(crate) fn new_view(f: &Facts) -> View {
-    let req = &f.request;
-    View {
-        v6_socket: req.addr.is_ipv6(),
-        addr: req.addr.ip(),
-        v6only: req.addr.is_ipv6()
-            && req
-                .options
-                .v6only
-                .unwrap_or(f.sysctls.bindv6only.unwrap_or(false)),
-    }
-}
-
-pub(crate) fn state_phrase(s: &Socket) -> String {
-    match s.state {
-        SockState::Listen => "a listening socket".into(),
-        SockState::Unconnected => "a bound UDP socket".into(),
-        SockState::Connected => "a connected UDP socket".into(),
-        SockState::Closed => "a bound, not listening, socket".into(),
-        SockState::TimeWait => "a connection in TIME_WAIT".into(),
-        st => format!("a connection ({st})"),
-    }
 }
 
 fn socket_rules(f: &Facts, s: &Socket, rel: Relation, stops: &Stops) -> Vec<Reason> {

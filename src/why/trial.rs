@@ -1,15 +1,19 @@
-//! Facts stage, system calls: the trial bind itself, as the application would do it, and
-//! the same in a forked child that has become another user (`--as`).
+//! Facts stage: the trial bind itself, as the application would do it, and the same in a
+//! forked child that has become another user (`--as`). System calls through rustix; the
+//! fork and the user database through the system-call layer (`src/sys/`).
 //!
 //! [`trial_bind`] allocates nothing and touches only its own descriptor, so it is safe in a
 //! forked child and can run in a thread that has entered another network namespace.
 
 use crate::error::Error;
 use crate::model::Protocol;
+use crate::sys;
 use crate::why::{BindRequest, RunAs, Trial, TrialStep};
-use std::ffi::{CStr, CString};
+use rustix::io::Errno;
+use rustix::net::{sockopt, AddressFamily, SocketFlags, SocketType};
+use rustix::thread::{CapabilitySet, CapabilitySets};
 use std::io;
-use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
 
 /// The options a trial sets, in order, by their name for messages.
 const OPTION_NAMES: [&str; 4] = ["SO_REUSEADDR", "SO_REUSEPORT", "IPV6_V6ONLY", "IP_FREEBIND"];
@@ -18,144 +22,65 @@ const OPTION_NAMES: [&str; 4] = ["SO_REUSEADDR", "SO_REUSEPORT", "IPV6_V6ONLY", 
 /// nothing can connect to it. Returns 0 or the errno, and the step that failed.
 pub fn trial_bind(req: &BindRequest) -> (i32, TrialStep) {
     let v6 = req.addr.is_ipv6();
-    let domain = if v6 { libc::AF_INET6 } else { libc::AF_INET };
-    let ty = match req.protocol {
-        Protocol::Tcp => libc::SOCK_STREAM,
-        Protocol::Udp => libc::SOCK_DGRAM,
-    };
-    // SAFETY: a new descriptor, owned here and closed on every path below.
-    let fd = unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return (errno(), TrialStep::Socket);
-    }
-    let o = &req.options;
-    let freebind = if v6 {
-        (libc::SOL_IPV6, libc::IPV6_FREEBIND)
+    let domain = if v6 {
+        AddressFamily::INET6
     } else {
-        (libc::SOL_IP, libc::IP_FREEBIND)
+        AddressFamily::INET
     };
-    let opts: [(bool, libc::c_int, libc::c_int, libc::c_int); 4] = [
-        (o.reuseaddr, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1),
-        (o.reuseport, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1),
-        (
-            v6 && o.v6only.is_some(),
-            libc::IPPROTO_IPV6,
-            libc::IPV6_V6ONLY,
-            libc::c_int::from(o.v6only == Some(true)),
-        ),
-        (o.freebind, freebind.0, freebind.1, 1),
+    let ty = match req.protocol {
+        Protocol::Tcp => SocketType::STREAM,
+        Protocol::Udp => SocketType::DGRAM,
+    };
+    // Closed when dropped, on every path: the port is released at once (no listen, no
+    // connection, so no TIME_WAIT).
+    let fd = match rustix::net::socket_with(domain, ty, SocketFlags::CLOEXEC, None) {
+        Ok(fd) => fd,
+        Err(e) => return (e.raw_os_error(), TrialStep::Socket),
+    };
+    let o = &req.options;
+    let freebind: fn(&OwnedFd, bool) -> rustix::io::Result<()> = if v6 {
+        |fd, on| sockopt::set_ipv6_freebind(fd, on)
+    } else {
+        |fd, on| sockopt::set_ip_freebind(fd, on)
+    };
+    let opts: [(bool, &dyn Fn() -> rustix::io::Result<()>); 4] = [
+        (o.reuseaddr, &|| sockopt::set_socket_reuseaddr(&fd, true)),
+        (o.reuseport, &|| sockopt::set_socket_reuseport(&fd, true)),
+        (v6 && o.v6only.is_some(), &|| {
+            sockopt::set_ipv6_v6only(&fd, o.v6only == Some(true))
+        }),
+        (o.freebind, &|| freebind(&fd, true)),
     ];
-    for (i, &(on, level, name, value)) in opts.iter().enumerate() {
+    for (i, (on, set)) in opts.iter().enumerate() {
         if !on {
             continue;
         }
-        // SAFETY: an int option on our descriptor, its size given.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd,
-                level,
-                name,
-                (&value as *const libc::c_int).cast(),
-                size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            let e = errno();
-            // SAFETY: closing our own descriptor.
-            unsafe { libc::close(fd) };
-            return (e, TrialStep::Option(OPTION_NAMES[i]));
+        if let Err(e) = set() {
+            return (e.raw_os_error(), TrialStep::Option(OPTION_NAMES[i]));
         }
     }
-    let rc = bind_addr(fd, &req.addr);
-    let e = if rc == 0 { 0 } else { errno() };
-    // SAFETY: closing our own descriptor: the port is released at once (no listen, no
-    // connection, so no TIME_WAIT).
-    unsafe { libc::close(fd) };
+    let e = match rustix::net::bind(&fd, &req.addr) {
+        Ok(()) => 0,
+        Err(e) => e.raw_os_error(),
+    };
     (e, TrialStep::Bind)
 }
 
-fn errno() -> i32 {
-    io::Error::last_os_error()
-        .raw_os_error()
-        .unwrap_or(libc::EIO)
+/// A capability set as a 64-bit mask.
+fn mask(s: CapabilitySet) -> u64 {
+    s.bits()
 }
-
-fn bind_addr(fd: libc::c_int, addr: &SocketAddr) -> libc::c_int {
-    match addr {
-        SocketAddr::V4(a) => {
-            // SAFETY: zeroed sockaddr_in filled in field by field.
-            let mut sa: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-            sa.sin_family = libc::AF_INET as libc::sa_family_t;
-            sa.sin_port = a.port().to_be();
-            sa.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
-            // SAFETY: a valid sockaddr_in and its size.
-            unsafe {
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_in).cast(),
-                    size_of::<libc::sockaddr_in>() as libc::socklen_t,
-                )
-            }
-        }
-        SocketAddr::V6(a) => {
-            // SAFETY: zeroed sockaddr_in6 filled in field by field.
-            let mut sa: libc::sockaddr_in6 = unsafe { std::mem::zeroed() };
-            sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
-            sa.sin6_port = a.port().to_be();
-            sa.sin6_addr.s6_addr = a.ip().octets();
-            sa.sin6_scope_id = a.scope_id();
-            // SAFETY: a valid sockaddr_in6 and its size.
-            unsafe {
-                libc::bind(
-                    fd,
-                    (&sa as *const libc::sockaddr_in6).cast(),
-                    size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-                )
-            }
-        }
-    }
-}
-
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-const CAP_VERSION_3: u32 = 0x2008_0522;
 
 /// This thread's (effective, permitted, inheritable) sets as 64-bit masks (capget; no
 /// allocation). None: capget failed.
 fn capabilities() -> Option<(u64, u64, u64)> {
-    let mut h = CapHeader {
-        version: CAP_VERSION_3,
-        pid: 0,
-    };
-    let mut d = [CapData::default(); 2];
-    // SAFETY: capget with a version-3 header and room for its two data words.
-    let rc = unsafe { libc::syscall(libc::SYS_capget, &mut h, d.as_mut_ptr()) };
-    let wide = |f: fn(&CapData) -> u32| u64::from(f(&d[0])) | (u64::from(f(&d[1])) << 32);
-    (rc == 0).then(|| {
-        (
-            wide(|c| c.effective),
-            wide(|c| c.permitted),
-            wide(|c| c.inheritable),
-        )
-    })
+    let c = rustix::thread::capabilities(None).ok()?;
+    Some((mask(c.effective), mask(c.permitted), mask(c.inheritable)))
 }
 
 /// CAP_NET_BIND_SERVICE in this thread's effective set.
 pub fn has_net_bind_service() -> bool {
-    const CAP_NET_BIND_SERVICE: u32 = 10;
-    capabilities().is_some_and(|(e, _, _)| e & (1 << CAP_NET_BIND_SERVICE) != 0)
+    capabilities().is_some_and(|(e, _, _)| e & CapabilitySet::NET_BIND_SERVICE.bits() != 0)
 }
 
 /// Gives up every capability for good, in a child that has just changed its user: a
@@ -164,29 +89,23 @@ pub fn has_net_bind_service() -> bool {
 /// CAP_SETPCAP may still allow it), clears the ambient set, sets no_new_privs, then sets
 /// the effective, permitted and inheritable sets to zero. Returns what remains as
 /// (effective, permitted, inheritable): all zero, or the trial must not run. Async-signal
-/// -safe: system calls only.
+/// -safe: system calls only. Failures are judged by the capget at the end, not here.
 fn drop_every_capability() -> (u64, u64, u64) {
-    // SAFETY: prctl and capset with plain integer arguments and a local header and data;
-    // failures are judged by the capget below, not here.
-    unsafe {
-        for cap in 0..64 {
-            libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
-        }
-        libc::prctl(
-            libc::PR_CAP_AMBIENT,
-            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
-            0,
-            0,
-            0,
+    for cap in 0..64 {
+        let _ = rustix::thread::remove_capability_from_bounding_set(
+            CapabilitySet::from_bits_retain(1 << cap),
         );
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        let mut h = CapHeader {
-            version: CAP_VERSION_3,
-            pid: 0,
-        };
-        let d = [CapData::default(); 2];
-        libc::syscall(libc::SYS_capset, &mut h, d.as_ptr());
     }
+    let _ = rustix::thread::clear_ambient_capability_set();
+    let _ = rustix::thread::set_no_new_privs(true);
+    let _ = rustix::thread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: CapabilitySet::empty(),
+            permitted: CapabilitySet::empty(),
+            inheritable: CapabilitySet::empty(),
+        },
+    );
     capabilities().unwrap_or((u64::MAX, u64::MAX, u64::MAX))
 }
 
@@ -223,84 +142,55 @@ pub fn run_here(req: &BindRequest) -> Trial {
 /// change of user failed), CAP_NET_BIND_SERVICE (1), euid (4), capabilities left (8).
 const MSG_LEN: usize = 18;
 
+/// Becomes `user` (groups, then GID, then UID): in a forked child, the only thread, so the
+/// per-thread calls change the whole process.
+fn become_user(groups: &[rustix::process::Gid], user: &RunAs) -> Result<(), Errno> {
+    rustix::thread::set_thread_groups(groups)?;
+    rustix::thread::set_thread_gid(rustix::process::Gid::from_raw(user.gid))?;
+    rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(user.uid))
+}
+
+/// The child's side of [`run_as`]: system calls only, no allocation.
+fn child_report(req: &BindRequest, groups: &[rustix::process::Gid], user: &RunAs) -> [u8; MSG_LEN] {
+    let mut msg = [0u8; MSG_LEN];
+    if let Err(e) = become_user(groups, user) {
+        msg[4] = 255;
+        msg[..4].copy_from_slice(&e.raw_os_error().to_ne_bytes());
+        return msg;
+    }
+    let left = drop_every_capability();
+    if left != (0, 0, 0) {
+        // Not the user's answer: the child still holds capabilities.
+        msg[4] = 254;
+        msg[10..].copy_from_slice(&(left.0 | left.1 | left.2).to_ne_bytes());
+        return msg;
+    }
+    let (e, step) = trial_bind(req);
+    msg[..4].copy_from_slice(&e.to_ne_bytes());
+    msg[4] = step_code(step);
+    msg[5] = u8::from(has_net_bind_service());
+    msg[6..10].copy_from_slice(&rustix::process::geteuid().as_raw().to_ne_bytes());
+    msg
+}
+
 /// The trial in a forked child that drops to `user`'s UID, GID and groups first, then
 /// gives up every capability explicitly (a change of user keeps them under
 /// SECBIT_NO_SETUID_FIXUP or SECBIT_KEEP_CAPS) and checks with capget that none remains;
 /// if one does, no answer (an error), never a bind tried with privileges. Reports back
 /// through a pipe.
 pub fn run_as(req: &BindRequest, user: &RunAs) -> anyhow::Result<Trial> {
-    let mut fds = [0; 2];
-    // SAFETY: a pipe into a local array, checked.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error().into());
-    }
-    let groups: Vec<libc::gid_t> = user.groups.clone();
-    // SAFETY: the child calls only async-signal-safe functions (setgroups, setgid,
-    // setuid, prctl, capset, socket calls, capget, write, _exit) and allocates nothing.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        let e = io::Error::last_os_error();
-        // SAFETY: our own pipe ends.
-        unsafe {
-            libc::close(fds[0]);
-            libc::close(fds[1]);
-        }
-        return Err(e.into());
-    }
-    if pid == 0 {
-        // SAFETY: see above; the child never returns.
-        unsafe {
-            libc::close(fds[0]);
-            let mut msg = [0u8; MSG_LEN];
-            let dropped = libc::setgroups(groups.len(), groups.as_ptr()) == 0
-                && libc::setgid(user.gid) == 0
-                && libc::setuid(user.uid) == 0;
-            let left = if dropped {
-                drop_every_capability()
-            } else {
-                (0, 0, 0)
-            };
-            if dropped && left != (0, 0, 0) {
-                // Not the user's answer: the child still holds capabilities.
-                msg[4] = 254;
-                msg[10..].copy_from_slice(&(left.0 | left.1 | left.2).to_ne_bytes());
-            } else if dropped {
-                let (e, step) = trial_bind(req);
-                msg[..4].copy_from_slice(&e.to_ne_bytes());
-                msg[4] = step_code(step);
-                msg[5] = u8::from(has_net_bind_service());
-                msg[6..10].copy_from_slice(&libc::geteuid().to_ne_bytes());
-            } else {
-                msg[4] = 255;
-                msg[..4].copy_from_slice(&errno().to_ne_bytes());
-            }
-            libc::write(fds[1], msg.as_ptr().cast(), msg.len());
-            libc::_exit(0);
-        }
-    }
-    // SAFETY: the parent closes the child's end, reads a fixed-size message, reaps by PID.
-    let (n, msg) = unsafe {
-        libc::close(fds[1]);
-        let mut msg = [0u8; MSG_LEN];
-        let mut got = 0usize;
-        while got < msg.len() {
-            let r = libc::read(fds[0], msg[got..].as_mut_ptr().cast(), msg.len() - got);
-            if r <= 0 {
-                break;
-            }
-            got += r as usize;
-        }
-        libc::close(fds[0]);
-        let mut st = 0;
-        libc::waitpid(pid, &mut st, 0);
-        (got, msg)
-    };
-    if n != msg.len() {
+    // Made before the fork: the child allocates nothing.
+    let groups: Vec<rustix::process::Gid> = user
+        .groups
+        .iter()
+        .map(|&g| rustix::process::Gid::from_raw(g))
+        .collect();
+    let Some(msg) = sys::child::report(|| child_report(req, &groups, user))? else {
         anyhow::bail!(
             "the trial child for uid {} ended without an answer",
             user.uid
         );
-    }
+    };
     let e = i32::from_ne_bytes(msg[..4].try_into().unwrap_or_default());
     if msg[4] == 254 {
         let left = u64::from_ne_bytes(msg[10..18].try_into().unwrap_or_default());
@@ -329,64 +219,22 @@ pub fn run_as(req: &BindRequest, user: &RunAs) -> anyhow::Result<Trial> {
 /// `--as USER`: a user name or a numeric UID, with its primary GID and groups.
 pub fn lookup(user: &str) -> Result<RunAs, Error> {
     let bad = || Error::invalid("user", user, "no such user name or UID");
-    let by_name = CString::new(user).ok().and_then(|c| {
-        passwd(|pw, b, l, r| {
-            // SAFETY: valid arguments for the duration of the call.
-            unsafe { libc::getpwnam_r(c.as_ptr(), pw, b, l, r) }
-        })
-    });
-    let entry = match (by_name, user.parse::<u32>()) {
+    let entry = match (sys::users::by_name(user), user.parse::<u32>()) {
         (Some(e), _) => Some(e),
-        (None, Ok(uid)) => passwd(|pw, b, l, r| {
-            // SAFETY: valid arguments for the duration of the call.
-            unsafe { libc::getpwuid_r(uid, pw, b, l, r) }
-        })
-        .or(Some((None, uid, uid))),
+        (None, Ok(uid)) => sys::users::by_uid(uid).or(Some((None, uid, uid))),
         (None, Err(_)) => None,
     };
     let (name, uid, gid) = entry.ok_or_else(bad)?;
-    let mut groups = vec![gid];
-    if let Some(n) = name.as_deref().and_then(|n| CString::new(n).ok()) {
-        let mut list = vec![0 as libc::gid_t; 256];
-        let mut count = list.len() as libc::c_int;
-        // SAFETY: list has room for `count` entries; getgrouplist says how many it wrote.
-        let rc = unsafe { libc::getgrouplist(n.as_ptr(), gid, list.as_mut_ptr(), &mut count) };
-        if rc >= 0 {
-            list.truncate(count.max(0) as usize);
-            groups = list;
-        }
-    }
+    let groups = name
+        .as_deref()
+        .and_then(|n| sys::users::groups(n, gid))
+        .unwrap_or_else(|| vec![gid]);
     Ok(RunAs {
         name,
         uid,
         gid,
         groups,
     })
-}
-
-type PwCall<'a> =
-    dyn Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int + 'a;
-
-/// (name, uid, gid) of the entry a getpw*_r call finds.
-fn passwd(
-    call: impl Fn(*mut libc::passwd, *mut libc::c_char, usize, *mut *mut libc::passwd) -> libc::c_int,
-) -> Option<(Option<String>, u32, u32)> {
-    let call: &PwCall = &call;
-    let mut buf = vec![0u8; 16 * 1024];
-    // SAFETY: passwd is plain data the call fills in; buf outlives every use of it.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    let rc = call(&mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result);
-    if rc != 0 || result.is_null() {
-        return None;
-    }
-    let name = (!pw.pw_name.is_null()).then(|| {
-        // SAFETY: NUL-terminated by getpw*_r, inside buf.
-        unsafe { CStr::from_ptr(pw.pw_name) }
-            .to_string_lossy()
-            .into_owned()
-    });
-    Some((name, pw.pw_uid, pw.pw_gid))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use crate::model::{SockState, Socket};
 use crate::why::conflict::{self, View};
-use crate::why::rules::{new_view, privileged, reason, state_phrase, sysctl};
+use crate::why::evidence::{new_view, privileged, reason, state_phrase, sysctl};
 use crate::why::{Evidence, Facts, Reason};
 
 pub fn on_success(f: &Facts, out: &mut Vec<Reason>) {

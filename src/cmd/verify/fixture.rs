@@ -30,6 +30,49 @@ fn addr_unavailable(e: &anyhow::Error) -> bool {
         || e.to_string().contains("os error 97")
 }
 
+/// Who the fixture's own sockets belong to: this process.
+struct Us<'a> {
+    pid: u32,
+    uid: u32,
+    comm: &'a str,
+}
+
+impl Us<'_> {
+    /// A listener or bound socket of ours, held by this process alone, its port picked by
+    /// the OS (the callers say otherwise where it is not).
+    fn socket(
+        &self,
+        label: String,
+        protocol: Protocol,
+        local: SocketAddr,
+        inode: Option<u64>,
+    ) -> Expect {
+        Expect {
+            label,
+            protocol,
+            local,
+            remote: None,
+            state: SockState::Listen,
+            v6only: None,
+            inode,
+            pids: vec![self.pid],
+            name: self.comm.to_string(),
+            uid: self.uid,
+            os_picked: true,
+        }
+    }
+
+    /// What one of our probes must look like.
+    fn probe(&self, label: String, p: &Probe, state: SockState, os_picked: bool) -> Expect {
+        Expect {
+            state,
+            v6only: p.v6only,
+            os_picked,
+            ..self.socket(label, p.protocol, p.local, probe::inode_of(&p.socket))
+        }
+    }
+}
+
 impl Fixture {
     pub fn open(
         port: Option<u16>,
@@ -37,10 +80,11 @@ impl Fixture {
         comm: &str,
         checks: &mut Checks,
     ) -> anyhow::Result<Fixture> {
-        let me = std::process::id();
-        let my_uid = crate::collect::effective_uid();
-        let fixed = port.unwrap_or(0);
-        let os_picked = port.is_none();
+        let us = Us {
+            pid: std::process::id(),
+            uid: crate::collect::effective_uid(),
+            comm,
+        };
         let mut fx = Fixture {
             expect: Vec::new(),
             _probes: Vec::new(),
@@ -48,47 +92,42 @@ impl Fixture {
             forked: None,
             child: None,
         };
-        let expect = |fx: &mut Fixture, label: String, p: &Probe, state, os_picked| {
-            fx.expect.push(Expect {
-                label,
-                protocol: p.protocol,
-                local: p.local,
-                remote: None,
-                state,
-                v6only: p.v6only,
-                inode: probe::inode_of(&p.socket),
-                pids: vec![me],
-                name: comm.to_string(),
-                uid: my_uid,
-                os_picked,
-            });
-        };
+        let (tcp4, have_v6) = fx.open_tcp_listeners(&us, port, checks)?;
+        fx.open_tcp_pair(&us, tcp4, port.is_none())?;
+        fx.open_udp(&us, have_v6, checks)?;
+        fx.open_shared(&us)?;
+        if children {
+            fx.open_child(checks)?;
+        }
+        Ok(fx)
+    }
 
-        // TCP listeners: IPv4, IPv6-only, dual-stack.
+    /// TCP listeners: IPv4 (returned, for the pair), IPv6-only, dual-stack. Also whether
+    /// the host has an IPv6 loopback.
+    fn open_tcp_listeners(
+        &mut self,
+        us: &Us,
+        port: Option<u16>,
+        checks: &mut Checks,
+    ) -> anyhow::Result<(Probe, bool)> {
+        let fixed = port.unwrap_or(0);
+        let os_picked = port.is_none();
         let tcp4 = must_open(
             Protocol::Tcp,
             SocketAddr::from(([127, 0, 0, 1], fixed)),
             None,
         )?;
-        expect(
-            &mut fx,
-            format!("tcp listener {}", tcp4.local),
-            &tcp4,
-            SockState::Listen,
-            os_picked,
-        );
+        let label = format!("tcp listener {}", tcp4.local);
+        self.expect
+            .push(us.probe(label, &tcp4, SockState::Listen, os_picked));
         let v6_addr: SocketAddr = format!("[::1]:{fixed}").parse()?;
         let mut have_v6 = true;
         match must_open(Protocol::Tcp, v6_addr, Some(true)) {
             Ok(p) => {
-                expect(
-                    &mut fx,
-                    format!("tcp v6-only listener {}", p.local),
-                    &p,
-                    SockState::Listen,
-                    os_picked,
-                );
-                fx._probes.push(p);
+                let label = format!("tcp v6-only listener {}", p.local);
+                self.expect
+                    .push(us.probe(label, &p, SockState::Listen, os_picked));
+                self._probes.push(p);
             }
             Err(e) if addr_unavailable(&e) => {
                 have_v6 = false;
@@ -103,22 +142,21 @@ impl Fixture {
         // It is a wildcard, so nothing is ever sent to it; it lives for this run only.
         match must_open(Protocol::Tcp, "[::]:0".parse()?, Some(false)) {
             Ok(p) => {
-                expect(
-                    &mut fx,
-                    format!("tcp dual-stack listener {}", p.local),
-                    &p,
-                    SockState::Listen,
-                    true,
-                );
-                fx._probes.push(p);
+                let label = format!("tcp dual-stack listener {}", p.local);
+                self.expect
+                    .push(us.probe(label, &p, SockState::Listen, true));
+                self._probes.push(p);
             }
             Err(e) => checks.skip(
                 "tcp dual-stack listener [::]",
                 format!("host refused it: {e}"),
             ),
         }
+        Ok((tcp4, have_v6))
+    }
 
-        // An established pair over IPv4: the client end gets an ephemeral port.
+    /// An established pair over IPv4: the client end gets an ephemeral port.
+    fn open_tcp_pair(&mut self, us: &Us, tcp4: Probe, os_picked: bool) -> anyhow::Result<()> {
         let client = Socket::new(Domain::IPV4, Type::STREAM, None)?;
         client.connect(&tcp4.local.into()).map_err(|e| {
             anyhow::anyhow!("cannot connect to test listener '{}': {e}", tcp4.local)
@@ -133,107 +171,85 @@ impl Fixture {
             .as_socket()
             .ok_or_else(|| anyhow::anyhow!("server address"))?;
         let pair = |label: String, local, remote, s: &Socket, os_picked| Expect {
-            label,
-            protocol: Protocol::Tcp,
-            local,
             remote: Some(remote),
             state: SockState::Established,
-            v6only: None,
-            inode: probe::inode_of(s),
-            pids: vec![me],
-            name: comm.to_string(),
-            uid: my_uid,
             os_picked,
+            ..us.socket(label, Protocol::Tcp, local, probe::inode_of(s))
         };
-        fx.expect.push(pair(
+        self.expect.push(pair(
             format!("tcp client {caddr}"),
             caddr,
             saddr,
             &client,
             true,
         ));
-        fx.expect.push(pair(
+        self.expect.push(pair(
             format!("tcp accepted {saddr}"),
             saddr,
             caddr,
             &server,
             os_picked,
         ));
-        fx._sockets.push(client);
-        fx._sockets.push(server);
-        fx._probes.push(tcp4);
+        self._sockets.push(client);
+        self._sockets.push(server);
+        self._probes.push(tcp4);
+        Ok(())
+    }
 
-        // UDP: bound on each family, and one connected.
+    /// UDP: bound on each family, and one connected.
+    fn open_udp(&mut self, us: &Us, have_v6: bool, checks: &mut Checks) -> anyhow::Result<()> {
         let udp4 = must_open(Protocol::Udp, "127.0.0.1:0".parse()?, None)?;
-        expect(
-            &mut fx,
-            format!("udp bound {}", udp4.local),
-            &udp4,
-            SockState::Unconnected,
-            true,
-        );
+        let label = format!("udp bound {}", udp4.local);
+        self.expect
+            .push(us.probe(label, &udp4, SockState::Unconnected, true));
         if have_v6 {
             let udp6 = must_open(Protocol::Udp, "[::1]:0".parse()?, Some(true))?;
-            expect(
-                &mut fx,
-                format!("udp v6-only bound {}", udp6.local),
-                &udp6,
-                SockState::Unconnected,
-                true,
-            );
-            fx._probes.push(udp6);
+            let label = format!("udp v6-only bound {}", udp6.local);
+            self.expect
+                .push(us.probe(label, &udp6, SockState::Unconnected, true));
+            self._probes.push(udp6);
         } else {
             checks.skip("udp bound [::1]", "no IPv6 loopback on this host");
         }
         let udpc = must_open(Protocol::Udp, "127.0.0.1:0".parse()?, None)?;
         udpc.socket.connect(&udp4.local.into())?;
-        fx.expect.push(Expect {
-            label: format!("udp connected {}", udpc.local),
-            protocol: Protocol::Udp,
-            local: udpc.local,
+        let label = format!("udp connected {}", udpc.local);
+        self.expect.push(Expect {
             remote: Some(udp4.local),
             state: SockState::Connected,
-            v6only: None,
-            inode: probe::inode_of(&udpc.socket),
-            pids: vec![me],
-            name: comm.to_string(),
-            uid: my_uid,
-            os_picked: true,
+            ..us.socket(
+                label,
+                Protocol::Udp,
+                udpc.local,
+                probe::inode_of(&udpc.socket),
+            )
         });
-        fx._probes.push(udp4);
-        fx._probes.push(udpc);
+        self._probes.push(udp4);
+        self._probes.push(udpc);
+        Ok(())
+    }
 
-        // A listener shared with a forked child: one socket, two owners.
+    /// A listener shared with a forked child: one socket, two owners.
+    fn open_shared(&mut self, us: &Us) -> anyhow::Result<()> {
         let shared = must_open(Protocol::Tcp, "127.0.0.1:0".parse()?, None)?;
-        let others: Vec<RawFd> = fx
+        let others: Vec<RawFd> = self
             ._probes
             .iter()
             .map(|p| p.socket.as_raw_fd())
-            .chain(fx._sockets.iter().map(|s| s.as_raw_fd()))
+            .chain(self._sockets.iter().map(|s| s.as_raw_fd()))
             .collect();
         // The child keeps only the shared listener (it closes the others).
         let holder = probe::Holder::spawn(&others)?;
         let pid = holder.pid;
-        fx.forked = Some(holder);
-        fx.expect.push(Expect {
-            label: format!("tcp listener shared with a forked child {}", shared.local),
-            protocol: Protocol::Tcp,
-            local: shared.local,
-            remote: None,
-            state: SockState::Listen,
-            v6only: None,
-            inode: probe::inode_of(&shared.socket),
-            pids: vec![me, pid],
-            name: comm.to_string(),
-            uid: my_uid,
-            os_picked: true,
+        self.forked = Some(holder);
+        let label = format!("tcp listener shared with a forked child {}", shared.local);
+        let inode = probe::inode_of(&shared.socket);
+        self.expect.push(Expect {
+            pids: vec![us.pid, pid],
+            ..us.socket(label, Protocol::Tcp, shared.local, inode)
         });
-        fx._probes.push(shared);
-
-        if children {
-            fx.open_child(checks)?;
-        }
-        Ok(fx)
+        self._probes.push(shared);
+        Ok(())
     }
 
     /// The same kind of socket held by a separate process under another user (root only).

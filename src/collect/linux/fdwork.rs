@@ -3,7 +3,7 @@
 //! buffer, so the threads stay busy until the last descriptor, however the descriptors
 //! are spread over processes.
 
-use super::fdscan::{
+use super::procdir::{
     count_failure, entries, fd_count, fd_counts_reported, for_each_entry, getdents, open_dir_at,
     parse_u32, proc_path, same_files, socket_inode, thread_count, Part, DIRENT_BUF,
 };

@@ -3,6 +3,8 @@
 
 pub mod bpf;
 pub mod destroy;
+mod diag_bytecode;
+mod diag_wire;
 mod exact;
 mod fdscan;
 mod fdwork;
@@ -12,11 +14,12 @@ mod nsfs;
 mod nsid;
 pub mod pidfd;
 pub mod placement;
+mod procdir;
 pub mod procnet;
 
-pub use fdscan::{foreign_proc, foreign_proc_warning, in_initial_pid_namespace, scan_owners};
 #[doc(hidden)]
-pub use netlink::parse_sock_diag_dump;
+pub use diag_wire::parse_sock_diag_dump;
+pub use fdscan::{foreign_proc, foreign_proc_warning, in_initial_pid_namespace, scan_owners};
 
 use crate::collect::{Harvest, OwnerScan, OwnerSource, TableSource, UserNames};
 use crate::error::Error;

@@ -2,49 +2,26 @@
 //!
 //! Hand-rolled rather than netstat2's reader: netstat2 drops the UDP peer, the IPV6_V6ONLY
 //! flag and the queue sizes, and allocates per attribute. One reused 64 KiB buffer here.
+//! This file is the transport (the socket, send, receive, the dump loop); requests and
+//! their port-filter bytecode are built in `diag_bytecode.rs`, replies parsed in
+//! `diag_wire.rs`.
 
-use crate::model::{Endpoint, Family, Protocol, SockState, SocketHarvest, TableQuery};
+use crate::model::{Family, Protocol, SocketHarvest, TableQuery};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-pub(super) const NETLINK_SOCK_DIAG: libc::c_int = 4;
-pub(super) const SOCK_DIAG_BY_FAMILY: u16 = 20;
-pub(super) const NLM_F_REQUEST: u16 = 0x1;
-pub(super) const NLM_F_DUMP: u16 = 0x300;
-pub(super) const NLMSG_ERROR: u16 = 2;
-pub(super) const NLMSG_DONE: u16 = 3;
-const INET_DIAG_SKV6ONLY: u16 = 11;
-/// The socket's cgroup v2 id (a u64); the kernel adds it to every full socket unasked.
-const INET_DIAG_CGROUP_ID: u16 = 21;
-const INET_DIAG_REQ_BYTECODE: u16 = 1;
-const BC_JMP: u8 = 1;
-const BC_S_GE: u8 = 2;
-const BC_S_LE: u8 = 3;
-const BC_D_GE: u8 = 4;
-const BC_D_LE: u8 = 5;
-/// More ranges than this are filtered in user space only (the bytecode grows linearly).
-const MAX_BC_RANGES: usize = 64;
+pub(super) use super::diag_bytecode::*;
+pub(super) use super::diag_wire::*;
 
-pub(super) const NLMSG_HDRLEN: usize = 16;
+pub(super) const NETLINK_SOCK_DIAG: libc::c_int = 4;
 /// Seconds to wait for each netlink reply before giving up on netlink.
 const RECV_TIMEOUT_SECS: libc::time_t = 3;
-const DIAG_MSG_LEN: usize = 72;
-pub(super) const REQ_LEN: usize = NLMSG_HDRLEN + 56;
 
 /// A netlink sock_diag socket, reused for every table of one run.
 pub struct Diag {
     fd: OwnedFd,
     buf: Vec<u8>,
     seq: u32,
-}
-
-/// Why a table could not be dumped.
-#[derive(Debug)]
-pub enum DiagError {
-    /// The kernel has no diag handler for this protocol (module not loaded): ENOENT.
-    NoHandler,
-    Io(io::Error),
 }
 
 /// Each reply must come within `secs`, else the read fails with EAGAIN.
@@ -217,264 +194,10 @@ pub(super) fn recv_into(fd: &OwnedFd, buf: &mut [u8], flags: libc::c_int) -> io:
     }
 }
 
-enum Batch {
-    More,
-    Done,
-}
-
-/// Parses raw sock_diag reply bytes as `dump` does (for the fuzzer: kernel bytes are
-/// input too). Returns the sockets found; errors and stale replies are skipped.
-#[doc(hidden)]
-pub fn parse_sock_diag_dump(buf: &[u8], proto: Protocol) -> Vec<SocketHarvest> {
-    let mut out = Vec::new();
-    if buf.len() >= 12 {
-        let _ = parse_batch(buf, u32_ne(buf, 8), proto, &mut out);
-    }
-    out
-}
-
-/// The kernel's state bitmask for the states the query wants.
-fn state_mask(proto: Protocol, query: &TableQuery) -> u32 {
-    let Some(states) = &query.states else {
-        return u32::MAX;
-    };
-    let mut mask = 0u32;
-    for st in states {
-        let codes: &[u32] = match (proto, st) {
-            (Protocol::Tcp, SockState::Established) => &[1],
-            (Protocol::Tcp, SockState::SynSent) => &[2],
-            (Protocol::Tcp, SockState::SynReceived) => &[3, 12],
-            (Protocol::Tcp, SockState::FinWait1) => &[4],
-            (Protocol::Tcp, SockState::FinWait2) => &[5],
-            (Protocol::Tcp, SockState::TimeWait) => &[6],
-            // 13: TCP_BOUND_INACTIVE, a socket bound to a port but neither listening nor
-            // connected (reported since Linux 6.6): it holds the port, shown as closed.
-            (Protocol::Tcp, SockState::Closed) => &[7, 13],
-            (Protocol::Tcp, SockState::CloseWait) => &[8],
-            (Protocol::Tcp, SockState::LastAck) => &[9],
-            (Protocol::Tcp, SockState::Listen) => &[10],
-            (Protocol::Tcp, SockState::Closing) => &[11],
-            (Protocol::Udp, SockState::Connected) => &[1],
-            (Protocol::Udp, SockState::Unconnected) => &[7],
-            _ => &[],
-        };
-        for c in codes {
-            mask |= 1 << c;
-        }
-    }
-    mask
-}
-
-/// sock_diag bytecode that accepts a socket whose source (or, `remote`, destination) port
-/// lies in any of `ranges`. Built as iproute2's ss builds it: each range is `GE lo AND LE
-/// hi`, ranges are joined by OR through a JMP; every op's "yes" goes to the next op (the
-/// kernel's audit walks that chain) and a failed test jumps past its clause.
-pub fn compile_ports(ranges: &[(u16, u16)], remote: bool) -> Vec<u8> {
-    let (ge, le) = if remote {
-        (BC_D_GE, BC_D_LE)
-    } else {
-        (BC_S_GE, BC_S_LE)
-    };
-    // One clause: [GE yes=8 no=20][port lo][LE yes=8 no=12][port hi]: 16 bytes, whose
-    // failures land 4 bytes past its end, where the next clause (after a JMP) starts.
-    let clause = |lo: u16, hi: u16| -> Vec<u8> {
-        let mut c = Vec::with_capacity(16);
-        for (code, port, no) in [(ge, lo, 20u16), (le, hi, 12u16)] {
-            c.extend_from_slice(&[code, 8]);
-            c.extend_from_slice(&no.to_ne_bytes());
-            c.extend_from_slice(&[0, 0]);
-            c.extend_from_slice(&port.to_ne_bytes());
-        }
-        c
-    };
-    let mut bc = clause(ranges[0].0, ranges[0].1);
-    for &(lo, hi) in &ranges[1..] {
-        // A OR B: [A][JMP yes=4 no=len(B)+4][B]; A's failures land on B.
-        let b = clause(lo, hi);
-        bc.extend_from_slice(&[BC_JMP, 4]);
-        bc.extend_from_slice(&((b.len() + 4) as u16).to_ne_bytes());
-        bc.extend_from_slice(&b);
-    }
-    bc
-}
-
-pub(super) fn build_request(
-    proto: Protocol,
-    family: Family,
-    states: u32,
-    seq: u32,
-    bytecode: Option<&[u8]>,
-) -> Vec<u8> {
-    let bc_len = bytecode.map_or(0, |b| 4 + b.len());
-    let total = REQ_LEN + bc_len;
-    let mut r = vec![0u8; total];
-    r[0..4].copy_from_slice(&(total as u32).to_ne_bytes());
-    r[4..6].copy_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    r[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    r[8..12].copy_from_slice(&seq.to_ne_bytes());
-    // inet_diag_req_v2 at offset 16: family, protocol, ext, pad, states, sockid (zeros)
-    r[16] = match family {
-        Family::Ipv4 => libc::AF_INET as u8,
-        Family::Ipv6 => libc::AF_INET6 as u8,
-    };
-    r[17] = match proto {
-        Protocol::Tcp => libc::IPPROTO_TCP as u8,
-        Protocol::Udp => libc::IPPROTO_UDP as u8,
-    };
-    r[20..24].copy_from_slice(&states.to_ne_bytes());
-    if let Some(bc) = bytecode {
-        r[REQ_LEN..REQ_LEN + 2].copy_from_slice(&(bc_len as u16).to_ne_bytes());
-        r[REQ_LEN + 2..REQ_LEN + 4].copy_from_slice(&INET_DIAG_REQ_BYTECODE.to_ne_bytes());
-        r[REQ_LEN + 4..].copy_from_slice(bc);
-    }
-    r
-}
-
-pub(super) fn u16_ne(b: &[u8], at: usize) -> u16 {
-    u16::from_ne_bytes([b[at], b[at + 1]])
-}
-
-pub(super) fn u32_ne(b: &[u8], at: usize) -> u32 {
-    u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn parse_batch(
-    mut buf: &[u8],
-    seq: u32,
-    proto: Protocol,
-    out: &mut Vec<SocketHarvest>,
-) -> Result<Batch, DiagError> {
-    while buf.len() >= NLMSG_HDRLEN {
-        let len = u32_ne(buf, 0) as usize;
-        if len < NLMSG_HDRLEN || len > buf.len() {
-            return Err(DiagError::Io(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "truncated netlink message",
-            )));
-        }
-        let ty = u16_ne(buf, 4);
-        let msg_seq = u32_ne(buf, 8);
-        let body = &buf[NLMSG_HDRLEN..len];
-        buf = &buf[((len + 3) & !3).min(buf.len())..];
-        if msg_seq != seq {
-            continue; // a stale reply to an earlier request
-        }
-        match ty {
-            NLMSG_DONE => return Ok(Batch::Done),
-            NLMSG_ERROR => {
-                // A negative errno; i32::MIN must not overflow (found by the fuzzer).
-                let code = if body.len() >= 4 {
-                    (u32_ne(body, 0) as i32).wrapping_neg()
-                } else {
-                    libc::EIO
-                };
-                if code == 0 {
-                    continue;
-                }
-                return Err(if code == libc::ENOENT {
-                    DiagError::NoHandler
-                } else {
-                    DiagError::Io(io::Error::from_raw_os_error(code))
-                });
-            }
-            SOCK_DIAG_BY_FAMILY => {
-                if let Some(s) = parse_diag_msg(body, proto) {
-                    out.push(s);
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(Batch::More)
-}
-
-fn ip_from(family: u8, raw: &[u8]) -> Option<IpAddr> {
-    if family == libc::AF_INET as u8 {
-        Some(IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3])))
-    } else if family == libc::AF_INET6 as u8 {
-        let mut a = [0u8; 16];
-        a.copy_from_slice(&raw[..16]);
-        Some(IpAddr::V6(Ipv6Addr::from(a)))
-    } else {
-        None
-    }
-}
-
-/// Parses one `inet_diag_msg` and its attributes.
-fn parse_diag_msg(b: &[u8], proto: Protocol) -> Option<SocketHarvest> {
-    if b.len() < DIAG_MSG_LEN {
-        return None;
-    }
-    let fam = b[0];
-    let state = match proto {
-        Protocol::Tcp => SockState::from_tcp_kernel(b[1])?,
-        Protocol::Udp => SockState::from_udp_kernel(b[1]),
-    };
-    let sport = u16::from_be_bytes([b[4], b[5]]);
-    let dport = u16::from_be_bytes([b[6], b[7]]);
-    let src = ip_from(fam, &b[8..24])?;
-    let dst = ip_from(fam, &b[24..40])?;
-    let family = Family::of(&src);
-    let mut v6only = None;
-    let mut cgroup_id = None;
-    let mut attrs = &b[DIAG_MSG_LEN..];
-    while attrs.len() >= 4 {
-        let alen = u16_ne(attrs, 0) as usize;
-        let aty = u16_ne(attrs, 2) & 0x3fff;
-        if alen < 4 || alen > attrs.len() {
-            break;
-        }
-        if aty == INET_DIAG_SKV6ONLY && alen >= 5 {
-            v6only = Some(attrs[4] != 0);
-        }
-        if aty == INET_DIAG_CGROUP_ID && alen >= 12 {
-            let mut v = [0u8; 8];
-            v.copy_from_slice(&attrs[4..12]);
-            cgroup_id = Some(u64::from_ne_bytes(v));
-        }
-        let step = (alen + 3) & !3;
-        attrs = &attrs[step.min(attrs.len())..];
-    }
-    if family == Family::Ipv6 && v6only.is_none() {
-        // Mini-sockets (time_wait, request) carry no attributes; a v4-mapped address
-        // can only exist on a socket that is not v6-only.
-        if let IpAddr::V6(a) = src {
-            if a.to_ipv4_mapped().is_some() {
-                v6only = Some(false);
-            }
-        }
-    }
-    let remote = if dport == 0 && dst.is_unspecified() {
-        None
-    } else {
-        Some(Endpoint {
-            address: dst,
-            port: dport,
-        })
-    };
-    Some(SocketHarvest {
-        protocol: proto,
-        family,
-        local: Endpoint {
-            address: src,
-            port: sport,
-        },
-        remote,
-        state,
-        v6only: if family == Family::Ipv6 { v6only } else { None },
-        recv_queue: Some(u32_ne(b, 56)),
-        send_queue: Some(u32_ne(b, 60)),
-        // The kernel gives mini-sockets (time_wait, requests) uid 0: no owner at all.
-        uid: (u32_ne(b, 68) != 0).then(|| u32_ne(b, 64)),
-        inode: u64::from(u32_ne(b, 68)),
-        netns: 0,
-        cgroup_id,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::SockState;
 
     fn msg(fam: u8, state: u8, sport: u16, inode: u32, attrs: &[u8]) -> Vec<u8> {
         let mut b = vec![0u8; DIAG_MSG_LEN];

@@ -13,6 +13,7 @@
 use super::netlink::{Diag, DiagError};
 use super::nsfs::{checked_inode, open_netns};
 use super::nsid::Peers;
+use super::procdir::pids;
 use super::procnet;
 use crate::collect::{Harvest, NetnsChoice, TableSource};
 use crate::error::Error;
@@ -44,14 +45,6 @@ fn ns_inode(path: &Path) -> std::io::Result<u64> {
 
 pub fn current_inode() -> Option<u64> {
     ns_inode(Path::new("/proc/self/ns/net")).ok()
-}
-
-pub(super) fn pids() -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .collect()
 }
 
 /// A bind-mounted namespace: (inode, its `ip netns` name, its path).

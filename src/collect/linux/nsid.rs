@@ -86,7 +86,7 @@ impl Peers {
         };
         if self.by_nsid.is_none() {
             let mut m: HashMap<i32, Vec<u32>> = HashMap::new();
-            for pid in super::netns::pids() {
+            for pid in super::procdir::pids() {
                 if let Some(i) = n.of_pid(pid) {
                     m.entry(i).or_default().push(pid);
                 }

@@ -11,7 +11,7 @@ use super::events_prog::{self as prog, Layout, Maps};
 use super::loader;
 use super::BpfError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
@@ -309,6 +309,11 @@ impl EventSource {
     /// Readable (poll) when events are waiting.
     pub fn fd(&self) -> RawFd {
         self.ring_fd.as_raw_fd()
+    }
+
+    /// The same descriptor, borrowed (for a poll).
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.ring_fd.as_fd()
     }
 
     /// How long a reader that just read events must keep reading on its own before it
