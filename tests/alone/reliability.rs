@@ -10,7 +10,7 @@
 use crate::common;
 use crate::common::workload;
 
-use common::{doc, is_root, portscope, quiet_netns, skip, Listener};
+use common::{doc, is_root, portscope, quiet_netns, serial, skip, Listener};
 use portscope::model::{Owner, OwnerReason, Protocol, Socket};
 
 const REASON_DENIED: &str =
@@ -19,18 +19,8 @@ use socket2::{Domain, Socket as Socket2, Type};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use workload::{diff, key_of, show, Key, Rng};
-
-/// Tests here run one at a time: a process another test thread spawns holds copies of
-/// this process's sockets between fork and exec, which `ss` and portscope would both
-/// (rightly) report as one more owner.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -633,6 +623,7 @@ fn every_table_backend_reports_the_same_sockets() {
 
 #[test]
 fn ss_and_lsof_parsers_read_every_form() {
+    let _alone = common::serial();
     let text = "\
 udp UNCONN     0      0                 0.0.0.0:33423            0.0.0.0:*     users:((\"python3\",pid=19367,fd=12))
 udp ESTAB      0      0                   [::1]:59270              [::1]:34408 users:((\"a b\",pid=7,fd=9),(\"a b\",pid=5,fd=9))

@@ -365,6 +365,7 @@ mod fake {
 /// "nothing held it" (exit 1).
 #[test]
 fn a_listener_no_process_holds_is_still_held_not_nothing() {
+    let _alone = common::serial();
     let mut c = fake::host(vec![fake::listener(83, 10)], vec![], 0);
     c.owners = Box::new(fake::Owners {
         holders: vec![],
@@ -401,6 +402,7 @@ fn kill_on(c: &mut portscope::collect::Collector, spec: &str) -> (i32, String) {
 
 #[test]
 fn pid_1_is_refused_and_nothing_is_signalled() {
+    let _alone = common::serial();
     // PID 1 and an ordinary process share the listener: neither is signalled.
     let mut c = fake::host(vec![fake::listener(80, 7)], vec![(7, 1), (7, 4242)], 0);
     let (code, out) = kill_on(&mut c, "80");
@@ -414,6 +416,7 @@ fn pid_1_is_refused_and_nothing_is_signalled() {
 
 #[test]
 fn a_hidden_holder_stops_kill_with_exit_3() {
+    let _alone = common::serial();
     // Inode 8 is held by nobody portscope can see (a denied descriptor table).
     let mut c = fake::host(vec![fake::listener(81, 8)], vec![], 1);
     let (code, out) = kill_on(&mut c, "81");
@@ -426,6 +429,7 @@ fn a_hidden_holder_stops_kill_with_exit_3() {
 
 #[test]
 fn a_no_at_the_prompt_signals_nothing() {
+    let _alone = common::serial();
     let mut c = fake::host(vec![fake::listener(82, 9)], vec![(9, 4242), (9, 4243)], 0);
     let mut a = act_args(&["82"]);
     a.yes = false;

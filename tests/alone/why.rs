@@ -528,6 +528,7 @@ fn as_nobody_without_as_the_holder_is_hidden_and_as_needs_root() {
 
 #[test]
 fn bad_input_is_one_line_and_exit_2() {
+    let _alone = common::serial();
     for (args, want) in [
         (
             vec!["80-90"],

@@ -436,6 +436,7 @@ fn poll_while<F: FnOnce()>(path: &Path, check: impl Fn(&[u8]) + Sync, write: F) 
 
 #[test]
 fn textfile_writer_never_shows_a_partial_file() {
+    let _alone = common::serial();
     let dir = TempDir::new("export-atomic");
     let target = dir.0.join("big.prom");
     // 256 KiB versions, each written in 4 KiB pieces, so a non-atomic writer would be
@@ -714,6 +715,7 @@ fn export_to(path: &str) -> (i32, String, String) {
 /// and its target gets the metrics.
 #[test]
 fn export_to_a_symlink_replaces_its_target_and_keeps_the_link() {
+    let _alone = common::serial();
     let d = TempDir::new("export-symlink");
     let target = d.file("real.prom", "old\n");
     let link = d.0.join("link.prom");
@@ -754,6 +756,7 @@ fn export_to_a_symlink_replaces_its_target_and_keeps_the_link() {
 /// FIFO gets the metrics and the FIFO stays.
 #[test]
 fn export_to_a_fifo_writes_into_it() {
+    let _alone = common::serial();
     use std::os::unix::fs::FileTypeExt;
     let d = TempDir::new("export-fifo");
     let fifo = d.0.join("metrics.fifo");
@@ -792,6 +795,7 @@ fn export_to_a_fifo_writes_into_it() {
 /// `-o /dev/stdout` the system's symlink. Both are written to, as a shell redirection does.
 #[test]
 fn export_to_dev_null_and_dev_stdout_writes_through_them() {
+    let _alone = common::serial();
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     let (code, out, err) = export_to("/dev/null");
     assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
@@ -808,6 +812,7 @@ fn export_to_dev_null_and_dev_stdout_writes_through_them() {
 /// A directory, a socket or a block device is no place for metrics: exit 2, one line.
 #[test]
 fn export_refuses_a_directory_and_a_socket() {
+    let _alone = common::serial();
     let d = TempDir::new("export-refused");
     let dir = d.0.join("dir.prom");
     std::fs::create_dir(&dir).unwrap();

@@ -150,6 +150,7 @@ fn raise_nofile() -> u64 {
 
 #[test]
 fn two_million_descriptors_every_owner_found_through_the_iterator() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }

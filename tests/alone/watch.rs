@@ -301,6 +301,7 @@ fn sigterm_ends_it_with_exit_0_and_nothing_more() {
 
 #[test]
 fn bad_intervals_are_refused_with_exit_2() {
+    let _alone = common::serial();
     for (args, msg) in [
         (
             &["--interval", "10ms"][..],

@@ -331,6 +331,7 @@ fn which(name: &str) -> std::path::PathBuf {
 /// command that stops the container, and the container still runs.
 #[test]
 fn a_podman_containers_conmon_and_init_are_refused_with_podman_stop() {
+    let _alone = common::serial();
     let Some(mut podman) = containers::Podman::start() else {
         return;
     };

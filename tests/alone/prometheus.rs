@@ -99,6 +99,7 @@ fn export(dir: &std::path::Path) {
 
 #[test]
 fn a_containers_listener_appears_in_prometheus_with_its_labels_and_disappears() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot run podman containers");
         return;
@@ -195,6 +196,7 @@ fn a_containers_listener_appears_in_prometheus_with_its_labels_and_disappears() 
 /// `promtool check rules` accepts the rules the package ships.
 #[test]
 fn the_shipped_rules_pass_promtool() {
+    let _alone = common::serial();
     let rules = concat!(env!("CARGO_MANIFEST_DIR"), "/debian/portscope.rules.yml");
     let out = match Command::new("promtool")
         .args(["check", "rules", rules])

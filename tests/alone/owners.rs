@@ -50,6 +50,7 @@ fn assert_held_by_thread(role: &str) {
 
 #[test]
 fn socket_held_only_by_a_thread_with_its_own_table_is_found() {
+    let _alone = common::serial();
     assert_held_by_thread("thread-own-table");
 }
 
@@ -76,6 +77,7 @@ ctypes.CDLL(None).syscall({"x86_64": 60, "aarch64": 93}[platform.machine()], 0)
 
 #[test]
 fn socket_held_by_a_thread_after_the_leader_exited_is_found() {
+    let _alone = common::serial();
     use std::io::BufRead;
     if !quiet_netns() {
         return;
@@ -110,6 +112,7 @@ fn socket_held_by_a_thread_after_the_leader_exited_is_found() {
 
 #[test]
 fn descriptor_in_flight_is_not_called_another_namespace() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -156,6 +159,7 @@ fn descriptor_in_flight_is_not_called_another_namespace() {
 
 #[test]
 fn running_out_of_descriptors_is_reported_not_silent() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -211,6 +215,7 @@ fn running_out_of_descriptors_is_reported_not_silent() {
 /// nothing here. Say so; verify reports it instead of failing.
 #[test]
 fn pid_namespace_without_its_own_proc_is_reported() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -282,6 +287,7 @@ fn hold_open_files(n: usize) -> Vec<std::fs::File> {
 /// kernel refuses it (an unprivileged user).
 #[test]
 fn auto_owner_source_uses_bpf_on_a_busy_host_and_falls_back_as_nobody() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -350,6 +356,7 @@ fn hold_on_stdin(listener: std::net::TcpListener, uid: Option<u32>) -> std::proc
 /// the listing then skips 0 is checked in fdwork.rs, before the join merges holders.)
 #[test]
 fn a_listener_on_descriptor_0_is_found_once() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -372,6 +379,7 @@ fn a_listener_on_descriptor_0_is_found_once() {
 /// table is not listed first: the refused link of descriptor 0 stops it.
 #[test]
 fn a_table_whose_links_are_refused_is_reported_and_not_listed() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }

@@ -22,6 +22,7 @@ fn report(stdout: &[u8]) -> Report {
 
 #[test]
 fn verify_passes_with_every_socket_kind() {
+    let _alone = common::serial();
     // Without root the listener of another user (--children) goes unchecked: a skip.
     let children = is_root() || skip("not root: verify runs without --children");
     let mut args = vec!["verify", "--json"];
@@ -118,10 +119,8 @@ impl TableSource for DropsLoopbackListener {
 /// (ETXTBSY). And any test that starts a process forks this one: until the child's exec
 /// it holds every descriptor open here, so an in-process run counting the holders of its
 /// own listener would see one too many. Every test of this file takes its turn.
-static FORK_OR_COPY: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn fork_or_copy() -> std::sync::MutexGuard<'static, ()> {
-    FORK_OR_COPY.lock().unwrap_or_else(|e| e.into_inner())
+fn fork_or_copy() -> common::Serial {
+    common::serial()
 }
 
 fn verify_in_process(drop_listener: bool, json: bool) -> (i32, String) {
@@ -329,6 +328,7 @@ fn verify_through_a_symlink_and_from_proc_net() {
 
 #[test]
 fn verify_children_skips_when_nobody_cannot_run_the_binary() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: --children needs root");
         return;

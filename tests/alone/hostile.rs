@@ -104,6 +104,7 @@ fn assert_inert(what: &str, text: &str) {
 
 #[test]
 fn hostile_process_names_are_escaped_in_text_and_exact_in_json() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -183,6 +184,7 @@ fn hostile_process_names_are_escaped_in_text_and_exact_in_json() {
 /// prints the name's invalid byte raw, and a reader that insists on UTF-8 loses the Uid line.
 #[test]
 fn hostile_process_name_does_not_hide_its_user() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -225,6 +227,7 @@ fn strip_sgr(text: &str) -> String {
 
 #[test]
 fn no_escape_codes_when_stdout_is_not_a_terminal() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -295,6 +298,7 @@ fn closed_pipe() -> Stdio {
 
 #[test]
 fn closed_pipe_is_a_quiet_success_and_a_full_disk_one_error_line() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -329,6 +333,7 @@ fn closed_pipe_is_a_quiet_success_and_a_full_disk_one_error_line() {
 /// must not let it retitle the window or clear the screen.
 #[test]
 fn error_messages_escape_hostile_arguments() {
+    let _alone = common::serial();
     let junk = "\x1b]0;pwned\x07\x1b[2J\u{202e}80x";
     let out = run(&["who", "--", junk]);
     assert_eq!(out.status.code(), Some(2));
@@ -346,6 +351,7 @@ fn error_messages_escape_hostile_arguments() {
 /// hook and a backend switch) and any other PORTSCOPE_* are ignored by list and who.
 #[test]
 fn portscope_environment_variables_change_no_answer() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -389,6 +395,7 @@ fn portscope_environment_variables_change_no_answer() {
 /// `2>/dev/full`: the error cannot be written, the status still says it (was SIGABRT, 134).
 #[test]
 fn unwritable_stderr_is_exit_2_not_an_abort() {
+    let _alone = common::serial();
     let cases: [&[&str]; 3] = [
         &["list", "--pid", "x"],
         &["list", "--state", "nope"],
@@ -413,6 +420,7 @@ fn unwritable_stderr_is_exit_2_not_an_abort() {
 /// clap's wording and exit 2; --help and --version untouched and exit 0.
 #[test]
 fn clap_usage_errors_escape_argv() {
+    let _alone = common::serial();
     let junk = "\x1b]0;pwned\x07\x1b[2J\u{9b}31m\u{202e}\u{200b}x";
     let cases: [&[&str]; 4] = [
         &["list", "--state", junk],
@@ -453,6 +461,7 @@ fn clap_usage_errors_escape_argv() {
 /// zero-width characters through, so `sshd\u{200b}` showed as `sshd`.
 #[test]
 fn c1_controls_in_json_and_zero_width_in_the_table_are_escaped() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -492,6 +501,7 @@ fn c1_controls_in_json_and_zero_width_in_the_table_are_escaped() {
 /// The holder's name in `listen`'s "held by" was escaped twice (`ev\\til` for `ev<TAB>il`).
 #[test]
 fn listen_held_by_name_is_escaped_once() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
