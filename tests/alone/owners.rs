@@ -309,11 +309,7 @@ fn auto_owner_source_uses_bpf_on_a_busy_host_and_falls_back_as_nobody() {
     assert_eq!(pids, vec![u64::from(l.opened[0].pid)]);
     assert_eq!(v["warnings"], serde_json::json!([]), "silent: {v}");
 
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(bin_path())
-        .args(["list", "--json", "-p", &port])
-        .output();
+    let out = common::as_nobody(&["list", "--json", "-p", &port]);
     let Ok(out) = out else {
         skip("setpriv (util-linux) is not installed");
         return;

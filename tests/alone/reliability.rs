@@ -369,15 +369,9 @@ fn agrees_with_ss_and_lsof_on_random_workloads() {
     eprintln!("{} seeds in {:?}", seeds.len(), start.elapsed());
 }
 
-/// Runs the binary as `nobody`, as setpriv does it; env as `portscope()` sets it.
+/// Runs the binary as `nobody` (setpriv is known to be installed here).
 fn as_nobody(args: &[&str]) -> std::process::Output {
-    Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(common::bin_path())
-        .args(args)
-        .env_remove("NO_COLOR")
-        .output()
-        .expect("run setpriv")
+    common::as_nobody(args).expect("run setpriv")
 }
 
 #[test]

@@ -231,17 +231,7 @@ fn verify_as_an_unprivileged_user_passes_and_skips_children() {
         skip("not root: cannot switch to nobody");
         return;
     }
-    let out = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            bin_path(),
-            "verify",
-            "--json",
-            "--children",
-        ])
-        .output();
+    let out = common::as_nobody(&["verify", "--json", "--children"]);
     let Ok(out) = out else {
         skip("setpriv is not installed");
         return;

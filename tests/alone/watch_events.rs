@@ -379,13 +379,8 @@ fn as_nobody_auto_polls_with_a_note_and_bpf_is_refused() {
     if !quiet_netns() {
         return;
     }
-    let run = |mode: &str| {
-        Command::new("setpriv")
-            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-            .arg(bin_path())
-            .args(["watch", "--events", mode, "--jsonl", "--for", "300ms"])
-            .output()
-    };
+    let run =
+        |mode: &str| common::as_nobody(&["watch", "--events", mode, "--jsonl", "--for", "300ms"]);
     let Ok(auto) = run("auto") else {
         skip("setpriv (util-linux) is not installed");
         return;

@@ -246,19 +246,7 @@ fn owner_hidden_from_an_unprivileged_user_is_exit_3() {
     }
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
-    let as_nobody = |args: &[&str]| {
-        std::process::Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                bin_path(),
-                "who",
-            ])
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let as_nobody = |args: &[&str]| common::as_nobody(&[&["who"], args].concat()).unwrap();
     let probe = as_nobody(&["--version"]);
     if !probe.status.success() && probe.status.code() != Some(2) {
         skip("the test binary is not executable by nobody");

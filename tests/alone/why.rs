@@ -14,8 +14,6 @@ use std::io::{BufRead, BufReader, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 
-const NOBODY: u32 = 65534;
-
 /// Runs `portscope why --json ARGS`: (exit status, the one result per SPEC, stderr).
 fn why(args: &[&str]) -> (i32, Vec<Verdict>, String) {
     let out = portscope()
@@ -475,16 +473,7 @@ fn an_ephemeral_port_warns_and_says_whether_reserved() {
 
 /// Runs the binary as nobody (setpriv), or None when that is not possible here.
 fn as_nobody(args: &[&str]) -> Option<std::process::Output> {
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            bin_path(),
-        ])
-        .args(args)
-        .output()
-        .ok()?;
+    let out = common::as_nobody(args).ok()?;
     (out.status.code() != Some(126) && !out.stdout.is_empty()).then_some(out)
 }
 

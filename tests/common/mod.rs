@@ -8,6 +8,7 @@ pub mod act;
 pub mod containers;
 #[cfg(target_os = "linux")]
 pub mod docker;
+pub mod fake;
 #[cfg(target_os = "linux")]
 pub mod workload;
 
@@ -53,6 +54,22 @@ pub const NO_SKIP_ENV: &str = "PORTSCOPE_NO_SKIP";
 
 pub fn bin_path() -> &'static str {
     env!("CARGO_BIN_EXE_portscope")
+}
+
+/// The user the unprivileged tests run portscope as: nobody (and its group, nogroup).
+pub const NOBODY: u32 = 65534;
+
+/// The one way a test runs `portscope ARGS` as nobody: setpriv with uid and gid 65534 and
+/// no supplementary groups, the environment as [`portscope`] sets it. Err: setpriv (from
+/// util-linux) could not be started, which the caller turns into a skip.
+pub fn as_nobody(args: &[&str]) -> std::io::Result<std::process::Output> {
+    let (uid, gid) = (format!("--reuid={NOBODY}"), format!("--regid={NOBODY}"));
+    Command::new("setpriv")
+        .args([uid.as_str(), gid.as_str(), "--clear-groups", "--"])
+        .arg(bin_path())
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
 }
 
 pub fn portscope() -> assert_cmd::Command {

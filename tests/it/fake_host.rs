@@ -1,21 +1,16 @@
 //! The whole app on a fake host: fixed harvests, owners and hidden reasons handed to the
 //! pipeline as a collector value, with no root and no kernel. Output is pinned exactly.
 
-use portscope::collect::{Collector, Harvest, OwnerScan, OwnerSource, TableSource};
-use portscope::error::Error;
-use portscope::fast_hash::InodeSet;
-use portscope::model::{
-    Endpoint, Family, OwnerSourceKind, Process, ProcessTable, Protocol, SockState, SocketHarvest,
-    TableQuery, TableSourceKind,
-};
+use crate::common::fake::{self, Asked, FakeHost, Step};
+use portscope::collect::Collector;
+use portscope::model::{Process, Protocol, SockState, SocketHarvest, TableQuery};
 use portscope::query::{Output, Query};
 use portscope::services::Services;
 use portscope::spec::PortSpec;
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
-use std::sync::Arc;
 
+/// This host's sockets: IPv6 ones v6only, listeners with a backlog, alice's unless
+/// kernel-held (inode 0).
 fn sock(
     proto: Protocol,
     local: &str,
@@ -23,109 +18,18 @@ fn sock(
     state: SockState,
     inode: u64,
 ) -> SocketHarvest {
-    let local: std::net::SocketAddr = local.parse().unwrap();
-    let ep = |a: std::net::SocketAddr| Endpoint {
-        address: a.ip(),
-        port: a.port(),
-    };
-    SocketHarvest {
-        netns: 0,
-        protocol: proto,
-        family: Family::of(&local.ip()),
-        local: ep(local),
-        remote: remote.map(|r| ep(r.parse().unwrap())),
-        state,
-        v6only: local.is_ipv6().then_some(true),
-        recv_queue: Some(0),
-        send_queue: Some(if state == SockState::Listen { 128 } else { 0 }),
-        inode,
-        uid: (inode != 0).then_some(1000),
-        cgroup_id: None,
+    let mut s = fake::socket(proto, local)
+        .state(state)
+        .inode(inode)
+        .uid((inode != 0).then_some(1000))
+        .v6only(local.starts_with('[').then_some(true));
+    if let Some(r) = remote {
+        s = s.remote(r);
     }
-}
-
-/// A socket table that answers like the kernel (filters applied) and can change between
-/// the first harvest and the re-check, as a real host does during the owner scan.
-struct FakeTables {
-    first: Vec<SocketHarvest>,
-    /// What the re-check sees; None: the same as the first harvest.
-    later: Option<Vec<SocketHarvest>>,
-    calls: Rc<RefCell<Vec<TableQuery>>>,
-    /// What `confirm` (the exact lookups) finds still there.
-    confirms: InodeSet,
-    confirm_asked: Rc<RefCell<Vec<u64>>>,
-}
-
-impl TableSource for FakeTables {
-    fn kind(&self) -> TableSourceKind {
-        TableSourceKind::Netlink
+    if state == SockState::Listen {
+        s = s.send_queue(128);
     }
-    fn confirm(&mut self, sockets: &[&SocketHarvest]) -> InodeSet {
-        let asked = sockets.iter().map(|s| s.inode);
-        self.confirm_asked.borrow_mut().extend(asked.clone());
-        asked.filter(|i| self.confirms.contains(i)).collect()
-    }
-    fn harvest(&mut self, q: &TableQuery) -> Result<Harvest, Error> {
-        let n = self.calls.borrow().len();
-        self.calls.borrow_mut().push(q.clone());
-        let rows = match (&self.later, n) {
-            (Some(later), 1..) => later,
-            _ => &self.first,
-        };
-        let mut h = Harvest::new(TableSourceKind::Netlink);
-        h.sockets = rows
-            .iter()
-            .filter(|s| q.protocols.contains(&s.protocol) && q.families.contains(&s.family))
-            .filter(|s| q.wants_state(s.state))
-            .filter(|s| {
-                q.ports.as_ref().is_none_or(|pf| {
-                    pf.for_protocol(s.protocol)
-                        .iter()
-                        .any(|&(lo, hi)| lo <= s.local.port && s.local.port <= hi)
-                })
-            })
-            .cloned()
-            .collect();
-        Ok(h)
-    }
-}
-
-struct FakeOwners {
-    holders: Vec<(u64, u32)>,
-    processes: Vec<Process>,
-    /// Descriptor tables that could not be read.
-    denied: usize,
-}
-
-impl OwnerSource for FakeOwners {
-    fn kind(&self) -> OwnerSourceKind {
-        OwnerSourceKind::Procfs
-    }
-    fn scan(&mut self, wanted: &InodeSet, _first: bool) -> std::io::Result<OwnerScan> {
-        Ok(OwnerScan {
-            holders: self
-                .holders
-                .iter()
-                .filter(|(i, _)| wanted.contains(i))
-                .copied()
-                .collect(),
-            denied: self.denied,
-            scanned: self.processes.len(),
-            ..OwnerScan::default()
-        })
-    }
-    fn details(&mut self, pids: &[u32]) -> ProcessTable {
-        self.processes
-            .iter()
-            .filter(|p| pids.contains(&p.pid))
-            .map(|p| (p.pid, Arc::new(p.clone())))
-            .collect()
-    }
-    fn user_name(&mut self, uid: u32) -> Option<String> {
-        HashMap::from([(0, "root"), (1000, "alice")])
-            .get(&uid)
-            .map(|s| s.to_string())
-    }
+    s.build()
 }
 
 fn process(pid: u32, name: &str) -> Process {
@@ -143,27 +47,19 @@ fn process(pid: u32, name: &str) -> Process {
 }
 
 /// nginx (two workers sharing one listener), a hidden listener, a time_wait leftover, a
-/// connection, and a UDP socket whose holder exits during the scan.
-fn host(
-    later: Option<Vec<SocketHarvest>>,
-    denied: usize,
-) -> (Collector, Rc<RefCell<Vec<TableQuery>>>) {
-    let (c, calls, _) = host_confirming(later, denied, &[]);
-    (c, calls)
+/// connection, and a UDP socket whose holder exits during the scan. The re-check after
+/// the owner scan sees `later` (None: the same table).
+fn host(later: Option<Vec<SocketHarvest>>, denied: usize) -> (Collector, Rc<Asked>) {
+    host_confirming(later, denied, &[])
 }
 
-/// [`host`] whose table confirms `confirms` by exact lookup; also returns the inodes the
-/// pipeline asked it to confirm.
-#[allow(clippy::type_complexity)]
+/// [`host`] whose table confirms `confirms` by exact lookup; the [`Asked`] also holds the
+/// inodes the pipeline asked it to confirm.
 fn host_confirming(
     later: Option<Vec<SocketHarvest>>,
     denied: usize,
     confirms: &[u64],
-) -> (
-    Collector,
-    Rc<RefCell<Vec<TableQuery>>>,
-    Rc<RefCell<Vec<u64>>>,
-) {
+) -> (Collector, Rc<Asked>) {
     let first = vec![
         sock(Protocol::Tcp, "0.0.0.0:80", None, SockState::Listen, 11),
         sock(Protocol::Tcp, "[::1]:5432", None, SockState::Listen, 12),
@@ -189,28 +85,30 @@ fn host_confirming(
             14,
         ),
     ];
-    let calls = Rc::new(RefCell::new(Vec::new()));
-    let asked = Rc::new(RefCell::new(Vec::new()));
-    let c = Collector {
-        tables: Box::new(FakeTables {
-            first,
-            later,
-            calls: Rc::clone(&calls),
-            confirms: confirms.iter().copied().collect(),
-            confirm_asked: Rc::clone(&asked),
-        }),
-        owners: Box::new(FakeOwners {
-            holders: vec![(11, 200), (11, 201), (13, 201), (14, 999)],
-            processes: vec![
-                process(1, "init"),
-                process(200, "nginx"),
-                process(201, "nginx"),
-            ],
-            denied,
-        }),
-        ephemeral: Some((32768, 60999)),
-    };
-    (c, calls, asked)
+    let holders = vec![(11, 200), (11, 201), (13, 201), (14, 999)];
+    let mut steps = vec![Step {
+        sockets: first,
+        holders: holders.clone(),
+    }];
+    if let Some(sockets) = later {
+        steps.push(Step { sockets, holders });
+    }
+    let processes = vec![
+        process(1, "init"),
+        process(200, "nginx"),
+        process(201, "nginx"),
+    ];
+    let (asked, c) = FakeHost {
+        steps,
+        confirms: confirms.iter().copied().collect(),
+        scanned: processes.len(),
+        processes,
+        users: vec![(0, "root"), (1000, "alice")],
+        denied,
+        ..FakeHost::default()
+    }
+    .collector();
+    (c, asked)
 }
 
 fn query(all: bool) -> Query {
@@ -329,7 +227,7 @@ fn recheck_tells_closed_from_moved_by_identity() {
             ),
         ]
     );
-    let calls = calls.borrow();
+    let calls = calls.tables.borrow();
     assert_eq!(calls.len(), 2, "one harvest and one re-check");
     assert_eq!(calls[1].states, None, "the re-check never filters on state");
 
@@ -356,13 +254,13 @@ fn recheck_dumps_only_what_exact_lookups_did_not_confirm() {
         s["owner_reason"].as_str().unwrap().to_string()
     };
     // Confirmed: no second harvest, even though a dump now would not list it.
-    let (mut c, calls, asked) = host_confirming(Some(vec![]), 0, &[12]);
+    let (mut c, asked) = host_confirming(Some(vec![]), 0, &[12]);
     assert_eq!(
         reason_of_5432(&mut c),
         "no process in this PID namespace holds it (another namespace or a kernel socket)"
     );
-    assert_eq!(calls.borrow().len(), 1, "no re-check dump");
-    assert_eq!(*asked.borrow(), vec![12]);
+    assert_eq!(asked.tables.borrow().len(), 1, "no re-check dump");
+    assert_eq!(*asked.confirms.borrow(), vec![12]);
     // Not confirmed but still in the table: the dump keeps it present.
     let later = vec![sock(
         Protocol::Tcp,
@@ -371,14 +269,14 @@ fn recheck_dumps_only_what_exact_lookups_did_not_confirm() {
         SockState::Listen,
         12,
     )];
-    let (mut c, calls, _) = host_confirming(Some(later), 0, &[]);
+    let (mut c, asked) = host_confirming(Some(later), 0, &[]);
     assert_eq!(
         reason_of_5432(&mut c),
         "no process in this PID namespace holds it (another namespace or a kernel socket)"
     );
-    assert_eq!(calls.borrow().len(), 2, "one re-check dump");
+    assert_eq!(asked.tables.borrow().len(), 2, "one re-check dump");
     // Neither confirmed nor in the dump: closed.
-    let (mut c, _, _) = host_confirming(Some(vec![]), 0, &[]);
+    let (mut c, _) = host_confirming(Some(vec![]), 0, &[]);
     assert_eq!(reason_of_5432(&mut c), "closed during the scan");
 }
 

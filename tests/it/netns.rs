@@ -324,11 +324,7 @@ fn as_nobody_other_namespaces_are_read_through_proc_or_named_in_warnings() {
             .unwrap()
             .to_string()
     };
-    let out = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(bin_path())
-        .args(["list", "--json", "-p", &port, "--netns", "all"])
-        .output();
+    let out = common::as_nobody(&["list", "--json", "-p", &port, "--netns", "all"]);
     let Ok(out) = out else {
         skip("setpriv (util-linux) is not installed");
         return;
@@ -415,11 +411,7 @@ fn as_nobody_the_cgroup_of_a_hidden_owner_is_known() {
         .find_map(|x| x.strip_prefix("0::"))
         .unwrap()
         .to_string();
-    let out = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(bin_path())
-        .args(["list", "--json", "-p", &port])
-        .output();
+    let out = common::as_nobody(&["list", "--json", "-p", &port]);
     let Ok(out) = out else {
         skip("setpriv (util-linux) is not installed");
         return;
@@ -476,12 +468,7 @@ fn watch_sees_a_namespace_created_after_it_started() {
 
 /// `portscope ARGS` as nobody (setpriv): (status, stdout, stderr). None: no setpriv.
 fn as_nobody(args: &[&str]) -> Option<(Option<i32>, String, String)> {
-    let out = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
-        .arg(bin_path())
-        .args(args)
-        .output()
-        .ok()?;
+    let out = common::as_nobody(args).ok()?;
     Some((
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

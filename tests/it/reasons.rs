@@ -26,18 +26,7 @@ fn a_failed_explicit_bpf_source_says_so_as_nobody() {
     }
     let l = Listener::start(&["127.0.0.1:0"]);
     let port = l.port(0).to_string();
-    let as_nobody = |args: &[&str]| {
-        std::process::Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                bin_path(),
-            ])
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let as_nobody = |args: &[&str]| common::as_nobody(args).unwrap();
     let out = as_nobody(&["list", "--json", "--owner-source", "bpf", "-p", &port]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
