@@ -252,111 +252,57 @@ fn a_target_that_let_go_of_the_socket_before_the_signal_is_skipped_exit_5() {
 // A fake host: PID 1 and a hidden holder, which no test may create for real.
 
 mod fake {
-    use portscope::collect::{Collector, Harvest, OwnerScan, OwnerSource, TableSource};
-    use portscope::error::Error;
-    use portscope::fast_hash::InodeSet;
-    use portscope::model::*;
-    use std::sync::Arc;
-
-    pub struct Tables(pub Vec<SocketHarvest>);
-
-    impl TableSource for Tables {
-        fn kind(&self) -> TableSourceKind {
-            TableSourceKind::Netlink
-        }
-        fn harvest(&mut self, q: &TableQuery) -> Result<Harvest, Error> {
-            let mut h = Harvest::new(TableSourceKind::Netlink);
-            h.sockets = self
-                .0
-                .iter()
-                .filter(|s| q.wants_state(s.state))
-                .cloned()
-                .collect();
-            Ok(h)
-        }
-    }
-
-    pub struct Owners {
-        pub holders: Vec<(u64, u32)>,
-        pub denied: usize,
-        /// Every process was visible (root in the initial PID namespace).
-        pub all: bool,
-    }
-
-    impl OwnerSource for Owners {
-        fn kind(&self) -> OwnerSourceKind {
-            OwnerSourceKind::Procfs
-        }
-        fn scan(&mut self, wanted: &InodeSet, _: bool) -> std::io::Result<OwnerScan> {
-            Ok(OwnerScan {
-                holders: self
-                    .holders
-                    .iter()
-                    .filter(|(i, _)| wanted.contains(i))
-                    .copied()
-                    .collect(),
-                denied: self.denied,
-                sees_every_process: self.all,
-                ..OwnerScan::default()
-            })
-        }
-        fn details(&mut self, pids: &[u32]) -> ProcessTable {
-            pids.iter()
-                .map(|&pid| {
-                    let p = Process {
-                        pid,
-                        name: if pid == 1 {
-                            "init".into()
-                        } else {
-                            "web".into()
-                        },
-                        cmdline: vec![],
-                        user: Some("root".into()),
-                        uid: Some(0),
-                        ppid: Some(0),
-                        tid: None,
-                        container: None,
-                        unit: None,
-                    };
-                    (pid, Arc::new(p))
-                })
-                .collect()
-        }
-        fn user_name(&mut self, _: u32) -> Option<String> {
-            Some("root".into())
-        }
-    }
+    use crate::common::fake::{tcp, FakeHost};
+    use portscope::collect::Collector;
+    use portscope::model::{Process, SocketHarvest};
 
     pub fn listener(port: u16, inode: u64) -> SocketHarvest {
-        SocketHarvest {
-            netns: Default::default(),
-            cgroup_id: None,
-            protocol: Protocol::Tcp,
-            family: Family::Ipv4,
-            local: Endpoint {
-                address: "0.0.0.0".parse().unwrap(),
-                port,
+        tcp(&format!("0.0.0.0:{port}"))
+            .inode(inode)
+            .uid(Some(0))
+            .send_queue(128)
+            .build()
+    }
+
+    /// Every pid is root's: 1 is init, any other web.
+    fn process(pid: u32) -> Process {
+        Process {
+            pid,
+            name: if pid == 1 {
+                "init".into()
+            } else {
+                "web".into()
             },
-            remote: None,
-            state: SockState::Listen,
-            v6only: None,
-            recv_queue: Some(0),
-            send_queue: Some(128),
-            inode,
+            cmdline: vec![],
+            user: Some("root".into()),
             uid: Some(0),
+            ppid: Some(0),
+            tid: None,
+            container: None,
+            unit: None,
         }
     }
 
     pub fn host(sockets: Vec<SocketHarvest>, holders: Vec<(u64, u32)>, denied: usize) -> Collector {
-        Collector {
-            tables: Box::new(Tables(sockets)),
-            owners: Box::new(Owners {
-                holders,
-                denied,
-                all: false,
-            }),
-            ephemeral: Some((32768, 60999)),
+        host_seeing(sockets, holders, denied, false)
+    }
+
+    /// `all`: every process was visible (root in the initial PID namespace).
+    pub fn host_seeing(
+        sockets: Vec<SocketHarvest>,
+        holders: Vec<(u64, u32)>,
+        denied: usize,
+        all: bool,
+    ) -> Collector {
+        FakeHost {
+            process_of: Some(process),
+            any_user: Some("root"),
+            denied,
+            sees_every_process: all,
+            ..FakeHost::new(sockets, holders)
         }
+        .collector()
+        .1
     }
 }
 
@@ -366,12 +312,7 @@ mod fake {
 #[test]
 fn a_listener_no_process_holds_is_still_held_not_nothing() {
     let _alone = common::serial();
-    let mut c = fake::host(vec![fake::listener(83, 10)], vec![], 0);
-    c.owners = Box::new(fake::Owners {
-        holders: vec![],
-        denied: 0,
-        all: true,
-    });
+    let mut c = fake::host_seeing(vec![fake::listener(83, 10)], vec![], 0, true);
     let (code, out) = kill_on(&mut c, "83");
     assert_eq!(code, 4, "{out}");
     assert!(out.ends_with("result: still held\n"), "{out}");

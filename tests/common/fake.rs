@@ -153,6 +153,13 @@ pub struct Asked {
     listening_reads: Cell<usize>,
 }
 
+impl Asked {
+    /// How many reads of the listening states (ticks of `watch`) the table answered.
+    pub fn listening_reads(&self) -> usize {
+        self.listening_reads.get()
+    }
+}
+
 struct Shared {
     host: FakeHost,
     asked: Rc<Asked>,

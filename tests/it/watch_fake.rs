@@ -2,18 +2,12 @@
 //! run through `cmd::watch::run_with` with no root and no kernel. Output is pinned exactly
 //! (timestamps aside, which are checked for shape).
 
+use crate::common::fake::{self, Advance, Asked, FakeHost};
 use portscope::cmd::watch::{run_with, Settings, Wake};
-use portscope::collect::{Collector, Harvest, OwnerScan, OwnerSource, TableSource};
-use portscope::error::Error;
-use portscope::fast_hash::InodeSet;
-use portscope::model::{
-    Endpoint, Family, OwnerSourceKind, Process, ProcessTable, Protocol, SockState, SocketHarvest,
-    TableQuery, TableSourceKind,
-};
+use portscope::collect::Collector;
+use portscope::model::{Family, Process, Protocol, TableQuery};
 use portscope::query::{self, Query};
-use std::cell::Cell;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// One tick of the script: sockets (proto, port, inode) and holders (inode, pid).
@@ -22,112 +16,42 @@ struct Step {
     holders: Vec<(u64, u32)>,
 }
 
-/// Which step the host is at: advanced by every full table read (the main harvest of a
-/// tick asks for the listening states; a re-check would ask for every state).
-struct Script {
-    steps: Vec<Step>,
-    at: Cell<usize>,
-    reads: Cell<usize>,
-}
-
-impl Script {
-    fn step(&self) -> &Step {
-        &self.steps[self.at.get().min(self.steps.len() - 1)]
-    }
-}
-
-struct Tables(Rc<Script>);
-struct Owners(Rc<Script>);
-
-impl TableSource for Tables {
-    fn kind(&self) -> TableSourceKind {
-        TableSourceKind::Netlink
-    }
-    fn harvest(&mut self, q: &TableQuery) -> Result<Harvest, Error> {
-        if q.states.is_some() {
-            self.0.at.set(self.0.reads.get());
-            self.0.reads.set(self.0.reads.get() + 1);
-        }
-        let mut h = Harvest::new(TableSourceKind::Netlink);
-        h.sockets = self
-            .0
-            .step()
-            .sockets
-            .iter()
-            .map(|&(protocol, port, inode)| SocketHarvest {
-                netns: Default::default(),
-                cgroup_id: None,
-                protocol,
-                family: Family::Ipv4,
-                local: Endpoint {
-                    address: "127.0.0.1".parse().unwrap(),
-                    port,
-                },
-                remote: None,
-                state: match protocol {
-                    Protocol::Tcp => SockState::Listen,
-                    Protocol::Udp => SockState::Unconnected,
-                },
-                v6only: None,
-                recv_queue: Some(0),
-                send_queue: Some(0),
-                inode,
-                uid: Some(1000),
-            })
-            .collect();
-        Ok(h)
-    }
-}
-
-impl OwnerSource for Owners {
-    fn kind(&self) -> OwnerSourceKind {
-        OwnerSourceKind::Procfs
-    }
-    fn scan(&mut self, wanted: &InodeSet, _first: bool) -> std::io::Result<OwnerScan> {
-        Ok(OwnerScan {
-            holders: (self.0.step().holders.iter())
-                .filter(|(i, _)| wanted.contains(i))
-                .copied()
+/// The script as a fake host whose table moves to the next step at each tick's read of
+/// the listening states (a re-check, asking for every state, stays on its tick's step).
+fn host(steps: Vec<Step>) -> (Rc<Asked>, Collector) {
+    let steps = steps
+        .into_iter()
+        .map(|s| fake::Step {
+            sockets: (s.sockets.iter())
+                .map(|&(protocol, port, inode)| {
+                    fake::socket(protocol, &format!("127.0.0.1:{port}"))
+                        .inode(inode)
+                        .uid(Some(1000))
+                        .build()
+                })
                 .collect(),
-            sees_every_process: true,
-            ..OwnerScan::default()
+            holders: s.holders,
         })
-    }
-    fn details(&mut self, pids: &[u32]) -> ProcessTable {
-        pids.iter()
-            .map(|&pid| {
-                let p = Process {
-                    pid,
-                    name: format!("srv{pid}"),
-                    cmdline: vec![],
-                    user: Some("alice".into()),
-                    uid: Some(1000),
-                    ppid: None,
-                    tid: None,
-                    container: None,
-                    unit: None,
-                };
-                (pid, Arc::new(p))
-            })
-            .collect()
-    }
-    fn user_name(&mut self, _uid: u32) -> Option<String> {
-        Some("alice".into())
-    }
-}
-
-fn host(steps: Vec<Step>) -> (Rc<Script>, Collector) {
-    let script = Rc::new(Script {
+        .collect();
+    FakeHost {
         steps,
-        at: Cell::new(0),
-        reads: Cell::new(0),
-    });
-    let c = Collector {
-        tables: Box::new(Tables(script.clone())),
-        owners: Box::new(Owners(script.clone())),
-        ephemeral: Some((32768, 60999)),
-    };
-    (script, c)
+        advance: Advance::ListeningReads,
+        process_of: Some(|pid| Process {
+            pid,
+            name: format!("srv{pid}"),
+            cmdline: vec![],
+            user: Some("alice".into()),
+            uid: Some(1000),
+            ppid: None,
+            tid: None,
+            container: None,
+            unit: None,
+        }),
+        any_user: Some("alice"),
+        sees_every_process: true,
+        ..FakeHost::default()
+    }
+    .collector()
 }
 
 /// Open 8080/tcp; add 5353/udp; fork a worker onto 8080; close 5353.
@@ -177,9 +101,9 @@ fn settings(jsonl: bool, count: Option<u64>) -> Settings {
 }
 
 /// Sleeps as asked (the real wait does), and says Stop once `stop_after` ticks are read.
-fn waiter(script: Rc<Script>, stop_after: usize) -> impl FnMut(Duration) -> Wake {
+fn waiter(script: Rc<Asked>, stop_after: usize) -> impl FnMut(Duration) -> Wake {
     move |d| {
-        if script.reads.get() >= stop_after {
+        if script.listening_reads() >= stop_after {
             return Wake::Stop;
         }
         std::thread::sleep(d);
@@ -214,7 +138,7 @@ fn text_prints_the_table_then_one_line_per_change_and_stops_on_a_signal() {
     )
     .unwrap();
     assert_eq!(code, 0);
-    assert_eq!(script.reads.get(), 4);
+    assert_eq!(script.listening_reads(), 4);
     assert_eq!(
         without_ts(&String::from_utf8(out).unwrap()),
         [
@@ -241,7 +165,7 @@ fn jsonl_snapshots_then_events_and_count_stops_it() {
     .unwrap();
     assert_eq!(code, 0);
     // Two changes (tick 1 and 2), then it stopped: the fourth step was never read.
-    assert_eq!(script.reads.get(), 3);
+    assert_eq!(script.listening_reads(), 3);
     let got: Vec<(String, String, u16, Vec<u64>)> = String::from_utf8(out)
         .unwrap()
         .lines()
