@@ -4,14 +4,10 @@
 //! /proc, no /var/lib/docker): the text and the JSON give the same follow.
 #![cfg(target_os = "linux")]
 
-use portscope::collect::linux::placement::{published_backend, Roots};
-use portscope::collect::{Collector, Harvest, OwnerScan, OwnerSource, TableSource};
-use portscope::error::Error;
-use portscope::fast_hash::InodeSet;
-use portscope::model::{
-    Container, Endpoint, Family, Netns, OwnerSourceKind, Process, ProcessTable, Protocol,
-    Published, SockState, SocketHarvest, TableQuery, TableSourceKind,
-};
+use crate::common::fake::{tcp, FakeHost};
+use portscope::collect::linux::placement::Roots;
+use portscope::collect::Collector;
+use portscope::model::{Container, Netns, Process, TableQuery};
 use portscope::query::{Output, Query};
 use portscope::services::Services;
 use std::sync::Arc;
@@ -20,71 +16,6 @@ const ID: &str = "569dfe1f5ddc6f77cc3ebba877df1f11dae33ca977f5898b7e612d9326fe63
 const CONTAINER_NS: u64 = 4026532999;
 const PROXY: &str = "/usr/bin/docker-proxy -proto tcp -host-ip 0.0.0.0 -host-port 8080 \
                      -container-ip 172.17.0.2 -container-port 80";
-
-fn listener(local: &str, inode: u64, netns: u16) -> SocketHarvest {
-    let local: std::net::SocketAddr = local.parse().unwrap();
-    SocketHarvest {
-        netns,
-        protocol: Protocol::Tcp,
-        family: Family::of(&local.ip()),
-        local: Endpoint {
-            address: local.ip(),
-            port: local.port(),
-        },
-        remote: None,
-        state: SockState::Listen,
-        v6only: None,
-        recv_queue: Some(0),
-        send_queue: Some(128),
-        inode,
-        uid: Some(0),
-        cgroup_id: None,
-    }
-}
-
-/// The host's namespace, or (`every`) the host's and the container's.
-struct Tables {
-    every: bool,
-}
-
-impl TableSource for Tables {
-    fn kind(&self) -> TableSourceKind {
-        TableSourceKind::Netlink
-    }
-    fn harvest(&mut self, q: &TableQuery) -> Result<Harvest, Error> {
-        let mut h = Harvest::new(TableSourceKind::Netlink);
-        h.namespaces = vec![Arc::new(Netns::current(Some(4026531840)))];
-        let mut rows = vec![listener("0.0.0.0:8080", 21, 0)];
-        if self.every {
-            h.namespaces.push(Arc::new(Netns {
-                inode: Some(CONTAINER_NS),
-                name: None,
-                current: false,
-            }));
-            rows.push(listener("0.0.0.0:80", 22, 1));
-        }
-        h.sockets = rows
-            .into_iter()
-            .filter(|s| {
-                q.ports.as_ref().is_none_or(|pf| {
-                    pf.for_protocol(s.protocol)
-                        .iter()
-                        .any(|&(lo, hi)| lo <= s.local.port && s.local.port <= hi)
-                })
-            })
-            .collect();
-        Ok(h)
-    }
-    fn every_namespace(&self) -> Option<Box<dyn TableSource>> {
-        Some(Box::new(Tables { every: true }))
-    }
-}
-
-/// docker-proxy (pid 500) holds the host port, nginx (pid 600) the container's; the
-/// engine lookups read docker's state under `roots`.
-struct Owners {
-    roots: Roots,
-}
 
 fn process(pid: u32, name: &str, cmdline: &str, container: Option<Container>) -> Process {
     Process {
@@ -100,45 +31,9 @@ fn process(pid: u32, name: &str, cmdline: &str, container: Option<Container>) ->
     }
 }
 
-impl OwnerSource for Owners {
-    fn kind(&self) -> OwnerSourceKind {
-        OwnerSourceKind::Procfs
-    }
-    fn scan(&mut self, wanted: &InodeSet, _: bool) -> std::io::Result<OwnerScan> {
-        Ok(OwnerScan {
-            holders: [(21, 500), (22, 600)]
-                .into_iter()
-                .filter(|(i, _)| wanted.contains(i))
-                .collect(),
-            ..OwnerScan::default()
-        })
-    }
-    fn details(&mut self, pids: &[u32]) -> ProcessTable {
-        let web = Container {
-            runtime: "docker".into(),
-            id: ID.into(),
-            name: Some("web-1".into()),
-            pod: None,
-            compose: None,
-        };
-        [
-            process(500, "docker-proxy", PROXY, None),
-            process(600, "nginx", "nginx: master process", Some(web)),
-        ]
-        .into_iter()
-        .filter(|p| pids.contains(&p.pid))
-        .map(|p| (p.pid, Arc::new(p)))
-        .collect()
-    }
-    fn user_name(&mut self, _: u32) -> Option<String> {
-        Some("root".into())
-    }
-    fn published(&mut self, argv: &[String], proto: Protocol, port: u16) -> Option<Published> {
-        published_backend(&self.roots, argv, proto, port)
-    }
-}
-
-/// A fake host whose docker state lives in `dir`.
+/// A fake host whose docker state lives in `dir`: docker-proxy (pid 500) holds the host
+/// port in the host's namespace, nginx (pid 600) the container's in the container's; the
+/// engine lookups read docker's state under `dir`.
 fn host(dir: &std::path::Path) -> Collector {
     let roots = Roots::under(dir);
     let cfg = roots.docker.join(format!("containers/{ID}/config.v2.json"));
@@ -150,11 +45,46 @@ fn host(dir: &std::path::Path) -> Collector {
               "Ports":{"80/tcp":[{"HostIp":"0.0.0.0","HostPort":"8080"}]}}}"#,
     )
     .unwrap();
-    Collector {
-        tables: Box::new(Tables { every: false }),
-        owners: Box::new(Owners { roots }),
-        ephemeral: Some((32768, 60999)),
+    let listener = |local: &str, inode: u64, netns: u16| {
+        tcp(local)
+            .inode(inode)
+            .netns(netns)
+            .uid(Some(0))
+            .send_queue(128)
+            .build()
+    };
+    let web = Container {
+        runtime: "docker".into(),
+        id: ID.into(),
+        name: Some("web-1".into()),
+        pod: None,
+        compose: None,
+    };
+    FakeHost {
+        namespaces: vec![
+            Arc::new(Netns::current(Some(4026531840))),
+            Arc::new(Netns {
+                inode: Some(CONTAINER_NS),
+                name: None,
+                current: false,
+            }),
+        ],
+        processes: vec![
+            process(500, "docker-proxy", PROXY, None),
+            process(600, "nginx", "nginx: master process", Some(web)),
+        ],
+        any_user: Some("root"),
+        roots: Some(roots),
+        ..FakeHost::new(
+            vec![
+                listener("0.0.0.0:8080", 21, 0),
+                listener("0.0.0.0:80", 22, 1),
+            ],
+            vec![(21, 500), (22, 600)],
+        )
     }
+    .collector()
+    .1
 }
 
 fn who(c: &mut Collector, json: bool) -> (i32, String) {
