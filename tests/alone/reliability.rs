@@ -2,7 +2,7 @@
 //! workloads in private network namespaces, as an unprivileged user, and through the
 //! /proc/net fallback.
 //!
-//! Replay a failing seed with `PORTSCOPE_SEED=<seed> cargo test --test reliability`.
+//! Replay a failing seed with `PORTSCOPE_SEED=<seed> cargo test --test alone reliability::`.
 
 // Live kernel socket tables, network namespaces and Linux-only libc calls.
 #![cfg(target_os = "linux")]
@@ -238,7 +238,7 @@ fn check_seed(seed: u64, lsof: bool) {
     let mut rng = Rng::new(seed);
     let world = build(&mut rng);
     let ctx = format!(
-        "seed {seed} (replay: PORTSCOPE_SEED={seed} cargo test --test reliability); workload: {}",
+        "seed {seed} (replay: PORTSCOPE_SEED={seed} cargo test --test alone reliability::); workload: {}",
         world.plan.join("; ")
     );
 

@@ -1,6 +1,6 @@
 //! Scale: 10,000 sockets across a few processes in a private network namespace are all
 //! reported, exactly, in bounded time and memory; the table renderer stays linear.
-//! `cargo test --test scale -- --ignored` adds a 50,000-socket run.
+//! `cargo test --test alone scale:: -- --ignored` adds a 50,000-socket run.
 
 // Live kernel socket tables, network namespaces and Linux-only libc calls.
 #![cfg(target_os = "linux")]

@@ -27,7 +27,7 @@ struct Watch {
 impl Watch {
     fn start(args: &[&str]) -> Watch {
         // Polling: what these tests pin (owner changes found by ticks) is polling's;
-        // tests/watch_events.rs covers kernel events.
+        // tests/alone/watch_events.rs covers kernel events.
         let mut child = Command::new(bin_path())
             .args(["watch", "--events", "poll"])
             .args(args)

@@ -2,7 +2,7 @@
 //! they can, in a private network namespace: every run succeeds, every document parses
 //! strictly, and no socket is ever attributed to a process that never held its port.
 //!
-//! Replay a workload with `PORTSCOPE_SEED=<seed> cargo test --test churn`.
+//! Replay a workload with `PORTSCOPE_SEED=<seed> cargo test --test it churn::`.
 
 // Live kernel socket tables, network namespaces and Linux-only libc calls.
 #![cfg(target_os = "linux")]
@@ -65,7 +65,7 @@ fn list_stays_exact_while_sockets_and_processes_churn() {
         .ok()
         .and_then(|s| s.trim().parse::<u64>().ok())
         .unwrap_or_else(workload::clock_seed);
-    let ctx = format!("seed {seed} (replay: PORTSCOPE_SEED={seed} cargo test --test churn)");
+    let ctx = format!("seed {seed} (replay: PORTSCOPE_SEED={seed} cargo test --test it churn::)");
     let start = Instant::now();
 
     // Socket churn in helper processes that never spawn anything (so no half-spawned

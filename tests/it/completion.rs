@@ -1,4 +1,4 @@
-//! The committed bash completion (completions/portscope.bash, written by tests/generated.rs)
+//! The committed bash completion (completions/portscope.bash, written by tests/it/generated.rs)
 //! works in a real bash: the completion function is called the way readline calls it and
 //! COMPREPLY is checked. Skipped when bash is missing (through common::skip: a failure under
 //! PORTSCOPE_NO_SKIP).
@@ -35,7 +35,7 @@ fn complete(line: &str) -> Option<Vec<String>> {
     let script = root.join("completions/portscope.bash");
     assert!(
         script.is_file(),
-        "{} is missing: run PORTSCOPE_REGENERATE=1 cargo test --test generated",
+        "{} is missing: run PORTSCOPE_REGENERATE=1 cargo test --test it generated::",
         script.display()
     );
     let words: Vec<&str> = line.split(' ').collect();

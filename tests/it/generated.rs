@@ -3,7 +3,7 @@
 //! (included on its own, so nothing else in the crate is needed), and compared with the
 //! committed copies. To rewrite them after changing the CLI:
 //!
-//!     PORTSCOPE_REGENERATE=1 cargo test --test generated
+//!     PORTSCOPE_REGENERATE=1 cargo test --test it generated::
 //!
 //! The man pages are clap_mangen's sections plus hand-written roff for what clap does not
 //! know: EXIT STATUS, ENVIRONMENT, FILES, EXAMPLES and SEE ALSO.
@@ -27,7 +27,7 @@ use std::process::{Command, Stdio};
 /// Set to any non-empty value other than 0 to write the files instead of comparing them.
 const REGENERATE_ENV: &str = "PORTSCOPE_REGENERATE";
 /// The one command that rewrites every generated file.
-const REGENERATE_CMD: &str = "PORTSCOPE_REGENERATE=1 cargo test --test generated";
+const REGENERATE_CMD: &str = "PORTSCOPE_REGENERATE=1 cargo test --test it generated::";
 
 const BIN: &str = "portscope";
 /// The date in every page's title line (YYYY-MM-DD). A constant, so the pages are

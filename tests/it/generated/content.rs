@@ -1,5 +1,5 @@
 //! The man pages' text that clap does not know, per page: EXIT STATUS, EXAMPLES, FILES,
-//! ENVIRONMENT and SEE ALSO. Included by tests/generated.rs, which renders it as roff.
+//! ENVIRONMENT and SEE ALSO. Included by tests/it/generated.rs, which renders it as roff.
 
 pub struct Extra {
     /// (status, meaning) rows of EXIT STATUS; meanings use the `code` markup of `prose`.
@@ -404,7 +404,7 @@ pub fn extra_for(page: &str) -> &'static Extra {
         "portscope-watch" => &WATCH,
         "portscope-diff" => &DIFF,
         other => panic!(
-            "no EXIT STATUS/EXAMPLES for the man page {other}: add them in tests/generated.rs"
+            "no EXIT STATUS/EXAMPLES for the man page {other}: add them in tests/it/generated.rs"
         ),
     }
 }
