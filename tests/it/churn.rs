@@ -102,6 +102,8 @@ fn list_stays_exact_while_sockets_and_processes_churn() {
     // One listener that stays through the churn: every run must name its one holder.
     let steady = Listener::start(&["0"]);
     let (steady_port, steady_pids) = (steady.port(0), steady.opened[0].pids.clone());
+    // By address too: a churn socket of the other family may get the same port number.
+    let steady_address = steady.opened[0].address;
     let mut runs = 0usize;
     let mut slowest = (Duration::ZERO, 0usize);
     let spawned_before = spawned.load(Ordering::Relaxed);
@@ -124,6 +126,7 @@ fn list_stays_exact_while_sockets_and_processes_churn() {
             .sockets
             .iter()
             .filter(|s| s.local.port == steady_port && s.protocol.as_str() == "tcp")
+            .filter(|s| s.local.address == steady_address)
             .map(|s| s.processes.iter().map(|p| p.pid).collect())
             .collect();
         assert_eq!(
