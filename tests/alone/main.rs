@@ -16,6 +16,7 @@ mod hostile;
 mod hostile_actions;
 mod kill;
 mod list;
+mod netns;
 mod owners;
 mod prometheus;
 mod reliability;

@@ -1,5 +1,5 @@
 //! The integration tests that may share a process: one module per area, named as the
-//! former test files were (`cargo test --test it netns::` runs what `--test netns` ran).
+//! former test files were (`cargo test --test it docker::` runs what `--test docker` ran).
 //! They run on parallel threads. A test that looks at its own process's sockets, or
 //! changes what the process or the host shows while it runs, belongs in `tests/alone`.
 
@@ -15,7 +15,6 @@ mod docker;
 mod fake_host;
 mod fuzz_corpus;
 mod generated;
-mod netns;
 mod one_model;
 mod proptest_spec;
 mod published_fake;

@@ -117,6 +117,7 @@ fn rows(v: &serde_json::Value) -> Vec<Row> {
 
 #[test]
 fn every_namespace_is_listed_with_its_owner_and_name() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot create network namespaces");
         return;
@@ -221,6 +222,7 @@ fn every_namespace_is_listed_with_its_owner_and_name() {
 
 #[test]
 fn who_finds_a_port_held_only_inside_a_namespace() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot create network namespaces");
         return;
@@ -275,6 +277,7 @@ fn who_finds_a_port_held_only_inside_a_namespace() {
 
 #[test]
 fn bad_netns_values_are_one_line_and_exit_2() {
+    let _alone = common::serial();
     for (arg, msg) in [
         (
             "no-such-ns-here",
@@ -307,6 +310,7 @@ fn bad_netns_values_are_one_line_and_exit_2() {
 
 #[test]
 fn as_nobody_other_namespaces_are_read_through_proc_or_named_in_warnings() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot create network namespaces or drop to nobody");
         return;
@@ -375,6 +379,7 @@ fn as_nobody_other_namespaces_are_read_through_proc_or_named_in_warnings() {
 /// bindable there, and bindable here.
 #[test]
 fn why_tries_the_bind_in_the_named_namespace() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot create network namespaces");
         return;
@@ -400,6 +405,7 @@ fn why_tries_the_bind_in_the_named_namespace() {
 /// kernel, through netlink) still says where it belongs.
 #[test]
 fn as_nobody_the_cgroup_of_a_hidden_owner_is_known() {
+    let _alone = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -427,6 +433,7 @@ fn as_nobody_the_cgroup_of_a_hidden_owner_is_known() {
 /// started shows up (it did not: the namespaces were found once).
 #[test]
 fn watch_sees_a_namespace_created_after_it_started() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot create network namespaces");
         return;
@@ -495,6 +502,7 @@ const PRIVILEGE: &str = "root, or CAP_SYS_ADMIN and CAP_SYS_PTRACE";
 /// as root the same questions answer exactly.
 #[test]
 fn unreadable_named_namespace_is_never_free_or_an_empty_table() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot create network namespaces or drop to nobody");
         return;
@@ -632,6 +640,7 @@ fn unreadable_named_namespace_is_never_free_or_an_empty_table() {
 /// be entered, is exit 3 with the reason. As root both answer exactly.
 #[test]
 fn unshare_namespace_as_nobody_is_read_through_proc_or_refused_with_the_reason() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot create network namespaces or drop to nobody");
         return;
@@ -747,6 +756,7 @@ impl Drop for Planted {
 /// ends; named explicitly they are bad input (exit 2).
 #[test]
 fn fifo_and_regular_file_in_run_netns_are_skipped_and_named() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot write /run/netns");
         return;
@@ -821,6 +831,7 @@ fn fifo_and_regular_file_in_run_netns_are_skipped_and_named() {
 /// through one of them and its sockets carry its name and inode.
 #[test]
 fn as_nobody_a_namespace_with_an_nsid_is_read_and_its_sockets_named() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: cannot create network namespaces or drop to nobody");
         return;
