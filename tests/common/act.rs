@@ -1,9 +1,9 @@
 //! Helpers for the kill/close/wait tests: holders this test process starts (and ends by
 //! PID, even when an assertion fails), descriptors kept in flight, the strict JSON document.
-//! Included with `#[path]` by tests/kill.rs, tests/close.rs and tests/wait.rs.
+//! Used by tests/alone/kill.rs, close.rs, wait.rs and hostile_actions.rs.
 #![allow(dead_code)]
 
-use super::common::*;
+use super::*;
 use portscope::act::ActDocument;
 use portscope::collect::linux::pidfd::Pidfd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -2,18 +2,51 @@
 //! sockets through `portscope listen`, strict JSON, and skips that CI turns into failures.
 #![allow(dead_code)]
 
+#[cfg(target_os = "linux")]
+pub mod act;
+#[cfg(target_os = "linux")]
+pub mod containers;
+#[cfg(target_os = "linux")]
+pub mod docker;
+pub mod fake;
+#[cfg(target_os = "linux")]
+pub mod workload;
+
 use portscope::probe::Opened;
 use portscope::render::json::Document;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
-/// Tests of one binary that look at their own process's sockets run one at a time: a
-/// process another test thread spawns holds copies of this process's sockets between
-/// fork and exec, and portscope would (rightly) report it as one more owner.
+/// Tests that look at their own process's sockets, or change what the whole process or
+/// host shows (descriptors held, forked copies, namespaces), run one at a time: a process
+/// another test thread spawns holds copies of this process's sockets between fork and
+/// exec, and portscope would (rightly) report it as one more owner. Every test of the
+/// `alone` binary takes this turn first; the `it` binary's tests run in parallel.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-pub fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+thread_local! {
+    static HOLDS_SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// This thread's turn (see [`SERIAL`]) until dropped; taking it again on the same thread
+/// (a helper of a test that already has its turn) is a no-op, not a deadlock.
+pub struct Serial(Option<std::sync::MutexGuard<'static, ()>>);
+
+impl Drop for Serial {
+    fn drop(&mut self) {
+        if self.0.take().is_some() {
+            HOLDS_SERIAL.with(|h| h.set(false));
+        }
+    }
+}
+
+pub fn serial() -> Serial {
+    if HOLDS_SERIAL.with(|h| h.get()) {
+        return Serial(None);
+    }
+    let g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    HOLDS_SERIAL.with(|h| h.set(true));
+    Serial(Some(g))
 }
 
 /// Set (to anything but "0") in CI: every skip becomes a failure.
@@ -21,6 +54,22 @@ pub const NO_SKIP_ENV: &str = "PORTSCOPE_NO_SKIP";
 
 pub fn bin_path() -> &'static str {
     env!("CARGO_BIN_EXE_portscope")
+}
+
+/// The user the unprivileged tests run portscope as: nobody (and its group, nogroup).
+pub const NOBODY: u32 = 65534;
+
+/// The one way a test runs `portscope ARGS` as nobody: setpriv with uid and gid 65534 and
+/// no supplementary groups, the environment as [`portscope`] sets it. Err: setpriv (from
+/// util-linux) could not be started, which the caller turns into a skip.
+pub fn as_nobody(args: &[&str]) -> std::io::Result<std::process::Output> {
+    let (uid, gid) = (format!("--reuid={NOBODY}"), format!("--regid={NOBODY}"));
+    Command::new("setpriv")
+        .args([uid.as_str(), gid.as_str(), "--clear-groups", "--"])
+        .arg(bin_path())
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
 }
 
 pub fn portscope() -> assert_cmd::Command {
