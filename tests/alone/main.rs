@@ -24,6 +24,7 @@ mod scale;
 mod terminal;
 mod verify;
 mod wait;
+mod wait_events_wait;
 mod watch;
 mod watch_events;
 mod who;

@@ -2,6 +2,7 @@
 //! itself, every rejection reads "invalid ...", and the binary turns any junk into exit 1
 //! or 2 with one clean line, never a panic.
 
+#[cfg(target_os = "linux")]
 use crate::common;
 
 use portscope::model::Protocol;

@@ -3,8 +3,11 @@
 //! every few milliseconds; as nobody (no BPF) it polls. What the timing stands for is
 //! checked, not the timing: how many table reads a wait of a few seconds makes, counted by
 //! strace, and that a listener opened while it waits is answered.
-mod common;
 
+// Live sockets, BPF, namespaces: Linux only.
+#![cfg(target_os = "linux")]
+
+use crate::common;
 use common::{is_root, quiet_netns, skip};
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -69,11 +72,11 @@ fn free_port() -> u16 {
 
 #[test]
 fn waiting_with_kernel_events_reads_the_table_about_once_a_second_not_every_few_ms() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: kernel events need BPF");
         return;
     }
-    let _g = common::serial();
     if !quiet_netns() {
         return;
     }
@@ -103,11 +106,11 @@ fn waiting_with_kernel_events_reads_the_table_about_once_a_second_not_every_few_
 
 #[test]
 fn a_listener_opened_while_waiting_with_events_is_answered_up() {
+    let _alone = common::serial();
     if !is_root() {
         skip("not root: kernel events need BPF");
         return;
     }
-    let _g = common::serial();
     if !quiet_netns() {
         return;
     }
