@@ -98,18 +98,12 @@ fn a_dry_run_of_a_blocked_plan_has_no_result_and_exit_0() {
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
     // As nobody, root's holder is hidden: a blocked plan.
-    let out = match Command::new(bin_path())
-        .args(["kill", "--dry-run", "--json", &port])
-        .uid(65534)
-        .gid(65534)
-        .output()
-    {
+    let out = match common::as_nobody(&["kill", "--dry-run", "--json", &port]) {
         Ok(out) => out,
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            skip("the test binary is not executable by nobody");
+        Err(e) => {
+            skip(&format!("setpriv (util-linux) cannot be started: {e}"));
             return;
         }
-        Err(e) => panic!("cannot run portscope as nobody: {e}"),
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");

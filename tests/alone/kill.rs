@@ -418,20 +418,12 @@ fn a_user_who_cannot_see_the_holder_gets_exit_3_and_nothing_is_signalled() {
         return;
     }
     let l = Listener::start(&["0"]);
-    let out = match Command::new(bin_path())
-        .args(["kill", &l.port(0).to_string(), "--json"])
-        .uid(65534)
-        .gid(65534)
-        .output()
-    {
+    let out = match common::as_nobody(&["kill", &l.port(0).to_string(), "--json"]) {
         Ok(out) => out,
-        // A checkout under a directory nobody may not enter (mktemp -d is 0700), as the
-        // other tests that run as nobody say.
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            skip("the test binary is not executable by nobody");
+        Err(e) => {
+            skip(&format!("setpriv (util-linux) cannot be started: {e}"));
             return;
         }
-        Err(e) => panic!("cannot run portscope as nobody: {e}"),
     };
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),

@@ -287,8 +287,12 @@ pub fn helper_process() {
 }
 
 fn reuseport_holder_as_nobody(addr: &str) -> Option<Child> {
-    use std::os::unix::process::CommandExt;
-    let mut child = Command::new(std::env::current_exe().unwrap())
+    // setpriv, as every other nobody run (common::as_nobody): a checkout's private parent
+    // directory does not stop it.
+    let (uid, gid) = (format!("--reuid={NOBODY}"), format!("--regid={NOBODY}"));
+    let mut child = Command::new("setpriv")
+        .args([uid.as_str(), gid.as_str(), "--clear-groups", "--"])
+        .arg(std::env::current_exe().unwrap())
         .args([
             "helper",
             "--exact",
@@ -297,8 +301,6 @@ fn reuseport_holder_as_nobody(addr: &str) -> Option<Child> {
             "--test-threads=1",
         ])
         .env(HELPER_ENV, addr)
-        .uid(NOBODY)
-        .gid(NOBODY)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -321,7 +323,7 @@ fn a_reuseport_listener_of_another_user() {
         return;
     }
     let Some(mut child) = reuseport_holder_as_nobody("127.0.0.1:8080") else {
-        skip("the test binary cannot run as nobody (a private parent directory?)");
+        skip("the test binary cannot run as nobody (setpriv missing?)");
         return;
     };
     let (code, r, _) = why(&["--reuseport", "127.0.0.1:8080"]);
