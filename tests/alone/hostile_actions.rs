@@ -21,6 +21,25 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
+/// A python3 holder running `script` (with `args`) that prints its port on its first line
+/// once its socket is ready: the process (ended and reaped on drop) and that port.
+fn python_holder(script: &str, args: &[&std::ffi::OsStr]) -> (Kid, String) {
+    let mut holder = Kid(Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    (holder, line.trim().to_string())
+}
+
 /// `portscope listen --json ADDR` as PID 1 of a new PID namespace (`unshare -pf
 /// --mount-proc`): its first line says the socket is open.
 fn init_of_a_pid_namespace(addr: &str) -> (Kid, u16) {
@@ -575,25 +594,14 @@ fn a_holder_that_execs_on_sigterm_is_not_sent_sigkill() {
     if !quiet_netns() {
         return;
     }
-    let mut holder = Kid(Command::new("python3")
-        .args([
-            "-c",
-            "import os,signal,socket\n\
+    let (mut holder, port) = python_holder(
+        "import os,signal,socket\n\
              s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); s.set_inheritable(True)\n\
              signal.signal(signal.SIGTERM, lambda *a: os.execvp('sleep',['sleep','1000']))\n\
              print(s.getsockname()[1],flush=True)\n\
              while True: signal.pause()",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let port = line.trim().to_string();
+        &[],
+    );
     let fd = Pidfd::open(holder.id()).unwrap();
     let (code, out, err) = run(&["kill", "--grace", "2s", &port, "--json"]);
     assert_eq!(code, 5, "{out}{err}");
@@ -632,26 +640,14 @@ fn the_program_a_target_became_is_escaped_in_the_report() {
     std::fs::create_dir(&evil).unwrap();
     let prog = evil.join("sleep");
     std::fs::copy(which("sleep"), &prog).unwrap();
-    let mut holder = Kid(Command::new("python3")
-        .args([
-            "-c",
-            "import os,signal,socket,sys\n\
+    let (mut holder, port) = python_holder(
+        "import os,signal,socket,sys\n\
              s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); s.set_inheritable(True)\n\
              signal.signal(signal.SIGTERM, lambda *a: os.execv(sys.argv[1],['sleep','1000']))\n\
              print(s.getsockname()[1],flush=True)\n\
              while True: signal.pause()",
-        ])
-        .arg(&prog)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let port = line.trim().to_string();
+        &[prog.as_os_str()],
+    );
     let (code, out, err) = run(&["kill", "--grace", "2s", &port]);
     assert_eq!(code, 5, "{out}{err}");
     assert!(
@@ -741,23 +737,12 @@ fn a_pid_from_a_foreign_proc_never_signals_the_namesake() {
     if !quiet_netns() {
         return;
     }
-    let mut holder = Kid(Command::new("python3")
-        .args([
-            "-c",
-            "import socket,time\n\
+    let (mut holder, port) = python_holder(
+        "import socket,time\n\
              s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
              print(s.getsockname()[1],flush=True); time.sleep(1000)",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let port = line.trim().to_string();
+        &[],
+    );
     // Another host process: portscope takes its PID in the new namespace, so that the
     // host's /proc lists a process with portscope's own PID (the owner scan's sanity check).
     let other = Kid(Command::new("sleep").arg("1000").spawn().unwrap());
@@ -811,26 +796,15 @@ fn a_holder_that_execs_its_own_interpreter_on_sigterm_is_not_sent_sigkill() {
     if !quiet_netns() {
         return;
     }
-    let mut holder = Kid(Command::new("python3")
-        .args([
-            "-c",
-            "import os,signal,socket,sys\n\
+    let (mut holder, port) = python_holder(
+        "import os,signal,socket,sys\n\
              s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); s.set_inheritable(True)\n\
              again=[sys.executable,'-c','import signal,time\\nsignal.signal(signal.SIGTERM,signal.SIG_IGN)\\ntime.sleep(1000)']\n\
              signal.signal(signal.SIGTERM, lambda *a: os.execv(sys.executable, again))\n\
              print(s.getsockname()[1],flush=True)\n\
              while True: signal.pause()",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3"));
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let port = line.trim().to_string();
+        &[],
+    );
     let fd = Pidfd::open(holder.id()).unwrap();
     let (code, out, err) = run(&["kill", "--grace", "2s", &port, "--json"]);
     assert_eq!(code, 5, "{out}{err}");
@@ -907,25 +881,13 @@ fn kill_frees_a_port_held_by_a_bound_tcp_socket_that_never_listened() {
     if !quiet_netns() {
         return;
     }
-    let mut holder = Command::new("python3")
-        .args([
-            "-c",
-            "import socket,sys\n\
+    let (mut holder, port) = python_holder(
+        "import socket,time\n\
              s=socket.socket(); s.bind(('127.0.0.1',0))\n\
              print(s.getsockname()[1], flush=True)\n\
-             sys.stdin.read()",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(holder.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let port = line.trim().to_string();
+             time.sleep(1000)",
+        &[],
+    );
     let (code, out, err) = run(&["kill", "-y", "--grace", "5s", &port]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("pid {}", holder.id())), "{out}");
