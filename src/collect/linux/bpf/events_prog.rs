@@ -33,7 +33,7 @@
 
 use super::btf::{Btf, BtfError};
 use super::insn::*;
-use super::program::Load;
+use super::program::{load, off16, Load};
 
 /// Size of one event record (see `events::KernelEvent::parse`).
 pub const EVENT_LEN: usize = 112;
@@ -138,22 +138,6 @@ pub struct Layout {
     pub socket_file: i16,
     pub file_inode: i16,
     pub inode_ino: Load,
-}
-
-fn off16(v: u32, what: &str) -> Result<i16, BtfError> {
-    i16::try_from(v).map_err(|_| BtfError::Missing(format!("{what} at offset {v}: too far")))
-}
-
-fn load(btf: &Btf, root: &str, path: &[&str], sizes: &[u32]) -> Result<Load, BtfError> {
-    let f = btf.field(root, path)?;
-    let what = format!("{root}.{}", path.join("."));
-    match Size::of(f.size) {
-        Some(size) if sizes.contains(&f.size) => Ok(Load {
-            off: off16(f.offset, &what)?,
-            size,
-        }),
-        _ => Err(BtfError::Missing(format!("{what} of {} bytes", f.size))),
-    }
 }
 
 /// Offset of a field of exactly `size` bytes (structs too: in6_addr is 16).

@@ -131,11 +131,14 @@ pub const STRUCTS: &[&str] = &[
     "net",
 ];
 
-fn off16(v: u32, what: &str) -> Result<i16, BtfError> {
+/// A BTF offset as a load's 16-bit displacement (the event programs use it too).
+pub(super) fn off16(v: u32, what: &str) -> Result<i16, BtfError> {
     i16::try_from(v).map_err(|_| BtfError::Missing(format!("{what} at offset {v}: too far")))
 }
 
-fn load(btf: &Btf, root: &str, path: &[&str], sizes: &[u32]) -> Result<Load, BtfError> {
+/// How to load `root.path`, from the running kernel's BTF, where its size is one of `sizes`
+/// (the event programs use it too).
+pub(super) fn load(btf: &Btf, root: &str, path: &[&str], sizes: &[u32]) -> Result<Load, BtfError> {
     let f = btf.field(root, path)?;
     let what = format!("{root}.{}", path.join("."));
     match Size::of(f.size) {
