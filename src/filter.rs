@@ -3,19 +3,19 @@
 
 use crate::classify::Classification;
 use crate::model::{Container, PortClass, Socket, SocketHarvest};
-use crate::query::{ClassFilter, Query};
+use crate::query::{ClassFilter, Selection};
 
 /// Everything that can be decided from the kernel's record and its classification.
-pub fn socket_matches(q: &Query, s: &SocketHarvest, c: &Classification) -> bool {
-    if !q.table.protocols.contains(&s.protocol) || !q.table.families.contains(&s.family) {
+pub fn socket_matches(sel: &Selection, s: &SocketHarvest, c: &Classification) -> bool {
+    if !sel.table.protocols.contains(&s.protocol) || !sel.table.families.contains(&s.family) {
         return false;
     }
-    if !q.table.wants_state(s.state) {
+    if !sel.table.wants_state(s.state) {
         return false;
     }
-    if !q.ports.is_empty() {
+    if !sel.ports.is_empty() {
         // The v6-only flag belongs to the local end; a remote end is one address.
-        let (end, v6only) = if q.remote {
+        let (end, v6only) = if sel.remote {
             match &s.remote {
                 Some(r) => (r, None),
                 None => return false,
@@ -23,12 +23,12 @@ pub fn socket_matches(q: &Query, s: &SocketHarvest, c: &Classification) -> bool 
         } else {
             (&s.local, s.v6only)
         };
-        if !q.ports.iter().any(|p| p.matches(s.protocol, end, v6only)) {
+        if !sel.ports.iter().any(|p| p.matches(s.protocol, end, v6only)) {
             return false;
         }
     }
-    if !q.classes.is_empty() {
-        let ok = q.classes.iter().any(|want| match want {
+    if !sel.classes.is_empty() {
+        let ok = sel.classes.iter().any(|want| match want {
             ClassFilter::WellKnown => c.port_class == PortClass::WellKnown,
             ClassFilter::Registered => c.port_class == PortClass::Registered,
             ClassFilter::Dynamic => c.port_class == PortClass::Dynamic,
@@ -60,11 +60,11 @@ fn ids_in(path: &str) -> impl Iterator<Item = &str> {
 /// its cgroup path, by the same rules (an id prefix of 4+ digits; a unit by its whole
 /// name). The socket's placement (a hidden owner's cgroup resolved to its container, by
 /// name too) matches as well.
-fn placement_matches(q: &Query, s: &Socket) -> bool {
+fn placement_matches(sel: &Selection, s: &Socket) -> bool {
     let hidden = s.processes.is_empty();
     let path = s.cgroup.as_deref().unwrap_or("");
-    if !q.containers.is_empty() {
-        let hit = q.containers.iter().any(|want| {
+    if !sel.containers.is_empty() {
+        let hit = sel.containers.iter().any(|want| {
             s.processes.iter().any(|p| {
                 p.container
                     .as_ref()
@@ -82,8 +82,8 @@ fn placement_matches(q: &Query, s: &Socket) -> bool {
             return false;
         }
     }
-    if !q.units.is_empty() {
-        let hit = q.units.iter().any(|want| {
+    if !sel.units.is_empty() {
+        let hit = sel.units.iter().any(|want| {
             s.processes.iter().any(|p| p.unit.as_deref() == Some(want))
                 || s.placement.unit.as_deref() == Some(want)
                 || (hidden && path.split('/').any(|part| part == want))
@@ -97,21 +97,21 @@ fn placement_matches(q: &Query, s: &Socket) -> bool {
 
 /// Everything that needs the holders: --pid, --process, --user, --container, --unit (each,
 /// when given, must hold).
-pub fn owner_matches(q: &Query, s: &Socket) -> bool {
-    if !placement_matches(q, s) {
+pub fn owner_matches(sel: &Selection, s: &Socket) -> bool {
+    if !placement_matches(sel, s) {
         return false;
     }
-    if !q.pids.is_empty() && !s.processes.iter().any(|p| q.pids.contains(&p.pid)) {
+    if !sel.pids.is_empty() && !s.processes.iter().any(|p| sel.pids.contains(&p.pid)) {
         return false;
     }
-    if !q.processes.is_empty() {
+    if !sel.processes.is_empty() {
         let hit = s.processes.iter().any(|p| {
             let exe = p
                 .cmdline
                 .first()
                 .map(|a| a.rsplit('/').next().unwrap_or(a).to_lowercase());
             let name = p.name.to_lowercase();
-            q.processes
+            sel.processes
                 .iter()
                 .any(|want| name.contains(want) || exe.as_deref().is_some_and(|e| e.contains(want)))
         });
@@ -119,13 +119,13 @@ pub fn owner_matches(q: &Query, s: &Socket) -> bool {
             return false;
         }
     }
-    if !q.uids.is_empty() {
+    if !sel.uids.is_empty() {
         // Sockets no process holds (time_wait...) have no uid (the kernel says 0).
-        let socket_uid = s.uid.is_some_and(|u| q.uids.contains(&u));
+        let socket_uid = s.uid.is_some_and(|u| sel.uids.contains(&u));
         let holder_uid = s
             .processes
             .iter()
-            .any(|p| p.uid.is_some_and(|u| q.uids.contains(&u)));
+            .any(|p| p.uid.is_some_and(|u| sel.uids.contains(&u)));
         if !socket_uid && !holder_uid {
             return false;
         }
@@ -159,58 +159,69 @@ mod tests {
         }
     }
 
-    fn query() -> Query {
-        Query::new(TableQuery::everything())
+    fn all() -> Selection {
+        Selection::all(TableQuery::everything())
+    }
+
+    fn ports(spec: &str) -> Vec<PortSpec> {
+        vec![PortSpec::parse(spec, &Services::builtin()).unwrap()]
     }
 
     /// Matches `s` as the pipeline does: classified first, with a 32768-60999 range.
-    fn matches(q: &Query, s: &SocketHarvest) -> bool {
+    fn matches(sel: &Selection, s: &SocketHarvest) -> bool {
         let c = Classifier {
             ephemeral: Some((32768, 60999)),
             services: None,
         };
-        socket_matches(q, s, &c.classify(s))
+        socket_matches(sel, s, &c.classify(s))
     }
 
     #[test]
     fn port_protocol_family_state_and_class_filters() {
         let l = harvest(Protocol::Tcp, "127.0.0.1", 8080, SockState::Listen);
-        let mut q = query();
-        assert!(matches(&q, &l));
-        q.ports = vec![PortSpec::parse("8080/udp", &Services::builtin()).unwrap()];
-        assert!(!matches(&q, &l));
-        q.ports = vec![PortSpec::parse("80,8080", &Services::builtin()).unwrap()];
-        assert!(matches(&q, &l));
-        q.table.families = vec![Family::Ipv6];
-        assert!(!matches(&q, &l));
-        let mut q = query();
-        q.table.states = Some(vec![SockState::Established]);
-        assert!(!matches(&q, &l));
-        let mut q = query();
-        q.classes = vec![ClassFilter::WellKnown, ClassFilter::Dynamic];
-        assert!(!matches(&q, &l));
-        q.classes = vec![ClassFilter::Registered];
-        assert!(matches(&q, &l));
-        q.classes = vec![ClassFilter::Ephemeral];
+        assert!(matches(&all(), &l));
+        let on = |spec| Selection::ports(TableQuery::everything(), ports(spec));
+        assert!(!matches(&on("8080/udp"), &l));
+        assert!(matches(&on("80,8080"), &l));
+        let v6 = TableQuery {
+            families: vec![Family::Ipv6],
+            ..TableQuery::everything()
+        };
+        assert!(!matches(&Selection::ports(v6, ports("80,8080")), &l));
+        let established = TableQuery {
+            states: Some(vec![SockState::Established]),
+            ..TableQuery::everything()
+        };
+        assert!(!matches(&Selection::all(established), &l));
+        let classes = |classes: &[ClassFilter]| Selection {
+            classes: classes.to_vec(),
+            ..all()
+        };
+        assert!(!matches(
+            &classes(&[ClassFilter::WellKnown, ClassFilter::Dynamic]),
+            &l
+        ));
+        assert!(matches(&classes(&[ClassFilter::Registered]), &l));
+        let ephemeral = classes(&[ClassFilter::Ephemeral]);
         let e = harvest(Protocol::Udp, "::1", 40000, SockState::Unconnected);
-        assert!(matches(&q, &e));
-        assert!(!matches(&q, &l));
+        assert!(matches(&ephemeral, &e));
+        assert!(!matches(&ephemeral, &l));
     }
 
     #[test]
     fn remote_matching_needs_a_remote() {
-        let mut q = query();
-        q.remote = true;
-        q.ports = vec![PortSpec::parse("5432", &Services::builtin()).unwrap()];
+        let sel = Selection {
+            remote: true,
+            ..Selection::ports(TableQuery::everything(), ports("5432"))
+        };
         let mut c = harvest(Protocol::Tcp, "127.0.0.1", 40000, SockState::Established);
-        assert!(!matches(&q, &c));
+        assert!(!matches(&sel, &c));
         c.remote = Some(Endpoint {
             address: "127.0.0.1".parse().unwrap(),
             port: 5432,
         });
-        assert!(matches(&q, &c));
+        assert!(matches(&sel, &c));
     }
-
     fn sock_with(name: &str, argv0: &str, pid: u32, uid: u32) -> Socket {
         Socket {
             netns: Default::default(),
@@ -253,25 +264,28 @@ mod tests {
     #[test]
     fn owner_filters() {
         let s = sock_with("nginx-worker-lo", "/usr/sbin/NGINX-long-name", 42, 33);
-        let mut q = query();
-        q.pids = vec![42];
-        assert!(owner_matches(&q, &s));
-        q.pids = vec![43];
-        assert!(!owner_matches(&q, &s));
-        let mut q = query();
-        q.processes = vec!["worker".into()];
-        assert!(owner_matches(&q, &s));
-        q.processes = vec!["long-name".into()]; // beyond comm's 15 bytes: argv[0] basename
-        assert!(owner_matches(&q, &s));
-        q.processes = vec!["sbin".into()]; // directories are not the name
-        assert!(!owner_matches(&q, &s));
-        let mut q = query();
-        q.uids = vec![0]; // the socket's own uid
-        assert!(owner_matches(&q, &s));
-        q.uids = vec![33]; // a holder's uid
-        assert!(owner_matches(&q, &s));
-        q.uids = vec![1000];
-        assert!(!owner_matches(&q, &s));
+        let pids = |pids: &[u32]| Selection {
+            pids: pids.to_vec(),
+            ..all()
+        };
+        assert!(owner_matches(&pids(&[42]), &s));
+        assert!(!owner_matches(&pids(&[43]), &s));
+        let named = |name: &str| Selection {
+            processes: vec![name.into()],
+            ..all()
+        };
+        assert!(owner_matches(&named("worker"), &s));
+        // Beyond comm's 15 bytes: argv[0]'s basename.
+        assert!(owner_matches(&named("long-name"), &s));
+        // Directories are not the name.
+        assert!(!owner_matches(&named("sbin"), &s));
+        let uids = |uids: &[u32]| Selection {
+            uids: uids.to_vec(),
+            ..all()
+        };
+        assert!(owner_matches(&uids(&[0]), &s), "the socket's own uid");
+        assert!(owner_matches(&uids(&[33]), &s), "a holder's uid");
+        assert!(!owner_matches(&uids(&[1000]), &s));
     }
 
     /// --unit and --container follow one rule whether the owner is visible or hidden
@@ -282,17 +296,27 @@ mod tests {
         let mut hidden = sock_with("x", "x", 1, 0);
         hidden.processes.clear();
         hidden.cgroup = Some(format!("/system.slice/notfoo.service/docker-{id}.scope").into());
-        let mut q = query();
-        q.units = vec!["foo.service".into()];
-        assert!(!owner_matches(&q, &hidden), "no substring match on units");
-        q.units = vec!["notfoo.service".into()];
-        assert!(owner_matches(&q, &hidden));
-        let mut q = query();
-        q.containers = vec!["3f2a".into()];
-        assert!(owner_matches(&q, &hidden), "an id prefix");
-        q.containers = vec!["0000".into()];
-        assert!(!owner_matches(&q, &hidden), "a prefix, not a substring");
-        q.containers = vec!["3f2".into()];
-        assert!(!owner_matches(&q, &hidden), "at least 4 digits");
+        let unit = |unit: &str| Selection {
+            units: vec![unit.into()],
+            ..all()
+        };
+        assert!(
+            !owner_matches(&unit("foo.service"), &hidden),
+            "no substring match on units"
+        );
+        assert!(owner_matches(&unit("notfoo.service"), &hidden));
+        let container = |c: &str| Selection {
+            containers: vec![c.into()],
+            ..all()
+        };
+        assert!(owner_matches(&container("3f2a"), &hidden), "an id prefix");
+        assert!(
+            !owner_matches(&container("0000"), &hidden),
+            "a prefix, not a substring"
+        );
+        assert!(
+            !owner_matches(&container("3f2"), &hidden),
+            "at least 4 digits"
+        );
     }
 }

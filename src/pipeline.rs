@@ -85,7 +85,7 @@ fn scan(c: &mut Collector, q: &Query, wanted: &InodeSet) -> (OwnerScan, bool) {
     if wanted.is_empty() || c.owners.kind() == OwnerSourceKind::None {
         return (OwnerScan::default(), false);
     }
-    match c.owners.scan(wanted, q.first) {
+    match c.owners.scan(wanted, q.stages().first) {
         Ok(s) => (s, false),
         Err(e) => {
             let bpf = c.owners.kind() == OwnerSourceKind::Bpf;
@@ -143,7 +143,7 @@ fn holder_details(c: &mut Collector, q: &Query, scan: &OwnerScan) -> (ProcessTab
     pids.sort_unstable();
     pids.dedup();
     let processes = c.owners.details(&pids);
-    let parents = if q.parents {
+    let parents = if q.stages().parents {
         let mut pp: Vec<u32> = processes.values().filter_map(|p| p.ppid).collect();
         pp.sort_unstable();
         pp.dedup();
@@ -166,7 +166,7 @@ fn socket_names(
     kept: &[(SocketHarvest, Classification)],
 ) -> SocketNames {
     let uids: HashSet<u32> = kept.iter().filter_map(|(s, _)| s.uid).collect();
-    let cgroup_ids: HashSet<u64> = match q.cgroup_paths {
+    let cgroup_ids: HashSet<u64> = match q.stages().cgroup_paths {
         true => kept.iter().filter_map(|(s, _)| s.cgroup_id).collect(),
         false => HashSet::new(),
     };
@@ -201,7 +201,7 @@ fn classify_and_filter(
             let class = classifier.classify(&s);
             (s, class)
         })
-        .filter(|(s, class)| filter::socket_matches(q, s, class))
+        .filter(|(s, class)| filter::socket_matches(q.selection(), s, class))
         .collect()
 }
 
@@ -217,9 +217,9 @@ fn scan_warnings(scan: &mut OwnerScan, warnings: &mut Vec<String>) {
 }
 
 pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
-    let classifier = classifier(q.numeric, c.ephemeral);
-    let mut table = q.table.clone();
-    table.ports = q.port_filter();
+    let classifier = classifier(q.view().numeric, c.ephemeral);
+    let mut table = q.selection().table.clone();
+    table.ports = q.selection().port_filter();
     c.owners.prepare();
     c.tables.begin();
     let harvest = c.tables.harvest(&table)?;
@@ -241,7 +241,7 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let wanted = wanted_inodes(&kept);
     // What needs no owners, done while a walk may be running: the default order (the
     // final sort then finds the rows in place), the sockets' cgroup paths and user names.
-    if q.presort && q.sort == SortKey::Port {
+    if q.stages().presort && q.view().sort == SortKey::Port {
         kept.sort_by(|a, b| sort::harvest_order(&a.0, &b.0));
     }
     let (cgroups, user_names) = socket_names(c, q, &kept);
@@ -280,10 +280,10 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         },
     );
     place::place(c.owners.as_mut(), &mut joined);
-    if q.has_owner_filters() {
-        joined.retain(|s| filter::owner_matches(q, s));
+    if q.selection().has_owner_filters() {
+        joined.retain(|s| filter::owner_matches(q.selection(), s));
     }
-    let published = match q.follow_published {
+    let published = match q.stages().follow_published {
         true => follow::follow(c, q, &joined, &mut warnings)?,
         false => Vec::new(),
     };

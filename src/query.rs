@@ -1,7 +1,10 @@
 //! Turns parsed arguments into a validated query, once (fd's Opts → Config, ripgrep's
-//! LowArgs → HiArgs): the whole runtime configuration of a command, selection, sort and
-//! output included. Every bad value is rejected here with one message naming it, before any
-//! socket is read. Nothing here knows the command-line types (cmd/ converts them).
+//! LowArgs → HiArgs): the whole runtime configuration of a command, in three parts: the
+//! [`Selection`] (tables and filters), the pipeline's [`Stages`] (derived from the command,
+//! never set by a caller) and the [`View`] (service names, sort, output). Every bad value
+//! is rejected here with one message naming it, before any socket is read. A [`Query`] is
+//! made only by one constructor per command. Nothing here knows the command-line types
+//! (cmd/ converts them).
 
 use crate::error::Error;
 use crate::model::{Family, PortFilter, Protocol, SockState, TableQuery};
@@ -42,9 +45,22 @@ pub struct Output {
     pub width: Option<u16>,
 }
 
-/// A validated question for the pipeline, and how to answer it.
+/// A validated question for the pipeline, and how to answer it, in three parts: what is
+/// selected, what the pipeline's stages do beyond selecting (derived from the command), and
+/// how the rows are shown. Made only by the commands' constructors below and read through
+/// [`Query::selection`], [`Query::stages`] and [`Query::view`]; no caller sets a part.
 #[derive(Debug, Clone)]
 pub struct Query {
+    selection: Selection,
+    stages: Stages,
+    view: View,
+}
+
+/// What a command selects: the tables to read and the filters on sockets and owners (the
+/// SPEC, --pid, --process, --user, --class, --container, --unit). Validated by the command's
+/// argument conversion (`cmd/args.rs`); the filters (`filter.rs`) read only this.
+#[derive(Debug, Clone)]
+pub struct Selection {
     pub table: TableQuery,
     /// Any of these must match (empty: every port).
     pub ports: Vec<PortSpec>,
@@ -59,40 +75,47 @@ pub struct Query {
     pub containers: Vec<String>,
     /// systemd unit names, with their suffix (any must match).
     pub units: Vec<String>,
+}
+
+/// What the pipeline does beyond selecting. Never chosen by a user directly: each command's
+/// constructor derives it from what the command shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stages {
     /// Stop the owner scan at the first holder.
     pub first: bool,
-    pub numeric: bool,
     /// Parent processes of the holders are wanted (who's blocks).
     pub parents: bool,
-    pub sort: SortKey,
-    pub reverse: bool,
-    pub output: Output,
     /// Resolve each socket's cgroup id to its path (JSON shows it; --unit/--container and
     /// `who` use it). The table never shows it, so `list` without them skips the lookup.
     pub cgroup_paths: bool,
-    /// The command sorts the rows by `sort` afterwards, so the pipeline may put them in
-    /// that order early (while a walk runs). Commands that keep the tables' order (export)
-    /// leave it off.
+    /// The command sorts the rows by the view's key afterwards, so the pipeline may put
+    /// them in that order early (while a walk runs). Commands that keep the tables' order
+    /// (export) leave it off.
     pub presort: bool,
     /// Follow published host ports to the containers' own listeners (`who`): the
     /// pipeline's `Outcome::published`.
     pub follow_published: bool,
 }
 
-/// What a command selects: the tables to read and the filters on sockets and owners (the
-/// SPEC, --pid, --process, --user, --class, --container, --unit). Validated by the command's
-/// argument conversion (`cmd/args.rs`); a [`Query`] is built from it once.
-#[derive(Debug, Clone)]
-pub struct Selection {
-    pub table: TableQuery,
-    pub ports: Vec<PortSpec>,
-    pub remote: bool,
-    pub pids: Vec<u32>,
-    pub processes: Vec<String>,
-    pub uids: Vec<u32>,
-    pub classes: Vec<ClassFilter>,
-    pub containers: Vec<String>,
-    pub units: Vec<String>,
+impl Stages {
+    /// The stages every command starts from: cgroup paths resolved, nothing else.
+    const PLAIN: Stages = Stages {
+        first: false,
+        parents: false,
+        cgroup_paths: true,
+        presort: false,
+        follow_published: false,
+    };
+}
+
+/// How the rows are shown: service names or numbers, their order, the output mode. `list`
+/// takes it whole; the other commands fix the parts they do not offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct View {
+    pub numeric: bool,
+    pub sort: SortKey,
+    pub reverse: bool,
+    pub output: Output,
 }
 
 impl Selection {
@@ -110,101 +133,13 @@ impl Selection {
             units: Vec::new(),
         }
     }
-}
 
-/// `list`'s pipeline options and output.
-#[derive(Debug, Clone, Copy)]
-pub struct ListView {
-    pub numeric: bool,
-    pub sort: SortKey,
-    pub reverse: bool,
-    pub output: Output,
-}
-
-/// `who`'s pipeline options and output.
-#[derive(Debug, Clone, Copy)]
-pub struct WhoView {
-    /// Stop the owner scan at the first holder.
-    pub first: bool,
-    pub numeric: bool,
-    /// Only the exit status and PIDs (`--quiet`): no parents, no published ports followed.
-    pub quiet: bool,
-    pub output: Output,
-}
-
-impl Query {
-    /// `list`: sorted rows in a table or JSON.
-    pub fn list(s: Selection, v: ListView) -> Query {
-        // The table never shows cgroup paths: resolve them only for JSON or a filter.
-        let cgroup_paths = v.output.json || !s.containers.is_empty() || !s.units.is_empty();
-        Query {
-            numeric: v.numeric,
-            sort: v.sort,
-            reverse: v.reverse,
-            output: v.output,
-            cgroup_paths,
-            presort: true,
-            ..Query::select(s)
-        }
+    /// Every socket of `table`, no filters.
+    pub fn all(table: TableQuery) -> Selection {
+        Selection::ports(table, Vec::new())
     }
 
-    /// `who`: the holders of ports, in blocks (parents included) or JSON.
-    pub fn who(s: Selection, v: WhoView) -> Query {
-        Query {
-            first: v.first,
-            numeric: v.numeric,
-            output: v.output,
-            // Parents are shown only in the blocks for people.
-            parents: !v.quiet && !v.output.json,
-            presort: true, // who sorts by port
-            // The same answer in text and JSON: a published port followed to its container.
-            follow_published: !v.quiet,
-            ..Query::select(s)
-        }
-    }
-
-    /// `watch`: each snapshot sorted by the default key.
-    pub fn watch(s: Selection, numeric: bool, output: Output) -> Query {
-        Query {
-            numeric,
-            output,
-            presort: true, // each tick sorts by `sort`
-            ..Query::select(s)
-        }
-    }
-
-    /// `export` and the commands that look sockets up for themselves (listen, verify,
-    /// why, wait, kill, close, published ports followed): numeric, in the tables' order.
-    pub fn lookup(s: Selection) -> Query {
-        Query {
-            numeric: true,
-            ..Query::select(s)
-        }
-    }
-
-    /// The processes with these PIDs or UIDs, on any socket (`wait --pid/--user`).
-    pub fn owners(pids: Vec<u32>, uids: Vec<u32>) -> Query {
-        Query::select(Selection {
-            pids,
-            uids,
-            ..Selection::ports(TableQuery::everything(), Vec::new())
-        })
-    }
-
-    /// The same query restricted to the sockets that hold a port against a bind: listening
-    /// TCP, TCP bound but never listening (closed), bound UDP (what kill and close act on and
-    /// judge "freed" by).
-    pub fn listening(&self) -> Query {
-        let mut q = self.clone();
-        q.table.states = Some(vec![
-            SockState::Listen,
-            SockState::Closed,
-            SockState::Unconnected,
-        ]);
-        q
-    }
-
-    /// The query's port ranges, for the kernel to filter on (None: every port).
+    /// The selection's port ranges, for the kernel to filter on (None: every port).
     pub fn port_filter(&self) -> Option<PortFilter> {
         if self.ports.is_empty() {
             return None;
@@ -224,62 +159,167 @@ impl Query {
         })
     }
 
-    /// The selection with the pipeline's defaults: service names, sorted by port, plain
-    /// output, cgroup paths resolved.
-    fn select(s: Selection) -> Query {
-        Query {
-            ports: s.ports,
-            remote: s.remote,
-            pids: s.pids,
-            processes: s.processes,
-            uids: s.uids,
-            classes: s.classes,
-            containers: s.containers,
-            units: s.units,
-            ..Query::new(s.table)
-        }
+    /// Whether --container or --unit is in use: both read cgroup paths, mostly of sockets
+    /// in other namespaces.
+    pub fn has_placement_filters(&self) -> bool {
+        !self.containers.is_empty() || !self.units.is_empty()
     }
 
-    /// Every socket of `table`, with the pipeline's defaults (tests and the simplest
-    /// callers).
-    pub fn new(table: TableQuery) -> Query {
-        Query {
-            table,
-            ports: Vec::new(),
-            remote: false,
-            pids: Vec::new(),
-            processes: Vec::new(),
-            uids: Vec::new(),
-            classes: Vec::new(),
-            containers: Vec::new(),
-            units: Vec::new(),
-            first: false,
-            numeric: false,
-            parents: false,
-            sort: SortKey::Port,
-            reverse: false,
-            output: Output::default(),
-            cgroup_paths: true,
-            presort: false,
-            follow_published: false,
-        }
-    }
-
-    /// Whether the owner filters (--pid, --process, --user) are in use at all.
+    /// Whether the owner filters (--pid, --process, --user, --container, --unit) are in use
+    /// at all.
     pub fn has_owner_filters(&self) -> bool {
         !self.pids.is_empty()
             || !self.processes.is_empty()
             || !self.uids.is_empty()
-            || !self.containers.is_empty()
-            || !self.units.is_empty()
+            || self.has_placement_filters()
     }
 
-    /// Whether only listening states are shown (no REMOTE column then).
+    /// Whether only listening states are selected (no REMOTE column then).
     pub fn listening_only(&self) -> bool {
         self.table
             .states
             .as_ref()
             .is_some_and(|s| s.iter().all(|st| st.is_listening()))
+    }
+}
+
+/// `who`'s options, from which its stages and view are derived.
+#[derive(Debug, Clone, Copy)]
+pub struct WhoView {
+    /// Stop the owner scan at the first holder.
+    pub first: bool,
+    pub numeric: bool,
+    /// Only the exit status and PIDs (`--quiet`): no parents, no published ports followed.
+    pub quiet: bool,
+    pub output: Output,
+}
+
+impl Query {
+    /// `list`: sorted rows in a table or JSON.
+    pub fn list(selection: Selection, view: View) -> Query {
+        // The table never shows cgroup paths: resolve them only for JSON or a filter.
+        let cgroup_paths = view.output.json || selection.has_placement_filters();
+        Query {
+            selection,
+            stages: Stages {
+                cgroup_paths,
+                presort: true,
+                ..Stages::PLAIN
+            },
+            view,
+        }
+    }
+
+    /// `who`: the holders of ports, in blocks (parents included) or JSON, in port order.
+    pub fn who(selection: Selection, v: WhoView) -> Query {
+        Query {
+            selection,
+            stages: Stages {
+                first: v.first,
+                // Parents are shown only in the blocks for people.
+                parents: !v.quiet && !v.output.json,
+                presort: true, // who sorts by port
+                // The same answer in text and JSON: a published port followed to its
+                // container.
+                follow_published: !v.quiet,
+                ..Stages::PLAIN
+            },
+            view: View {
+                numeric: v.numeric,
+                output: v.output,
+                ..View::default()
+            },
+        }
+    }
+
+    /// `watch`: each snapshot sorted by the default key.
+    pub fn watch(selection: Selection, numeric: bool, output: Output) -> Query {
+        Query {
+            selection,
+            stages: Stages {
+                presort: true, // each tick sorts by the view's key
+                ..Stages::PLAIN
+            },
+            view: View {
+                numeric,
+                output,
+                ..View::default()
+            },
+        }
+    }
+
+    /// `export` and the commands that look sockets up for themselves (listen, verify's
+    /// probes, why, wait, kill, close, published ports followed): numeric, in the tables'
+    /// order.
+    pub fn lookup(selection: Selection) -> Query {
+        Query {
+            selection,
+            stages: Stages::PLAIN,
+            view: View {
+                numeric: true,
+                ..View::default()
+            },
+        }
+    }
+
+    /// `verify`: every socket, as `list -a --json` reads it (service names and cgroup paths
+    /// resolved), in the tables' order.
+    pub fn verify() -> Query {
+        Query {
+            selection: Selection::all(TableQuery::everything()),
+            stages: Stages::PLAIN,
+            view: View::default(),
+        }
+    }
+
+    /// The processes with these PIDs or UIDs, on any socket (`wait --pid/--user`).
+    pub fn owners(pids: Vec<u32>, uids: Vec<u32>) -> Query {
+        Query {
+            selection: Selection {
+                pids,
+                uids,
+                ..Selection::all(TableQuery::everything())
+            },
+            stages: Stages::PLAIN,
+            view: View::default(),
+        }
+    }
+
+    /// The same query restricted to the sockets that hold a port against a bind: listening
+    /// TCP, TCP bound but never listening (closed), bound UDP (what kill and close act on and
+    /// judge "freed" by).
+    pub fn listening(&self) -> Query {
+        let table = TableQuery {
+            states: Some(vec![
+                SockState::Listen,
+                SockState::Closed,
+                SockState::Unconnected,
+            ]),
+            ..self.selection.table.clone()
+        };
+        Query {
+            selection: Selection {
+                table,
+                ..self.selection.clone()
+            },
+            stages: self.stages,
+            view: self.view,
+        }
+    }
+
+    /// What is selected: the tables and the filters.
+    pub fn selection(&self) -> &Selection {
+        &self.selection
+    }
+
+    /// What the pipeline does beyond selecting.
+    pub fn stages(&self) -> &Stages {
+        &self.stages
+    }
+
+    /// How the rows are shown.
+    pub fn view(&self) -> &View {
+        &self.view
     }
 }
 
@@ -404,7 +444,7 @@ mod tests {
 
     #[test]
     fn list_resolves_cgroup_paths_only_for_json_or_a_placement_filter() {
-        let view = |json| ListView {
+        let view = |json| View {
             numeric: false,
             sort: SortKey::Pid,
             reverse: true,
@@ -414,50 +454,52 @@ mod tests {
             },
         };
         let q = Query::list(on("80"), view(false));
-        assert_eq!((q.cgroup_paths, q.presort), (false, true));
-        assert_eq!((q.sort, q.reverse), (SortKey::Pid, true));
-        assert!(Query::list(on("80"), view(true)).cgroup_paths);
+        let s = q.stages();
+        assert_eq!((s.cgroup_paths, s.presort), (false, true));
+        assert_eq!((q.view().sort, q.view().reverse), (SortKey::Pid, true));
+        assert!(Query::list(on("80"), view(true)).stages().cgroup_paths);
         let units = Selection {
             units: vec!["a.service".into()],
             ..on("80")
         };
-        assert!(Query::list(units, view(false)).cgroup_paths);
+        assert!(Query::list(units, view(false)).stages().cgroup_paths);
     }
 
     #[test]
     fn who_quiet_skips_parents_and_published_ports() {
-        let view = |quiet, json| WhoView {
-            first: true,
-            numeric: false,
-            quiet,
-            output: Output {
-                json,
-                ..Output::default()
-            },
+        let stages = |quiet, json| {
+            let v = WhoView {
+                first: true,
+                numeric: false,
+                quiet,
+                output: Output {
+                    json,
+                    ..Output::default()
+                },
+            };
+            let s = *Query::who(on("80"), v).stages();
+            (s.parents, s.follow_published, s.first, s.presort)
         };
-        let q = Query::who(on("80"), view(false, false));
-        assert_eq!((q.parents, q.follow_published, q.first), (true, true, true));
-        let q = Query::who(on("80"), view(true, false));
-        assert_eq!((q.parents, q.follow_published), (false, false));
-        let q = Query::who(on("80"), view(false, true));
-        assert_eq!((q.parents, q.follow_published), (false, true));
+        assert_eq!(stages(false, false), (true, true, true, true));
+        assert_eq!(stages(true, false), (false, false, true, true));
+        assert_eq!(stages(false, true), (false, true, true, true));
     }
 
     #[test]
     fn lookups_are_numeric_and_listening_keeps_the_ports() {
         let q = Query::lookup(on("80,8000-8010/udp"));
-        assert!(q.numeric && !q.presort);
+        assert!(q.view().numeric && !q.stages().presort);
         let l = q.listening();
         assert_eq!(
-            l.table.states,
+            l.selection().table.states,
             Some(vec![
                 SockState::Listen,
                 SockState::Closed,
                 SockState::Unconnected
             ])
         );
-        assert_eq!(l.ports, q.ports);
-        let f = l.port_filter().unwrap();
+        assert_eq!(l.selection().ports, q.selection().ports);
+        let f = l.selection().port_filter().unwrap();
         assert_eq!(
             f.ranges,
             // The spec's protocol applies to each of its ranges.
@@ -467,9 +509,18 @@ mod tests {
             ]
         );
         assert!(!f.remote);
-        assert_eq!(Query::new(TableQuery::everything()).port_filter(), None);
+        assert_eq!(Selection::all(TableQuery::everything()).port_filter(), None);
         let o = Query::owners(vec![7], vec![0]);
-        assert_eq!((o.pids, o.uids, o.ports.len()), (vec![7], vec![0], 0));
+        let s = o.selection();
+        assert_eq!((&s.pids, &s.uids, s.ports.len()), (&vec![7], &vec![0], 0));
+    }
+
+    #[test]
+    fn verify_reads_every_socket_as_list_json_does() {
+        let q = Query::verify();
+        assert_eq!(q.selection().table.states, None);
+        assert!(!q.selection().has_owner_filters() && q.selection().ports.is_empty());
+        assert!(!q.view().numeric && q.stages().cgroup_paths);
     }
 
     #[test]

@@ -134,8 +134,8 @@ fn signal_one(t: &Target, fd: Option<&Pidfd>, sig: libc::c_int) -> Result<(), Sk
 /// owners (`Owner::None`, no reason).
 pub fn table_only(c: &mut Collector, q: &Query) -> anyhow::Result<Vec<Socket>> {
     let classifier = pipeline::classifier(true, c.ephemeral);
-    let mut table = q.table.clone();
-    if let Some(ports) = q.port_filter() {
+    let mut table = q.selection().table.clone();
+    if let Some(ports) = q.selection().port_filter() {
         table.ports = Some(ports);
     }
     let harvest = c.tables.harvest(&table)?;
@@ -144,7 +144,7 @@ pub fn table_only(c: &mut Collector, q: &Query) -> anyhow::Result<Vec<Socket>> {
         .into_iter()
         .filter_map(|s| {
             let class = classifier.classify(&s);
-            filter::socket_matches(q, &s, &class).then(|| bare(s, class))
+            filter::socket_matches(q.selection(), &s, &class).then(|| bare(s, class))
         })
         .collect())
 }

@@ -173,7 +173,7 @@ fn owner_ok(want: &OwnerWanted, s: &Socket) -> Option<bool> {
         };
     }
     if let Some(q) = &want.query {
-        if !filter::owner_matches(q, s) {
+        if !filter::owner_matches(q.selection(), s) {
             return Some(false);
         }
     }
@@ -460,7 +460,11 @@ pub fn run(
 ) -> anyhow::Result<Ending> {
     let deadline = o.timeout.map(|t| Instant::now() + t);
     let mut events = match o.until {
-        Until::Free => DestroyEvents::subscribe(&q.table.protocols, &q.table.families).ok(),
+        Until::Free => DestroyEvents::subscribe(
+            &q.selection().table.protocols,
+            &q.selection().table.families,
+        )
+        .ok(),
         Until::Up => None,
     };
     // Kernel events (as watch takes them) wake the wait the moment a bind, listen or

@@ -102,14 +102,14 @@ pub fn dnat_published(
 ) -> Vec<crate::act::PublishedPort> {
     use crate::model::Protocol;
     let mut out = Vec::new();
-    for spec in &sel.listening.ports {
+    for spec in &sel.listening.selection().ports {
         for r in &spec.ranges {
             if r.high.saturating_sub(r.low) > 16 {
                 continue;
             }
             let protos: Vec<Protocol> = match r.proto.or(spec.proto) {
                 Some(p) => vec![p],
-                None => sel.listening.table.protocols.clone(),
+                None => sel.listening.selection().table.protocols.clone(),
             };
             for port in r.low..=r.high {
                 for &proto in &protos {

@@ -126,7 +126,7 @@ pub fn collector(s: &SourceArgs) -> Result<Collector, crate::error::Error> {
 /// [`collector`] for a query: --container and --unit name sockets that mostly live in
 /// other namespaces (a container's own), so without --netns they read every namespace.
 pub fn collector_for(s: &SourceArgs, q: &Query) -> Result<Collector, crate::error::Error> {
-    if s.netns.is_empty() && (!q.containers.is_empty() || !q.units.is_empty()) {
+    if s.netns.is_empty() && q.selection().has_placement_filters() {
         let all = SourceArgs {
             netns: "all".into(),
             ..s.clone()

@@ -5,13 +5,13 @@ use crate::cli::{ColorChoice, ListArgs, SourceArgs};
 use crate::collect::Collector;
 use crate::join;
 use crate::pipeline;
-use crate::query::{ListView, Query};
+use crate::query::{Query, View};
 use crate::render::{json, table};
 use crate::sort;
 use std::io::Write;
 
 pub fn build_query(a: &ListArgs, color: ColorChoice) -> anyhow::Result<Query> {
-    let view = ListView {
+    let view = View {
         numeric: a.output.numeric,
         sort: args::sort(a.sort),
         reverse: a.reverse,
@@ -34,25 +34,25 @@ pub fn run(
 /// `list` on any host.
 pub fn run_with(c: &mut Collector, q: &Query, out: &mut dyn Write) -> anyhow::Result<i32> {
     let mut outcome = pipeline::run(c, q)?;
-    sort::sort(&mut outcome.sockets, q.sort, q.reverse);
+    sort::sort(&mut outcome.sockets, q.view().sort, q.view().reverse);
     let mut notes = outcome.warnings;
     notes.extend(join::hidden_summary(
         &outcome.sockets,
         super::running_as_root(),
     ));
-    if q.output.json {
+    if q.view().output.json {
         json::write_document(
             out,
             outcome.sources,
             &outcome.sockets,
             &notes,
-            q.output.pretty,
+            q.view().output.pretty,
         )?;
     } else {
         let style = table::TableStyle {
-            color: q.output.color,
-            width: q.output.width,
-            shape: table::Shape::of(&outcome.sockets, !q.listening_only()),
+            color: q.view().output.color,
+            width: q.view().output.width,
+            shape: table::Shape::of(&outcome.sockets, !q.selection().listening_only()),
         };
         table::write_table(out, &outcome.sockets, style)?;
     }

@@ -288,7 +288,7 @@ pub fn run_with(c: &mut Collector, a: &VerifyArgs, out: &mut dyn Write) -> anyho
     let mut checks = Checks::default();
     let fx = Fixture::open(a.port, a.children, &own_comm(), &mut checks)?;
 
-    let outcome = pipeline::run(c, &Query::new(TableQuery::everything()))?;
+    let outcome = pipeline::run(c, &Query::verify())?;
     let limits = Limits {
         sources: outcome.sources.clone(),
         foreign_proc: foreign_proc(),

@@ -149,7 +149,7 @@ impl Rows<'_> {
             cgroup_id: None,
         };
         let class = self.classifier.classify(&h);
-        if !filter::socket_matches(self.q, &h, &class) {
+        if !filter::socket_matches(self.q.selection(), &h, &class) {
             return None;
         }
         let namespaces = [self.netns(e.netns)];
@@ -198,7 +198,9 @@ impl Rows<'_> {
         // and unit as the snapshot's.
         let mut socket = socket;
         crate::pipeline::place(c.owners.as_mut(), std::slice::from_mut(&mut socket));
-        (!self.q.has_owner_filters() || filter::owner_matches(self.q, &socket)).then_some(socket)
+        (!self.q.selection().has_owner_filters()
+            || filter::owner_matches(self.q.selection(), &socket))
+        .then_some(socket)
     }
 
     /// What a record did: the socket after it and before it, as selected rows.
@@ -294,7 +296,7 @@ pub fn run(
     let mut live = Live::new(&first, current_netns);
     let mut rows = Rows {
         q,
-        classifier: pipeline::classifier(q.numeric, c.ephemeral),
+        classifier: pipeline::classifier(q.view().numeric, c.ephemeral),
         current_netns,
         namespaces: first
             .iter()
@@ -339,7 +341,7 @@ pub fn run(
                 // A fresh table: whatever events could not say (a lost record, a holder
                 // that forked or exited) shows as polling would show it.
                 let mut known = live.sockets();
-                crate::sort::sort(&mut known, q.sort, q.reverse);
+                crate::sort::sort(&mut known, q.view().sort, q.view().reverse);
                 let current = super::watch_rows::tick(c, q, &mut said)?;
                 for ev in watch::diff(&known, &current, Matching::Strict) {
                     write_event(out, q, s, &ev)?;

@@ -42,7 +42,7 @@ pub(super) fn tick(
     said: &mut HashSet<String>,
 ) -> anyhow::Result<Vec<Socket>> {
     let mut outcome = pipeline::run(c, q)?;
-    sort::sort(&mut outcome.sockets, q.sort, q.reverse);
+    sort::sort(&mut outcome.sockets, q.view().sort, q.view().reverse);
     let fresh: Vec<String> = outcome
         .warnings
         .into_iter()
@@ -66,9 +66,9 @@ pub(super) fn write_snapshot(
         }
     } else {
         let style = table::TableStyle {
-            color: q.output.color,
-            width: q.output.width,
-            shape: table::Shape::of(sockets, !q.listening_only()),
+            color: q.view().output.color,
+            width: q.view().output.width,
+            shape: table::Shape::of(sockets, !q.selection().listening_only()),
         };
         table::write_table(out, sockets, style)?;
     }
@@ -86,7 +86,7 @@ pub(super) fn write_event(
     if s.jsonl {
         events::write_jsonl(out, e, &ts, &s.host)?;
     } else {
-        events::write_text(out, e, Some(&ts), q.output.color)?;
+        events::write_text(out, e, Some(&ts), q.view().output.color)?;
     }
     // A log pipeline (or a person) sees each change as it happens.
     out.flush()?;

@@ -138,7 +138,7 @@ pub fn run_with(
         code = EXIT_HIDDEN;
     }
     let mut notes = std::mem::take(&mut outcome.warnings);
-    if q.output.json {
+    if q.view().output.json {
         notes.extend(join::hidden_summary(
             &outcome.sockets,
             super::running_as_root(),
@@ -149,7 +149,7 @@ pub fn run_with(
             &outcome.sockets,
             &outcome.published,
             &notes,
-            q.output.pretty,
+            q.view().output.pretty,
         )?;
     } else if quiet {
         notes.extend(join::hidden_summary(
@@ -171,14 +171,14 @@ pub fn run_with(
         out.write_all(published_text(&outcome).as_bytes())?;
         let text = who::blocks(
             &outcome.sockets,
-            &q.ports,
-            q.remote,
+            &q.selection().ports,
+            q.selection().remote,
             narrowed,
             &outcome.parents,
             &unread,
             who::BlockStyle {
                 as_root: super::running_as_root(),
-                width: q.output.width.map(usize::from),
+                width: q.view().output.width.map(usize::from),
             },
         );
         out.write_all(text.as_bytes())?;

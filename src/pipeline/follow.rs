@@ -95,8 +95,8 @@ pub fn follow(
             found.push(p.clone());
         }
     }
-    if !q.remote {
-        for spec in &q.ports {
+    if !q.selection().remote {
+        for spec in &q.selection().ports {
             let Some((None, port, proto)) = spec.single() else {
                 continue;
             };

@@ -4,7 +4,7 @@
 use crate::common::fake::{self, Asked, FakeHost, Step};
 use portscope::collect::Collector;
 use portscope::model::{Process, Protocol, SockState, SocketHarvest, TableQuery};
-use portscope::query::{Output, Query};
+use portscope::query::{Output, Query, Selection, View, WhoView};
 use portscope::services::Services;
 use portscope::spec::PortSpec;
 use std::rc::Rc;
@@ -111,14 +111,25 @@ fn host_confirming(
     (c, asked)
 }
 
-fn query(all: bool) -> Query {
-    let mut q = Query::new(TableQuery {
+/// The listening sockets, or every socket with `all` (`-a`).
+fn selection(all: bool) -> Selection {
+    Selection::all(TableQuery {
         states: portscope::query::states(&[], all, false),
         ..TableQuery::everything()
-    });
-    q.numeric = true;
-    q.output = Output::default();
-    q
+    })
+}
+
+/// `list -n`, with `-a` when `all`, as a table or JSON.
+fn list(all: bool, json: bool) -> Query {
+    let view = View {
+        numeric: true,
+        output: Output {
+            json,
+            ..Output::default()
+        },
+        ..View::default()
+    };
+    Query::list(selection(all), view)
 }
 
 fn run_list(c: &mut Collector, q: &Query) -> String {
@@ -130,7 +141,7 @@ fn run_list(c: &mut Collector, q: &Query) -> String {
 #[test]
 fn list_table_on_a_fake_host() {
     let (mut c, _) = host(None, 0);
-    let text = run_list(&mut c, &query(true));
+    let text = run_list(&mut c, &list(true, false));
     let want = "\
 PROTO  LOCAL ADDRESS   PORT  REMOTE           SERVICE  CLASS           STATE        RECV-Q  SEND-Q  PID      PROCESS  USER
 udp    127.0.0.1         53  *                -        well-known      unconnected       0       0  -        -        -
@@ -145,9 +156,7 @@ tcp    127.0.0.1      40001  127.0.0.1:80     -        registered,eph  time_wait
 #[test]
 fn list_json_names_every_reason_and_the_sources() {
     let (mut c, _) = host(None, 1);
-    let mut q = query(true);
-    q.output.json = true;
-    let text = run_list(&mut c, &q);
+    let text = run_list(&mut c, &list(true, true));
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(
         v["sources"],
@@ -201,8 +210,7 @@ fn recheck_tells_closed_from_moved_by_identity() {
     ];
     later[0].v6only = None;
     let (mut c, calls) = host(Some(later), 0);
-    let mut q = query(false);
-    q.output.json = true;
+    let q = list(false, true);
     let v: serde_json::Value = serde_json::from_str(&run_list(&mut c, &q)).unwrap();
     let reasons: Vec<(u64, String)> = v["sockets"]
         .as_array()
@@ -246,8 +254,7 @@ fn recheck_tells_closed_from_moved_by_identity() {
 #[test]
 fn recheck_dumps_only_what_exact_lookups_did_not_confirm() {
     let reason_of_5432 = |c: &mut Collector| {
-        let mut q = query(false);
-        q.output.json = true;
+        let q = list(false, true);
         let v: serde_json::Value = serde_json::from_str(&run_list(c, &q)).unwrap();
         let s = v["sockets"].as_array().unwrap()[2].clone();
         assert_eq!(s["local"]["port"], 5432);
@@ -281,10 +288,23 @@ fn recheck_dumps_only_what_exact_lookups_did_not_confirm() {
 }
 
 fn who(c: &mut Collector, spec: &str, json: bool) -> (i32, String) {
-    let mut q = query(true);
-    q.ports = vec![PortSpec::parse(spec, &Services::builtin()).unwrap()];
-    q.parents = !json;
-    q.output.json = json;
+    let ports = vec![PortSpec::parse(spec, &Services::builtin()).unwrap()];
+    let view = WhoView {
+        first: false,
+        numeric: true,
+        quiet: false,
+        output: Output {
+            json,
+            ..Output::default()
+        },
+    };
+    let q = Query::who(
+        Selection {
+            ports,
+            ..selection(true)
+        },
+        view,
+    );
     let mut out = Vec::new();
     let code = portscope::cmd::who::run_with(c, &q, false, false, &mut out).unwrap();
     (code, String::from_utf8(out).unwrap())

@@ -8,7 +8,7 @@ use crate::common::fake::{tcp, FakeHost};
 use portscope::collect::linux::placement::Roots;
 use portscope::collect::Collector;
 use portscope::model::{Container, Netns, Process, TableQuery};
-use portscope::query::{Output, Query};
+use portscope::query::{Output, Query, Selection, WhoView};
 use portscope::services::Services;
 use std::sync::Arc;
 
@@ -88,15 +88,17 @@ fn host(dir: &std::path::Path) -> Collector {
 }
 
 fn who(c: &mut Collector, json: bool) -> (i32, String) {
-    let mut q = Query::new(TableQuery::everything());
-    q.ports = portscope::query::parse_ports(&["8080".into()], Services::system()).unwrap();
-    q.numeric = true;
-    q.presort = true;
-    q.follow_published = true;
-    q.output = Output {
-        json,
-        ..Output::default()
+    let ports = portscope::query::parse_ports(&["8080".into()], Services::system()).unwrap();
+    let view = WhoView {
+        first: false,
+        numeric: true,
+        quiet: false,
+        output: Output {
+            json,
+            ..Output::default()
+        },
     };
+    let q = Query::who(Selection::ports(TableQuery::everything(), ports), view);
     let mut out = Vec::new();
     let code = portscope::cmd::who::run_with(c, &q, false, false, &mut out).unwrap();
     (code, String::from_utf8(out).unwrap())

@@ -6,7 +6,7 @@ use crate::common::fake::{self, Advance, Asked, FakeHost};
 use portscope::cmd::watch::{run_with, Settings, Wake};
 use portscope::collect::Collector;
 use portscope::model::{Family, Process, Protocol, TableQuery};
-use portscope::query::{self, Query};
+use portscope::query::{self, Output, Query, Selection};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -79,14 +79,13 @@ fn story() -> Vec<Step> {
 }
 
 fn query() -> Query {
-    let mut q = Query::new(TableQuery {
+    let table = TableQuery {
         protocols: Protocol::ALL.to_vec(),
         families: Family::ALL.to_vec(),
         states: query::states(&[], false, false),
         ports: None,
-    });
-    q.numeric = true;
-    q
+    };
+    Query::watch(Selection::all(table), true, Output::default())
 }
 
 fn settings(jsonl: bool, count: Option<u64>) -> Settings {
