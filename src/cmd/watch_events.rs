@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 /// Per-process details are read once per (pid, comm) and kept this many at most: a burst
 /// from one process costs one /proc read, and a fork storm cannot grow the cache forever.
@@ -267,8 +267,9 @@ fn netns_name(inode: u64) -> Option<String> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
 }
 
-/// Waits for the ring or a signal.
-pub type WaitFd<'a> = dyn FnMut(Duration, Option<BorrowedFd<'_>>) -> Wake + 'a;
+/// Waits for the ring or a signal, until a deadline (None: none).
+pub type WaitFd<'a> =
+    dyn FnMut(Option<Instant>, Option<BorrowedFd<'_>>) -> std::io::Result<Wake> + 'a;
 
 /// Event-mode watch: `src` was attached before this is called, so the snapshot taken here
 /// misses nothing that happens after it.
@@ -360,12 +361,9 @@ pub fn run(
             busy_until = now + EventSource::READ_ON;
         }
         let read_on = (now < busy_until).then(|| now + EventSource::READ_EVERY);
+        // No deadline: wake only for events or a signal.
         let until = [end, next_snapshot, read_on].into_iter().flatten().min();
-        // No deadline: wake only for events or a signal (an hour at a time).
-        let d = until.map_or(Duration::from_secs(3600), |u| {
-            u.saturating_duration_since(now)
-        });
-        if wait(d, Some(src.as_fd())) == Wake::Stop {
+        if wait(until, Some(src.as_fd()))? == Wake::Stop {
             return Ok(0);
         }
     }
