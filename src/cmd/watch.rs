@@ -4,7 +4,7 @@
 
 use super::args;
 use super::listen::parse_duration;
-use super::watch_rows::{tick, write_event, write_snapshot};
+use super::watch_rows::{next_on_schedule, tick, write_event, write_snapshot};
 pub use super::watch_rows::{Settings, Wake};
 use crate::cli::{ColorChoice, EventsArg, SourceArgs, WatchArgs};
 use crate::collect::cache::{CachedOwners, ProcView};
@@ -163,11 +163,7 @@ pub fn run_with(
         if now < next_tick || end.is_some_and(|e| now >= e) {
             continue;
         }
-        // A slow tick (a loaded host) skips the ticks it overran instead of bunching them.
-        next_tick += s.interval;
-        if next_tick <= now {
-            next_tick = now + s.interval;
-        }
+        next_tick = next_on_schedule(next_tick, s.interval, now);
         let current = watch::settle(&last, tick(c, q, &mut said)?);
         for e in watch::diff(&last, &current, Matching::Strict) {
             write_event(out, q, s, &e)?;
@@ -181,8 +177,7 @@ pub fn run_with(
             if now >= at {
                 write_snapshot(out, q, s, &last)?;
                 // On the schedule, like the ticks, so it stays in step with them.
-                let next = at + every;
-                next_snapshot = Some(if next <= now { now + every } else { next });
+                next_snapshot = Some(next_on_schedule(at, every, now));
             }
         }
     }
