@@ -24,6 +24,8 @@ pub mod probe;
 pub mod query;
 pub mod render;
 pub mod services;
+#[cfg(test)]
+mod shape_tests;
 pub mod sort;
 pub mod spec;
 pub mod sys;
@@ -95,10 +97,10 @@ pub fn error_line(e: &anyhow::Error) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::path::{Path, PathBuf};
 
-    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    pub(crate) fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
         for e in std::fs::read_dir(dir).expect("read src/") {
             let p = e.expect("read src/").path();
             if p.is_dir() {

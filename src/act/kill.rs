@@ -10,7 +10,9 @@ use crate::filter;
 use crate::model::{Owner, Socket, SocketHarvest};
 use crate::pipeline;
 use crate::query::Query;
+use crate::sys::event_loop;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 /// How long SIGKILL gets to take effect before the port is checked a last time.
@@ -176,18 +178,26 @@ fn bare(s: SocketHarvest, class: Classification) -> Socket {
     }
 }
 
-/// Looks until `done` or the deadline, more slowly as time passes.
-fn until(deadline: Instant, mut done: impl FnMut() -> bool) -> bool {
+/// Looks until `done` or the deadline, more slowly as time passes; a signalled process
+/// exiting ends the pause at once.
+fn until(deadline: Instant, live: &[&Pidfd], mut done: impl FnMut() -> bool) -> bool {
     let mut step = Duration::from_millis(1);
     loop {
         if done() {
             return true;
         }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let now = Instant::now();
+        if now >= deadline {
             return false;
         }
-        std::thread::sleep(step.min(left));
+        // Only those still running: an exited one's pidfd stays readable.
+        let running: Vec<BorrowedFd<'_>> = live
+            .iter()
+            .filter(|p| !p.exited_within(Duration::ZERO))
+            .map(|p| p.as_fd())
+            .collect();
+        // Woken or not, the next look says whether it is done.
+        let _ = event_loop::wait(None, &running, Some(deadline.min(now + step)));
         step = (step * 2).min(MAX_STEP);
     }
 }
@@ -238,7 +248,7 @@ pub fn execute(
     let held = |c: &mut Collector| table_only(c, listening).map(|v| !v.is_empty());
     let deadline = Instant::now() + opts.grace;
     let mut err = None;
-    let freed = until(deadline, || {
+    let freed = until(deadline, &live, || {
         let exited = live.iter().all(|p| p.exited_within(Duration::ZERO));
         exited
             && !held(c).unwrap_or_else(|e| {
@@ -254,7 +264,7 @@ pub fn execute(
         && opts.signal != libc::SIGKILL
         && escalate(&live, plan, &mut report) > 0
     {
-        until(Instant::now() + AFTER_KILL, || {
+        until(Instant::now() + AFTER_KILL, &live, || {
             live.iter().all(|p| p.exited_within(Duration::ZERO)) && !held(c).unwrap_or(true)
         });
     }

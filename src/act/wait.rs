@@ -1,29 +1,23 @@
 //! Acting on a port, `wait`: watch the socket table (never connecting unless asked) until
-//! every SPEC is up or free. Polls the kernel-side port filter with a backoff, and for
-//! `free` wakes on the sock_diag destroy notifications where the kernel lets us join them.
+//! every SPEC is up or free. Looks at the kernel-side port filter with a backoff; between
+//! looks, kernel events wake it early where the kernel lets us have them (`wait/wake.rs`);
+//! `--connect`/`--http` prove a listener answers (`wait/probe.rs`).
 
+mod probe;
+mod wake;
+
+use self::probe::{probe, probe_addr};
+use self::wake::Wakes;
 use super::supervisor;
-use crate::collect::linux::bpf::events::EventSource;
-use crate::collect::linux::destroy::DestroyEvents;
 use crate::collect::Collector;
 use crate::filter;
 use crate::model::{Owner, Protocol, Socket};
 use crate::pipeline;
 use crate::query::Query;
 use crate::spec::{canonical, PortSpec};
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use crate::sys::event_loop;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
-
-/// The longest pause between two looks at the table: the reaction time when nothing else
-/// wakes us (a listener appearing has no notification).
-pub const MAX_STEP: Duration = Duration::from_millis(10);
-/// With destroy notifications, looks are only a fallback (a socket that stops listening
-/// without being destroyed, a lost notification).
-pub const MAX_STEP_WITH_EVENTS: Duration = Duration::from_millis(50);
-/// With BPF events every change wakes the wait: the table is read again this often only
-/// in case an event was missed.
-pub const MAX_STEP_WITH_BPF: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
@@ -212,68 +206,6 @@ fn named(names: &[String], p: &crate::model::Process) -> bool {
     })
 }
 
-/// Where to connect for `--connect`/`--http`: the SPEC's address, else the socket's, a
-/// wildcard replaced by the loopback address of its family.
-fn probe_addr(w: &WaitSpec, s: &Socket, at: IpAddr) -> SocketAddr {
-    let ip = match (w.localhost, w.spec.addr) {
-        (true, _) => at,
-        (false, Some(a)) if !a.is_unspecified() => a,
-        _ => match s.local.address {
-            IpAddr::V4(a) if a.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
-            IpAddr::V6(a) if a.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
-            a => a,
-        },
-    };
-    SocketAddr::new(ip, s.local.port)
-}
-
-/// What is left until `until`; None once it has passed (every step of a probe gets only
-/// that, so a server that drips its answer cannot stretch --timeout).
-fn remaining(until: Instant) -> Option<Duration> {
-    let left = until.saturating_duration_since(Instant::now());
-    (!left.is_zero()).then_some(left)
-}
-
-/// A TCP connect (and with `http`, one GET expecting 2xx/3xx), all done by `until`.
-fn probe(addr: SocketAddr, http: Option<&str>, until: Instant) -> bool {
-    let Some(left) = remaining(until) else {
-        return false;
-    };
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, left) else {
-        return false;
-    };
-    let Some(path) = http else {
-        return true;
-    };
-    let req = format!(
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: portscope-wait\r\nConnection: close\r\n\r\n"
-    );
-    let Some(left) = remaining(until) else {
-        return false;
-    };
-    let _ = s.set_write_timeout(Some(left));
-    if s.write_all(req.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0u8; 64];
-    let mut n = 0;
-    while n < 12 {
-        let Some(left) = remaining(until) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(left));
-        match s.read(&mut head[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
-    }
-    let line = String::from_utf8_lossy(&head[..n]);
-    let code = line
-        .strip_prefix("HTTP/")
-        .and_then(|r| r.split_whitespace().nth(1));
-    code.is_some_and(|c| c.starts_with('2') || c.starts_with('3'))
-}
-
 /// How long an owner lookup is trusted while the same sockets are there: a proxy holding
 /// the port while the backend is awaited costs one /proc scan per this, not one per look.
 const OWNER_TTL: Duration = Duration::from_millis(250);
@@ -320,7 +252,7 @@ fn look(
     q: &Query,
     specs: &[WaitSpec],
     o: &WaitOptions,
-    left: Duration,
+    deadline: Option<Instant>,
     cache: &mut OwnerCache,
 ) -> anyhow::Result<Look> {
     let mut sockets = super::kill::table_only(c, q)?;
@@ -385,7 +317,7 @@ fn look(
             }
             Ok(Look::NotYet(waiting))
         }
-        Until::Up => up_lines(specs, &sockets, o, left),
+        Until::Up => up_lines(specs, &sockets, o, deadline),
     }
 }
 
@@ -416,23 +348,22 @@ fn up_lines(
     specs: &[WaitSpec],
     sockets: &[Socket],
     o: &WaitOptions,
-    left: Duration,
+    deadline: Option<Instant>,
 ) -> anyhow::Result<Look> {
     let mut lines = Vec::new();
     let mut waiting = Vec::new();
     // One deadline for every probe of this look (several SPECs must not add up), and at
     // most a second per probe so that a look without --timeout still comes back.
-    let until = Instant::now() + left;
+    let until = || {
+        let cap = Instant::now() + Duration::from_secs(1);
+        deadline.map_or(cap, |d| d.min(cap))
+    };
     for w in specs {
         let hit = sockets.iter().find_map(|s| {
             let at = up_at(w, s)?;
             if (o.connect || o.http.is_some())
                 && (s.protocol != Protocol::Tcp
-                    || !probe(
-                        probe_addr(w, s, at),
-                        o.http.as_deref(),
-                        until.min(Instant::now() + Duration::from_secs(1)),
-                    ))
+                    || !probe(probe_addr(w, s, at), o.http.as_deref(), until()))
             {
                 return None;
             }
@@ -458,25 +389,8 @@ pub fn run(
     specs: &[WaitSpec],
     o: &WaitOptions,
 ) -> anyhow::Result<Ending> {
-    let deadline = o.timeout.map(|t| Instant::now() + t);
-    let mut events = match o.until {
-        Until::Free => DestroyEvents::subscribe(
-            &q.selection().table.protocols,
-            &q.selection().table.families,
-        )
-        .ok(),
-        Until::Up => None,
-    };
-    // Kernel events (as watch takes them) wake the wait the moment a bind, listen or
-    // close happens; the table is then read again only on events and every MAX_STEP_WITH_BPF.
-    let mut bpf = EventSource::open(64 * 1024, None).ok();
-    let cap = if bpf.is_some() {
-        MAX_STEP_WITH_BPF
-    } else if events.is_some() {
-        MAX_STEP_WITH_EVENTS
-    } else {
-        MAX_STEP
-    };
+    let deadline = o.timeout.and_then(event_loop::deadline_after);
+    let mut wakes = Wakes::open(o.until, q);
     let ports: Vec<(u16, u16)> = specs
         .iter()
         .flat_map(|w| w.spec.ranges.iter().map(|r| (r.low, r.high)))
@@ -484,83 +398,16 @@ pub fn run(
     let mut step = Duration::from_millis(1);
     let mut cache = OwnerCache::default();
     loop {
-        let left = deadline.map_or(Duration::from_secs(3600), |d| {
-            d.saturating_duration_since(Instant::now())
-        });
-        match look(c, q, specs, o, left, &mut cache)? {
+        match look(c, q, specs, o, deadline, &mut cache)? {
             Look::Met(lines) => return Ok(Ending::Met(lines)),
             Look::Hidden(w) => return Ok(Ending::OwnerHidden(w)),
             Look::NotYet(w) => {
-                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-                if left.is_some_and(|l| l.is_zero()) {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Ok(Ending::TimedOut(w));
                 }
-                let pause = left.map_or(step, |l| l.min(step));
-                match bpf.as_mut() {
-                    Some(src) => pause_for_bpf(src, pause, &ports),
-                    None => pause_for(events.as_mut(), pause, &ports),
-                }
-                step = (step * 2).min(cap);
-            }
-        }
-    }
-}
-
-/// Sleeps `pause`, or less when a kernel event touches one of `ports` (a listener's
-/// close may carry port 0: any such close wakes it too) or events were lost.
-fn pause_for_bpf(src: &mut EventSource, pause: Duration, ports: &[(u16, u16)]) {
-    let end = Instant::now() + pause;
-    let mut busy_until = None;
-    loop {
-        let now = Instant::now();
-        if now >= end {
-            return;
-        }
-        let mut hit = false;
-        let n = src.drain(|e| {
-            let p = e.local.port();
-            hit |= p == 0 || ports.iter().any(|&(lo, hi)| lo <= p && p <= hi);
-        });
-        if hit || src.lost().map_or(true, |l| l > 0) {
-            return;
-        }
-        if n > 0 {
-            busy_until = Some(now + EventSource::READ_ON);
-        }
-        // Not every record is announced: look again soon for a while after events.
-        let d = match busy_until {
-            Some(b) if now < b => EventSource::READ_EVERY,
-            _ => end - now,
-        };
-        src.wait_readable(d.min(end - now));
-    }
-}
-
-/// Sleeps `pause`, or less when a socket on one of `ports` is destroyed.
-fn pause_for(events: Option<&mut DestroyEvents>, pause: Duration, ports: &[(u16, u16)]) {
-    let Some(ev) = events else {
-        std::thread::sleep(pause);
-        return;
-    };
-    let end = Instant::now() + pause;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        match ev.wait(left) {
-            Ok(d) if d.overflowed => return,
-            Ok(d)
-                if d.ports
-                    .iter()
-                    .any(|&p| ports.iter().any(|&(lo, hi)| lo <= p && p <= hi)) =>
-            {
-                return
-            }
-            Ok(_) => {}
-            Err(_) => {
-                std::thread::sleep(left);
-                return;
+                let next = Instant::now() + step;
+                wakes.pause(deadline.map_or(next, |d| d.min(next)), &ports);
+                step = (step * 2).min(wakes.max_step());
             }
         }
     }

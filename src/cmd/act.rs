@@ -220,27 +220,22 @@ pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
     let no_process = plan.targets.is_empty() && plan.refused.is_empty() && plan.hidden.is_empty();
     // The port is held, but by nobody kill could signal: not "nothing held it".
     if kill && no_process && !plan.unowned.is_empty() {
-        let mut r = Report::new(Status::StillHeld);
-        for u in &plan.unowned {
-            r.notes.push(format!(
-                "{} {} stays: {}; no process to signal",
-                u.socket.protocol, u.socket.local, u.reason
-            ));
-        }
-        return Some(r);
+        return Some(held_by_no_process(plan));
     }
     if !plan.published.is_empty() {
         // Traffic reaches a container whatever is done to host sockets.
         let mut r = Report::new(Status::Hidden);
-        for p in &plan.published {
-            r.notes.push(render::published_note(p));
-        }
+        r.notes
+            .extend(plan.published.iter().map(render::published_note));
         return Some(r);
     }
     if plan.sockets.is_empty() || (kill && no_process) {
         return Some(Report::new(Status::Nothing));
     }
-    if kill && !plan.hidden.is_empty() {
+    if !kill {
+        return engine_held(plan);
+    }
+    if !plan.hidden.is_empty() {
         let mut r = Report::new(Status::Hidden);
         r.notes.push(format!(
             "{} socket(s) on the port are held by processes portscope cannot see ({}): nothing was signalled",
@@ -249,74 +244,74 @@ pub fn blocked(plan: &Plan, kill: bool) -> Option<Report> {
         ));
         return Some(r);
     }
-    // `close` destroys sockets, not processes; but a socket a container engine holds for a
-    // container (a published port's proxy or reservation) is the engine's to release.
-    let engine_held: Vec<&crate::act::Refused> = plan
+    (!plan.refused.is_empty()).then(|| refused_a_signal(plan))
+}
+
+/// `kill` on sockets no process holds (time_wait, a kernel socket): still held.
+fn held_by_no_process(plan: &Plan) -> Report {
+    let mut r = Report::new(Status::StillHeld);
+    for u in &plan.unowned {
+        r.notes.push(format!(
+            "{} {} stays: {}; no process to signal",
+            u.socket.protocol, u.socket.local, u.reason
+        ));
+    }
+    r
+}
+
+/// `close` destroys sockets, not processes; but a socket a container engine holds for a
+/// container (a published port's proxy or reservation) is the engine's to release.
+fn engine_held(plan: &Plan) -> Option<Report> {
+    let held: Vec<&crate::act::Refused> = plan
         .refused
         .iter()
         // A container's init is refused a signal, not a close: its sockets are its own.
         .filter(|x| x.engine && !x.reason.starts_with("PID 1"))
         .filter(|x| plan.sockets.iter().any(|s| s.pids.contains(&x.pid)))
         .collect();
-    if !kill && !engine_held.is_empty() {
-        let mut r = Report::new(Status::Hidden);
-        for x in engine_held {
-            let mut note = format!(
-                "refusing to close the socket of pid {} ({}): {}",
-                x.pid,
-                crate::render::sanitize::sanitize(&x.name),
-                x.reason
-            );
-            if let Some(h) = &x.hint {
-                note.push_str(&format!(
-                    "; to stop it: {}",
-                    crate::render::sanitize::sanitize(h)
-                ));
-            }
-            note.push_str("; nothing was closed");
-            r.notes.push(note);
-        }
-        return Some(r);
+    if held.is_empty() {
+        return None;
     }
-    if kill && !plan.refused.is_empty() {
-        // A container engine's process (or a container's init): stopping the container is
-        // the engine's job, which the hint names: exit 3. A keystone of the host: exit 2.
-        let engine = plan
-            .refused
-            .iter()
-            .any(|x| x.container.is_some() || x.hint.is_some())
-            || plan
-                .refused
-                .iter()
-                .any(|x| x.reason.contains("container engine"));
-        let mut r = Report::new(if engine {
-            Status::Hidden
-        } else {
-            Status::Error
-        });
-        for x in &plan.refused {
-            let mut note = format!(
-                "refusing to signal pid {} ({}): {}",
-                x.pid,
-                crate::render::sanitize::sanitize(&x.name),
-                x.reason
-            );
-            if let Some(c) = &x.container {
-                note.push_str(&format!(
-                    "; container {}",
-                    crate::render::sanitize::sanitize(c)
-                ));
-            }
-            if let Some(h) = &x.hint {
-                note.push_str(&format!(
-                    "; to stop it: {}",
-                    crate::render::sanitize::sanitize(h)
-                ));
-            }
-            note.push_str("; nothing was signalled");
-            r.notes.push(note);
-        }
-        return Some(r);
+    let mut r = Report::new(Status::Hidden);
+    for x in held {
+        let what = format!("refusing to close the socket of pid {}", x.pid);
+        r.notes
+            .push(refusal_note(&what, x, false, "nothing was closed"));
     }
-    None
+    Some(r)
+}
+
+/// `kill` refused for a target. A container engine's process (or a container's init):
+/// stopping the container is the engine's job, which the hint names: exit 3. A keystone
+/// of the host: exit 2.
+fn refused_a_signal(plan: &Plan) -> Report {
+    let engine = plan.refused.iter().any(|x| {
+        x.container.is_some() || x.hint.is_some() || x.reason.contains("container engine")
+    });
+    let mut r = Report::new(if engine {
+        Status::Hidden
+    } else {
+        Status::Error
+    });
+    for x in &plan.refused {
+        let what = format!("refusing to signal pid {}", x.pid);
+        r.notes
+            .push(refusal_note(&what, x, true, "nothing was signalled"));
+    }
+    r
+}
+
+/// `WHAT (NAME): REASON[; container C][; to stop it: HINT]; END`, the names sanitized.
+fn refusal_note(what: &str, x: &crate::act::Refused, container: bool, end: &str) -> String {
+    use crate::render::sanitize::sanitize;
+    let mut note = format!("{what} ({}): {}", sanitize(&x.name), x.reason);
+    if let Some(c) = x.container.as_ref().filter(|_| container) {
+        note.push_str(&format!("; container {}", sanitize(c)));
+    }
+    if let Some(h) = &x.hint {
+        note.push_str(&format!("; to stop it: {}", sanitize(h)));
+    }
+    note.push_str("; ");
+    note.push_str(end);
+    note
 }

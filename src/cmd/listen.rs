@@ -185,12 +185,12 @@ fn announce(out: &mut dyn Write, o: &Opened, json: bool) -> anyhow::Result<()> {
 
 #[cfg(target_os = "linux")]
 mod wait {
+    use crate::sys::event_loop::{self, Woke};
     use crate::sys::signals::StopSignals;
-    use rustix::event::{poll, PollFd, PollFlags, Timespec};
     use rustix::fs::FileType;
     use std::io;
     use std::os::fd::AsFd;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     /// Whether stdin is /dev/null (a background job's): then it cannot signal anything.
     fn stdin_is_devnull() -> bool {
@@ -209,49 +209,18 @@ mod wait {
     /// descriptor (out of descriptors), signals keep their default action: they still end the
     /// process, and the kernel closes its sockets.
     pub fn until_done(deadline: Option<Duration>) {
-        let end = deadline.map(|d| Instant::now() + d);
+        let end = deadline.and_then(event_loop::deadline_after);
         let sfd = StopSignals::install(&STOP).ok();
         let stdin = (!stdin_is_devnull()).then(io::stdin);
+        let fds: Vec<_> = stdin.iter().map(|s| s.as_fd()).collect();
         let mut buf = [0u8; 512];
-        loop {
-            let timeout = match end {
-                Some(e) => {
-                    let left = e.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return;
-                    }
-                    Some(Timespec::try_from(left).unwrap_or(Timespec {
-                        tv_sec: i64::MAX,
-                        tv_nsec: 0,
-                    }))
-                }
-                None => None,
-            };
-            let mut fds = Vec::with_capacity(2);
-            if let Some(fd) = &sfd {
-                fds.push(PollFd::new(fd, PollFlags::IN));
-            }
-            if let Some(s) = &stdin {
-                fds.push(PollFd::from_borrowed_fd(s.as_fd(), PollFlags::IN));
-            }
-            match poll(&mut fds, timeout.as_ref()) {
+        // A signal, the deadline, or an error: return normally so everything is closed.
+        while let Ok(Woke::Ready(_)) = event_loop::wait(sfd.as_ref(), &fds, end) {
+            match rustix::io::read(fds[0], &mut buf) {
+                Ok(0) => return, // stdin closed
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
                 Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
                 Err(_) => return,
-            }
-            let ready: Vec<bool> = fds.iter().map(|f| !f.revents().is_empty()).collect();
-            drop(fds);
-            let mut ready = ready.into_iter();
-            if sfd.is_some() && ready.next() == Some(true) {
-                return; // a signal: exit normally so everything is closed
-            }
-            if let (Some(s), Some(true)) = (&stdin, ready.next()) {
-                match rustix::io::read(s.as_fd(), &mut buf) {
-                    Ok(0) => return, // stdin closed
-                    Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
-                    Ok(_) => {}
-                    Err(_) => return,
-                }
             }
         }
     }

@@ -4,7 +4,7 @@
 
 use super::args;
 use super::listen::parse_duration;
-use super::watch_rows::{tick, write_event, write_snapshot};
+use super::watch_rows::{next_on_schedule, tick, write_event, write_snapshot};
 pub use super::watch_rows::{Settings, Wake};
 use crate::cli::{ColorChoice, EventsArg, SourceArgs, WatchArgs};
 use crate::collect::cache::{CachedOwners, ProcView};
@@ -70,7 +70,9 @@ pub fn run(
         // Attached before the snapshot, so nothing after it is missed.
         match open_events(sources) {
             Ok((src, current)) => {
-                let wait = &mut |d, fd: Option<std::os::fd::BorrowedFd<'_>>| signals.wait_fd(d, fd);
+                let wait = &mut |until, fd: Option<std::os::fd::BorrowedFd<'_>>| {
+                    signals.wait_fd(until, fd)
+                };
                 return super::watch_events::run(&mut c, &q, &s, src, current, wait, out);
             }
             Err(e) if a.events == EventsArg::Bpf => {
@@ -124,12 +126,12 @@ fn open_events(
 }
 
 /// One tick: the pipeline, sorted; new warnings to stderr once each.
-/// `watch` on any host; `wait(d)` sleeps up to `d` or until told to stop.
+/// `watch` on any host; `wait(until)` sleeps until then or until told to stop.
 pub fn run_with(
     c: &mut Collector,
     q: &Query,
     s: &Settings,
-    wait: &mut dyn FnMut(Duration) -> Wake,
+    wait: &mut dyn FnMut(Instant) -> std::io::Result<Wake>,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
     let start = Instant::now();
@@ -154,18 +156,14 @@ pub fn run_with(
             return Ok(0);
         }
         let until = end.map_or(next_tick, |e| e.min(next_tick));
-        if until > now && wait(until - now) == Wake::Stop {
+        if until > now && wait(until)? == Wake::Stop {
             return Ok(0);
         }
         let now = Instant::now();
         if now < next_tick || end.is_some_and(|e| now >= e) {
             continue;
         }
-        // A slow tick (a loaded host) skips the ticks it overran instead of bunching them.
-        next_tick += s.interval;
-        if next_tick <= now {
-            next_tick = now + s.interval;
-        }
+        next_tick = next_on_schedule(next_tick, s.interval, now);
         let current = watch::settle(&last, tick(c, q, &mut said)?);
         for e in watch::diff(&last, &current, Matching::Strict) {
             write_event(out, q, s, &e)?;
@@ -179,8 +177,7 @@ pub fn run_with(
             if now >= at {
                 write_snapshot(out, q, s, &last)?;
                 // On the schedule, like the ticks, so it stays in step with them.
-                let next = at + every;
-                next_snapshot = Some(if next <= now { now + every } else { next });
+                next_snapshot = Some(next_on_schedule(at, every, now));
             }
         }
     }
@@ -197,9 +194,10 @@ pub fn hostname() -> String {
 #[cfg(target_os = "linux")]
 mod signals {
     use super::Wake;
+    use crate::sys::event_loop::{self, Woke};
     use crate::sys::signals::StopSignals;
     use std::os::fd::BorrowedFd;
-    use std::time::Duration;
+    use std::time::Instant;
 
     /// SIGINT and SIGTERM, blocked and read from a signalfd, so that they end the wait
     /// between ticks instead of the process: watch then exits 0 having printed nothing
@@ -211,18 +209,22 @@ mod signals {
             StopSignals::install(&[libc::SIGINT, libc::SIGTERM]).map(Signals)
         }
 
-        pub fn wait(&mut self, d: Duration) -> Wake {
-            self.wait_fd(d, None)
+        pub fn wait(&mut self, until: Instant) -> std::io::Result<Wake> {
+            self.wait_fd(Some(until), None)
         }
 
-        /// As `wait`, and also wakes when `fd` is readable.
-        pub fn wait_fd(&mut self, d: Duration, fd: Option<BorrowedFd<'_>>) -> Wake {
-            match self.0.wait(d, fd) {
-                (true, _) => Wake::Stop,
-                (false, true) => Wake::Ready,
-                // EINTR too: the loop waits again for what is left
-                (false, false) => Wake::Timeout,
-            }
+        /// As `wait`, and also wakes when `fd` is readable; None: no deadline.
+        pub fn wait_fd(
+            &mut self,
+            until: Option<Instant>,
+            fd: Option<BorrowedFd<'_>>,
+        ) -> std::io::Result<Wake> {
+            let fds: Vec<BorrowedFd<'_>> = fd.into_iter().collect();
+            Ok(match event_loop::wait(Some(&self.0), &fds, until)? {
+                Woke::Signal => Wake::Stop,
+                Woke::Ready(_) => Wake::Ready,
+                Woke::Deadline => Wake::Timeout,
+            })
         }
     }
 }
@@ -230,7 +232,7 @@ mod signals {
 #[cfg(not(target_os = "linux"))]
 mod signals {
     use super::Wake;
-    use std::time::Duration;
+    use std::time::Instant;
 
     /// Elsewhere Ctrl-C ends the process by its default action.
     pub struct Signals;
@@ -239,9 +241,9 @@ mod signals {
         pub fn install() -> std::io::Result<Signals> {
             Ok(Signals)
         }
-        pub fn wait(&mut self, d: Duration) -> Wake {
-            std::thread::sleep(d);
-            Wake::Timeout
+        pub fn wait(&mut self, until: Instant) -> std::io::Result<Wake> {
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+            Ok(Wake::Timeout)
         }
     }
 }

@@ -3,10 +3,10 @@
 //! filter, join with the actor as holder) and let watch::live reconcile it with what was
 //! already said.
 
-use super::watch_rows::{write_event, write_snapshot, Settings, Wake};
+use super::watch_rows::{next_on_schedule, tick, write_event, write_snapshot, Settings, Wake};
 use crate::collect::linux::bpf::events::{EventKind as Hook, EventSource, KernelEvent};
 use crate::collect::linux::placement;
-use crate::collect::Collector;
+use crate::collect::{Collector, OwnerScan};
 use crate::filter;
 use crate::join::{self, ScanFacts};
 use crate::model::{
@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::fd::BorrowedFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 /// Per-process details are read once per (pid, comm) and kept this many at most: a burst
 /// from one process costs one /proc read, and a fork storm cannot grow the cache forever.
@@ -42,7 +42,23 @@ fn tcp_state(code: u8) -> Option<SockState> {
     SockState::from_tcp_kernel(code)
 }
 
-impl Rows<'_> {
+impl<'a> Rows<'a> {
+    /// The caches, starting with the namespaces the snapshot named.
+    fn new(c: &Collector, q: &'a Query, current_netns: u64, snapshot: &[Socket]) -> Rows<'a> {
+        Rows {
+            q,
+            classifier: pipeline::classifier(q.view().numeric, c.ephemeral),
+            current_netns,
+            namespaces: snapshot
+                .iter()
+                .filter_map(|s| Some((s.netns.inode?, s.netns.clone())))
+                .collect(),
+            processes: HashMap::new(),
+            placements: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
+
     // Every method takes the collector, which the snapshot needs between events too.
     fn netns(&mut self, inode: u64) -> Arc<Netns> {
         let current = self.current_netns;
@@ -115,7 +131,8 @@ impl Rows<'_> {
         place
     }
 
-    /// The socket as a record describes it in `state`, as a selected row, or None.
+    /// The socket as a record describes it in `state`, as a selected row, or None: the
+    /// pipeline's stages for one socket (classify, filter, join, place, owner filter).
     fn row(
         &mut self,
         c: &mut Collector,
@@ -123,61 +140,20 @@ impl Rows<'_> {
         state: SockState,
         holder: Option<&Arc<Process>>,
     ) -> Option<Socket> {
-        let protocol = if e.protocol == 17 {
-            Protocol::Udp
-        } else {
-            Protocol::Tcp
-        };
-        let h = SocketHarvest {
-            protocol,
-            family: if e.ipv6 { Family::Ipv6 } else { Family::Ipv4 },
-            local: Endpoint {
-                address: e.local.ip(),
-                port: e.local.port(),
-            },
-            remote: (e.remote.port() != 0).then_some(Endpoint {
-                address: e.remote.ip(),
-                port: e.remote.port(),
-            }),
-            state,
-            v6only: e.ipv6.then_some(e.v6only),
-            recv_queue: None,
-            send_queue: None,
-            inode: e.inode,
-            uid: Some(e.uid),
-            netns: 0,
-            cgroup_id: None,
-        };
+        let h = harvest(e, state);
         let class = self.classifier.classify(&h);
         if !filter::socket_matches(self.q.selection(), &h, &class) {
             return None;
         }
         let namespaces = [self.netns(e.netns)];
-        // The actor holds what it made; where no process acted (a packet's doing), the
-        // holders are looked up as the pipeline would (rare: -a, first seen that way).
-        let scan = match holder {
-            Some(h) => crate::collect::OwnerScan {
-                holders: vec![(e.inode, h.pid)],
-                ..Default::default()
-            },
-            None => {
-                let wanted: crate::fast_hash::InodeSet = [e.inode].into_iter().collect();
-                c.owners.scan(&wanted, false).unwrap_or_default()
-            }
-        };
-        let mut holders = scan.holders.clone();
-        let mut processes: ProcessTable = holder.iter().map(|h| (h.pid, (*h).clone())).collect();
-        if holder.is_none() {
-            let pids: Vec<u32> = holders.iter().map(|&(_, p)| p).collect();
-            processes = c.owners.details(&pids);
-        }
+        let (scan, processes) = holders(c, e, holder);
         let user_names: HashMap<u32, Option<Arc<str>>> =
             [(e.uid, self.user(c, e.uid))].into_iter().collect();
         let cgroups = HashMap::new();
-        let socket = join::join(
+        let mut socket = join::join(
             vec![(h, class)],
             ScanFacts {
-                holders: &mut holders,
+                holders: &mut scan.holders.clone(),
                 processes: &processes,
                 denied: scan.denied > 0,
                 proc_unavailable: scan.unavailable,
@@ -196,7 +172,6 @@ impl Rows<'_> {
         .pop()?;
         // Placed as the pipeline places every row: watch's lines name the same container
         // and unit as the snapshot's.
-        let mut socket = socket;
         crate::pipeline::place(c.owners.as_mut(), std::slice::from_mut(&mut socket));
         (!self.q.selection().has_owner_filters()
             || filter::owner_matches(self.q.selection(), &socket))
@@ -246,6 +221,60 @@ impl Rows<'_> {
     }
 }
 
+/// The socket a record describes, in `state`, as the table would list it.
+fn harvest(e: &KernelEvent, state: SockState) -> SocketHarvest {
+    SocketHarvest {
+        protocol: if e.protocol == 17 {
+            Protocol::Udp
+        } else {
+            Protocol::Tcp
+        },
+        family: if e.ipv6 { Family::Ipv6 } else { Family::Ipv4 },
+        local: Endpoint {
+            address: e.local.ip(),
+            port: e.local.port(),
+        },
+        remote: (e.remote.port() != 0).then_some(Endpoint {
+            address: e.remote.ip(),
+            port: e.remote.port(),
+        }),
+        state,
+        v6only: e.ipv6.then_some(e.v6only),
+        recv_queue: None,
+        send_queue: None,
+        inode: e.inode,
+        uid: Some(e.uid),
+        netns: 0,
+        cgroup_id: None,
+    }
+}
+
+/// Who holds the record's socket: the actor, who holds what it made; where no process
+/// acted (a packet's doing), looked up as the pipeline would (rare: -a, first seen that
+/// way).
+fn holders(
+    c: &mut Collector,
+    e: &KernelEvent,
+    actor: Option<&Arc<Process>>,
+) -> (OwnerScan, ProcessTable) {
+    match actor {
+        Some(h) => (
+            OwnerScan {
+                holders: vec![(e.inode, h.pid)],
+                ..Default::default()
+            },
+            [(h.pid, h.clone())].into_iter().collect(),
+        ),
+        None => {
+            let wanted: crate::fast_hash::InodeSet = [e.inode].into_iter().collect();
+            let scan = c.owners.scan(&wanted, false).unwrap_or_default();
+            let pids: Vec<u32> = scan.holders.iter().map(|&(_, p)| p).collect();
+            let processes = c.owners.details(&pids);
+            (scan, processes)
+        }
+    }
+}
+
 /// Whether the task the kernel was running made the change: bind, release, and the TCP
 /// transitions a system call makes (listen, connect, close, shutdown, and a listener's
 /// close or exit). Others follow a packet's arrival, in whatever task was interrupted.
@@ -269,8 +298,9 @@ fn netns_name(inode: u64) -> Option<String> {
         .map(|e| e.file_name().to_string_lossy().into_owned())
 }
 
-/// Waits for the ring or a signal.
-pub type WaitFd<'a> = dyn FnMut(Duration, Option<BorrowedFd<'_>>) -> Wake + 'a;
+/// Waits for the ring or a signal, until a deadline (None: none).
+pub type WaitFd<'a> =
+    dyn FnMut(Option<Instant>, Option<BorrowedFd<'_>>) -> std::io::Result<Wake> + 'a;
 
 /// Event-mode watch: `src` was attached before this is called, so the snapshot taken here
 /// misses nothing that happens after it.
@@ -286,7 +316,7 @@ pub fn run(
     let start = Instant::now();
     let end = s.duration.map(|d| start + d);
     let mut said = HashSet::new();
-    let first = super::watch_rows::tick(c, q, &mut said)?;
+    let first = tick(c, q, &mut said)?;
     write_snapshot(out, q, s, &first)?;
     super::print_notes(
         &join::hidden_summary(&first, super::running_as_root())
@@ -294,20 +324,14 @@ pub fn run(
             .collect::<Vec<_>>(),
     );
     let mut live = Live::new(&first, current_netns);
-    let mut rows = Rows {
+    let mut rows = Rows::new(c, q, current_netns, &first);
+    let mut w = Written {
+        out,
         q,
-        classifier: pipeline::classifier(q.view().numeric, c.ephemeral),
-        current_netns,
-        namespaces: first
-            .iter()
-            .filter_map(|s| Some((s.netns.inode?, s.netns.clone())))
-            .collect(),
-        processes: HashMap::new(),
-        placements: HashMap::new(),
-        users: HashMap::new(),
+        s,
+        changes: 0,
     };
     let mut next_snapshot = s.snapshot_every.map(|d| start + d);
-    let mut changes = 0u64;
     let mut settling = true;
     let mut busy_until = start;
     loop {
@@ -318,42 +342,22 @@ pub fn run(
             let Some(change) = rows.change(c, e, &live) else {
                 continue;
             };
-            for ev in live.apply(change, settling) {
-                write_event(out, q, s, &ev)?;
-                changes += 1;
-                if s.count.is_some_and(|n| changes >= n) {
-                    return Ok(0);
-                }
+            if w.events(live.apply(change, settling))? {
+                return Ok(0);
             }
         }
         settling = false;
-        let lost = src.lost()?;
-        if lost > 0 {
-            events::write_lost(out, lost, &rfc3339_ms(SystemTime::now()), &s.host, s.jsonl)?;
-            out.flush()?;
-        }
+        w.lost(src.lost()?)?;
         let now = Instant::now();
         if end.is_some_and(|e| now >= e) {
             return Ok(0);
         }
         if let (Some(at), Some(every)) = (next_snapshot, s.snapshot_every) {
             if now >= at {
-                // A fresh table: whatever events could not say (a lost record, a holder
-                // that forked or exited) shows as polling would show it.
-                let mut known = live.sockets();
-                crate::sort::sort(&mut known, q.view().sort, q.view().reverse);
-                let current = super::watch_rows::tick(c, q, &mut said)?;
-                for ev in watch::diff(&known, &current, Matching::Strict) {
-                    write_event(out, q, s, &ev)?;
-                    changes += 1;
-                    if s.count.is_some_and(|n| changes >= n) {
-                        return Ok(0);
-                    }
+                if resnapshot(c, &mut said, &mut live, current_netns, &mut w)? {
+                    return Ok(0);
                 }
-                live.replace(&current, current_netns);
-                write_snapshot(out, q, s, &current)?;
-                let next = at + every;
-                next_snapshot = Some(if next <= now { now + every } else { next });
+                next_snapshot = Some(next_on_schedule(at, every, now));
             }
         }
         // After events, look again every READ_EVERY on our own for READ_ON: the kernel
@@ -362,13 +366,63 @@ pub fn run(
             busy_until = now + EventSource::READ_ON;
         }
         let read_on = (now < busy_until).then(|| now + EventSource::READ_EVERY);
+        // No deadline: wake only for events or a signal.
         let until = [end, next_snapshot, read_on].into_iter().flatten().min();
-        // No deadline: wake only for events or a signal (an hour at a time).
-        let d = until.map_or(Duration::from_secs(3600), |u| {
-            u.saturating_duration_since(now)
-        });
-        if wait(d, Some(src.as_fd())) == Wake::Stop {
+        if wait(until, Some(src.as_fd()))? == Wake::Stop {
             return Ok(0);
         }
     }
+}
+
+/// What the event loop writes, counted against --count.
+struct Written<'a> {
+    out: &'a mut dyn Write,
+    q: &'a Query,
+    s: &'a Settings,
+    changes: u64,
+}
+
+impl Written<'_> {
+    /// Writes each event; true once --count is reached (the rest are not written).
+    fn events(&mut self, events: impl IntoIterator<Item = watch::Event>) -> anyhow::Result<bool> {
+        for ev in events {
+            write_event(self.out, self.q, self.s, &ev)?;
+            self.changes += 1;
+            if self.s.count.is_some_and(|n| self.changes >= n) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Says that `lost` records found no room in the ring, if any did.
+    fn lost(&mut self, lost: u64) -> anyhow::Result<()> {
+        if lost > 0 {
+            let ts = rfc3339_ms(SystemTime::now());
+            events::write_lost(self.out, lost, &ts, &self.s.host, self.s.jsonl)?;
+            self.out.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// A fresh table: whatever events could not say (a lost record, a holder that forked or
+/// exited) shows as polling would show it, then the table itself. True once --count is
+/// reached.
+fn resnapshot(
+    c: &mut Collector,
+    said: &mut HashSet<String>,
+    live: &mut Live,
+    current_netns: u64,
+    w: &mut Written<'_>,
+) -> anyhow::Result<bool> {
+    let mut known = live.sockets();
+    crate::sort::sort(&mut known, w.q.view().sort, w.q.view().reverse);
+    let current = tick(c, w.q, said)?;
+    if w.events(watch::diff(&known, &current, Matching::Strict))? {
+        return Ok(true);
+    }
+    live.replace(&current, current_netns);
+    write_snapshot(w.out, w.q, w.s, &current)?;
+    Ok(false)
 }

@@ -12,7 +12,7 @@ use crate::sort;
 use crate::watch::{self, Event};
 use std::collections::HashSet;
 use std::io::Write;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// When and how to stop and print, validated once.
 #[derive(Debug, Clone)]
@@ -34,6 +34,17 @@ pub enum Wake {
     Stop,
     /// The descriptor waited on beside the signals is readable (kernel events came).
     Ready,
+}
+
+/// The next time on a schedule of `every` that was due at `at`: a slow tick (a loaded
+/// host) skips the times it overran instead of bunching them.
+pub(super) fn next_on_schedule(at: Instant, every: Duration, now: Instant) -> Instant {
+    let next = at + every;
+    if next <= now {
+        now + every
+    } else {
+        next
+    }
 }
 
 pub(super) fn tick(

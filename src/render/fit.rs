@@ -250,23 +250,23 @@ mod tests {
         assert_eq!(width_of("e\u{301}"), 1);
     }
 
-    /// A host as the issue found it: a listener shared by 41 nginx processes, an IPv6
-    /// connection, a resolver.
-    fn busy_host() -> Vec<Socket> {
-        let proc_ = |pid, name: &str, user: &str, uid| {
-            std::sync::Arc::new(Process {
-                pid,
-                name: name.into(),
-                cmdline: vec![],
-                user: Some(user.into()),
-                uid: Some(uid),
-                ppid: None,
-                tid: None,
-                container: None,
-                unit: None,
-            })
-        };
-        let base = Socket {
+    fn holder(pid: u32, name: &str, user: &str, uid: u32) -> std::sync::Arc<Process> {
+        std::sync::Arc::new(Process {
+            pid,
+            name: name.into(),
+            cmdline: vec![],
+            user: Some(user.into()),
+            uid: Some(uid),
+            ppid: None,
+            tid: None,
+            container: None,
+            unit: None,
+        })
+    }
+
+    /// root's TCP listener on 0.0.0.0:80, held by nobody yet.
+    fn http_listener() -> Socket {
+        Socket {
             netns: Default::default(),
             cgroup: None,
             protocol: Protocol::Tcp,
@@ -291,7 +291,13 @@ mod tests {
             owner_reason_code: None,
             placement: Default::default(),
             processes: vec![],
-        };
+        }
+    }
+
+    /// A host as the issue found it: a listener shared by 41 nginx processes, an IPv6
+    /// connection, a resolver.
+    fn busy_host() -> Vec<Socket> {
+        let base = http_listener();
         let v = [base];
         let mut web = v[0].clone();
         web.local = Endpoint {
@@ -307,7 +313,7 @@ mod tests {
                 } else {
                     ("www-data", 33)
                 };
-                proc_(pid, "nginx", user, uid)
+                holder(pid, "nginx", user, uid)
             })
             .collect();
         let mut conn = v[0].clone();
@@ -323,7 +329,7 @@ mod tests {
         conn.state = SockState::Established;
         conn.service = Some("https".into());
         conn.port_class = PortClass::WellKnown;
-        conn.processes = vec![proc_(4242, "python3", "alice", 1000)];
+        conn.processes = vec![holder(4242, "python3", "alice", 1000)];
         let mut dns = v[0].clone();
         dns.protocol = Protocol::Udp;
         dns.local = Endpoint {
@@ -334,7 +340,7 @@ mod tests {
         dns.service = Some("domain".into());
         dns.port_class = PortClass::WellKnown;
         dns.send_queue = Some(0);
-        dns.processes = vec![proc_(611, "systemd-resolve", "systemd-resolve", 991)];
+        dns.processes = vec![holder(611, "systemd-resolve", "systemd-resolve", 991)];
         vec![web, conn, dns]
     }
 

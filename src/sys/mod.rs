@@ -7,6 +7,8 @@
 pub mod bpf_query;
 #[cfg(target_os = "linux")]
 pub mod child;
+#[cfg(target_os = "linux")]
+pub mod event_loop;
 #[cfg(unix)]
 pub mod host;
 #[cfg(target_os = "linux")]

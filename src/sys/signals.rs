@@ -1,15 +1,14 @@
 //! System-call layer: stop signals read from a descriptor (signalfd), for the commands that
-//! wait (`listen`, `watch`). rustix has no signalfd or signal-mask call.
+//! wait (`listen`, `watch`), which wait on it through `sys::event_loop`. rustix has no
+//! signalfd or signal-mask call.
 //!
 //! The one invariant: a signal is blocked only while a descriptor reads it. If making the
 //! descriptor fails, the mask is put back, so Ctrl-C and SIGTERM still end the process by
 //! their default action; blocked signals with nothing reading them would leave a process
 //! only `kill -9` could stop.
 
-use rustix::event::{poll, PollFd, PollFlags, Timespec};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::time::Duration;
 
 /// A signal set holding `signals`.
 pub fn sigset(signals: &[libc::c_int]) -> libc::sigset_t {
@@ -78,28 +77,6 @@ impl StopSignals {
     pub fn install(signals: &[libc::c_int]) -> io::Result<StopSignals> {
         block_and_watch(signals, signalfd).map(StopSignals)
     }
-
-    /// Waits up to `d` (at least a microsecond; finer than poll's milliseconds) for a stop
-    /// signal or for `other` to be readable. Returns (a signal came, `other` is readable);
-    /// both false on timeout or interruption.
-    pub fn wait(&self, d: Duration, other: Option<BorrowedFd<'_>>) -> (bool, bool) {
-        let ts = Timespec {
-            tv_sec: d.as_secs().min(i32::MAX as u64) as _,
-            tv_nsec: d.subsec_nanos().max(1_000) as _,
-        };
-        let mut fds = Vec::with_capacity(2);
-        fds.push(PollFd::new(&self.0, PollFlags::IN));
-        if let Some(fd) = other {
-            fds.push(PollFd::from_borrowed_fd(fd, PollFlags::IN));
-        }
-        match poll(&mut fds, Some(&ts)) {
-            Ok(n) if n > 0 => (
-                !fds[0].revents().is_empty(),
-                fds.get(1).is_some_and(|f| !f.revents().is_empty()),
-            ),
-            _ => (false, false),
-        }
-    }
 }
 
 impl AsFd for StopSignals {
@@ -111,6 +88,8 @@ impl AsFd for StopSignals {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::event_loop::{wait, Woke};
+    use std::time::Instant;
 
     const STOP: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
@@ -153,15 +132,21 @@ mod tests {
         let old = sigmask(libc::SIG_BLOCK, &sigset(&[])).unwrap();
         let s = StopSignals::install(&[libc::SIGUSR2]).unwrap();
         assert!(blocked(libc::SIGUSR2));
-        assert_eq!(s.wait(Duration::ZERO, None), (false, false));
+        assert_eq!(
+            wait(Some(&s), &[], Some(Instant::now())).unwrap(),
+            Woke::Deadline
+        );
         // SAFETY: a signal to this very thread, which blocks it.
         let rc = unsafe { libc::pthread_kill(libc::pthread_self(), libc::SIGUSR2) };
         assert_eq!(rc, 0);
-        assert_eq!(s.wait(Duration::from_secs(10), None), (true, false));
+        assert_eq!(wait(Some(&s), &[], None).unwrap(), Woke::Signal);
         // Read, so it is not delivered (and does not end the tests) once unblocked.
         let mut info = [0u8; 128];
         assert_eq!(rustix::io::read(s.as_fd(), &mut info), Ok(128));
-        assert_eq!(s.wait(Duration::ZERO, None), (false, false));
+        assert_eq!(
+            wait(Some(&s), &[], Some(Instant::now())).unwrap(),
+            Woke::Deadline
+        );
         drop(s);
         sigmask(libc::SIG_SETMASK, &old).unwrap();
         assert!(!blocked(libc::SIGUSR2));

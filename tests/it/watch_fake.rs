@@ -7,8 +7,9 @@ use portscope::cmd::watch::{run_with, Settings, Wake};
 use portscope::collect::Collector;
 use portscope::model::{Family, Process, Protocol, TableQuery};
 use portscope::query::{self, Output, Query, Selection};
+use std::io;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// One tick of the script: sockets (proto, port, inode) and holders (inode, pid).
 struct Step {
@@ -100,13 +101,13 @@ fn settings(jsonl: bool, count: Option<u64>) -> Settings {
 }
 
 /// Sleeps as asked (the real wait does), and says Stop once `stop_after` ticks are read.
-fn waiter(script: Rc<Asked>, stop_after: usize) -> impl FnMut(Duration) -> Wake {
-    move |d| {
+fn waiter(script: Rc<Asked>, stop_after: usize) -> impl FnMut(Instant) -> io::Result<Wake> {
+    move |until| {
         if script.listening_reads() >= stop_after {
-            return Wake::Stop;
+            return Ok(Wake::Stop);
         }
-        std::thread::sleep(d);
-        Wake::Timeout
+        std::thread::sleep(until.saturating_duration_since(Instant::now()));
+        Ok(Wake::Timeout)
     }
 }
 

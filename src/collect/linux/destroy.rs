@@ -12,10 +12,11 @@ use super::netlink::{
     NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_REQUEST, SOCK_DIAG_BY_FAMILY,
 };
 use crate::model::{Endpoint, Family, Protocol};
+use crate::sys::event_loop::{self, Woke};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::time::Duration;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::Instant;
 
 const SOCK_DESTROY: u16 = 21;
 const NLM_F_ACK: u16 = 0x4;
@@ -231,20 +232,11 @@ impl DestroyEvents {
         })
     }
 
-    /// Waits up to `timeout` for notifications, then takes every one queued.
-    pub fn wait(&mut self, timeout: Duration) -> io::Result<Destroyed> {
-        let mut p = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // Rounded up: a sub-millisecond rest must not become a 0 ms busy poll.
-        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut p, 1, ms) };
+    /// Waits until `deadline` for notifications, then takes every one queued.
+    pub fn wait(&mut self, deadline: Instant) -> io::Result<Destroyed> {
         let mut got = Destroyed::default();
-        if n <= 0 {
-            return Ok(got); // timeout, or EINTR: the caller looks again either way
+        if event_loop::wait(None, &[self.fd.as_fd()], Some(deadline))? == Woke::Deadline {
+            return Ok(got);
         }
         loop {
             match recv_into(&self.fd, &mut self.buf, libc::MSG_DONTWAIT) {

@@ -5,8 +5,9 @@
 //! process exits its PID may be given to another, but a signal sent through the pidfd
 //! reaches the original process or fails with ESRCH: never the newcomer.
 
+use crate::sys::event_loop::{self, Woke};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
 /// A handle on one process (see the module invariant).
@@ -58,21 +59,18 @@ impl Pidfd {
     /// Whether the process has exited (a pidfd turns readable then), waiting up to
     /// `timeout` for it.
     pub fn exited_within(&self, timeout: Duration) -> bool {
-        let mut p = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // Rounded up: a sub-millisecond rest must not become a 0 ms busy poll.
-        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
-        loop {
-            // SAFETY: one valid pollfd.
-            let n = unsafe { libc::poll(&mut p, 1, ms) };
-            if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return n > 0 && p.revents != 0;
-        }
+        let deadline = event_loop::deadline_after(timeout);
+        matches!(
+            event_loop::wait(None, &[self.fd.as_fd()], deadline),
+            Ok(Woke::Ready(_))
+        )
+    }
+}
+
+/// Readable once the process has exited: wait on it with `sys::event_loop`.
+impl AsFd for Pidfd {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 

@@ -11,7 +11,7 @@ use super::events_prog::{self as prog, Layout, Maps};
 use super::loader;
 use super::BpfError;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const BPF_MAP_TYPE_ARRAY: u32 = 2;
@@ -306,12 +306,7 @@ impl EventSource {
         Ok(source)
     }
 
-    /// Readable (poll) when events are waiting.
-    pub fn fd(&self) -> RawFd {
-        self.ring_fd.as_raw_fd()
-    }
-
-    /// The same descriptor, borrowed (for a poll).
+    /// Readable when events are waiting (for `sys::event_loop`).
     pub fn as_fd(&self) -> BorrowedFd<'_> {
         self.ring_fd.as_fd()
     }
@@ -331,21 +326,6 @@ impl EventSource {
                 each(e)
             }
         })
-    }
-
-    /// Waits until events are waiting or `d` passed.
-    pub fn wait_readable(&self, d: std::time::Duration) {
-        let ts = libc::timespec {
-            tv_sec: d.as_secs().min(i32::MAX as u64) as libc::time_t,
-            tv_nsec: d.subsec_nanos() as libc::c_long,
-        };
-        let mut pfd = libc::pollfd {
-            fd: self.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd and timespec; no signal mask change.
-        unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
     }
 
     /// Events the ring had no room for since the last call.

@@ -306,7 +306,8 @@ fn entry(a: &mut Asm, l: &Layout, hook: Hook, mode: Mode) {
     }
 }
 
-/// The program for `hook`.
+/// The program for `hook`: keep only the sockets wanted, reserve a record in the ring, fill
+/// it from the socket and the task, and submit it (or count it lost when the ring is full).
 pub fn build(l: &Layout, hook: Hook, m: Maps) -> Result<Vec<Insn>, String> {
     let mode = if hook == Hook::State {
         Mode::Direct
@@ -315,24 +316,53 @@ pub fn build(l: &Layout, hook: Hook, m: Maps) -> Result<Vec<Insn>, String> {
     };
     let mut a = Asm::default();
     entry(&mut a, l, hook, mode);
-    read_sk(&mut a, mode, l.family);
-    a.jmp_imm(JEQ, R1, AF_INET, "family_ok");
-    a.jmp_imm(JNE, R1, AF_INET6, "out");
-    a.label("family_ok");
-    if m.netns != 0 {
-        read(&mut a, mode, Size::DW, 8, R6, l.sk_net);
-        a.jmp_imm(JEQ, R1, 0, "out");
-        read(&mut a, mode, Size::W, 4, R1, l.net_inum);
-        // Compared through a register: an immediate above i32::MAX would sign-extend.
-        a.ld_imm64(R2, u64::from(m.netns));
-        a.jmp(JNE, R1, R2, "out");
-    }
+    only_wanted(&mut a, l, mode, m.netns);
     a.ld_map_fd(R1, m.ring);
     a.mov_imm(R2, EVENT_LEN as i32);
     a.mov_imm(R3, 0);
     a.call(RINGBUF_RESERVE);
     a.jmp_imm(JEQ, R0, 0, "lost");
     a.mov(R7, R0);
+    fill_socket(&mut a, l, hook, mode);
+    fill_identity(&mut a, l, mode);
+    fill_task(&mut a);
+    submit(&mut a, m.lost);
+    a.label("lost"); //                        the ring is full: count it, never silently
+    a.st(Size::W, FP, -16, 0);
+    a.mov(R2, FP);
+    a.alu_imm(ADD, R2, -16);
+    a.ld_map_fd(R1, m.lost);
+    a.call(MAP_LOOKUP_ELEM);
+    a.jmp_imm(JEQ, R0, 0, "out");
+    a.mov_imm(R1, 1);
+    a.atomic_add(R0, 0, R1);
+    a.label("out");
+    // A cgroup program's verdict: 1 lets the bind or release go on, as it always must.
+    a.mov_imm(R0, i32::from(mode == Mode::Probe));
+    a.exit();
+    a.finish()
+}
+
+/// Jumps to "out" unless the socket (r6) is IPv4 or IPv6 and, with `netns` (not 0), in
+/// that namespace.
+fn only_wanted(a: &mut Asm, l: &Layout, mode: Mode, netns: u32) {
+    read_sk(a, mode, l.family);
+    a.jmp_imm(JEQ, R1, AF_INET, "family_ok");
+    a.jmp_imm(JNE, R1, AF_INET6, "out");
+    a.label("family_ok");
+    if netns != 0 {
+        read(a, mode, Size::DW, 8, R6, l.sk_net);
+        a.jmp_imm(JEQ, R1, 0, "out");
+        read(a, mode, Size::W, 4, R1, l.net_inum);
+        // Compared through a register: an immediate above i32::MAX would sign-extend.
+        a.ld_imm64(R2, u64::from(netns));
+        a.jmp(JNE, R1, R2, "out");
+    }
+}
+
+/// The record (r7): what happened (the kind, old and new state in r8/r9), and the socket's
+/// flags, protocol, ports and addresses.
+fn fill_socket(a: &mut Asm, l: &Layout, hook: Hook, mode: Mode) {
     let kind = match hook {
         Hook::State => KIND_STATE,
         Hook::Bind => KIND_BIND,
@@ -341,40 +371,50 @@ pub fn build(l: &Layout, hook: Hook, m: Maps) -> Result<Vec<Insn>, String> {
     a.st(Size::B, R7, OFF_KIND, kind);
     a.stx(Size::B, R7, OFF_OLD, R8);
     a.stx(Size::B, R7, OFF_NEW, R9);
-    read(&mut a, mode, Size::B, 1, R6, l.ipv6only.0);
+    read(a, mode, Size::B, 1, R6, l.ipv6only.0);
     a.alu_imm(RSH, R1, l.ipv6only.1);
     a.alu_imm(AND, R1, 1);
     a.stx(Size::B, R7, OFF_V6ONLY, R1);
-    read_sk(&mut a, mode, l.family);
+    read_sk(a, mode, l.family);
     a.stx(Size::H, R7, OFF_FAMILY, R1);
-    read_sk(&mut a, mode, l.sk_protocol);
+    read_sk(a, mode, l.sk_protocol);
     a.stx(Size::H, R7, OFF_PROTO, R1);
-    copy(&mut a, mode, Size::H, l.num.off, OFF_LPORT);
-    copy(&mut a, mode, Size::H, l.dport.off, OFF_RPORT);
-    copy(&mut a, mode, Size::W, l.rcv_saddr, OFF_LADDR4);
-    copy(&mut a, mode, Size::W, l.daddr, OFF_RADDR4);
+    copy(a, mode, Size::H, l.num.off, OFF_LPORT);
+    copy(a, mode, Size::H, l.dport.off, OFF_RPORT);
+    copy(a, mode, Size::W, l.rcv_saddr, OFF_LADDR4);
+    copy(a, mode, Size::W, l.daddr, OFF_RADDR4);
     a.st(Size::W, R7, OFF_PAD, 0);
     for (from, to) in [(l.v6_rcv_saddr, OFF_LADDR6), (l.v6_daddr, OFF_RADDR6)] {
-        copy(&mut a, mode, Size::DW, from, to);
-        copy(&mut a, mode, Size::DW, from + 8, to + 8);
+        copy(a, mode, Size::DW, from, to);
+        copy(a, mode, Size::DW, from + 8, to + 8);
     }
+}
+
+/// The record's socket identity: its namespace's inode and its own (0 where a pointer on
+/// the way is NULL: a socket without a file has no inode).
+fn fill_identity(a: &mut Asm, l: &Layout, mode: Mode) {
     a.st(Size::W, R7, OFF_NETNS, 0);
-    read(&mut a, mode, Size::DW, 8, R6, l.sk_net);
+    read(a, mode, Size::DW, 8, R6, l.sk_net);
     a.jmp_imm(JEQ, R1, 0, "no_netns");
-    read(&mut a, mode, Size::W, 4, R1, l.net_inum);
+    read(a, mode, Size::W, 4, R1, l.net_inum);
     a.stx(Size::W, R7, OFF_NETNS, R1);
     a.label("no_netns");
     a.st(Size::DW, R7, OFF_INODE, 0);
-    read(&mut a, mode, Size::DW, 8, R6, l.sk_socket);
+    read(a, mode, Size::DW, 8, R6, l.sk_socket);
     a.jmp_imm(JEQ, R1, 0, "no_inode");
-    read(&mut a, mode, Size::DW, 8, R1, l.socket_file);
+    read(a, mode, Size::DW, 8, R1, l.socket_file);
     a.jmp_imm(JEQ, R1, 0, "no_inode");
-    read(&mut a, mode, Size::DW, 8, R1, l.file_inode);
+    read(a, mode, Size::DW, 8, R1, l.file_inode);
     a.jmp_imm(JEQ, R1, 0, "no_inode");
     let ino = l.inode_ino;
-    read(&mut a, mode, ino.size, bytes(ino.size), R1, ino.off);
+    read(a, mode, ino.size, bytes(ino.size), R1, ino.off);
     a.stx(Size::DW, R7, OFF_INODE, R1);
     a.label("no_inode");
+}
+
+/// The record's actor: the task the kernel is running (pid, tid, uid, cgroup, comm) and
+/// the time.
+fn fill_task(a: &mut Asm) {
     a.call(GET_CURRENT_PID_TGID);
     a.stx(Size::W, R7, OFF_TID, R0);
     a.alu_imm(RSH, R0, 32);
@@ -389,13 +429,17 @@ pub fn build(l: &Layout, hook: Hook, m: Maps) -> Result<Vec<Insn>, String> {
     a.alu_imm(ADD, R1, OFF_COMM.into());
     a.mov_imm(R2, 16);
     a.call(GET_CURRENT_COMM);
-    // Waking the reader costs more than all the rest (an irq_work self-IPI: 3-6 µs in a
-    // VM): wake it at most once per WAKE_EVERY_NS; the reader, once woken, reads again
-    // within that time on its own (events.rs), so nothing waits longer.
+}
+
+/// Submits the record, then jumps to "out". Waking the reader costs more than all the rest
+/// (an irq_work self-IPI: 3-6 µs in a VM): wake it at most once per WAKE_EVERY_NS (the
+/// last wake's time kept in the `lost` map); the reader, once woken, reads again within
+/// that time on its own (events.rs), so nothing waits longer.
+fn submit(a: &mut Asm, lost_map: i32) {
     a.st(Size::W, FP, -16, LAST_WAKE_KEY);
     a.mov(R2, FP);
     a.alu_imm(ADD, R2, -16);
-    a.ld_map_fd(R1, m.lost);
+    a.ld_map_fd(R1, lost_map);
     a.call(MAP_LOOKUP_ELEM);
     a.mov_imm(R9, RB_NO_WAKEUP);
     a.jmp_imm(JEQ, R0, 0, "submit");
@@ -411,20 +455,6 @@ pub fn build(l: &Layout, hook: Hook, m: Maps) -> Result<Vec<Insn>, String> {
     a.mov(R2, R9);
     a.call(RINGBUF_SUBMIT);
     a.ja("out");
-    a.label("lost"); //                        the ring is full: count it, never silently
-    a.st(Size::W, FP, -16, 0);
-    a.mov(R2, FP);
-    a.alu_imm(ADD, R2, -16);
-    a.ld_map_fd(R1, m.lost);
-    a.call(MAP_LOOKUP_ELEM);
-    a.jmp_imm(JEQ, R0, 0, "out");
-    a.mov_imm(R1, 1);
-    a.atomic_add(R0, 0, R1);
-    a.label("out");
-    // A cgroup program's verdict: 1 lets the bind or release go on, as it always must.
-    a.mov_imm(R0, i32::from(mode == Mode::Probe));
-    a.exit();
-    a.finish()
 }
 
 #[cfg(test)]

@@ -1,0 +1,167 @@
+//! House rules on the code's shape (STYLE.md, "Small things that add up"), checked on every
+//! `cargo test --lib`: no file under `src/` over 600 lines, no function (tests included)
+//! over 80. rustfmt lays the code out, so a function is found by its `fn` line and ends at
+//! the first later line holding only `}` at the same indentation.
+
+use std::path::Path;
+
+/// The longest file, in lines.
+const MAX_FILE_LINES: usize = 600;
+/// The longest function, from its `fn` line to its closing brace, both included.
+const MAX_FN_LINES: usize = 80;
+
+/// src/cli.rs is whole on purpose; its header says why, and this phrase is checked so the
+/// exception cannot outlive its reason.
+const CLI_EXCEPTION: &str = "It is the one file allowed over ~600 lines";
+
+/// TEMPORARY: being split by the lead together with performance work on them (issue 24,
+/// item 5). Remove each entry when its file is under the limit.
+const SPLIT_PENDING: [&str; 2] = ["src/collect/linux/mod.rs", "src/collect/linux/fdwork.rs"];
+
+/// Whether `line` starts a function: `[pub[(…)] ][async ][const ][unsafe ][extern "…" ]fn `.
+fn is_fn_line(line: &str) -> bool {
+    let mut rest = line.trim_start();
+    if let Some(r) = rest.strip_prefix("pub") {
+        rest = match r.strip_prefix('(') {
+            Some(r) => match r.split_once(") ") {
+                Some((_, r)) => r,
+                None => return false,
+            },
+            None => match r.strip_prefix(' ') {
+                Some(r) => r,
+                None => return false,
+            },
+        };
+    }
+    loop {
+        let before = rest;
+        for q in ["async ", "const ", "unsafe ", "default "] {
+            rest = rest.strip_prefix(q).unwrap_or(rest);
+        }
+        if let Some(r) = rest.strip_prefix("extern \"") {
+            rest = r.split_once("\" ").map_or(rest, |(_, r)| r);
+        }
+        if rest == before {
+            break;
+        }
+    }
+    rest.starts_with("fn ")
+}
+
+/// Every function of `text` longer than `max` lines, as (line number, name, length).
+fn long_fns(text: &str, max: usize) -> Vec<(usize, String, usize)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        if !is_fn_line(line) {
+            continue;
+        }
+        let Some(len) = fn_len(&lines[i..]) else {
+            continue;
+        };
+        if len > max {
+            let name = line.split("fn ").nth(1).unwrap_or_default();
+            let name = name.split(['(', '<']).next().unwrap_or_default();
+            out.push((i + 1, name.to_string(), len));
+        }
+    }
+    out
+}
+
+/// The length of the function starting at `lines[0]`, or None for a declaration without a
+/// body (a trait's, an extern block's).
+fn fn_len(lines: &[&str]) -> Option<usize> {
+    let indent = &lines[0][..lines[0].len() - lines[0].trim_start().len()];
+    let close = format!("{indent}}}");
+    // The signature ends at the first line ending in `{` (a body follows), `{}` (an empty
+    // body) or `;` (no body).
+    let sig_end = lines
+        .iter()
+        .position(|l| l.ends_with('{') || l.ends_with('}') || l.ends_with(';'))?;
+    let end = lines[sig_end];
+    if end.ends_with(';') {
+        return None;
+    }
+    if !end.ends_with('{') {
+        return Some(sig_end + 1);
+    }
+    let body = lines[sig_end + 1..].iter().position(|l| *l == close)?;
+    Some(sig_end + 1 + body + 1)
+}
+
+/// Every offence, one line each: `path:line fn name is N lines` or `path is N lines`.
+fn offences(root: &Path) -> Vec<String> {
+    let mut files = Vec::new();
+    crate::tests::rust_files(&root.join("src"), &mut files);
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let path = f.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&f).unwrap();
+        let n = text.lines().count();
+        let whole_on_purpose = path == "src/cli.rs" && text.contains(CLI_EXCEPTION);
+        if n > MAX_FILE_LINES && !whole_on_purpose && !SPLIT_PENDING.contains(&path.as_str()) {
+            out.push(format!("{path} is {n} lines (at most {MAX_FILE_LINES})"));
+        }
+        for (line, name, len) in long_fns(&text, MAX_FN_LINES) {
+            out.push(format!(
+                "{path}:{line} fn {name} is {len} lines (at most {MAX_FN_LINES})"
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn no_file_or_function_is_too_long() {
+    let found = offences(Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(
+        found.is_empty(),
+        "split these along their seams (STYLE.md: by responsibility, not by size):\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn cli_rs_says_why_it_stays_whole() {
+    let cli = include_str!("cli.rs");
+    let header: String = cli.lines().take_while(|l| l.starts_with("//!")).collect();
+    assert!(
+        header.contains(CLI_EXCEPTION),
+        "src/cli.rs's header must say why it is whole"
+    );
+}
+
+#[test]
+fn functions_are_found_and_measured_as_rustfmt_lays_them_out() {
+    assert!(is_fn_line("fn a() {"));
+    assert!(is_fn_line("    pub(crate) async fn a() {"));
+    // Split, so that README's count of unsafe blocks does not count these.
+    assert!(is_fn_line(concat!(
+        "    pub(in crate::x) const unsafe",
+        " fn a() {"
+    )));
+    assert!(is_fn_line(concat!("pub unsafe", " extern \"C\" fn a() {")));
+    assert!(!is_fn_line("// fn a() {"));
+    assert!(!is_fn_line("    let fnx = 1;"));
+    assert!(!is_fn_line("public fn"));
+    let text = "\
+trait T {
+    fn decl(&self) -> u8;
+    fn empty() {}
+    fn body(
+        x: u8,
+    ) -> u8 {
+        let y = {
+            x
+        };
+        y
+    }
+}
+";
+    assert_eq!(
+        long_fns(text, 0),
+        [(3, "empty".into(), 1), (4, "body".into(), 8)]
+    );
+    assert_eq!(long_fns(text, 8), []);
+}
