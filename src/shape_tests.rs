@@ -165,3 +165,126 @@ trait T {
     );
     assert_eq!(long_fns(text, 8), []);
 }
+
+/// The top-level module a file under `src/` belongs to (`src/collect/linux/mod.rs` →
+/// `collect`), or None for the crate root and the binary.
+fn top_module(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("src/")?;
+    let first = rest.split('/').next()?;
+    let name = first.strip_suffix(".rs").unwrap_or(first);
+    (!matches!(name, "lib" | "main")).then_some(name)
+}
+
+/// The top-level modules `text` names through `crate::`, its tests left out (a test may
+/// build its fixtures from any module without that being a dependency of the code).
+fn crate_refs(text: &str) -> Vec<&str> {
+    let code = text.split("\n#[cfg(test)]").next().unwrap_or(text);
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out: Vec<&str> = code
+        .match_indices("crate::")
+        .filter(|&(i, _)| !code[..i].ends_with(ident))
+        .filter_map(|(i, m)| {
+            let rest = &code[i + m.len()..];
+            let end = rest.find(|c: char| !ident(c)).unwrap_or(rest.len());
+            (end > 0).then(|| &rest[..end])
+        })
+        .collect();
+    // `use crate::{a, b::{c, d}}`: the first name of every item at the braces' top level.
+    for (i, m) in code.match_indices("crate::{") {
+        let rest = &code[i + m.len()..];
+        let (mut depth, mut item) = (0usize, 0usize);
+        for (j, c) in rest.char_indices() {
+            let end = match c {
+                '{' => {
+                    depth += 1;
+                    false
+                }
+                '}' if depth == 0 => true,
+                '}' => {
+                    depth -= 1;
+                    false
+                }
+                ',' => depth == 0,
+                _ => false,
+            };
+            if end {
+                let name = rest[item..j].trim_start();
+                let len = name.find(|c: char| !ident(c)).unwrap_or(name.len());
+                if len > 0 {
+                    out.push(&name[..len]);
+                }
+                item = j + 1;
+                if c == '}' {
+                    break;
+                }
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Pairs of top-level modules that depend on each other, directly or through others.
+fn module_loops(root: &Path) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut files = Vec::new();
+    crate::tests::rust_files(&root.join("src"), &mut files);
+    let mut deps: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in files {
+        let path = f.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let Some(m) = top_module(&path) else { continue };
+        if path.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap();
+        let entry = deps.entry(m.to_string()).or_default();
+        for r in crate_refs(&text) {
+            if r != m {
+                entry.insert(r.to_string());
+            }
+        }
+    }
+    let reach = |from: &str| {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.to_string()];
+        while let Some(m) = todo.pop() {
+            for d in deps.get(&m).into_iter().flatten() {
+                if seen.insert(d.clone()) {
+                    todo.push(d.clone());
+                }
+            }
+        }
+        seen
+    };
+    let mut out = Vec::new();
+    for a in deps.keys() {
+        for b in reach(a) {
+            if a < &b && reach(&b).contains(a) {
+                out.push(format!("{a} <-> {b}"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_two_top_level_modules_depend_on_each_other() {
+    let loops = module_loops(Path::new(env!("CARGO_MANIFEST_DIR")));
+    assert!(
+        loops.is_empty(),
+        "the stages depend one way (STYLE.md): break these loops:\n  {}",
+        loops.join("\n  ")
+    );
+}
+
+#[test]
+fn crate_references_are_read_from_paths_and_braces() {
+    let text = "use crate::model::{A, B};\nuse crate::{filter, render::sanitize};\n\
+                let x = crate::sort::sort(v);\nlet y = mycrate::other;\n\
+                #[cfg(test)]\nmod tests { use crate::cmd; }\n";
+    assert_eq!(crate_refs(text), ["filter", "model", "render", "sort"]);
+    assert_eq!(top_module("src/collect/linux/mod.rs"), Some("collect"));
+    assert_eq!(top_module("src/query.rs"), Some("query"));
+    assert_eq!(top_module("src/lib.rs"), None);
+}

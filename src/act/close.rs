@@ -134,7 +134,6 @@ pub fn execute(plan: &Plan) -> anyhow::Result<Report> {
             });
         }
     }
-    dead_descriptor_notes(plan, &done, &mut report);
     Ok(report)
 }
 
@@ -150,24 +149,3 @@ fn same_state(k: &KernelSocket, s: &SocketRef) -> bool {
     k.state_code == code
 }
 
-/// The process keeps its descriptor: say so, per process, so nobody is surprised when
-/// its next accept() or read() fails.
-fn dead_descriptor_notes(plan: &Plan, done: &[SocketRef], report: &mut Report) {
-    let mut pids: Vec<u32> = done.iter().flat_map(|s| s.pids.clone()).collect();
-    pids.sort_unstable();
-    pids.dedup();
-    for pid in pids {
-        let n = done.iter().filter(|s| s.pids.contains(&pid)).count();
-        let name = plan
-            .targets
-            .iter()
-            .find(|t| t.pid == pid)
-            .map_or(String::new(), |t| {
-                format!(" ({})", crate::render::sanitize::sanitize(&t.name))
-            });
-        report.notes.push(format!(
-            "pid {pid}{name} keeps a dead descriptor for {n} closed socket{}: its next call on it fails; it is not re-opened",
-            if n == 1 { "" } else { "s" }
-        ));
-    }
-}

@@ -79,6 +79,8 @@ pub fn run_with(
         return shared::output(out, "close", "destroy", &plan, Some(&r), flags);
     }
     let mut report = close::execute(&plan)?;
+    let notes = crate::render::act::dead_descriptor_notes(&plan, &report);
+    report.notes.extend(notes);
     // The waiting connections went with their listener (the kernel resets them).
     let now = crate::act::kill::table_only(c, &sel.everything)?;
     report.reset = plan

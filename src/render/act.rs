@@ -198,3 +198,31 @@ pub fn write_json(out: &mut dyn Write, doc: &ActDocument, pretty: bool) -> anyho
     writeln!(out)?;
     Ok(())
 }
+
+/// The process keeps its descriptor: one note per process whose sockets `report`
+/// destroyed, so nobody is surprised when its next accept() or read() fails.
+pub fn dead_descriptor_notes(plan: &Plan, report: &Report) -> Vec<String> {
+    let done: Vec<&SocketRef> = report
+        .steps
+        .iter()
+        .filter(|s| s.action == "destroyed")
+        .filter_map(|s| s.socket.as_ref())
+        .collect();
+    let mut pids: Vec<u32> = done.iter().flat_map(|s| s.pids.iter().copied()).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids.into_iter()
+        .map(|pid| {
+            let n = done.iter().filter(|s| s.pids.contains(&pid)).count();
+            let name = plan
+                .targets
+                .iter()
+                .find(|t| t.pid == pid)
+                .map_or(String::new(), |t| format!(" ({})", sanitize(&t.name)));
+            format!(
+                "pid {pid}{name} keeps a dead descriptor for {n} closed socket{}: its next call on it fails; it is not re-opened",
+                if n == 1 { "" } else { "s" }
+            )
+        })
+        .collect()
+}
