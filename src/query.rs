@@ -116,6 +116,8 @@ pub struct View {
     pub sort: SortKey,
     pub reverse: bool,
     pub output: Output,
+    /// `who --quiet`: only the exit status and the PIDs, no blocks.
+    pub quiet: bool,
 }
 
 impl Selection {
@@ -206,7 +208,10 @@ impl Query {
                 presort: true,
                 ..Stages::PLAIN
             },
-            view,
+            view: View {
+                quiet: false,
+                ..view
+            },
         }
     }
 
@@ -227,6 +232,7 @@ impl Query {
             view: View {
                 numeric: v.numeric,
                 output: v.output,
+                quiet: v.quiet,
                 ..View::default()
             },
         }
@@ -452,6 +458,7 @@ mod tests {
                 json,
                 ..Output::default()
             },
+            quiet: false,
         };
         let q = Query::list(on("80"), view(false));
         let s = q.stages();

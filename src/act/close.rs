@@ -148,4 +148,3 @@ fn same_state(k: &KernelSocket, s: &SocketRef) -> bool {
     };
     k.state_code == code
 }
-

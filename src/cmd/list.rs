@@ -16,6 +16,7 @@ pub fn build_query(a: &ListArgs, color: ColorChoice) -> anyhow::Result<Query> {
         sort: args::sort(a.sort),
         reverse: a.reverse,
         output: args::output(a.output.json, color),
+        quiet: false,
     };
     Ok(Query::list(args::list_selection(&a.select)?, view))
 }

@@ -71,7 +71,7 @@ pub fn run(
     c.refuse_unreadable_netns(false);
     let narrowed = a.proto.tcp || a.proto.udp || a.proto.ipv4 || a.proto.ipv6;
     let narrowed = narrowed || !a.state.is_empty();
-    run_with(&mut c, &q, a.quiet, narrowed, out)
+    run_with(&mut c, &q, narrowed, out)
 }
 
 /// What the pipeline followed: published container ports (to the container's listener),
@@ -120,7 +120,6 @@ fn published_text(outcome: &pipeline::Outcome) -> String {
 pub fn run_with(
     c: &mut Collector,
     q: &Query,
-    quiet: bool,
     narrowed: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<i32> {
@@ -151,7 +150,7 @@ pub fn run_with(
             &notes,
             q.view().output.pretty,
         )?;
-    } else if quiet {
+    } else if q.view().quiet {
         notes.extend(join::hidden_summary(
             &outcome.sockets,
             super::running_as_root(),

@@ -306,7 +306,7 @@ fn who(c: &mut Collector, spec: &str, json: bool) -> (i32, String) {
         view,
     );
     let mut out = Vec::new();
-    let code = portscope::cmd::who::run_with(c, &q, false, false, &mut out).unwrap();
+    let code = portscope::cmd::who::run_with(c, &q, false, &mut out).unwrap();
     (code, String::from_utf8(out).unwrap())
 }
 

@@ -100,7 +100,7 @@ fn who(c: &mut Collector, json: bool) -> (i32, String) {
     };
     let q = Query::who(Selection::ports(TableQuery::everything(), ports), view);
     let mut out = Vec::new();
-    let code = portscope::cmd::who::run_with(c, &q, false, false, &mut out).unwrap();
+    let code = portscope::cmd::who::run_with(c, &q, false, &mut out).unwrap();
     (code, String::from_utf8(out).unwrap())
 }
 
