@@ -151,13 +151,20 @@ pub struct SourceArgs {
     #[arg(
         long,
         global = true,
-        default_value = "",
-        hide_default_value = true,
+        value_parser = clap::builder::NonEmptyStringValueParser::new(),
         value_name = "all|current|NAME|PID|PATH",
         value_hint = ValueHint::Other,
         help_heading = "Sources"
     )]
-    pub netns: String,
+    pub netns: Option<String>,
+}
+
+impl SourceArgs {
+    /// `--netns` as given, or "" when it was not (the current namespace, or every one for
+    /// --container and --systemd-unit).
+    pub fn netns(&self) -> &str {
+        self.netns.as_deref().unwrap_or("")
+    }
 }
 
 /// --table-source values.

@@ -120,15 +120,15 @@ pub fn collector(s: &SourceArgs) -> Result<Collector, crate::error::Error> {
         OwnerSourceArg::Bpf => OwnerChoice::Bpf,
         OwnerSourceArg::None => OwnerChoice::None,
     };
-    Collector::system(table, owners, netns(&s.netns))
+    Collector::system(table, owners, netns(s.netns()))
 }
 
 /// [`collector`] for a query: --container and --unit name sockets that mostly live in
 /// other namespaces (a container's own), so without --netns they read every namespace.
 pub fn collector_for(s: &SourceArgs, q: &Query) -> Result<Collector, crate::error::Error> {
-    if s.netns.is_empty() && q.selection().has_placement_filters() {
+    if s.netns.is_none() && q.selection().has_placement_filters() {
         let all = SourceArgs {
-            netns: "all".into(),
+            netns: Some("all".into()),
             ..s.clone()
         };
         return collector(&all);

@@ -11,7 +11,7 @@ use std::io::Write;
 pub fn run(a: &CloseArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Result<i32> {
     let (sel, flags) = shared::selection(&a.act)?;
     // SOCK_DESTROY goes to the namespace of the netlink socket that sends it: ours.
-    let ours = match super::args::netns(&sources.netns) {
+    let ours = match super::args::netns(sources.netns()) {
         crate::collect::NetnsChoice::Current => true,
         crate::collect::NetnsChoice::All => false,
         // A NAME, PID or PATH may name our own namespace: that one is fine.
@@ -20,7 +20,7 @@ pub fn run(a: &CloseArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::
     if !ours {
         return Err(crate::error::Error::invalid(
             "network namespace",
-            &sources.netns,
+            sources.netns(),
             "close acts only in portscope's own network namespace; run it inside that one \
              (ip netns exec NAME portscope close ..., or nsenter -n -t PID)",
         )

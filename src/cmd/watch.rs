@@ -106,7 +106,7 @@ fn open_events(
     use crate::collect::linux::netns;
     use crate::collect::NetnsChoice;
     let current = netns::current_inode().ok_or("cannot read /proc/self/ns/net")?;
-    let only = match args::netns(&sources.netns) {
+    let only = match args::netns(sources.netns()) {
         NetnsChoice::All => None,
         NetnsChoice::Current => Some(current),
         other => {

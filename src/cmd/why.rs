@@ -102,7 +102,7 @@ pub fn run(a: &WhyArgs, sources: &SourceArgs, out: &mut dyn Write) -> anyhow::Re
     let mut c = super::args::collector(sources)?;
     // A namespace that cannot be read is never "nothing held it" / "free": exit 3.
     c.refuse_unreadable_netns(true);
-    let target = netns_target(&sources.netns)?;
+    let target = netns_target(sources.netns())?;
     let mut results = Vec::new();
     let mut notes: Vec<String> = Vec::new();
     for (text, req) in a.specs.iter().zip(&requests) {

@@ -73,3 +73,16 @@ fn old_spellings_are_hidden_from_help() {
         assert!(!help.contains(old), "{sub} teaches {old}: {help}");
     }
 }
+
+/// `--netns ''` used to read the current namespace as if the option were absent: an empty
+/// name is bad input (exit 2, naming the option), and absent stays "not given".
+#[test]
+fn an_empty_netns_is_bad_input_and_an_absent_one_is_not_given() {
+    let err = Cli::try_parse_from(["portscope", "list", "--netns", ""]).unwrap_err();
+    assert_eq!(err.exit_code(), 2);
+    assert!(err.to_string().contains("--netns"), "{err}");
+    assert_eq!(parse(&["list"]).sources.netns, None);
+    assert_eq!(parse(&["list"]).sources.netns(), "");
+    let all = parse(&["list", "--netns", "all"]);
+    assert_eq!(all.sources.netns.as_deref(), Some("all"));
+}
