@@ -561,14 +561,17 @@ mod tests {
         let c6 = TcpStream::connect(l6.local_addr().unwrap()).unwrap();
         let u4 = UdpSocket::bind("127.0.0.1:0").unwrap();
         let u6 = UdpSocket::bind("[::1]:0").unwrap();
-        let mut ports = [
-            l4.local_addr().unwrap().port(),
-            l6.local_addr().unwrap().port(),
-            c6.local_addr().unwrap().port(),
-            u4.local_addr().unwrap().port(),
-            u6.local_addr().unwrap().port(),
+        // Ours by protocol and local address with port: another socket of the host may
+        // use one of these port numbers in another protocol or family (a UDP socket
+        // connected from 127.0.0.1:P while P is our TCP listener's port on ::1).
+        let mut ends = [
+            (Protocol::Tcp, l4.local_addr().unwrap()),
+            (Protocol::Tcp, l6.local_addr().unwrap()),
+            (Protocol::Tcp, c6.local_addr().unwrap()),
+            (Protocol::Udp, u4.local_addr().unwrap()),
+            (Protocol::Udp, u6.local_addr().unwrap()),
         ];
-        ports.sort_unstable();
+        ends.sort_unstable();
         let ours = |min: u64| {
             let mut t = NetlinkTables {
                 diag: None,
@@ -578,7 +581,10 @@ mod tests {
             let mine: Vec<SocketHarvest> = h
                 .sockets
                 .into_iter()
-                .filter(|s| ports.binary_search(&s.local.port).is_ok())
+                .filter(|s| {
+                    let end = std::net::SocketAddr::new(s.local.address, s.local.port);
+                    ends.binary_search(&(s.protocol, end)).is_ok()
+                })
                 .collect();
             (mine, h.warnings)
         };
