@@ -41,14 +41,14 @@ pub struct ScanFacts<'a> {
 
 /// Why nobody is shown for a socket that has an inode, no visible holder, and `pids`
 /// found by the scan (whose details were lost: they exited).
-fn reason(h: &SocketHarvest, pids: &[(u64, u32)], facts: &ScanFacts<'_>) -> (Owner, OwnerReason) {
+fn reason(inode: u64, pids: &[(u64, u32)], facts: &ScanFacts<'_>) -> (Owner, OwnerReason) {
     if facts.source_failed {
         (Owner::Hidden, OwnerReason::SourceFailed)
     } else if facts.not_looked_up {
         (Owner::Hidden, OwnerReason::NotLookedUp)
     } else if !pids.is_empty() {
         (Owner::None, OwnerReason::Exited)
-    } else if facts.still_present.is_some_and(|s| !s.contains(&h.inode)) {
+    } else if facts.still_present.is_some_and(|s| !s.contains(&inode)) {
         (Owner::None, OwnerReason::Closed)
     } else if facts.proc_unavailable {
         (Owner::Hidden, OwnerReason::ProcUnreadable)
@@ -99,66 +99,106 @@ fn runs_by_inode(holders: &[(u64, u32)]) -> InodeMap<std::ops::Range<usize>> {
     runs
 }
 
-pub fn join(harvest: Vec<(SocketHarvest, Classification)>, facts: ScanFacts<'_>) -> Vec<Socket> {
+/// What the rows take from the sockets themselves, known before any owner is.
+pub struct SocketFacts<'a> {
+    /// The namespaces the harvest read; a socket's `netns` indexes this.
+    pub namespaces: &'a [Arc<Netns>],
+    /// cgroup id → path, for the sockets' `cgroup`.
+    pub cgroups: &'a HashMap<u64, Arc<str>>,
+    /// User names for socket UIDs.
+    pub user_names: &'a HashMap<u32, Option<Arc<str>>>,
+}
+
+/// Every socket as a row, its owners not yet attached ([`attach_owners`] does that): all
+/// a row says of the socket itself needs no owner scan, so the pipeline builds the rows
+/// while a scan runs.
+pub fn rows(harvest: &[(SocketHarvest, Classification)], facts: &SocketFacts<'_>) -> Vec<Socket> {
+    // A service name is shared by every row on its port: one allocation per name.
+    let mut services: HashMap<&'static str, Arc<str>> = HashMap::new();
+    let current = Arc::new(Netns::current(None));
+    harvest
+        .iter()
+        .map(|(h, class)| Socket {
+            netns: facts
+                .namespaces
+                .get(usize::from(h.netns))
+                .map_or_else(|| Arc::clone(&current), Arc::clone),
+            cgroup: h.cgroup_id.and_then(|id| facts.cgroups.get(&id).cloned()),
+            protocol: h.protocol,
+            family: h.family,
+            v6only: h.v6only,
+            local: h.local,
+            remote: h.remote,
+            state: h.state,
+            port_class: class.port_class,
+            ephemeral: class.ephemeral,
+            service: class
+                .service
+                .map(|n| Arc::clone(services.entry(n).or_insert_with(|| Arc::from(n)))),
+            recv_queue: h.recv_queue,
+            send_queue: h.send_queue,
+            inode: h.inode,
+            uid: h.uid,
+            user: h
+                .uid
+                .and_then(|u| facts.user_names.get(&u).cloned().flatten()),
+            owner: Owner::None,
+            owner_reason: None,
+            owner_reason_code: None,
+            placement: Default::default(),
+            processes: Vec::new(),
+        })
+        .collect()
+}
+
+/// Attaches to every row all the processes that hold its socket, or the reason none is
+/// shown.
+pub fn attach_owners(rows: &mut [Socket], facts: ScanFacts<'_>) {
     facts.holders.sort_unstable();
     facts.holders.dedup();
     let holders: &[(u64, u32)] = facts.holders;
     let runs = runs_by_inode(holders);
-    harvest
-        .into_iter()
-        .map(|(h, class)| {
-            let pids = runs.get(&h.inode).map_or(&[][..], |r| &holders[r.clone()]);
-            let mut processes: Vec<_> = pids
-                .iter()
-                .filter_map(|&(_, pid)| {
-                    facts
-                        .processes
-                        .get(&pid)
-                        .map(|p| with_tid(p, h.inode, &facts))
-                })
-                .collect();
-            processes.sort_by_key(|p| p.pid);
-            let (owner, reason) = if h.inode == 0 {
-                (Owner::None, Some(OwnerReason::kernel_held(h.state)))
-            } else if !processes.is_empty() {
-                (Owner::Visible, None)
-            } else {
-                let (o, r) = reason(&h, pids, &facts);
-                (o, Some(r))
-            };
-            let netns = facts
-                .namespaces
-                .get(usize::from(h.netns))
-                .cloned()
-                .unwrap_or_else(|| Arc::new(Netns::current(None)));
-            let cgroup = h.cgroup_id.and_then(|id| facts.cgroups.get(&id).cloned());
-            Socket {
-                netns,
-                cgroup,
-                protocol: h.protocol,
-                family: h.family,
-                v6only: h.v6only,
-                local: h.local,
-                remote: h.remote,
-                state: h.state,
-                port_class: class.port_class,
-                ephemeral: class.ephemeral,
-                service: class.service.map(Arc::from),
-                recv_queue: h.recv_queue,
-                send_queue: h.send_queue,
-                inode: h.inode,
-                uid: h.uid,
-                user: h
-                    .uid
-                    .and_then(|u| facts.user_names.get(&u).cloned().flatten()),
-                owner,
-                owner_reason: reason,
-                owner_reason_code: reason.map(OwnerReason::code),
-                placement: Default::default(),
-                processes,
-            }
-        })
-        .collect()
+    for row in rows {
+        let pids = runs
+            .get(&row.inode)
+            .map_or(&[][..], |r| &holders[r.clone()]);
+        let mut processes: Vec<_> = pids
+            .iter()
+            .filter_map(|&(_, pid)| {
+                facts
+                    .processes
+                    .get(&pid)
+                    .map(|p| with_tid(p, row.inode, &facts))
+            })
+            .collect();
+        processes.sort_by_key(|p| p.pid);
+        let (owner, reason) = if row.inode == 0 {
+            (Owner::None, Some(OwnerReason::kernel_held(row.state)))
+        } else if !processes.is_empty() {
+            (Owner::Visible, None)
+        } else {
+            let (o, r) = reason(row.inode, pids, &facts);
+            (o, Some(r))
+        };
+        row.owner = owner;
+        row.owner_reason = reason;
+        row.owner_reason_code = reason.map(OwnerReason::code);
+        row.processes = processes;
+    }
+}
+
+/// [`rows`] and [`attach_owners`] in one step.
+pub fn join(harvest: Vec<(SocketHarvest, Classification)>, facts: ScanFacts<'_>) -> Vec<Socket> {
+    let mut out = rows(
+        &harvest,
+        &SocketFacts {
+            namespaces: facts.namespaces,
+            cgroups: facts.cgroups,
+            user_names: facts.user_names,
+        },
+    );
+    attach_owners(&mut out, facts);
+    out
 }
 
 /// What to tell a user about owners portscope could not see: run as root, unless it

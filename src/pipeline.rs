@@ -216,6 +216,44 @@ fn scan_warnings(scan: &mut OwnerScan, warnings: &mut Vec<String>) {
     }
 }
 
+/// Which owner source answered (an owner source may fall back, bpf to procfs; none did
+/// when the chosen one failed), and how much its walk read.
+fn record_scan(sources: &mut Sources, c: &Collector, scan: &OwnerScan, source_failed: bool) {
+    sources.owners = match source_failed {
+        true => OwnerSourceKind::None,
+        false => c.owners.kind(),
+    };
+    sources.owner_walk = scan
+        .descriptors
+        .map(|descriptors| OwnerWalk { descriptors });
+}
+
+/// The rows with their owners: placed, filtered by owner, published ports followed.
+fn finish(
+    c: &mut Collector,
+    q: &Query,
+    mut rows: Vec<Socket>,
+    mut warnings: Vec<String>,
+    parents: ProcessTable,
+    sources: Sources,
+) -> Result<Outcome, Error> {
+    place::place(c.owners.as_mut(), &mut rows);
+    if q.selection().has_owner_filters() {
+        rows.retain(|s| filter::owner_matches(q.selection(), s));
+    }
+    let published = match q.stages().follow_published {
+        true => follow::follow(c, q, &rows, &mut warnings)?,
+        false => Vec::new(),
+    };
+    Ok(Outcome {
+        sockets: rows,
+        warnings,
+        parents,
+        sources,
+        published,
+    })
+}
+
 pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     let classifier = classifier(q.view().numeric, c.ephemeral);
     let mut table = q.selection().table.clone();
@@ -237,31 +275,29 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
     };
     let namespaces = harvest.namespaces;
     let mut kept = classify_and_filter(&classifier, q, harvest.sockets);
-
     let wanted = wanted_inodes(&kept);
     // What needs no owners, done while a walk may be running: the default order (the
-    // final sort then finds the rows in place), the sockets' cgroup paths and user names.
+    // final sort then finds the rows in place), the sockets' cgroup paths and user names,
+    // and the rows themselves.
     if q.stages().presort && q.view().sort == SortKey::Port {
         kept.sort_by(|a, b| sort::harvest_order(&a.0, &b.0));
     }
     let (cgroups, user_names) = socket_names(c, q, &kept);
+    let socket_facts = join::SocketFacts {
+        namespaces: &namespaces,
+        cgroups: &cgroups,
+        user_names: &user_names,
+    };
+    let mut rows = join::rows(&kept, &socket_facts);
 
     let (mut scan, source_failed) = scan(c, q, &wanted);
-    // An owner source may fall back (bpf to procfs): say which one answered; none did
-    // when the chosen one failed.
-    sources.owners = match source_failed {
-        true => OwnerSourceKind::None,
-        false => c.owners.kind(),
-    };
-    sources.owner_walk = scan
-        .descriptors
-        .map(|descriptors| OwnerWalk { descriptors });
+    record_scan(&mut sources, c, &scan, source_failed);
     scan_warnings(&mut scan, &mut warnings);
     let still_present = recheck(c, &table, &kept, &scan);
-
+    drop(kept);
     let (processes, parents) = holder_details(c, q, &scan);
-    let mut joined = join::join(
-        kept,
+    join::attach_owners(
+        &mut rows,
         ScanFacts {
             holders: &mut scan.holders,
             processes: &processes,
@@ -279,19 +315,5 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
             user_names: &user_names,
         },
     );
-    place::place(c.owners.as_mut(), &mut joined);
-    if q.selection().has_owner_filters() {
-        joined.retain(|s| filter::owner_matches(q.selection(), s));
-    }
-    let published = match q.stages().follow_published {
-        true => follow::follow(c, q, &joined, &mut warnings)?,
-        false => Vec::new(),
-    };
-    Ok(Outcome {
-        sockets: joined,
-        warnings,
-        parents,
-        sources,
-        published,
-    })
+    finish(c, q, rows, warnings, parents, sources)
 }

@@ -257,7 +257,10 @@ mod tests {
             assert_eq!(trial_bind(&req), (libc::EADDRINUSE, TrialStep::Bind));
             drop(l);
             let r = trial_bind(&req);
-            assert!(matches!(r, (0 | libc::EADDRINUSE, TrialStep::Bind)), "{r:?}");
+            assert!(
+                matches!(r, (0 | libc::EADDRINUSE, TrialStep::Bind)),
+                "{r:?}"
+            );
             r.0 == 0
         });
         assert!(free_after_drop);

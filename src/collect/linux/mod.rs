@@ -561,31 +561,39 @@ mod tests {
         let c6 = TcpStream::connect(l6.local_addr().unwrap()).unwrap();
         let u4 = UdpSocket::bind("127.0.0.1:0").unwrap();
         let u6 = UdpSocket::bind("[::1]:0").unwrap();
-        // Ours by protocol and local address with port: another socket of the host may
-        // use one of these port numbers in another protocol or family (a UDP socket
-        // connected from 127.0.0.1:P while P is our TCP listener's port on ::1).
-        let mut ends = [
-            (Protocol::Tcp, l4.local_addr().unwrap()),
-            (Protocol::Tcp, l6.local_addr().unwrap()),
-            (Protocol::Tcp, c6.local_addr().unwrap()),
-            (Protocol::Udp, u4.local_addr().unwrap()),
-            (Protocol::Udp, u6.local_addr().unwrap()),
+        // Ours by inode (another socket of the host may share a port number, even our
+        // client's local port: outgoing connections share one where their peers differ),
+        // and the accepted end, still in the queue without an inode, by its two ends.
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let inode = |fd: i32| {
+            std::fs::metadata(format!("/proc/self/fd/{fd}"))
+                .unwrap()
+                .ino()
+        };
+        let fds = [
+            l4.as_raw_fd(),
+            l6.as_raw_fd(),
+            c6.as_raw_fd(),
+            u4.as_raw_fd(),
+            u6.as_raw_fd(),
         ];
-        ends.sort_unstable();
+        let inodes: Vec<u64> = fds.iter().map(|&fd| inode(fd)).collect();
+        let accepted = (c6.peer_addr().unwrap(), c6.local_addr().unwrap());
+        let mine = |s: &SocketHarvest| {
+            let end = |e: &crate::model::Endpoint| std::net::SocketAddr::new(e.address, e.port);
+            inodes.contains(&s.inode)
+                || (s.inode == 0
+                    && (end(&s.local), s.remote.as_ref().map(end))
+                        == (accepted.0, Some(accepted.1)))
+        };
         let ours = |min: u64| {
             let mut t = NetlinkTables {
                 diag: None,
                 parallel_min: min,
             };
             let h = t.harvest(&TableQuery::everything()).unwrap();
-            let mine: Vec<SocketHarvest> = h
-                .sockets
-                .into_iter()
-                .filter(|s| {
-                    let end = std::net::SocketAddr::new(s.local.address, s.local.port);
-                    ends.binary_search(&(s.protocol, end)).is_ok()
-                })
-                .collect();
+            let mine: Vec<SocketHarvest> = h.sockets.into_iter().filter(|s| mine(s)).collect();
             (mine, h.warnings)
         };
         let (alone, w1) = ours(u64::MAX);
