@@ -14,7 +14,7 @@ pub fn start_times(pids: impl IntoIterator<Item = u32>) -> HashMap<u32, String> 
             let ticks = start_ticks(pid)?;
             // `ps` divides the same way (whole seconds since boot, rounded down).
             let secs = boot.checked_add(ticks / hz)?;
-            Some((pid, lstart(libc::time_t::try_from(secs).ok()?)?))
+            Some((pid, lstart(i64::try_from(secs).ok()?)?))
         })
         .collect()
 }
@@ -52,7 +52,7 @@ const MONTHS: [&str; 12] = [
 ];
 
 /// `ps -o lstart` format ("%a %b %e %H:%M:%S %Y", C locale) in the local time zone.
-fn lstart(t: libc::time_t) -> Option<String> {
+fn lstart(t: i64) -> Option<String> {
     format_tm(&crate::sys::host::local_time(t)?)
 }
 

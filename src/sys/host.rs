@@ -31,7 +31,11 @@ pub fn cpu_time() -> Duration {
 
 /// `t` broken down in the local time zone (localtime_r: glibc reads TZ and
 /// /etc/localtime on first use, as ps does); None if it cannot be.
-pub fn local_time(t: libc::time_t) -> Option<libc::tm> {
+pub fn local_time(t: i64) -> Option<libc::tm> {
+    // time_t by inference: the alias is deprecated on musl (its width changes there), and
+    // it is i64 on some targets only.
+    #[allow(clippy::useless_conversion)]
+    let t = t.try_into().ok()?;
     let mut tm = zeroed_tm();
     // SAFETY: localtime_r writes only into `tm`, which lives on this stack frame.
     let r = unsafe { libc::localtime_r(&t, &mut tm) };

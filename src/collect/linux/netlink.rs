@@ -15,7 +15,7 @@ pub(super) use super::diag_wire::*;
 
 pub(super) const NETLINK_SOCK_DIAG: libc::c_int = 4;
 /// Seconds to wait for each netlink reply before giving up on netlink.
-const RECV_TIMEOUT_SECS: libc::time_t = 3;
+const RECV_TIMEOUT_SECS: i64 = 3;
 
 /// A netlink sock_diag socket, reused for every table of one run.
 pub struct Diag {
@@ -25,9 +25,15 @@ pub struct Diag {
 }
 
 /// Each reply must come within `secs`, else the read fails with EAGAIN.
-pub(super) fn set_recv_timeout(fd: &OwnedFd, secs: libc::time_t) -> io::Result<()> {
+pub(super) fn set_recv_timeout(fd: &OwnedFd, secs: i64) -> io::Result<()> {
+    // time_t by inference: the alias is deprecated on musl (its width changes there), and
+    // it is i64 on some targets only.
+    #[allow(clippy::useless_conversion)]
+    let tv_sec = secs
+        .try_into()
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     let tv = libc::timeval {
-        tv_sec: secs,
+        tv_sec,
         tv_usec: 0,
     };
     // SAFETY: tv is a valid timeval for the duration of the call.
