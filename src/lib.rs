@@ -69,6 +69,15 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<i32> {
     }
 }
 
+/// True when a stop signal ended a write that waited for room (`sys::stdout`): a command
+/// that stops on a signal ends as it would have at any other moment.
+pub fn stopped_while_writing() -> bool {
+    #[cfg(target_os = "linux")]
+    return sys::stdout::was_stopped();
+    #[cfg(not(target_os = "linux"))]
+    return false;
+}
+
 /// True when the error is a closed pipe: `portscope list | head -1` is a success.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {

@@ -43,8 +43,12 @@ fn main() {
         // exit 0; nothing in them comes from argv.
         Err(e) => e.exit(),
     };
-    let stdout = std::io::stdout();
-    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    // On Linux through the system-call layer's writer, which a stop signal interrupts while
+    // a full pipe keeps a waiting command's write from ending.
+    #[cfg(target_os = "linux")]
+    let mut out = BufWriter::with_capacity(64 * 1024, portscope::sys::stdout::Stdout);
+    #[cfg(not(target_os = "linux"))]
+    let mut out = BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
     let result = portscope::run(cli, &mut out).and_then(|code| {
         out.flush()?;
         Ok(code)
@@ -52,6 +56,8 @@ fn main() {
     let code = match result {
         Ok(code) => code,
         Err(e) if portscope::is_broken_pipe(&e) => 0,
+        // A stop signal while the output waited for a reader: as at any other moment.
+        Err(_) if portscope::stopped_while_writing() => 0,
         Err(e) => {
             to_stderr(&format!("{}\n", portscope::error_line(&e)));
             portscope::error::exit_status(&e)

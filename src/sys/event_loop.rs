@@ -41,12 +41,28 @@ pub fn wait(
     fds: &[BorrowedFd<'_>],
     deadline: Option<Instant>,
 ) -> io::Result<Woke> {
+    let watched: Vec<_> = fds.iter().map(|&fd| (fd, PollFlags::IN)).collect();
+    wait_for(stop, &watched, deadline)
+}
+
+/// Waits, without a deadline, until `fd` can take data (a pipe has room again) or a stop
+/// signal comes; [`Woke::Ready`] is index 0.
+pub fn writable(stop: Option<&StopSignals>, fd: BorrowedFd<'_>) -> io::Result<Woke> {
+    wait_for(stop, &[(fd, PollFlags::OUT)], None)
+}
+
+/// [`wait`] for descriptors each with the events it waits for.
+fn wait_for(
+    stop: Option<&StopSignals>,
+    fds: &[(BorrowedFd<'_>, PollFlags)],
+    deadline: Option<Instant>,
+) -> io::Result<Woke> {
     let mut polled: Vec<PollFd<'_>> = stop
         .map(|s| PollFd::new(s, PollFlags::IN))
         .into_iter()
         .chain(
             fds.iter()
-                .map(|&fd| PollFd::from_borrowed_fd(fd, PollFlags::IN)),
+                .map(|&(fd, events)| PollFd::from_borrowed_fd(fd, events)),
         )
         .collect();
     loop {

@@ -15,5 +15,7 @@ pub mod host;
 pub mod ifaddrs;
 #[cfg(target_os = "linux")]
 pub mod signals;
+#[cfg(target_os = "linux")]
+pub mod stdout;
 #[cfg(unix)]
 pub mod users;

@@ -68,14 +68,19 @@ pub fn block_and_watch(
     })
 }
 
-/// Stop signals read from a descriptor instead of ending the process.
-pub struct StopSignals(OwnedFd);
+/// Stop signals read from a descriptor instead of ending the process (clones share it).
+#[derive(Clone)]
+pub struct StopSignals(std::sync::Arc<OwnedFd>);
 
 impl StopSignals {
     /// Blocks `signals` and reads them from a signalfd; on failure nothing is blocked.
     /// Call it before starting threads, so that every thread leaves them to the descriptor.
+    /// Writes to standard output wait on it too from now on (`sys::stdout`), so a stop
+    /// still stops a command whose output nobody reads.
     pub fn install(signals: &[libc::c_int]) -> io::Result<StopSignals> {
-        block_and_watch(signals, signalfd).map(StopSignals)
+        let stops = StopSignals(std::sync::Arc::new(block_and_watch(signals, signalfd)?));
+        super::stdout::watch_stops(stops.clone());
+        Ok(stops)
     }
 }
 

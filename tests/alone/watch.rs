@@ -10,6 +10,7 @@ use portscope::model::{Owner, SockState, Socket};
 use std::io::{BufRead, BufReader, Read};
 use std::net::TcpListener;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
@@ -321,4 +322,70 @@ fn bad_intervals_are_refused_with_exit_2() {
         let (code, out, err) = run(&a);
         assert_eq!((code, out.as_str(), err.as_str()), (2, "", msg), "{args:?}");
     }
+}
+
+/// Regression: with its output in a pipe nobody read, watch blocked in write(2) with its
+/// stop signals blocked (they are read from a signalfd), so SIGTERM could not end it and
+/// only SIGKILL did. The pipe is filled by the snapshot of 150 listeners; full is seen
+/// through a second, non-blocking opening of the same pipe that has no room left.
+#[test]
+fn sigterm_ends_it_while_its_output_pipe_is_full() {
+    let _serial = serial();
+    if !quiet_netns() {
+        return;
+    }
+    let held: Vec<TcpListener> = (0..150)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let (read_end, write_end) = std::io::pipe().unwrap();
+    let probe = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(format!("/proc/self/fd/{}", write_end.as_raw_fd()))
+        .unwrap();
+    let mut child = Command::new(bin_path())
+        .args([
+            "watch",
+            "--jsonl",
+            "--interval",
+            "200ms",
+            "--events",
+            "poll",
+        ])
+        .stdout(write_end)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let has_room = || {
+        let mut p = [libc::pollfd {
+            fd: probe.as_raw_fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        }];
+        // SAFETY: one valid pollfd, for as long as the call.
+        let n = unsafe { libc::poll(p.as_mut_ptr(), 1, 100) };
+        n != 0
+    };
+    let start = Instant::now();
+    while has_room() {
+        assert!(start.elapsed() < LINE_TIMEOUT, "the pipe never filled");
+    }
+    let pid = child.id() as i32;
+    let (done, ended) = channel();
+    std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+        let _ = done.send((child.wait().unwrap(), err));
+    });
+    // SAFETY: kill on the PID of our own child (reaped only by the thread above, after
+    // it ends).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let (status, err) = ended.recv_timeout(LINE_TIMEOUT).unwrap_or_else(|_| {
+        // SAFETY: as above; SIGKILL so that the test does not leave it behind.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        panic!("still running {LINE_TIMEOUT:?} after SIGTERM with its output full")
+    });
+    assert_eq!(status.code(), Some(0));
+    only_notes(&err);
+    drop((read_end, held));
 }

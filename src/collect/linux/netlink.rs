@@ -32,10 +32,7 @@ pub(super) fn set_recv_timeout(fd: &OwnedFd, secs: i64) -> io::Result<()> {
     let tv_sec = secs
         .try_into()
         .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    let tv = libc::timeval {
-        tv_sec,
-        tv_usec: 0,
-    };
+    let tv = libc::timeval { tv_sec, tv_usec: 0 };
     // SAFETY: tv is a valid timeval for the duration of the call.
     let rc = unsafe {
         libc::setsockopt(
