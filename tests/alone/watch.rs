@@ -215,8 +215,14 @@ fn added_owner_changed_and_removed_as_json_lines() {
     let mut both = vec![me, worker.0.id()];
     both.sort_unstable();
     assert_eq!(pids(&s), both);
-    let sleep = s.processes.iter().find(|p| p.pid == worker.0.id()).unwrap();
-    assert_eq!(sleep.name, "sleep");
+    // Seen after its exec it is `sleep`; seen between fork and exec (a busy host widens
+    // that moment) it still holds our descriptors under our name, and is rightly named so.
+    let held_by = s.processes.iter().find(|p| p.pid == worker.0.id()).unwrap();
+    let ours = std::fs::read_to_string("/proc/thread-self/comm").unwrap();
+    assert!(
+        held_by.name == "sleep" || held_by.name == ours.trim_end(),
+        "{held_by:?}"
+    );
 
     worker.0.kill().unwrap();
     worker.0.wait().unwrap();
