@@ -50,6 +50,19 @@ fn sock(protocol: Protocol, local: &str, state: SockState) -> Sock {
 }
 
 /// A socket of `protocol`: [`tcp`] or [`udp`].
+/// `who`'s view as the fake-host tests ask for it: numeric ports, JSON or the blocks.
+pub fn who_view(json: bool) -> portscope::query::WhoView {
+    portscope::query::WhoView {
+        first: false,
+        numeric: true,
+        quiet: false,
+        output: portscope::query::Output {
+            json,
+            ..Default::default()
+        },
+    }
+}
+
 pub fn socket(protocol: Protocol, local: &str) -> Sock {
     match protocol {
         Protocol::Tcp => tcp(local),

@@ -4,7 +4,7 @@
 use crate::common::fake::{self, Asked, FakeHost, Step};
 use portscope::collect::Collector;
 use portscope::model::{Process, Protocol, SockState, SocketHarvest, TableQuery};
-use portscope::query::{Output, Query, Selection, View, WhoView};
+use portscope::query::{Output, Query, Selection, View};
 use portscope::services::Services;
 use portscope::spec::PortSpec;
 use std::rc::Rc;
@@ -289,15 +289,7 @@ fn recheck_dumps_only_what_exact_lookups_did_not_confirm() {
 
 fn who(c: &mut Collector, spec: &str, json: bool) -> (i32, String) {
     let ports = vec![PortSpec::parse(spec, &Services::builtin()).unwrap()];
-    let view = WhoView {
-        first: false,
-        numeric: true,
-        quiet: false,
-        output: Output {
-            json,
-            ..Output::default()
-        },
-    };
+    let view = fake::who_view(json);
     let q = Query::who(
         Selection {
             ports,

@@ -4,11 +4,11 @@
 //! /proc, no /var/lib/docker): the text and the JSON give the same follow.
 #![cfg(target_os = "linux")]
 
-use crate::common::fake::{tcp, FakeHost};
+use crate::common::fake::{tcp, who_view, FakeHost};
 use portscope::collect::linux::placement::Roots;
 use portscope::collect::Collector;
 use portscope::model::{Container, Netns, Process, TableQuery};
-use portscope::query::{Output, Query, Selection, WhoView};
+use portscope::query::{Query, Selection};
 use portscope::services::Services;
 use std::sync::Arc;
 
@@ -89,15 +89,7 @@ fn host(dir: &std::path::Path) -> Collector {
 
 fn who(c: &mut Collector, json: bool) -> (i32, String) {
     let ports = portscope::query::parse_ports(&["8080".into()], Services::system()).unwrap();
-    let view = WhoView {
-        first: false,
-        numeric: true,
-        quiet: false,
-        output: Output {
-            json,
-            ..Output::default()
-        },
-    };
+    let view = who_view(json);
     let q = Query::who(Selection::ports(TableQuery::everything(), ports), view);
     let mut out = Vec::new();
     let code = portscope::cmd::who::run_with(c, &q, false, &mut out).unwrap();
