@@ -253,9 +253,10 @@ pub fn run(c: &mut Collector, q: &Query) -> Result<Outcome, Error> {
         true => OwnerSourceKind::None,
         false => c.owners.kind(),
     };
-    sources.owner_walk = scan
-        .descriptors
-        .map(|descriptors| OwnerWalk { descriptors });
+    sources.owner_walk = scan.descriptors.map(|descriptors| OwnerWalk {
+        descriptors,
+        program: scan.walk_program,
+    });
     scan_warnings(&mut scan, &mut warnings);
     let still_present = recheck(c, &table, &kept, &scan);
 

@@ -1,22 +1,30 @@
-//! Collect stage, Linux: the BPF owner source. One `iter/task_file` program walks every
-//! task's descriptor table inside the kernel and writes a record per socket descriptor, so
-//! naming owners costs no syscall per descriptor (the procfs scan in fdscan.rs pays a
-//! readlink each). No libbpf, no compiler: the program is assembled here from the running
-//! kernel's BTF (see program.rs for its source), loaded with bpf(2), read, and dropped.
+//! Collect stage, Linux: the BPF owner source. A BPF iterator program walks every task's
+//! descriptor table inside the kernel and writes a record per socket descriptor, so naming
+//! owners costs no syscall per descriptor (the procfs scan in fdscan.rs pays a readlink
+//! each). No libbpf, no compiler: the program is assembled here from the running kernel's
+//! BTF, loaded with bpf(2), read, and dropped. Two programs write the same records:
+//! - fdtable.rs's `iter/task` program, which reads each task's table itself and only the
+//!   sockets' files (Linux 6.2+: bpf_loop, bpf_rdonly_cast): several times cheaper per
+//!   descriptor; tried first;
+//! - program.rs's `iter/task_file` program, which the kernel runs once per open file
+//!   (Linux 5.11+: bpf_get_current_task_btf, bpf_sock_from_file): where the first does not
+//!   load, or cannot finish a walk (see [`Walker::read`]).
 //!
-//! Needs Linux >= 5.11 (bpf_get_current_task_btf, bpf_sock_from_file) with BTF, and
-//! CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN); callers fall back to the procfs scan on
-//! [`BpfError::Permission`] and [`BpfError::Unsupported`].
+//! Needs BTF and CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN); callers fall back to the
+//! procfs scan on [`BpfError::Permission`] and [`BpfError::Unsupported`].
 
 mod btf;
 pub mod events;
 mod events_prog;
+mod fdtable;
 mod insn;
 mod loader;
+mod progbtf;
 mod program;
 
 use crate::collect::OwnerScan;
 use crate::fast_hash::InodeSet;
+pub use crate::model::OwnerWalkProgram as Program;
 use std::io;
 
 /// Where the kernel publishes its own type information.
@@ -54,7 +62,7 @@ impl Record {
 }
 
 /// Why the BPF source cannot answer; each message names the step that failed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum BpfError {
     /// EPERM/EACCES: no CAP_BPF + CAP_PERFMON (an unprivileged user, most containers).
     #[error("BPF owner scan not permitted: {0}")]
@@ -89,62 +97,212 @@ impl BpfError {
     }
 }
 
-/// Assembles the program for this kernel from its BTF.
-fn assemble() -> Result<(Vec<insn::Insn>, u32), BpfError> {
-    let blob = btf::Blob::open(VMLINUX_BTF)
-        .map_err(|e| BpfError::classify(&format!("read {VMLINUX_BTF}"), &e, ""))?;
-    let btf = btf::Btf::parse(blob.bytes(), program::STRUCTS, &[program::TARGET_FUNC])
-        .map_err(|e| BpfError::Unsupported(format!("read {VMLINUX_BTF}: {e}")))?;
-    let layout = program::Layout::from_btf(&btf)
-        .map_err(|e| BpfError::Unsupported(format!("find the program's fields: {e}")))?;
-    let insns = program::build(&layout)
-        .map_err(|e| BpfError::Other(format!("assemble the program: {e}")))?;
-    Ok((insns, layout.attach_btf_id))
+/// The kernel's types, read once for both programs: where one cannot be followed,
+/// why.
+struct Layouts {
+    fdtable: Result<fdtable::Layout, BpfError>,
+    task_file: Result<program::Layout, BpfError>,
 }
 
-/// The program, assembled for this kernel and loaded: the fixed cost (BTF walk and
+fn layouts() -> Result<Layouts, BpfError> {
+    let blob = btf::Blob::open(VMLINUX_BTF)
+        .map_err(|e| BpfError::classify(&format!("read {VMLINUX_BTF}"), &e, ""))?;
+    let structs: Vec<&str> = program::STRUCTS
+        .iter()
+        .chain(
+            fdtable::STRUCTS
+                .iter()
+                .filter(|s| !program::STRUCTS.contains(s)),
+        )
+        .copied()
+        .collect();
+    let funcs = [
+        program::TARGET_FUNC,
+        fdtable::TARGET_FUNC,
+        fdtable::RDONLY_CAST,
+    ];
+    let btf = btf::Btf::parse(blob.bytes(), &structs, &funcs)
+        .map_err(|e| BpfError::Unsupported(format!("read {VMLINUX_BTF}: {e}")))?;
+    let fields =
+        |e: btf::BtfError| BpfError::Unsupported(format!("find the program's fields: {e}"));
+    Ok(Layouts {
+        fdtable: fdtable::Layout::from_btf(&btf).map_err(fields),
+        task_file: program::Layout::from_btf(&btf).map_err(fields),
+    })
+}
+
+/// A socket of ours at a known descriptor, open while the fdtable program may run: the
+/// program reads its f_op to learn socket_file_ops, which the BTF does not hold.
+struct Anchor {
+    fd: std::os::fd::OwnedFd,
+    inode: u64,
+}
+
+impl Anchor {
+    fn open() -> Result<Anchor, BpfError> {
+        let fail = |e: io::Error| BpfError::Other(format!("open a socket to learn from: {e}"));
+        let fd =
+            std::os::fd::OwnedFd::from(std::os::unix::net::UnixDatagram::unbound().map_err(fail)?);
+        let inode = rustix::fs::fstat(&fd).map_err(|e| fail(e.into()))?.st_ino;
+        Ok(Anchor { fd, inode })
+    }
+
+    fn raw(&self) -> u32 {
+        use std::os::fd::AsRawFd;
+        self.fd.as_raw_fd() as u32
+    }
+}
+
+/// A loaded program, and what its walk needs.
+enum Loaded {
+    Fdtable {
+        prog: std::os::fd::OwnedFd,
+        anchor: Anchor,
+    },
+    TaskFile {
+        prog: std::os::fd::OwnedFd,
+    },
+}
+
+fn load_fdtable(l: &Result<fdtable::Layout, BpfError>) -> Result<Loaded, BpfError> {
+    let l = l.as_ref().map_err(Clone::clone)?;
+    let anchor = Anchor::open()?;
+    let (insns, funcs) = fdtable::build(l, anchor.raw())
+        .map_err(|e| BpfError::Other(format!("assemble the program: {e}")))?;
+    let funcs = progbtf::FuncInfo::load(&funcs)?;
+    let prog = loader::load(&insns, l.attach_btf_id, loader::NAME_FDTABLE, Some(&funcs))?;
+    Ok(Loaded::Fdtable { prog, anchor })
+}
+
+fn load_task_file(l: &Result<program::Layout, BpfError>) -> Result<Loaded, BpfError> {
+    let l = l.as_ref().map_err(Clone::clone)?;
+    let insns =
+        program::build(l).map_err(|e| BpfError::Other(format!("assemble the program: {e}")))?;
+    let prog = loader::load(&insns, l.attach_btf_id, loader::NAME_TASK_FILE, None)?;
+    Ok(Loaded::TaskFile { prog })
+}
+
+/// A program assembled for this kernel and loaded: the fixed cost (BTF walk and
 /// verifier) paid once, after which each [`Walker::read`] is one walk over every task.
 pub struct Walker {
-    prog: std::os::fd::OwnedFd,
+    loaded: Loaded,
+    /// task_file's layout, for a walk the fdtable program cannot finish.
+    task_file: Result<program::Layout, BpfError>,
 }
 
 impl Walker {
+    /// The fdtable program where this kernel runs it (Linux 5.17+: bpf_loop), else the
+    /// task_file program, silently: which one ran is in [`Walk::program`].
     pub fn load() -> Result<Walker, BpfError> {
-        let (insns, attach_btf_id) = assemble()?;
+        let layouts = layouts()?;
+        let loaded = match load_fdtable(&layouts.fdtable) {
+            Ok(loaded) => loaded,
+            Err(_) => load_task_file(&layouts.task_file)?,
+        };
         Ok(Walker {
-            prog: loader::load(&insns, attach_btf_id)?,
+            loaded,
+            task_file: layouts.task_file,
+        })
+    }
+
+    /// Exactly `program`, with no fallback (for tests and measurements).
+    pub fn load_only(program: Program) -> Result<Walker, BpfError> {
+        let layouts = layouts()?;
+        let loaded = match program {
+            Program::TaskFdtable => load_fdtable(&layouts.fdtable)?,
+            Program::TaskFile => load_task_file(&layouts.task_file)?,
+        };
+        Ok(Walker {
+            loaded,
+            task_file: layouts.task_file,
         })
     }
 
     /// Every socket descriptor of every process visible in the caller's PID namespace,
     /// once per (pid, fd, inode, netns), sorted by pid then fd, as of this call; and how
-    /// many descriptors the walk went through.
-    pub fn read(&self) -> Result<Walk, BpfError> {
-        let iter = loader::open_iter(&self.prog)?;
-        let mut records = Vec::with_capacity(1024);
-        let mut last_index = None;
-        loader::read_records(&iter, program::RECORD_LEN, |b| {
-            let r = Record::parse(b);
-            if (r.pid, r.tid, r.fd) == (program::TRAILER, program::TRAILER, program::TRAILER) {
-                last_index = Some(r.inode);
-            } else {
-                records.push(r);
+    /// many descriptors the walk went through. Where the fdtable walk cannot finish (a
+    /// table with more sockets than one read of the iterator holds, or none of ours to
+    /// learn from), walks again with task_file, and keeps it for later reads.
+    pub fn read(&mut self) -> Result<Walk, BpfError> {
+        if let Loaded::Fdtable { prog, anchor } = &self.loaded {
+            if let Some(walk) = read_fdtable(prog, anchor)? {
+                return Ok(walk);
             }
-        })?;
-        Ok(Walk {
-            records: dedup(records),
-            descriptors: last_index.map(|i| i + 1),
-        })
+            self.loaded = load_task_file(&self.task_file)?;
+        }
+        match &self.loaded {
+            Loaded::TaskFile { prog } => read_task_file(prog),
+            Loaded::Fdtable { .. } => Err(BpfError::Other("no program to walk with".into())),
+        }
     }
 }
 
+fn read_failed(e: io::Error) -> BpfError {
+    BpfError::classify("read the iterator", &e, "")
+}
+
+/// One walk of the task_file program: its trailer's inode is the index of the last
+/// descriptor.
+fn read_task_file(prog: &std::os::fd::OwnedFd) -> Result<Walk, BpfError> {
+    let iter = loader::open_iter(prog)?;
+    let mut records = Vec::with_capacity(1024);
+    let mut last_index = None;
+    loader::read_records(&iter, program::RECORD_LEN, |b| {
+        let r = Record::parse(b);
+        if (r.pid, r.tid, r.fd) == (program::TRAILER, program::TRAILER, program::TRAILER) {
+            last_index = Some(r.inode);
+        } else {
+            records.push(r);
+        }
+    })
+    .map_err(read_failed)?;
+    Ok(Walk {
+        records: dedup(records),
+        descriptors: last_index.map(|i| i + 1),
+        program: Program::TaskFile,
+    })
+}
+
+/// One walk of the fdtable program: each table's count comes in a PARTIAL record, the
+/// trailer says the walk ended. Our anchor socket is left out. None where the walk could
+/// not finish: one task's records overflow the iterator's buffer (E2BIG: the kernel
+/// shows one task at a time, in at most 8 pages), or a table could not be walked.
+fn read_fdtable(prog: &std::os::fd::OwnedFd, anchor: &Anchor) -> Result<Option<Walk>, BpfError> {
+    let iter = loader::open_iter(prog)?;
+    let mut records = Vec::with_capacity(1024);
+    let (mut counted, mut ended, mut incomplete) = (0u64, false, false);
+    let read = loader::read_records(&iter, program::RECORD_LEN, |b| {
+        let r = Record::parse(b);
+        match (r.pid, r.tid, r.fd) {
+            (program::TRAILER, program::TRAILER, program::TRAILER) => ended = true,
+            (program::TRAILER, program::TRAILER, fdtable::PARTIAL) => counted += r.inode,
+            (program::TRAILER, program::TRAILER, fdtable::INCOMPLETE) => incomplete = true,
+            _ if r.inode == anchor.inode => {}
+            _ => records.push(r),
+        }
+    });
+    match read {
+        Err(e) if e.raw_os_error() == Some(libc::E2BIG) => return Ok(None),
+        Err(e) => return Err(read_failed(e)),
+        Ok(()) if incomplete => return Ok(None),
+        Ok(()) => {}
+    }
+    Ok(Some(Walk {
+        records: dedup(records),
+        descriptors: ended.then_some(counted),
+        program: Program::TaskFdtable,
+    }))
+}
+
 /// One walk's answer.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Walk {
     /// See [`Walker::read`].
     pub records: Vec<Record>,
-    /// Descriptors walked (the trailer's object index + 1); None without a trailer.
+    /// Descriptors walked; None without the walk's trailer.
     pub descriptors: Option<u64>,
+    /// The program that walked.
+    pub program: Program,
 }
 
 /// Loads the program and walks once: see [`Walker::read`].
