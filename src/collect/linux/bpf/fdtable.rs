@@ -31,7 +31,8 @@
 //!     u64 words = (read(&fdt->max_fds) + 63) / 64;
 //!     if (words > BPF_MAX_LOOPS) { marker(seq, INCOMPLETE, 0); return 0; }
 //!     bpf_loop(words, word, &c, 0);
-//!     marker(seq, PARTIAL, c.count);                     // the descriptors of this table
+//!     if (c.truncated) marker(seq, TRUNCATED, (u64)r.pid << 32 | r.tid);  // walked again
+//!     else marker(seq, PARTIAL, c.count);                // the descriptors of this table
 //!     return 0;
 //! }
 //! static long word(u64 k, struct ctx *c) {               // descriptors 64 k ..
@@ -52,10 +53,12 @@
 //!     if (!(c->bits >> m & 1) || !f) return 0;          // a slot reserved, or just closed
 //!     c->count++;
 //!     if (f->f_op != c->sock_ops) return 0;
+//!     if (c->written >= MAX_RECORDS) { c->truncated = c->stop = 1; return 1; }
 //!     r.fd = c->fd0 + m;
 //!     r.inode = f->f_inode->i_ino;
 //!     r.netns = ((struct socket *)f->private_data)->sk->__sk_common.skc_net.net->ns.inum;
 //!     if (bpf_seq_write(seq, &r, sizeof(r))) { c->stop = 1; return 1; }  // buffer full
+//!     c->written++;
 //!     return 0;
 //! }
 //! ```
@@ -81,9 +84,12 @@
 //! - The stack is one 512-byte budget across frames: fd[] is read 8 pointers at a time,
 //!   into the main program's frame, which the callbacks reach through their context.
 //!
-//! One task's records must fit the iterator's buffer (8 pages: about 1,000 sockets in one
-//! table). When they do not, the kernel retries the task alone, then fails the read with
-//! E2BIG; the walker then walks with task_file instead (see mod.rs).
+//! One task's output must fit the iterator's buffer (8 pages): when a write does not fit
+//! behind earlier tasks' records, the kernel drops what the task wrote and shows the task
+//! again in the next read, alone; if it still does not fit, the read fails (E2BIG). So a
+//! task writes at most MAX_RECORDS records; a table with more sockets ends with a
+//! TRUNCATED marker naming the task, and the walker walks that task alone with
+//! task_file (see mod.rs).
 
 use super::btf::{Btf, BtfError};
 use super::insn::*;
@@ -102,6 +108,12 @@ pub const PARTIAL: u32 = u32::MAX - 1;
 /// The fd of the record saying a table could not be walked (no socket to learn
 /// socket_file_ops from, or more words than bpf_loop allows): the walk is incomplete.
 pub const INCOMPLETE: u32 = u32::MAX - 2;
+/// The fd of the record written instead of PARTIAL for a task with more than
+/// MAX_RECORDS sockets, whose records stop there; its inode is pid << 32 | tid.
+pub const TRUNCATED: u32 = u32::MAX - 3;
+/// The most records one task writes: with its last record, one read of the iterator
+/// (8 pages, 32 KiB on x86-64) must hold them all, or the kernel fails the read (E2BIG).
+pub const MAX_RECORDS: i32 = 1000;
 /// BPF_MAX_LOOPS: bpf_loop refuses more iterations (2^23 words: 512M descriptors).
 const MAX_LOOPS: i32 = 1 << 23;
 
@@ -118,8 +130,10 @@ const STOP: i16 = -96;
 const SCRATCH: i16 = -104;
 const BITS: i16 = -112;
 const FD0: i16 = -120;
+const WRITTEN: i16 = -128;
+const TRUNC: i16 = -136;
 /// fd[FD0 .. FD0 + 8], read in one go.
-const CHUNK: i16 = -184;
+const CHUNK: i16 = -200;
 const CHUNK_FILES: i32 = 8;
 
 pub const STRUCTS: &[&str] = &[
@@ -360,7 +374,16 @@ fn walk(a: &mut Asm, l: &Layout) {
     a.mov(R3, FP); //                                the callbacks' context: this frame
     a.mov_imm(R4, 0);
     a.call(LOOP);
+    a.ldx(Size::DW, R1, FP, TRUNC);
+    a.jmp_imm(JNE, R1, 0, "truncated");
     marker(a, PARTIAL, Some(COUNT));
+    a.label("truncated"); //                         its records stopped: say whose
+    a.ldx(Size::W, R1, FP, REC_PID);
+    a.alu_imm(LSH, R1, 32);
+    a.ldx(Size::W, R2, FP, REC_TID);
+    a.alu(OR, R1, R2);
+    a.stx(Size::DW, FP, SCRATCH, R1);
+    marker(a, TRUNCATED, Some(SCRATCH));
 }
 
 /// Every slot the callbacks write, written before the first call with what the verifier
@@ -372,7 +395,7 @@ fn walk(a: &mut Asm, l: &Layout) {
 fn context(a: &mut Asm) {
     unknown_zero(a, R3, R8);
     let slots = [
-        COUNT, STOP, WORD, BASE, BITS, FD0, REC_FD, REC_INODE, REC_NETNS,
+        COUNT, STOP, WORD, BASE, BITS, FD0, WRITTEN, TRUNC, REC_FD, REC_INODE, REC_NETNS,
     ];
     for slot in slots
         .into_iter()
@@ -494,7 +517,9 @@ fn slot_callback(a: &mut Asm, l: &Layout) {
     a.ldx(Size::DW, R1, R8, l.file_f_op);
     a.ldx(Size::DW, R2, R6, SOCK_OPS);
     a.jmp(JNE, R1, R2, "slot_done");
-    a.ldx(Size::DW, R1, R6, FD0); //                 a socket: its record
+    a.ldx(Size::DW, R1, R6, WRITTEN); //             a socket: its record, if room
+    a.jmp_imm(JGE, R1, MAX_RECORDS, "slot_truncated");
+    a.ldx(Size::DW, R1, R6, FD0);
     a.alu(ADD, R1, R7);
     a.stx(Size::W, R6, REC_FD, R1);
     a.ldx(Size::DW, R1, R8, l.file_inode);
@@ -512,9 +537,15 @@ fn slot_callback(a: &mut Asm, l: &Layout) {
     a.mov_imm(R3, RECORD_LEN as i32);
     a.call(SEQ_WRITE);
     a.jmp_imm(JNE, R0, 0, "slot_full"); //           the seq buffer is full
+    a.ldx(Size::DW, R1, R6, WRITTEN);
+    a.alu_imm(ADD, R1, 1);
+    a.stx(Size::DW, R6, WRITTEN, R1);
     a.label("slot_done");
     a.mov_imm(R0, 0);
     a.exit();
+    a.label("slot_truncated");
+    a.mov_imm(R1, 1);
+    a.stx(Size::DW, R6, TRUNC, R1);
     a.label("slot_full");
     a.mov_imm(R1, 1);
     a.stx(Size::DW, R6, STOP, R1);

@@ -179,3 +179,90 @@ fn the_anchor_descriptor_is_an_immediate() {
     let too_far = build(&layout(), u32::MAX / 4);
     assert!(too_far.is_err());
 }
+
+/// The destinations (offsets from `base`) of each bpf_probe_read_kernel: `r1 = base;
+/// r1 += off` before the call, `r2` the size.
+fn read_into(insns: &[Insn], base: u8) -> Vec<i16> {
+    let mut out = Vec::new();
+    for (at, i) in insns.iter().enumerate() {
+        if !is_helper(i, PROBE_READ_KERNEL) || at < 4 {
+            continue;
+        }
+        let w = &insns[at - 4..at];
+        let from_base = w
+            .iter()
+            .any(|i| i.code == 0xbf && i.regs == (base << 4) | 1);
+        let off = w
+            .iter()
+            .find(|i| i.code == 0x07 && i.regs == 1)
+            .map(|i| i.imm);
+        let size = w
+            .iter()
+            .find(|i| i.code == 0xb7 && i.regs == 2)
+            .map(|i| i.imm);
+        if let (true, Some(off), Some(size)) = (from_base, off, size) {
+            out.extend(off as i16..(off + size) as i16);
+        }
+    }
+    out
+}
+
+/// The verifier lets a privileged program read stack it never wrote (it reads garbage
+/// then): every byte the callbacks read from the main program's frame is written there
+/// before the walk starts, by a store or a bpf_probe_read_kernel. (Regression: a flag
+/// left out of the context read as garbage, and every task looked truncated.)
+#[test]
+fn the_callbacks_read_only_context_written_before_the_walk() {
+    let (p, funcs) = build(&layout(), ANCHOR).unwrap();
+    let main = function(&p, &funcs, "main");
+    let walk = main.iter().position(|i| is_helper(i, LOOP)).unwrap();
+    let mut written = stored(&main[..walk], 10);
+    written.extend(read_into(&main[..walk], 10));
+    for name in ["word", "byte", "slot"] {
+        for i in function(&p, &funcs, name) {
+            if i.code & 0x07 != 0x01 || i.regs >> 4 != 6 {
+                continue; // not a load through r6, the main program's frame pointer
+            }
+            let len = match i.code & 0x18 {
+                0x18 => 8,
+                0x00 => 4,
+                0x08 => 2,
+                _ => 1,
+            };
+            for b in i.off..i.off + len {
+                // CHUNK is read at a variable offset: its slots are checked as a whole.
+                assert!(
+                    written.contains(&b),
+                    "{name} reads fp{b}, never written first"
+                );
+            }
+        }
+    }
+    for b in CHUNK..CHUNK + 8 * CHUNK_FILES as i16 {
+        assert!(written.contains(&b), "CHUNK byte fp{b}");
+    }
+}
+
+/// One task writes at most MAX_RECORDS records and a marker: all of it fits one read
+/// of the iterator (8 pages of 4 KiB), and `slot` checks the count before each write.
+#[test]
+fn one_task_never_writes_more_than_a_read_holds() {
+    assert!((MAX_RECORDS as usize + 1) * RECORD_LEN <= 8 * 4096);
+    let (p, funcs) = build(&layout(), ANCHOR).unwrap();
+    let slot = function(&p, &funcs, "slot");
+    let write = slot.iter().position(|i| is_helper(i, SEQ_WRITE)).unwrap();
+    let cap = slot
+        .iter()
+        .position(|i| i.code == 0x35 && i.imm == MAX_RECORDS)
+        .unwrap();
+    assert!(cap < write);
+    let main = function(&p, &funcs, "main");
+    let markers: Vec<i32> = main
+        .iter()
+        .filter(|i| i.code == 0x62 && i.off == REC_FD)
+        .map(|i| i.imm)
+        .collect();
+    for fd in [PARTIAL, TRUNCATED, INCOMPLETE, TRAILER] {
+        assert!(markers.contains(&(fd as i32)), "{fd:#x} marker");
+    }
+}

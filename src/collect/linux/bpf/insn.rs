@@ -93,6 +93,7 @@ pub const JEQ: u8 = 0x10;
 pub const JNE: u8 = 0x50;
 pub const JLT: u8 = 0xa0;
 pub const JGT: u8 = 0x20;
+pub const JGE: u8 = 0x30;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
 

@@ -42,7 +42,7 @@ struct ProgLoadAttr {
     _pad: u32,
 }
 
-/// The BPF_LINK_CREATE part: no iter_info, so the iterator walks every task.
+/// The BPF_LINK_CREATE part: without iter_info, an iterator walks every task.
 #[repr(C)]
 #[derive(Default)]
 struct LinkCreateAttr {
@@ -401,11 +401,26 @@ fn last_lines(log: &[u8]) -> String {
 
 /// Attaches the program as an iterator and opens one walk over every task's files.
 pub fn open_iter(prog: &OwnedFd) -> Result<OwnedFd, BpfError> {
+    open_iter_of(prog, None)
+}
+
+/// [`open_iter`] over the one task `tid` (a number in our PID namespace; Linux 6.1+).
+pub fn open_iter_tid(prog: &OwnedFd, tid: u32) -> Result<OwnedFd, BpfError> {
+    open_iter_of(prog, Some(tid))
+}
+
+fn open_iter_of(prog: &OwnedFd, tid: Option<u32>) -> Result<OwnedFd, BpfError> {
+    // union bpf_iter_link_info's task member: tid, pid, pid_fd (one of them set).
+    let info: [u32; 3] = [tid.unwrap_or(0), 0, 0];
     let mut link = LinkCreateAttr {
         prog_fd: prog.as_raw_fd() as u32,
         attach_type: BPF_TRACE_ITER,
         ..Default::default()
     };
+    if tid.is_some() {
+        link.iter_info = info.as_ptr() as u64;
+        link.iter_info_len = std::mem::size_of_val(&info) as u32;
+    }
     let link = bpf_fd(BPF_LINK_CREATE, &mut link)
         .map_err(|e| BpfError::classify("attach the iterator", &e, ""))?;
     let mut iter = IterCreateAttr {

@@ -8,7 +8,8 @@
 //!   descriptor; tried first;
 //! - program.rs's `iter/task_file` program, which the kernel runs once per open file
 //!   (Linux 5.11+: bpf_get_current_task_btf, bpf_sock_from_file): where the first does not
-//!   load, or cannot finish a walk (see [`Walker::read`]).
+//!   load, for a table with more sockets than the first writes for one task, or where it
+//!   cannot finish a walk (see [`Walker::read`]).
 //!
 //! Needs BTF and CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN); callers fall back to the
 //! procfs scan on [`BpfError::Permission`] and [`BpfError::Unsupported`].
@@ -153,87 +154,117 @@ impl Anchor {
     }
 }
 
-/// A loaded program, and what its walk needs.
-enum Loaded {
-    Fdtable {
-        prog: std::os::fd::OwnedFd,
-        anchor: Anchor,
-    },
-    TaskFile {
-        prog: std::os::fd::OwnedFd,
-    },
+/// The fdtable program, loaded, with the socket it learns from.
+struct Fdtable {
+    prog: std::os::fd::OwnedFd,
+    anchor: Anchor,
 }
 
-fn load_fdtable(l: &Result<fdtable::Layout, BpfError>) -> Result<Loaded, BpfError> {
+fn load_fdtable(l: &Result<fdtable::Layout, BpfError>) -> Result<Fdtable, BpfError> {
     let l = l.as_ref().map_err(Clone::clone)?;
     let anchor = Anchor::open()?;
     let (insns, funcs) = fdtable::build(l, anchor.raw())
         .map_err(|e| BpfError::Other(format!("assemble the program: {e}")))?;
     let funcs = progbtf::FuncInfo::load(&funcs)?;
     let prog = loader::load(&insns, l.attach_btf_id, loader::NAME_FDTABLE, Some(&funcs))?;
-    Ok(Loaded::Fdtable { prog, anchor })
+    Ok(Fdtable { prog, anchor })
 }
 
-fn load_task_file(l: &Result<program::Layout, BpfError>) -> Result<Loaded, BpfError> {
+fn load_task_file(l: &Result<program::Layout, BpfError>) -> Result<std::os::fd::OwnedFd, BpfError> {
     let l = l.as_ref().map_err(Clone::clone)?;
     let insns =
         program::build(l).map_err(|e| BpfError::Other(format!("assemble the program: {e}")))?;
-    let prog = loader::load(&insns, l.attach_btf_id, loader::NAME_TASK_FILE, None)?;
-    Ok(Loaded::TaskFile { prog })
+    loader::load(&insns, l.attach_btf_id, loader::NAME_TASK_FILE, None)
 }
 
 /// A program assembled for this kernel and loaded: the fixed cost (BTF walk and
 /// verifier) paid once, after which each [`Walker::read`] is one walk over every task.
 pub struct Walker {
-    loaded: Loaded,
-    /// task_file's layout, for a walk the fdtable program cannot finish.
-    task_file: Result<program::Layout, BpfError>,
+    /// The fdtable program; None where it does not load, or could not finish a walk.
+    fdtable: Option<Fdtable>,
+    /// The task_file program, loaded where it is needed.
+    task_file: Option<std::os::fd::OwnedFd>,
+    task_file_layout: Result<program::Layout, BpfError>,
 }
 
 impl Walker {
-    /// The fdtable program where this kernel runs it (Linux 5.17+: bpf_loop), else the
-    /// task_file program, silently: which one ran is in [`Walk::program`].
+    /// The fdtable program where this kernel runs it (Linux 6.2+), else the task_file
+    /// program, silently: which one walked is in [`Walk::program`].
     pub fn load() -> Result<Walker, BpfError> {
         let layouts = layouts()?;
-        let loaded = match load_fdtable(&layouts.fdtable) {
-            Ok(loaded) => loaded,
-            Err(_) => load_task_file(&layouts.task_file)?,
+        let mut w = Walker {
+            fdtable: load_fdtable(&layouts.fdtable).ok(),
+            task_file: None,
+            task_file_layout: layouts.task_file,
         };
-        Ok(Walker {
-            loaded,
-            task_file: layouts.task_file,
-        })
+        if w.fdtable.is_none() {
+            w.task_file()?;
+        }
+        Ok(w)
     }
 
-    /// Exactly `program`, with no fallback (for tests and measurements).
+    /// Exactly `program`, with no fallback at load (for tests and measurements).
     pub fn load_only(program: Program) -> Result<Walker, BpfError> {
         let layouts = layouts()?;
-        let loaded = match program {
-            Program::TaskFdtable => load_fdtable(&layouts.fdtable)?,
-            Program::TaskFile => load_task_file(&layouts.task_file)?,
+        let mut w = Walker {
+            fdtable: None,
+            task_file: None,
+            task_file_layout: layouts.task_file,
         };
-        Ok(Walker {
-            loaded,
-            task_file: layouts.task_file,
-        })
+        match program {
+            Program::TaskFdtable => w.fdtable = Some(load_fdtable(&layouts.fdtable)?),
+            Program::TaskFile => {
+                w.task_file()?;
+            }
+        }
+        Ok(w)
+    }
+
+    fn task_file(&mut self) -> Result<&std::os::fd::OwnedFd, BpfError> {
+        if self.task_file.is_none() {
+            self.task_file = Some(load_task_file(&self.task_file_layout)?);
+        }
+        Ok(self.task_file.as_ref().expect("loaded above"))
     }
 
     /// Every socket descriptor of every process visible in the caller's PID namespace,
     /// once per (pid, fd, inode, netns), sorted by pid then fd, as of this call; and how
-    /// many descriptors the walk went through. Where the fdtable walk cannot finish (a
-    /// table with more sockets than one read of the iterator holds, or none of ours to
-    /// learn from), walks again with task_file, and keeps it for later reads.
+    /// many descriptors the walk went through. A table with more sockets than the
+    /// fdtable program writes for one task (MAX_RECORDS) is walked again alone, by
+    /// task_file. Where the fdtable walk cannot finish (a table with no bitmap bpf_loop
+    /// can go through, none of our sockets to learn from, or that second walk failing),
+    /// the whole walk is task_file's, and stays so for later reads.
     pub fn read(&mut self) -> Result<Walk, BpfError> {
-        if let Loaded::Fdtable { prog, anchor } = &self.loaded {
-            if let Some(walk) = read_fdtable(prog, anchor)? {
-                return Ok(walk);
+        if let Some(f) = &self.fdtable {
+            if let Some((mut walk, truncated)) = read_fdtable(&f.prog, &f.anchor)? {
+                if truncated.is_empty() || self.complete(&mut walk, &truncated)? {
+                    return Ok(walk);
+                }
             }
-            self.loaded = load_task_file(&self.task_file)?;
+            self.fdtable = None;
         }
-        match &self.loaded {
-            Loaded::TaskFile { prog } => read_task_file(prog),
-            Loaded::Fdtable { .. } => Err(BpfError::Other("no program to walk with".into())),
+        read_task_file(self.task_file()?)
+    }
+
+    /// Replaces the records of each truncated (pid, tid) with a task_file walk of that
+    /// task alone. False where one comes back without a record: the task exited, or this
+    /// kernel cannot walk one task by its tid.
+    fn complete(&mut self, walk: &mut Walk, truncated: &[(u32, u32)]) -> Result<bool, BpfError> {
+        let prog = self.task_file()?;
+        for &(pid, tid) in truncated {
+            if tid == 0 {
+                return Ok(false); // 0 would mean every task
+            }
+            let alone = read_records(&loader::open_iter_tid(prog, tid)?)?;
+            if !alone.records.iter().any(|r| r.pid == pid) {
+                return Ok(false);
+            }
+            walk.records.retain(|r| (r.pid, r.tid) != (pid, tid));
+            walk.records.extend(alone.records);
+            walk.descriptors = walk.descriptors.zip(alone.descriptors).map(|(a, b)| a + b);
         }
+        walk.records = dedup(std::mem::take(&mut walk.records));
+        Ok(true)
     }
 }
 
@@ -241,13 +272,16 @@ fn read_failed(e: io::Error) -> BpfError {
     BpfError::classify("read the iterator", &e, "")
 }
 
+fn read_task_file(prog: &std::os::fd::OwnedFd) -> Result<Walk, BpfError> {
+    read_records(&loader::open_iter(prog)?)
+}
+
 /// One walk of the task_file program: its trailer's inode is the index of the last
 /// descriptor.
-fn read_task_file(prog: &std::os::fd::OwnedFd) -> Result<Walk, BpfError> {
-    let iter = loader::open_iter(prog)?;
+fn read_records(iter: &std::os::fd::OwnedFd) -> Result<Walk, BpfError> {
     let mut records = Vec::with_capacity(1024);
     let mut last_index = None;
-    loader::read_records(&iter, program::RECORD_LEN, |b| {
+    loader::read_records(iter, program::RECORD_LEN, |b| {
         let r = Record::parse(b);
         if (r.pid, r.tid, r.fd) == (program::TRAILER, program::TRAILER, program::TRAILER) {
             last_index = Some(r.inode);
@@ -263,13 +297,21 @@ fn read_task_file(prog: &std::os::fd::OwnedFd) -> Result<Walk, BpfError> {
     })
 }
 
-/// One walk of the fdtable program: each table's count comes in a PARTIAL record, the
-/// trailer says the walk ended. Our anchor socket is left out. None where the walk could
-/// not finish: one task's records overflow the iterator's buffer (E2BIG: the kernel
-/// shows one task at a time, in at most 8 pages), or a table could not be walked.
-fn read_fdtable(prog: &std::os::fd::OwnedFd, anchor: &Anchor) -> Result<Option<Walk>, BpfError> {
+/// The (pid, tid) of each task whose records the fdtable program cut short.
+type Truncated = Vec<(u32, u32)>;
+
+/// One walk of the fdtable program, and the tasks whose records were truncated. Each table's count comes in a PARTIAL record (a truncated one's comes
+/// from its second walk), the trailer says the walk ended; our anchor socket is left
+/// out. None where the walk could not finish: a table could not be walked, or a read
+/// failed with E2BIG (one task's records more than a read holds, which MAX_RECORDS is
+/// there to prevent).
+fn read_fdtable(
+    prog: &std::os::fd::OwnedFd,
+    anchor: &Anchor,
+) -> Result<Option<(Walk, Truncated)>, BpfError> {
     let iter = loader::open_iter(prog)?;
     let mut records = Vec::with_capacity(1024);
+    let mut truncated = Vec::new();
     let (mut counted, mut ended, mut incomplete) = (0u64, false, false);
     let read = loader::read_records(&iter, program::RECORD_LEN, |b| {
         let r = Record::parse(b);
@@ -277,6 +319,9 @@ fn read_fdtable(prog: &std::os::fd::OwnedFd, anchor: &Anchor) -> Result<Option<W
             (program::TRAILER, program::TRAILER, program::TRAILER) => ended = true,
             (program::TRAILER, program::TRAILER, fdtable::PARTIAL) => counted += r.inode,
             (program::TRAILER, program::TRAILER, fdtable::INCOMPLETE) => incomplete = true,
+            (program::TRAILER, program::TRAILER, fdtable::TRUNCATED) => {
+                truncated.push(((r.inode >> 32) as u32, r.inode as u32))
+            }
             _ if r.inode == anchor.inode => {}
             _ => records.push(r),
         }
@@ -287,11 +332,12 @@ fn read_fdtable(prog: &std::os::fd::OwnedFd, anchor: &Anchor) -> Result<Option<W
         Ok(()) if incomplete => return Ok(None),
         Ok(()) => {}
     }
-    Ok(Some(Walk {
+    let walk = Walk {
         records: dedup(records),
         descriptors: ended.then_some(counted),
         program: Program::TaskFdtable,
-    }))
+    };
+    Ok(Some((walk, truncated)))
 }
 
 /// One walk's answer.
