@@ -17,8 +17,8 @@ pub use placement::{
     Compose, Container, Netns, Placement, Pod, Publication, Published, PublishedVia,
 };
 pub use reasons::{
-    NetnsReason, NetnsSource, OwnerReason, OwnerSourceKind, OwnerWalk, ReasonCode, Sources,
-    TableSourceKind, NETNS_PRIVILEGE,
+    NetnsReason, NetnsSource, OwnerReason, OwnerSourceKind, OwnerWalk, OwnerWalkProgram,
+    ReasonCode, Sources, TableSourceKind, NETNS_PRIVILEGE,
 };
 
 /// Transport protocol of a socket.

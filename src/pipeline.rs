@@ -223,9 +223,10 @@ fn record_scan(sources: &mut Sources, c: &Collector, scan: &OwnerScan, source_fa
         true => OwnerSourceKind::None,
         false => c.owners.kind(),
     };
-    sources.owner_walk = scan
-        .descriptors
-        .map(|descriptors| OwnerWalk { descriptors });
+    sources.owner_walk = scan.descriptors.map(|descriptors| OwnerWalk {
+        descriptors,
+        program: scan.walk_program,
+    });
 }
 
 /// The rows with their owners: placed, filtered by owner, published ports followed.

@@ -73,6 +73,8 @@ pub struct OwnerScan {
     /// Descriptors the scan went through (read by the /proc scan, walked by the BPF
     /// iterator); None where the source cannot say.
     pub descriptors: Option<u64>,
+    /// The BPF program that walked them; None for the /proc scan.
+    pub walk_program: Option<crate::model::OwnerWalkProgram>,
     /// True when the scan stopped at the first holder (`who --first`).
     pub stopped_early: bool,
     /// /proc could not be read at all: no owner is known.

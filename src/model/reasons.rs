@@ -257,6 +257,20 @@ pub struct Sources {
 pub struct OwnerWalk {
     /// Descriptors read (/proc scan) or walked (BPF iterator).
     pub descriptors: u64,
+    /// Which BPF program walked the tables; absent for the /proc scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<OwnerWalkProgram>,
+}
+
+/// The BPF program that walked the descriptor tables (JSON `sources.owner_walk.program`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerWalkProgram {
+    /// `iter/task`, reading each task's table itself and only the sockets' files.
+    TaskFdtable,
+    /// `iter/task_file`, the kernel's walk of every descriptor (older kernels, or a
+    /// table with more sockets than one read of the iterator holds).
+    TaskFile,
 }
 
 /// How one namespace's table was read, or why it was not (JSON `sources.netns[]`): every

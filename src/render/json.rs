@@ -263,6 +263,36 @@ mod tests {
         );
     }
 
+    /// `sources.owner_walk.program` names the BPF program that walked; the /proc scan
+    /// has none and writes no such field; both read back strictly.
+    #[test]
+    fn the_owner_walk_names_its_program_where_there_is_one() {
+        use crate::model::{OwnerWalk, OwnerWalkProgram};
+        for (program, json) in [
+            (
+                Some(OwnerWalkProgram::TaskFdtable),
+                r#""owner_walk":{"descriptors":5,"program":"task_fdtable"}"#,
+            ),
+            (
+                Some(OwnerWalkProgram::TaskFile),
+                r#""owner_walk":{"descriptors":5,"program":"task_file"}"#,
+            ),
+            (None, r#""owner_walk":{"descriptors":5}}"#),
+        ] {
+            let mut sources = SOURCES;
+            sources.owner_walk = Some(OwnerWalk {
+                descriptors: 5,
+                program,
+            });
+            let mut out = Vec::new();
+            write_document(&mut out, sources.clone(), &[], &[], false).unwrap();
+            let text = String::from_utf8(out).unwrap();
+            assert!(text.contains(json), "{text}");
+            let doc: Document = serde_json::from_str(&text).unwrap();
+            assert_eq!(doc.sources, Some(sources));
+        }
+    }
+
     #[test]
     fn hostile_names_stay_valid_json_and_round_trip() {
         let s = Socket {

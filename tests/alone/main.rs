@@ -8,6 +8,7 @@
 mod common;
 
 mod bpf;
+mod bpf_big_table;
 mod close;
 mod descriptors;
 mod errors;

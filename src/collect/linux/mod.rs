@@ -369,7 +369,7 @@ impl Pending {
     ) -> Pending {
         let (go, wait) = std::sync::mpsc::channel();
         let walk = std::thread::spawn(move || {
-            let walker = load()?;
+            let mut walker = load()?;
             wait.recv()
                 .map_err(|_| bpf::BpfError::Other("no scan followed".into()))?;
             walker.read()
@@ -441,6 +441,7 @@ impl BpfOwners {
         };
         let mut scan = bpf::owner_scan(&walk.records, wanted, first);
         scan.descriptors = walk.descriptors;
+        scan.walk_program = Some(walk.program);
         Ok(scan)
     }
 }

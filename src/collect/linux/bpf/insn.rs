@@ -31,6 +31,7 @@ pub const R0: Reg = Reg(0);
 pub const R1: Reg = Reg(1);
 pub const R2: Reg = Reg(2);
 pub const R3: Reg = Reg(3);
+pub const R4: Reg = Reg(4);
 pub const R6: Reg = Reg(6);
 pub const R7: Reg = Reg(7);
 pub const R8: Reg = Reg(8);
@@ -64,6 +65,11 @@ const IMM: u8 = 0x00;
 const ATOMIC: u8 = 0xc0;
 /// src_reg of a 64-bit immediate load whose value is a map's descriptor.
 const PSEUDO_MAP_FD: u8 = 1;
+/// src_reg of a 64-bit immediate load whose value is a subprogram (a callback), named by
+/// its distance from the next instruction.
+const PSEUDO_FUNC: u8 = 4;
+/// src_reg of a call to a kernel function (a kfunc), named by its BTF id in vmlinux.
+const PSEUDO_KFUNC_CALL: u8 = 2;
 const LDX: u8 = 0x01;
 const ST: u8 = 0x02;
 const STX: u8 = 0x03;
@@ -76,7 +82,10 @@ const X: u8 = 0x08;
 pub const ADD: u8 = 0x00;
 pub const SUB: u8 = 0x10;
 pub const RSH: u8 = 0x70;
+pub const LSH: u8 = 0x60;
 pub const AND: u8 = 0x50;
+pub const OR: u8 = 0x40;
+pub const XOR: u8 = 0xa0;
 pub const MUL: u8 = 0x20;
 const MOV: u8 = 0xb0;
 
@@ -84,6 +93,7 @@ pub const JEQ: u8 = 0x10;
 pub const JNE: u8 = 0x50;
 pub const JLT: u8 = 0xa0;
 pub const JGT: u8 = 0x20;
+pub const JGE: u8 = 0x30;
 const CALL: u8 = 0x80;
 const EXIT: u8 = 0x90;
 
@@ -100,6 +110,12 @@ pub const GET_CURRENT_CGROUP_ID: i32 = 80;
 pub const RINGBUF_RESERVE: i32 = 131;
 pub const RINGBUF_SUBMIT: i32 = 132;
 pub const MAP_LOOKUP_ELEM: i32 = 1;
+pub const GET_CURRENT_TASK: i32 = 35;
+/// bpf_loop (Linux 5.17+): calls a callback subprogram up to 2^23 times.
+pub const LOOP: i32 = 181;
+
+/// A program, and each of its functions' (name, first instruction).
+pub type Funcs = (Vec<Insn>, Vec<(&'static str, usize)>);
 
 /// A program under construction.
 #[derive(Default)]
@@ -108,6 +124,9 @@ pub struct Asm {
     /// (instruction index, label) of each jump still to resolve.
     fixups: Vec<(usize, &'static str)>,
     labels: Vec<(&'static str, usize)>,
+    /// (instruction index, subprogram) of each callback reference to resolve.
+    sub_refs: Vec<(usize, &'static str)>,
+    subs: Vec<(&'static str, usize)>,
 }
 
 fn regs(dst: Reg, src: Reg) -> u8 {
@@ -143,6 +162,25 @@ impl Asm {
     pub fn ld_map_fd(&mut self, dst: Reg, fd: i32) {
         self.push(LD | IMM | Size::DW as u8, dst, Reg(PSEUDO_MAP_FD), 0, fd);
         self.push(0, R0, R0, 0, 0);
+    }
+
+    /// dst = the subprogram `name` (a callback for a helper such as bpf_loop; two slots).
+    pub fn ld_func(&mut self, dst: Reg, name: &'static str) {
+        self.sub_refs.push((self.insns.len(), name));
+        self.push(LD | IMM | Size::DW as u8, dst, Reg(PSEUDO_FUNC), 0, 0);
+        self.push(0, R0, R0, 0, 0);
+    }
+
+    /// r0 = the kernel function with BTF id `btf_id` (r1..r5).
+    pub fn call_kfunc(&mut self, btf_id: u32) {
+        self.push(JMP | CALL, R0, Reg(PSEUDO_KFUNC_CALL), 0, btf_id as i32);
+    }
+
+    /// Starts subprogram `name` here, after the previous function's last instruction (an
+    /// exit or a jump), as the verifier wants. Jumps stay within their function; a
+    /// callback reference may name a subprogram before or after it.
+    pub fn sub(&mut self, name: &'static str) {
+        self.subs.push((name, self.insns.len()));
     }
 
     /// dst = imm (any 64-bit value; two slots)
@@ -211,7 +249,21 @@ impl Asm {
     }
 
     /// The program, with every jump pointed at its label.
-    pub fn finish(mut self) -> Result<Vec<Insn>, String> {
+    pub fn finish(self) -> Result<Vec<Insn>, String> {
+        Ok(self.finish_funcs()?.0)
+    }
+
+    /// The program, and where each of its functions starts: the main program ("main"
+    /// at 0), then each subprogram in order (for the program's BTF func_info).
+    pub fn finish_funcs(mut self) -> Result<Funcs, String> {
+        let mut funcs = vec![("main", 0)];
+        funcs.extend(self.subs.iter().copied());
+        let n = self.insns.len();
+        if funcs.windows(2).any(|w| w[0].1 >= w[1].1) || funcs.last().is_some_and(|f| f.1 >= n) {
+            return Err("a function is empty, or out of order".into());
+        }
+        // The function an instruction belongs to: the last one starting at or before it.
+        let func_of = |at: usize| funcs.iter().rposition(|f| f.1 <= at);
         for &(at, name) in &self.fixups {
             let mut hits = self.labels.iter().filter(|l| l.0 == name);
             let target = match (hits.next(), hits.next()) {
@@ -219,13 +271,26 @@ impl Asm {
                 (None, _) => return Err(format!("jump to undefined label {name}")),
                 (Some(_), Some(_)) => return Err(format!("label {name} defined twice")),
             };
-            if target <= at || target >= self.insns.len() {
+            if target <= at || target >= n {
                 return Err(format!("label {name} is not ahead of its jump"));
+            }
+            if func_of(at) != func_of(target) {
+                return Err(format!("jump to {name} leaves its function"));
             }
             self.insns[at].off =
                 i16::try_from(target - at - 1).map_err(|_| format!("jump to {name} too far"))?;
         }
-        Ok(self.insns)
+        for &(at, name) in &self.sub_refs {
+            let mut hits = self.subs.iter().filter(|s| s.0 == name);
+            let target = match (hits.next(), hits.next()) {
+                (Some(&(_, t)), None) => t,
+                (Some(_), Some(_)) => return Err(format!("subprogram {name} defined twice")),
+                _ => return Err(format!("callback to undefined subprogram {name}")),
+            };
+            self.insns[at].imm = i32::try_from(target as i64 - at as i64 - 1)
+                .map_err(|_| format!("callback {name} too far"))?;
+        }
+        Ok((self.insns, funcs))
     }
 }
 
@@ -265,6 +330,55 @@ mod tests {
         assert_eq!(b[2], [0x18, 0x02, 0, 0, 1, 0, 0, 0xf0]);
         assert_eq!(b[3], [0; 8]);
         assert_eq!(b[4], [0xdb, 0x10, 0, 0, 0, 0, 0, 0]);
+    }
+
+    /// A callback is named by its distance from the instruction after the 64-bit load,
+    /// forward or back; a kfunc call by its BTF id, with src_reg 2.
+    #[test]
+    fn callbacks_and_kfuncs_encode_like_the_kernel_headers() {
+        let mut a = Asm::default();
+        a.ld_func(R2, "cb"); // 0-1: r2 = cb (BPF_PSEUDO_FUNC)
+        a.call_kfunc(64_927); // 2
+        a.exit(); // 3
+        a.sub("cb");
+        a.ld_func(R2, "cb"); // 4-5: itself, backwards
+        a.exit(); // 6
+        let (p, funcs) = a.finish_funcs().unwrap();
+        let b: Vec<[u8; 8]> = p.iter().map(|i| i.to_bytes()).collect();
+        assert_eq!(b[0], [0x18, 0x42, 0, 0, 3, 0, 0, 0]); // 0 + 3 + 1 = 4
+        assert_eq!(b[1], [0; 8]);
+        assert_eq!(b[2], [0x85, 0x20, 0, 0, 0x9f, 0xfd, 0, 0]);
+        assert_eq!(b[4], [0x18, 0x42, 0, 0, 0xff, 0xff, 0xff, 0xff]); // 4 - 1 + 1
+        assert_eq!(funcs, vec![("main", 0), ("cb", 4)]);
+    }
+
+    #[test]
+    fn refuses_jumps_out_of_a_function_and_empty_functions() {
+        let mut a = Asm::default();
+        a.jmp_imm(JEQ, R0, 0, "inside_cb");
+        a.exit();
+        a.sub("cb");
+        a.label("inside_cb");
+        a.exit();
+        assert_eq!(
+            a.finish_funcs().unwrap_err(),
+            "jump to inside_cb leaves its function"
+        );
+        let mut a = Asm::default();
+        a.ld_func(R1, "cb");
+        a.exit();
+        a.sub("cb");
+        assert_eq!(
+            a.finish_funcs().unwrap_err(),
+            "a function is empty, or out of order"
+        );
+        let mut a = Asm::default();
+        a.ld_func(R1, "nowhere");
+        a.exit();
+        assert_eq!(
+            a.finish_funcs().unwrap_err(),
+            "callback to undefined subprogram nowhere"
+        );
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! and iterator are gone when the scan returns.
 
 use super::insn::Insn;
+use super::progbtf::FuncInfo;
 use super::BpfError;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -41,7 +42,7 @@ struct ProgLoadAttr {
     _pad: u32,
 }
 
-/// The BPF_LINK_CREATE part: no iter_info, so the iterator walks every task.
+/// The BPF_LINK_CREATE part: without iter_info, an iterator walks every task.
 #[repr(C)]
 #[derive(Default)]
 struct LinkCreateAttr {
@@ -81,17 +82,26 @@ fn bpf_fd<T>(cmd: libc::c_long, attr: &mut T) -> io::Result<OwnedFd> {
 }
 
 const LICENSE: &[u8] = b"GPL\0";
-const NAME: &[u8] = b"portscope_owner";
+/// The owner programs' names, as bpftool and the tests see them.
+pub const NAME_TASK_FILE: &[u8] = b"portscope_owner";
+pub const NAME_FDTABLE: &[u8] = b"portscope_fdtab";
 
-/// Loads `insns` as an `iter/task_file` program. On refusal, loads once more with the
-/// verifier's log on, so the error can say why.
-pub fn load(insns: &[Insn], attach_btf_id: u32) -> Result<OwnedFd, BpfError> {
-    load_prog(
+/// Loads `insns` as an iterator program (`iter/task_file`, `iter/task`: the target is
+/// `attach_btf_id`), with its functions' BTF where it has subprograms. On refusal, loads
+/// once more with the verifier's log on, so the error can say why.
+pub fn load(
+    insns: &[Insn],
+    attach_btf_id: u32,
+    name: &[u8],
+    funcs: Option<&FuncInfo>,
+) -> Result<OwnedFd, BpfError> {
+    load_with(
         insns,
         BPF_PROG_TYPE_TRACING,
         BPF_TRACE_ITER,
         attach_btf_id,
-        NAME,
+        name,
+        funcs,
     )
 }
 
@@ -103,6 +113,24 @@ pub fn load_prog(
     expected_attach_type: u32,
     attach_btf_id: u32,
     name: &[u8],
+) -> Result<OwnedFd, BpfError> {
+    load_with(
+        insns,
+        prog_type,
+        expected_attach_type,
+        attach_btf_id,
+        name,
+        None,
+    )
+}
+
+fn load_with(
+    insns: &[Insn],
+    prog_type: u32,
+    expected_attach_type: u32,
+    attach_btf_id: u32,
+    name: &[u8],
+    funcs: Option<&FuncInfo>,
 ) -> Result<OwnedFd, BpfError> {
     let code: Vec<u8> = insns.iter().flat_map(|i| i.to_bytes()).collect();
     let name = &name[..name.len().min(15)];
@@ -116,6 +144,12 @@ pub fn load_prog(
             attach_btf_id,
             ..Default::default()
         };
+        if let Some(f) = funcs {
+            attr.prog_btf_fd = f.btf.as_raw_fd() as u32;
+            attr.func_info_rec_size = 8;
+            attr.func_info = f.records.as_ptr() as u64;
+            attr.func_info_cnt = f.records.len() as u32;
+        }
         attr.prog_name[..name.len()].copy_from_slice(name);
         if !log.is_empty() {
             attr.log_level = 1;
@@ -134,6 +168,31 @@ pub fn load_prog(
         Err(_) => last_lines(&log),
     };
     Err(BpfError::classify("load the program", &err, &verdict))
+}
+
+const BPF_BTF_LOAD: libc::c_long = 18;
+
+/// The BPF_BTF_LOAD part of `union bpf_attr`, without a log.
+#[repr(C)]
+#[derive(Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+    _pad: u32,
+}
+
+/// Loads a BTF blob (a program's own types: see progbtf.rs).
+pub fn load_btf(blob: &[u8]) -> Result<OwnedFd, BpfError> {
+    let mut attr = BtfLoadAttr {
+        btf: blob.as_ptr() as u64,
+        btf_size: blob.len() as u32,
+        ..Default::default()
+    };
+    bpf_fd(BPF_BTF_LOAD, &mut attr)
+        .map_err(|e| BpfError::classify("load the program's BTF", &e, ""))
 }
 
 const BPF_MAP_CREATE: libc::c_long = 0;
@@ -342,11 +401,26 @@ fn last_lines(log: &[u8]) -> String {
 
 /// Attaches the program as an iterator and opens one walk over every task's files.
 pub fn open_iter(prog: &OwnedFd) -> Result<OwnedFd, BpfError> {
+    open_iter_of(prog, None)
+}
+
+/// [`open_iter`] over the one task `tid` (a number in our PID namespace; Linux 6.1+).
+pub fn open_iter_tid(prog: &OwnedFd, tid: u32) -> Result<OwnedFd, BpfError> {
+    open_iter_of(prog, Some(tid))
+}
+
+fn open_iter_of(prog: &OwnedFd, tid: Option<u32>) -> Result<OwnedFd, BpfError> {
+    // union bpf_iter_link_info's task member: tid, pid, pid_fd (one of them set).
+    let info: [u32; 3] = [tid.unwrap_or(0), 0, 0];
     let mut link = LinkCreateAttr {
         prog_fd: prog.as_raw_fd() as u32,
         attach_type: BPF_TRACE_ITER,
         ..Default::default()
     };
+    if tid.is_some() {
+        link.iter_info = info.as_ptr() as u64;
+        link.iter_info_len = std::mem::size_of_val(&info) as u32;
+    }
     let link = bpf_fd(BPF_LINK_CREATE, &mut link)
         .map_err(|e| BpfError::classify("attach the iterator", &e, ""))?;
     let mut iter = IterCreateAttr {
@@ -364,8 +438,9 @@ pub fn open_iter(prog: &OwnedFd) -> Result<OwnedFd, BpfError> {
 /// descriptors, more than a host's memory holds; past it the kernel is not making progress.
 const MAX_AGAIN: u32 = 4096;
 
-/// Reads the iterator to its end, handing every whole record to `each`.
-pub fn read_records(iter: &OwnedFd, len: usize, each: impl FnMut(&[u8])) -> Result<(), BpfError> {
+/// Reads the iterator to its end, handing every whole record to `each`. The error is the
+/// read's (the caller tells E2BIG, an object too big for the iterator's buffer, apart).
+pub fn read_records(iter: &OwnedFd, len: usize, each: impl FnMut(&[u8])) -> io::Result<()> {
     read_all(
         |buf| {
             // SAFETY: buf is writable for its length.
@@ -387,7 +462,7 @@ fn read_all(
     mut read: impl FnMut(&mut [u8]) -> io::Result<usize>,
     len: usize,
     mut each: impl FnMut(&[u8]),
-) -> Result<(), BpfError> {
+) -> io::Result<()> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut have = 0usize;
     let mut again = 0u32;
@@ -400,11 +475,11 @@ fn read_all(
                 continue;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                return Err(BpfError::Other(format!(
-                    "read the iterator: {e}, {again} times: the walk made no end"
+                return Err(io::Error::other(format!(
+                    "{e}, {again} times: the walk made no end"
                 )))
             }
-            Err(e) => return Err(BpfError::classify("read the iterator", &e, "")),
+            Err(e) => return Err(e),
         };
         if n == 0 {
             break;
@@ -417,8 +492,8 @@ fn read_all(
         have -= whole;
     }
     if have != 0 {
-        return Err(BpfError::Other(format!(
-            "read the iterator: it ended inside a record ({have} of {len} bytes)"
+        return Err(io::Error::other(format!(
+            "it ended inside a record ({have} of {len} bytes)"
         )));
     }
     Ok(())
@@ -478,10 +553,8 @@ mod tests {
             Err(io::Error::from_raw_os_error(libc::EAGAIN))
         };
         let e = read_all(read, 8, |_| panic!("no record")).unwrap_err();
-        assert!(
-            matches!(&e, BpfError::Other(m) if m.contains("no end")),
-            "{e:?}"
-        );
+        assert_eq!(e.raw_os_error(), None, "{e:?}");
+        assert!(e.to_string().contains("no end"), "{e:?}");
         assert_eq!(calls, MAX_AGAIN + 1);
     }
 

@@ -58,20 +58,21 @@ pub const RECORD_LEN: usize = 32;
 /// `SOCKFS_MAGIC` from include/uapi/linux/magic.h.
 const SOCKFS_MAGIC: i32 = 0x534F_434B;
 /// MAX_PID_NS_LEVEL in the kernel: bounds the variable offset for the verifier.
-const MAX_PID_NS_LEVEL: i32 = 32;
+pub(super) const MAX_PID_NS_LEVEL: i32 = 32;
 /// The function whose BTF id the program attaches to (`iter/task_file`).
 pub const TARGET_FUNC: &str = "bpf_iter_task_file";
 /// The pid, tid and fd of the trailer record the program writes once, at the walk's end.
 pub const TRAILER: u32 = u32::MAX;
 
-/// Stack layout: the record at fp-32, scratch at fp-40.
-const REC: i16 = -32;
-const REC_PID: i16 = REC;
-const REC_TID: i16 = REC + 4;
-const REC_FD: i16 = REC + 8;
-const REC_PAD: i16 = REC + 12;
-const REC_INODE: i16 = REC + 16;
-const REC_NETNS: i16 = REC + 24;
+/// Stack layout: the record at fp-32, scratch at fp-40 (fdtable.rs keeps the record
+/// at the same place).
+pub(super) const REC: i16 = -32;
+pub(super) const REC_PID: i16 = REC;
+pub(super) const REC_TID: i16 = REC + 4;
+pub(super) const REC_FD: i16 = REC + 8;
+pub(super) const REC_PAD: i16 = REC + 12;
+pub(super) const REC_INODE: i16 = REC + 16;
+pub(super) const REC_NETNS: i16 = REC + 24;
 const SCRATCH: i16 = -40;
 
 /// A field offset and load width.
@@ -151,7 +152,7 @@ pub(super) fn load(btf: &Btf, root: &str, path: &[&str], sizes: &[u32]) -> Resul
 }
 
 /// A pointer field (8 bytes).
-fn ptr(btf: &Btf, root: &str, path: &[&str]) -> Result<i16, BtfError> {
+pub(super) fn ptr(btf: &Btf, root: &str, path: &[&str]) -> Result<i16, BtfError> {
     Ok(load(btf, root, path, &[8])?.off)
 }
 
