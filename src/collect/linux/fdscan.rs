@@ -59,17 +59,34 @@ pub fn host_descriptors_at_least(enough: u64) -> Option<u64> {
     descriptors_at_least(proc_dir.as_raw_fd(), &pids, enough)
 }
 
-/// The cores this process may use that nothing else is running on right now: the
-/// runnable count in /proc/loadavg ("R/T", this thread included) against the CPUs we
-/// may run on. A thread started on a busy core only queues behind the other work: on a
-/// 2-core host with both cores busy, two scan threads measured slower than one.
-pub fn free_cpus() -> usize {
-    let cpus = crate::collect::cores();
-    let running = std::fs::read_to_string("/proc/loadavg")
+/// The cores this process may use that nothing else is running on: the runnable count in
+/// /proc/loadavg ("R/T", this thread included) against the CPUs we may run on. A thread
+/// started on a busy core only queues behind the other work: on a 2-core host with both
+/// cores busy, two scan threads measured slower than one.
+///
+/// One reading is a moment: a task runnable for an instant (the parent that just started
+/// us, a kernel worker) counts as much as one that keeps a core busy, and made one /proc
+/// scan in six run on one thread on an idle host (0.36 s instead of 0.20 s). So the
+/// count is the lowest of `earlier` (taken before some other work, e.g. listing /proc)
+/// and one taken now: what keeps a core busy is in both.
+pub fn free_cpus_since(earlier: Option<usize>) -> usize {
+    free_of(crate::collect::cores(), earlier, runnable_now())
+}
+
+/// Free cores of `cpus` by the lower of two runnable counts (this thread included in each).
+fn free_of(cpus: usize, earlier: Option<usize>, now: Option<usize>) -> usize {
+    let running = match (earlier, now) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(1),
+    };
+    cpus.saturating_sub(running.saturating_sub(1)).max(1)
+}
+
+/// The runnable task count now (this thread included), where /proc/loadavg says.
+pub fn runnable_now() -> Option<usize> {
+    std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|t| runnable(&t))
-        .unwrap_or(1);
-    cpus.saturating_sub(running.saturating_sub(1)).max(1)
 }
 
 /// The runnable task count of a /proc/loadavg line ("0.29 1.43 2.32 1/85 15663").
@@ -104,6 +121,7 @@ pub fn scan_owners_counted(
     first: bool,
     counted: Option<u64>,
 ) -> io::Result<OwnerScan> {
+    let busy_before = runnable_now();
     let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc")?;
     let pfd = proc_dir.as_raw_fd();
     let pids = list_pids(pfd)?;
@@ -119,7 +137,10 @@ pub fn scan_owners_counted(
     let worth_it = counted
         .or_else(|| descriptors_at_least(pfd, &pids, SCAN_THREADS_MIN_DESCRIPTORS))
         .map_or(pids.len() >= 256, |n| n >= SCAN_THREADS_MIN_DESCRIPTORS);
-    let threads = if worth_it { free_cpus().clamp(1, 8) } else { 1 };
+    let threads = match worth_it {
+        true => free_cpus_since(busy_before).clamp(1, 8),
+        false => 1,
+    };
     let stop = AtomicBool::new(false);
     let sh = Shared::new(pfd, &pids, wanted, first.then_some(&stop), threads);
     let parts: Vec<Option<Part>> = if threads == 1 {
@@ -259,7 +280,20 @@ mod tests {
         assert_eq!(runnable("10.79 6.86 4.19 8/137 4615"), Some(8));
         assert_eq!(runnable("0.29 1.43 2.32"), None);
         assert_eq!(runnable("a b c x/85 1"), None);
-        assert!(free_cpus() >= 1);
+        assert!(free_cpus_since(None) >= 1);
+    }
+
+    /// A task runnable in one reading only (the parent that started us) leaves the other
+    /// core free; one in both readings keeps it.
+    #[test]
+    fn free_cores_count_what_is_busy_in_both_readings() {
+        assert_eq!(free_of(2, Some(2), Some(1)), 2);
+        assert_eq!(free_of(2, Some(1), Some(2)), 2);
+        assert_eq!(free_of(2, Some(2), Some(2)), 1);
+        assert_eq!(free_of(2, Some(5), Some(3)), 1);
+        assert_eq!(free_of(8, None, Some(3)), 6);
+        assert_eq!(free_of(8, Some(1), None), 8);
+        assert_eq!(free_of(4, None, None), 4);
     }
 
     /// The link-count shortcut agrees with listing /proc/PID/task, for a process with one

@@ -113,6 +113,7 @@ impl TableSource for NamespacedTables {
     }
 
     fn harvest(&mut self, query: &TableQuery) -> Result<Harvest, Error> {
+        let busy_before = super::fdscan::runnable_now();
         if self.targets.is_none() {
             self.targets = Some(discover_all());
         }
@@ -125,7 +126,10 @@ impl TableSource for NamespacedTables {
         let mut refused = None;
         let mut dumped = match self.procnet_only {
             true => Vec::new(),
-            false => dump_entered(&found.targets, query, super::fdscan::free_cpus().min(4)),
+            false => {
+                let threads = super::fdscan::free_cpus_since(busy_before).min(4);
+                dump_entered(&found.targets, query, threads)
+            }
         };
         for (i, t) in found.targets.iter().enumerate() {
             let index = h.namespaces.len() as u16;
