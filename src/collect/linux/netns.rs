@@ -173,14 +173,7 @@ impl TableSource for NamespacedTables {
             };
             h.per_netns.push(s);
         }
-        for s in &found.skipped {
-            h.warnings.push(format!(
-                "skipped {}: {}",
-                s.path.as_deref().unwrap_or("?"),
-                s.detail.as_deref().unwrap_or("not a network namespace")
-            ));
-            h.per_netns.push(s.clone());
-        }
+        skipped(&found.skipped, &mut h);
         if let Some(line) = refused {
             return Err(Error::NetnsUnreadable(line));
         }
@@ -194,6 +187,19 @@ impl TableSource for NamespacedTables {
             );
         }
         Ok(h)
+    }
+}
+
+/// The entries that were no namespace (a FIFO in /run/netns): in `sources.netns`, and
+/// one warning each.
+fn skipped(skipped: &[NetnsSource], h: &mut Harvest) {
+    for s in skipped {
+        h.warnings.push(format!(
+            "skipped {}: {}",
+            s.path.as_deref().unwrap_or("?"),
+            s.detail.as_deref().unwrap_or("not a network namespace")
+        ));
+        h.per_netns.push(s.clone());
     }
 }
 
