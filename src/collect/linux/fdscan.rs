@@ -121,7 +121,11 @@ pub fn scan_owners_counted(
     first: bool,
     counted: Option<u64>,
 ) -> io::Result<OwnerScan> {
-    let busy_before = runnable_now();
+    // Read only where the scan may use threads (a small host counted by `auto` will not).
+    let busy_before = counted
+        .is_none_or(|n| n >= SCAN_THREADS_MIN_DESCRIPTORS)
+        .then(runnable_now)
+        .flatten();
     let proc_dir = open_dir_at(libc::AT_FDCWD, c"/proc")?;
     let pfd = proc_dir.as_raw_fd();
     let pids = list_pids(pfd)?;
