@@ -19,8 +19,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// A full scan runs at most once per this many times its own CPU cost (0.5%): with the
-/// bench's large load (110,000 descriptors) a BPF scan costs ~40 ms, so every ~8 s; the
-/// /proc scan ~400 ms, so every ~80 s. Half of issue 16's 2% target, leaving the rest to
+/// bench's large load (110,000 descriptors) a BPF scan costs ~10 ms (the program's load
+/// and the `iter/task` walk), so every ~2 s; the /proc scan ~400 ms, so every ~80 s. Half of issue 16's 2% target, leaving the rest to
 /// the per-tick table dump and to scans for new sockets.
 pub const REFRESH_BUDGET: u32 = 200;
 
