@@ -268,8 +268,9 @@ pub struct OwnerWalk {
 pub enum OwnerWalkProgram {
     /// `iter/task`, reading each task's table itself and only the sockets' files.
     TaskFdtable,
-    /// `iter/task_file`, the kernel's walk of every descriptor (older kernels, or a
-    /// table with more sockets than one read of the iterator holds).
+    /// `iter/task_file`, the kernel's walk of every descriptor: where the `iter/task`
+    /// program does not load (before Linux 6.2) or could not finish. (A table it cut
+    /// short is walked again alone by task_file, and the walk still says TaskFdtable.)
     TaskFile,
 }
 

@@ -272,9 +272,11 @@ impl HighFd {
             assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &r), 0);
         }
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        // SAFETY: dup2 onto a descriptor number this test owns from here on (closed in
-        // Drop); the result is checked.
-        assert_eq!(unsafe { libc::dup2(l.as_raw_fd(), HIGH_FD) }, HIGH_FD);
+        // SAFETY: F_DUPFD_CLOEXEC takes the lowest free descriptor from HIGH_FD on, so it
+        // closes nothing another owner holds; the test owns the new one (closed in Drop),
+        // and checks it got exactly HIGH_FD.
+        let fd = unsafe { libc::fcntl(l.as_raw_fd(), libc::F_DUPFD_CLOEXEC, HIGH_FD) };
+        assert_eq!(fd, HIGH_FD, "descriptor {HIGH_FD} is taken in this process");
         Some(HighFd {
             fd: HIGH_FD,
             inode: fd_inode(HIGH_FD),
@@ -300,11 +302,21 @@ pub fn fdtable_expected() -> bool {
 /// Every walk there is: the default (the fdtable program where this kernel runs it),
 /// and each program alone where it loads. Each walker is dropped before the next walk
 /// (the fdtable program holds a socket of its own while loaded).
+/// Each walk is checked to be the program it names: a walk that fell back would
+/// otherwise be compared with itself.
 fn walks() -> Vec<bpf::Walk> {
-    let mut out = vec![bpf::scan().unwrap()];
+    let default = bpf::scan().unwrap();
+    if fdtable_expected() {
+        assert_eq!(default.program, Program::TaskFdtable);
+    }
+    let mut out = vec![default];
     for program in [Program::TaskFdtable, Program::TaskFile] {
         match bpf::Walker::load_only(program) {
-            Ok(mut w) => out.push(w.read().unwrap()),
+            Ok(mut w) => {
+                let walk = w.read().unwrap();
+                assert_eq!(walk.program, program, "the walk fell back");
+                out.push(walk);
+            }
             Err(e) if program == Program::TaskFdtable && !fdtable_expected() => {
                 skip(&format!("the fdtable program does not load here: {e}"));
             }
@@ -363,6 +375,8 @@ fn records_equal_a_readlink_scan_of_a_live_workload() {
                 .collect()
         };
         assert_eq!(ours(fdtable), ours(task_file));
+        // Else the comparison above would be task_file's with itself.
+        assert_eq!(fdtable.program, Program::TaskFdtable);
         assert_eq!(auto.program, Program::TaskFdtable);
         assert_eq!(task_file.program, Program::TaskFile);
         assert!(

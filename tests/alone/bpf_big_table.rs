@@ -48,10 +48,6 @@ fn a_table_with_more_sockets_than_a_read_holds_is_walked_whole() {
     let want: BTreeSet<u64> = held.iter().map(inode).collect();
     let me = std::process::id();
     let mut fdtable = bpf::Walker::load_only(Program::TaskFdtable).unwrap();
-    let task_file = bpf::Walker::load_only(Program::TaskFile)
-        .unwrap()
-        .read()
-        .unwrap();
     // Twice with one walker: it keeps the fdtable program for its next read.
     for walk in [
         bpf::scan().unwrap(),
@@ -70,9 +66,10 @@ fn a_table_with_more_sockets_than_a_read_holds_is_walked_whole() {
             "{} of {SOCKETS}",
             want.intersection(&ours).count()
         );
-        // The same count as task_file's, but for a walker's socket or two.
-        let (n, m) = (walk.descriptors.unwrap(), task_file.descriptors.unwrap());
-        assert!(n >= SOCKETS as u64 && n.abs_diff(m) < 10, "{n} vs {m}");
+        // Counted: at least this table (the host's other tables may change between the
+        // two walks, so their totals are not compared).
+        let n = walk.descriptors.unwrap();
+        assert!(n >= SOCKETS as u64, "{n}");
     }
     drop(held);
 }

@@ -31,7 +31,8 @@
 //!     u64 words = (read(&fdt->max_fds) + 63) / 64;
 //!     if (words > BPF_MAX_LOOPS) { marker(seq, INCOMPLETE, 0); return 0; }
 //!     bpf_loop(words, word, &c, 0);
-//!     if (c.truncated) marker(seq, TRUNCATED, (u64)r.pid << 32 | r.tid);  // walked again
+//!     if (c.truncated || read(&task->files) != files)       // capped, or the table was
+//!         marker(seq, TRUNCATED, (u64)r.pid << 32 | r.tid);  // freed: walked again
 //!     else marker(seq, PARTIAL, c.count);                // the descriptors of this table
 //!     return 0;
 //! }
@@ -83,12 +84,18 @@
 //!   SLAB_TYPESAFE_BY_RCU), perhaps another file's by then, and may be reported at that
 //!   descriptor: a descriptor closed during the walk may or may not be seen, as with
 //!   any walk that does not stop the process. Nothing is taken, so nothing is leaked.
+//! - The task may exit (or unshare its table) meanwhile: the kernel clears task->files
+//!   and then frees the table at once, without waiting for RCU, and a fork may reuse the
+//!   memory for a copy of another process's table. task->files is read again after the
+//!   walk; if it changed, the task's records end with TRUNCATED instead of PARTIAL, so
+//!   the walker drops them and walks the task again alone (it finds nothing if the task
+//!   is gone).
 //! - The stack is one 512-byte budget across frames: fd[] is read 8 pointers at a time,
 //!   into the main program's frame, which the callbacks reach through their context.
 //!
 //! One task's output must fit the iterator's buffer (8 pages): when a write does not fit
 //! behind earlier tasks' records, the kernel drops what the task wrote and shows the task
-//! again in the next read, alone; if it still does not fit, the read fails (E2BIG). So a
+//! again first in the next read; if it still does not fit, the read fails (E2BIG). So a
 //! task writes at most MAX_RECORDS records; a table with more sockets ends with a
 //! TRUNCATED marker naming the task, and the walker walks that task alone with
 //! task_file (see mod.rs).
@@ -137,6 +144,8 @@ const TRUNC: i16 = -136;
 /// fd[FD0 .. FD0 + 8], read in one go.
 const CHUNK: i16 = -200;
 const CHUNK_FILES: i32 = 8;
+/// The task's files_struct as the walk began (compared again after it).
+const FILES: i16 = -208;
 
 pub const STRUCTS: &[&str] = &[
     "bpf_iter_meta",
@@ -300,6 +309,7 @@ fn table(a: &mut Asm, l: &Layout) {
     a.ldx(Size::DW, R1, FP, SCRATCH);
     a.jmp(JEQ, R1, R8, "out");
     a.label("own");
+    a.stx(Size::DW, FP, FILES, R8);
 }
 
 /// SOCK_OPS = current->files->fdt->fd[K]->f_op; r9 = current. To `incomplete` if 0.
@@ -378,6 +388,14 @@ fn walk(a: &mut Asm, l: &Layout) {
     a.call(LOOP);
     a.ldx(Size::DW, R1, FP, TRUNC);
     a.jmp_imm(JNE, R1, 0, "truncated");
+    // The table walked without a lock: a task that exited (or unshared its table) during
+    // the walk freed it at once, and the memory may be another process's table by now.
+    // Its files pointer changed before that free: then its records are not trusted, and
+    // the task is walked again alone (or is gone).
+    read(a, FP, SCRATCH, 8, R7, l.task_files.into());
+    a.ldx(Size::DW, R1, FP, SCRATCH);
+    a.ldx(Size::DW, R2, FP, FILES);
+    a.jmp(JNE, R1, R2, "truncated");
     marker(a, PARTIAL, Some(COUNT));
     a.label("truncated"); //                         its records stopped: say whose
     a.ldx(Size::W, R1, FP, REC_PID);

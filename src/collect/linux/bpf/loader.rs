@@ -433,7 +433,7 @@ fn open_iter_of(prog: &OwnedFd, tid: Option<u32>) -> Result<OwnedFd, BpfError> {
 }
 
 /// The most EAGAINs one walk may see. The kernel ends a read with EAGAIN after a million
-/// objects (descriptors) that wrote nothing (bpf_seq_read, MAX_ITER_OBJS), keeping its
+/// objects (descriptors for task_file, tasks for the fdtable program) that wrote nothing (bpf_seq_read, MAX_ITER_OBJS), keeping its
 /// position: the walk goes on with the next read. 4,096 of them is four billion silent
 /// descriptors, more than a host's memory holds; past it the kernel is not making progress.
 const MAX_AGAIN: u32 = 4096;

@@ -236,8 +236,15 @@ impl Walker {
     /// the whole walk is task_file's, and stays so for later reads.
     pub fn read(&mut self) -> Result<Walk, BpfError> {
         if let Some(f) = &self.fdtable {
-            if let Some((mut walk, truncated)) = read_fdtable(&f.prog, &f.anchor)? {
-                if truncated.is_empty() || self.complete(&mut walk, &truncated)? {
+            // Any failure of this walk (a read error, a second walk that failed) is
+            // task_file's to answer, as an unfinished walk is.
+            let anchor = f.anchor.inode;
+            if let Ok(Some((mut walk, truncated))) = read_fdtable(&f.prog, &f.anchor) {
+                if truncated.is_empty()
+                    || self
+                        .complete(&mut walk, &truncated, anchor)
+                        .unwrap_or(false)
+                {
                     return Ok(walk);
                 }
             }
@@ -247,19 +254,33 @@ impl Walker {
     }
 
     /// Replaces the records of each truncated (pid, tid) with a task_file walk of that
-    /// task alone. False where one comes back without a record: the task exited, or this
-    /// kernel cannot walk one task by its tid.
-    fn complete(&mut self, walk: &mut Walk, truncated: &[(u32, u32)]) -> Result<bool, BpfError> {
+    /// task alone: cut short at MAX_RECORDS, or its table freed during the walk (then the
+    /// records are not trusted). A task that no longer exists holds nothing: its records
+    /// go. False where a live one comes back without a record: this kernel cannot walk
+    /// one task by its tid (before the iterator's tid filter was fixed, a thread's).
+    /// Our anchor socket (inode `anchor`) is left out of those walks too.
+    fn complete(
+        &mut self,
+        walk: &mut Walk,
+        truncated: &[(u32, u32)],
+        anchor: u64,
+    ) -> Result<bool, BpfError> {
         let prog = self.task_file()?;
         for &(pid, tid) in truncated {
             if tid == 0 {
                 return Ok(false); // 0 would mean every task
             }
-            let alone = read_records(&loader::open_iter_tid(prog, tid)?)?;
-            if !alone.records.iter().any(|r| r.pid == pid) {
-                return Ok(false);
-            }
+            let mut alone = read_records(&loader::open_iter_tid(prog, tid)?)?;
+            alone.records.retain(|r| r.inode != anchor);
             walk.records.retain(|r| (r.pid, r.tid) != (pid, tid));
+            if !alone.records.iter().any(|r| r.pid == pid) {
+                // Our /proc (the caller's PID namespace: a foreign /proc never gets here).
+                let gone = std::fs::metadata(format!("/proc/{tid}")).is_err();
+                match gone {
+                    true => continue,
+                    false => return Ok(false),
+                }
+            }
             walk.records.extend(alone.records);
             walk.descriptors = walk.descriptors.zip(alone.descriptors).map(|(a, b)| a + b);
         }
