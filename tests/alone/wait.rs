@@ -31,6 +31,27 @@ fn spawn_wait(args: &[&str]) -> (Child, Instant) {
     (c, Instant::now())
 }
 
+/// Returns once `wait` (process `pid`) sleeps in its pause, set up and past its first look
+/// at the table: /proc/PID/syscall names ppoll (every pause sleeps in sys::event_loop). A
+/// fixed delay here failed on a loaded host, where starting `wait` (and loading its BPF
+/// programs) took longer than the delay.
+fn until_pausing(pid: u32) {
+    let ppoll = libc::SYS_ppoll.to_string();
+    let start = Instant::now();
+    loop {
+        let now = std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+        if now.split_whitespace().next() == Some(ppoll.as_str()) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "wait never paused"
+        );
+        // Looking again, not synchronising: the condition is read, never assumed.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn finish(c: Child) -> (i32, String, String) {
     let o = c.wait_with_output().unwrap();
     (
@@ -56,8 +77,8 @@ fn wait_for_late_listener(extra: &[&str]) -> (Duration, Option<u32>, String) {
     let mut args = vec![spec.as_str(), "--timeout", "5s"];
     args.extend_from_slice(extra);
     let (child, _) = spawn_wait(&args);
-    // The delay under test: the listener appears while wait is polling.
-    std::thread::sleep(Duration::from_millis(300));
+    // The listener appears while wait is pausing between looks.
+    until_pausing(child.id());
     let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let up = Instant::now();
     let (code, out, err) = finish(child);
@@ -125,7 +146,7 @@ fn wait_free_returns_soon_after_the_last_holder_closes() {
     let l = Listener::start(&["0"]);
     let port = l.port(0).to_string();
     let (child, _) = spawn_wait(&[&port, "--until", "free", "--timeout", "5s"]);
-    std::thread::sleep(Duration::from_millis(300));
+    until_pausing(child.id());
     drop(l); // closes stdin and waits for `listen` to exit
     let gone = Instant::now();
     let (code, out, err) = finish(child);
