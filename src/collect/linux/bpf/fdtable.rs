@@ -464,17 +464,7 @@ fn word_callback(a: &mut Asm) {
     a.jmp_imm(JEQ, R1, 0, "word_empty");
     a.alu_imm(LSH, R7, 6); //                        BASE = 64 k
     a.stx(Size::DW, R6, BASE, R7);
-    a.mov_imm(R1, 8);
-    a.ld_func(R2, "byte");
-    a.mov(R3, R6);
-    a.mov_imm(R4, 0);
-    a.call(LOOP);
-    a.ldx(Size::DW, R0, R6, STOP);
-    a.alu_imm(AND, R0, 1);
-    a.exit();
-    a.label("word_empty");
-    a.mov_imm(R0, 0);
-    a.exit();
+    inner_loop(a, 8, "byte", "word_empty");
 }
 
 /// byte(j, ctx): byte j of WORD; where a bit is set, fd[] read 8 pointers at a time and
@@ -497,15 +487,21 @@ fn byte_callback(a: &mut Asm) {
     a.ldx(Size::DW, R1, R6, FDS);
     a.alu(ADD, R3, R1);
     read(a, R6, CHUNK, CHUNK_FILES * 8, R3, 0);
-    a.mov_imm(R1, CHUNK_FILES);
-    a.ld_func(R2, "slot");
+    inner_loop(a, CHUNK_FILES, "slot", "byte_empty");
+}
+
+/// A callback's end: bpf_loop(n, `func`, the context in r6), then returns STOP (1 ends
+/// the caller's loop too); at `empty`, returns 0 (nothing to walk).
+fn inner_loop(a: &mut Asm, n: i32, func: &'static str, empty: &'static str) {
+    a.mov_imm(R1, n);
+    a.ld_func(R2, func);
     a.mov(R3, R6);
     a.mov_imm(R4, 0);
     a.call(LOOP);
     a.ldx(Size::DW, R0, R6, STOP);
     a.alu_imm(AND, R0, 1);
     a.exit();
-    a.label("byte_empty");
+    a.label(empty);
     a.mov_imm(R0, 0);
     a.exit();
 }
