@@ -353,8 +353,15 @@ fn read_fdtable(
         Ok(()) if incomplete => return Ok(None),
         Ok(()) => {}
     }
+    // With tables still to walk again, the records stay as written until then (`complete`
+    // de-duplicates): merged now, a thread's own copy of a descriptor could go with the
+    // truncated leader's record it was merged into.
+    let records = match truncated.is_empty() {
+        true => dedup(records),
+        false => records,
+    };
     let walk = Walk {
-        records: dedup(records),
+        records,
         descriptors: ended.then_some(counted),
         program: Program::TaskFdtable,
     };
