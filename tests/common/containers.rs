@@ -92,21 +92,9 @@ impl Podman {
             _lock: lock,
             since,
         };
-        if !out.status.success() {
-            crate::common::skip(&format!(
-                ".ci/podman.sh setup failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-            return None;
-        }
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            match line.split_once('=') {
-                Some(("CONTAINERS_CONF", v)) => p.conf = v.to_string(),
-                Some(("IMAGE", v)) => p.image = v.to_string(),
-                Some(("LABEL", v)) => p.label = v.to_string(),
-                _ => {}
-            }
-        }
+        let set = crate::common::harness_settings(&out, ".ci/podman.sh setup")?;
+        let get = |k: &str| set.get(k).cloned().unwrap_or_default();
+        (p.conf, p.image, p.label) = (get("CONTAINERS_CONF"), get("IMAGE"), get("LABEL"));
         assert!(
             !p.conf.is_empty() && !p.image.is_empty(),
             "setup printed no configuration"

@@ -128,22 +128,14 @@ impl Docker {
             _lock: lock,
             since,
         };
-        if !out.status.success() {
-            crate::common::skip(&format!(
-                ".ci/docker.sh start failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
-            return None;
-        }
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            match line.split_once('=') {
-                Some(("DOCKER_HOST", v)) => d.host = v.to_string(),
-                Some(("IMAGE", v)) => d.image = v.to_string(),
-                Some(("LABEL", v)) => d.label = v.to_string(),
-                Some(("NETWORK", v)) => d.network = v.to_string(),
-                _ => {}
-            }
-        }
+        let set = crate::common::harness_settings(&out, ".ci/docker.sh start")?;
+        let get = |k: &str| set.get(k).cloned().unwrap_or_default();
+        (d.host, d.image, d.label, d.network) = (
+            get("DOCKER_HOST"),
+            get("IMAGE"),
+            get("LABEL"),
+            get("NETWORK"),
+        );
         assert!(
             !d.host.is_empty() && !d.image.is_empty() && !d.network.is_empty(),
             "start printed no configuration"

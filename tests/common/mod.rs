@@ -241,3 +241,25 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// What a harness script (.ci/docker.sh, .ci/podman.sh) printed as `KEY=VALUE` lines, or
+/// None (after the skip rule, with its stderr) where it failed.
+pub fn harness_settings(
+    out: &std::process::Output,
+    what: &str,
+) -> Option<std::collections::HashMap<String, String>> {
+    if !out.status.success() {
+        skip(&format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+        return None;
+    }
+    Some(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
